@@ -1,0 +1,189 @@
+//! The one error type of shmkit: the operation, the object and the OS error, plus a remedy.
+
+use std::fmt;
+use std::io;
+
+/// What went wrong, in categories a caller can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The operating system refused the call; [`Error::raw_os_error`] has the errno.
+    Os,
+    /// A POSIX shared-memory or memfd name that the OS would reject.
+    InvalidName,
+    /// An argument that cannot work (zero size, overflowing size, bad mode, ...).
+    InvalidArgument,
+    /// An access that would touch bytes past the end of the segment.
+    OutOfBounds,
+    /// An atomic or typed view at an offset that is not aligned for its type.
+    Misaligned,
+    /// The object exists but is smaller than the size the caller asked for.
+    TooSmall,
+    /// A write through a mapping that is read-only.
+    ReadOnly,
+    /// Another process truncated the object while it was mapped here; the bytes past the
+    /// new end are no longer shared.
+    Truncated,
+    /// The operating system does not offer this feature.
+    Unsupported,
+}
+
+/// An error from a shmkit operation.
+///
+/// Its message names the operation (`shm_open`, `shmget`, `mmap`, ...), the object
+/// (`/name`, `key 0x1234`, `shmid 7`, ...), the OS error if there was one, and for the common
+/// failures what to do about it.
+///
+/// ```
+/// let err = shmkit::PosixShm::open("/shmkit-doc-does-not-exist").unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::ENOENT));
+/// assert!(err.to_string().starts_with("shm_open /shmkit-doc-does-not-exist: "));
+/// ```
+pub struct Error {
+    op: &'static str,
+    object: String,
+    kind: ErrorKind,
+    os: Option<i32>,
+    detail: Option<String>,
+    hint: Option<String>,
+}
+
+/// `Result` with shmkit's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An OS error from `op` on `object`.
+    pub(crate) fn os(op: &'static str, object: impl Into<String>, errno: rustix::io::Errno) -> Self {
+        Self {
+            op,
+            object: object.into(),
+            kind: ErrorKind::Os,
+            os: Some(errno.raw_os_error()),
+            detail: None,
+            hint: None,
+        }
+    }
+
+    /// An error that is not the OS's: `detail` says what is wrong.
+    pub(crate) fn new(
+        kind: ErrorKind,
+        op: &'static str,
+        object: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            op,
+            object: object.into(),
+            kind,
+            os: None,
+            detail: Some(detail.into()),
+            hint: None,
+        }
+    }
+
+    /// Adds the remedy ("open it instead", "raise it with sysctl ...").
+    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// Replaces the operation's name.
+    pub(crate) fn with_op(mut self, op: &'static str) -> Self {
+        self.op = op;
+        self
+    }
+
+    /// Replaces the kind (an `ENOTSUP` is [`ErrorKind::Unsupported`], say).
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The operation that failed, named after its system call where there is one.
+    pub fn op(&self) -> &str {
+        self.op
+    }
+
+    /// The object the operation was applied to, as shmkit addresses it.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    /// The category of the failure.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The OS error number, if the OS reported the failure.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.os
+    }
+
+    /// The suggested remedy, if shmkit knows one.
+    pub fn hint(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: ", self.op, self.object)?;
+        match (&self.detail, self.os) {
+            (Some(d), Some(e)) => write!(f, "{d} ({})", io::Error::from_raw_os_error(e))?,
+            (Some(d), None) => f.write_str(d)?,
+            (None, Some(e)) => write!(f, "{}", io::Error::from_raw_os_error(e))?,
+            (None, None) => f.write_str("failed")?,
+        }
+        if let Some(h) = &self.hint {
+            write!(f, "; {h}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The Display form is what a person needs when an `unwrap` fails.
+        write!(f, "{self}")
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match (e.os, e.kind) {
+            (Some(errno), _) => io::Error::from_raw_os_error(errno).kind(),
+            (None, ErrorKind::OutOfBounds | ErrorKind::InvalidArgument | ErrorKind::Misaligned) => {
+                io::ErrorKind::InvalidInput
+            }
+            (None, ErrorKind::InvalidName) => io::ErrorKind::InvalidInput,
+            (None, ErrorKind::ReadOnly) => io::ErrorKind::PermissionDenied,
+            (None, ErrorKind::Unsupported) => io::ErrorKind::Unsupported,
+            (None, _) => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_has_op_object_os_error_and_hint() {
+        let e = Error::os("shm_open", "/x", rustix::io::Errno::EXIST).with_hint("open it instead");
+        let s = e.to_string();
+        assert!(s.starts_with("shm_open /x: File exists"), "{s}");
+        assert!(s.ends_with("; open it instead"), "{s}");
+        assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(io::Error::from(e).kind(), io::ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn display_without_os_error() {
+        let e = Error::new(ErrorKind::OutOfBounds, "read_at", "/x", "bytes 8..16 past end 12");
+        assert_eq!(e.to_string(), "read_at /x: bytes 8..16 past end 12");
+        assert_eq!(e.raw_os_error(), None);
+    }
+}

@@ -1,0 +1,71 @@
+//! Handing an fd to an unrelated process over a Unix socket (`SCM_RIGHTS`, `unix(7)`).
+
+use crate::error::{Error, ErrorKind, Result};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+
+/// Sends `fd` with the bytes `payload` (at least one byte: a stream socket cannot carry
+/// ancillary data alone).
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// let (a, b) = UnixStream::pair().unwrap();
+/// let m = shmkit::Memfd::create("doc-pass", 4096)?;
+/// m.write_at(0, b"passed")?;
+/// shmkit::fd_passing::send_fd(&a, m.fd(), b"x")?;
+/// let mut buf = [0u8; 1];
+/// let (fd, n) = shmkit::fd_passing::recv_fd(&b, &mut buf)?;
+/// let got = shmkit::Memfd::from_fd(fd)?;
+/// let mut out = [0u8; 6];
+/// got.read_at(0, &mut out)?;
+/// assert_eq!((&out, n), (b"passed", 1));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<()> {
+    if payload.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidArgument, "sendmsg", "unix socket", "the payload must have at least one byte"));
+    }
+    let fds = [fd];
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(Error::new(ErrorKind::InvalidArgument, "sendmsg", "unix socket", "control buffer too small"));
+    }
+    let mut sent = 0;
+    // The fd travels with the first byte; the rest of the payload follows without it.
+    while sent < payload.len() {
+        let n = rustix::net::sendmsg(&socket, &[IoSlice::new(&payload[sent..])], &mut control, SendFlags::NOSIGNAL)
+            .map_err(|e| Error::os("sendmsg", "unix socket", e))?;
+        control = SendAncillaryBuffer::default();
+        sent += n;
+    }
+    Ok(())
+}
+
+/// Receives one fd, close-on-exec (`MSG_CMSG_CLOEXEC`), and up to `buf.len()` payload bytes;
+/// returns the fd and how many bytes arrived.
+pub fn recv_fd(socket: impl AsFd, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut control = RecvAncillaryBuffer::new(&mut space);
+    let msg = rustix::net::recvmsg(&socket, &mut [IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC)
+        .map_err(|e| Error::os("recvmsg", "unix socket", e))?;
+    let mut received = None;
+    for m in control.drain() {
+        if let RecvAncillaryMessage::ScmRights(fds) = m {
+            // Keep the first; any extra fds are closed as the iterator drops them.
+            for fd in fds {
+                received.get_or_insert(fd);
+            }
+        }
+    }
+    match received {
+        Some(fd) => Ok((fd, msg.bytes)),
+        None if msg.bytes == 0 => Err(Error::new(ErrorKind::InvalidArgument, "recvmsg", "unix socket", "the peer closed the connection without sending an fd")),
+        None => Err(Error::new(ErrorKind::InvalidArgument, "recvmsg", "unix socket", "a message arrived without an fd")),
+    }
+}

@@ -1,0 +1,187 @@
+//! File-backed shared memory: a regular file mapped `MAP_SHARED`, whose contents outlive the
+//! processes and survive a reboot.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::fd_map::{self, ObjectStat};
+use crate::ownership::Ownership;
+use crate::Mapping;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A regular file, mapped shared.
+///
+/// The creator deletes the file when this value is dropped unless asked to keep it (for
+/// sharing that should survive, call [`FileSegment::set_keep`] or use
+/// [`FileOptions::keep`]); an opener never deletes it.
+///
+/// ```
+/// use shmkit::FileSegment;
+/// let path = std::env::temp_dir().join(format!("shmkit-doc-{}", std::process::id()));
+/// let a = FileSegment::create(&path, 100)?;
+/// a.write_at(0, b"persisted")?;
+/// a.flush()?;
+/// assert_eq!(&std::fs::read(&path).unwrap()[..9], b"persisted");
+/// drop(a);
+/// assert!(!path.exists());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct FileSegment {
+    map: Mapping,
+    file: File,
+    path: PathBuf,
+    own: Ownership,
+}
+
+/// How to create or open a [`FileSegment`]. Defaults: mode 0600, read-write, deleted on drop
+/// by its creator, any size accepted on open.
+#[derive(Debug, Clone)]
+pub struct FileOptions {
+    mode: u32,
+    read_only: bool,
+    keep: bool,
+    min_size: usize,
+}
+
+impl Default for FileOptions {
+    fn default() -> Self {
+        FileOptions { mode: 0o600, read_only: false, keep: false, min_size: 0 }
+    }
+}
+
+impl FileOptions {
+    /// Permission bits of a created file (default 0600), set exactly whatever the umask.
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+    /// Open and map read-only.
+    pub fn read_only(&mut self, yes: bool) -> &mut Self {
+        self.read_only = yes;
+        self
+    }
+    /// Keep a created file when the value is dropped.
+    pub fn keep(&mut self, yes: bool) -> &mut Self {
+        self.keep = yes;
+        self
+    }
+    /// Refuse to open a file smaller than this.
+    pub fn min_size(&mut self, bytes: usize) -> &mut Self {
+        self.min_size = bytes;
+        self
+    }
+
+    /// Creates a new file of `size` bytes (fails if it exists) and maps it.
+    pub fn create(&self, path: impl AsRef<Path>, size: usize) -> Result<FileSegment> {
+        let path = path.as_ref();
+        let object = path.display().to_string();
+        if size == 0 {
+            return Err(Error::new(ErrorKind::InvalidArgument, "open", object, "size must be at least 1 byte"));
+        }
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(self.mode)
+            .open(path)
+            .map_err(|e| io_error("open", &object, e))?;
+        let made = (|| {
+            file.set_permissions(std::fs::Permissions::from_mode(self.mode))
+                .map_err(|e| io_error("fchmod", &object, e))?;
+            file.set_len(size as u64).map_err(|e| io_error("ftruncate", &object, e))?;
+            fd_map::map_fd(&file, size, !self.read_only, true, &object)
+        })();
+        match made {
+            Ok(map) => Ok(FileSegment { map, file, path: path.to_path_buf(), own: Ownership::created(self.keep) }),
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens an existing file and maps all of it.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<FileSegment> {
+        let path = path.as_ref();
+        let object = path.display().to_string();
+        let file = OpenOptions::new()
+            .read(true)
+            .write(!self.read_only)
+            .open(path)
+            .map_err(|e| io_error("open", &object, e))?;
+        let st = fd_map::object_stat(&file, &object)?;
+        let len = fd_map::usable_size(st.size, self.min_size, "open", &object)?;
+        let map = fd_map::map_fd(&file, len, !self.read_only, true, &object)?;
+        Ok(FileSegment { map, file, path: path.to_path_buf(), own: Ownership::opened() })
+    }
+
+    /// Creates the file, or opens it if it exists (then it must have at least `size` bytes).
+    pub fn create_or_open(&self, path: impl AsRef<Path>, size: usize) -> Result<FileSegment> {
+        let path = path.as_ref();
+        match self.create(path, size) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                let mut open = self.clone();
+                open.min_size = open.min_size.max(size);
+                open.open(path)
+            }
+            r => r,
+        }
+    }
+}
+
+impl FileSegment {
+    /// Options for creating or opening.
+    pub fn options() -> FileOptions {
+        FileOptions::default()
+    }
+    /// Creates a new file of `size` bytes, mode 0600, and maps it.
+    pub fn create(path: impl AsRef<Path>, size: usize) -> Result<FileSegment> {
+        FileOptions::default().create(path, size)
+    }
+    /// Opens an existing file read-write and maps all of it.
+    pub fn open(path: impl AsRef<Path>) -> Result<FileSegment> {
+        FileOptions::default().open(path)
+    }
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+    /// What `fstat(2)` says now.
+    pub fn stat(&self) -> Result<ObjectStat> {
+        fd_map::object_stat(&self.file, self.map.object())
+    }
+    /// Whether this value created the file (and so deletes it on drop).
+    pub fn is_owner(&self) -> bool {
+        self.own.is_creator()
+    }
+    /// Keep the file after drop (`true`), or delete it as its creator (`false`).
+    pub fn set_keep(&self, keep: bool) {
+        self.own.set_keep(keep);
+    }
+}
+
+impl std::ops::Deref for FileSegment {
+    type Target = Mapping;
+    fn deref(&self) -> &Mapping {
+        &self.map
+    }
+}
+
+impl Drop for FileSegment {
+    fn drop(&mut self) {
+        if self.own.removes_on_drop() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+fn io_error(op: &'static str, object: &str, e: std::io::Error) -> Error {
+    let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
+    let err = Error::os(op, object, errno);
+    if errno == rustix::io::Errno::EXIST {
+        err.with_hint("open it instead, or remove the file")
+    } else {
+        err
+    }
+}

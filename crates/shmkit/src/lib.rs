@@ -1,0 +1,61 @@
+//! Shared memory between processes, done right.
+//!
+//! shmkit puts every kind of shared memory that Linux offers behind one API:
+//!
+//! | type              | what                                   | reached by            |
+//! |-------------------|----------------------------------------|-----------------------|
+//! | [`AnonShared`]    | `MAP_SHARED \| MAP_ANONYMOUS`          | `fork` children       |
+//! | [`PosixShm`]      | `shm_open` / `ftruncate` / `mmap`      | a name, `/name`       |
+//! | [`SysvShm`]       | `shmget` / `shmat`                     | a key or an id        |
+//! | [`Memfd`]         | `memfd_create`, with seals             | its fd, passed around |
+//! | [`FileSegment`]   | a regular file, `MAP_SHARED`           | a path                |
+//!
+//! All of them dereference to [`Mapping`], which offers bounds-checked copies, atomics and
+//! typed volatile views, never a safe `&[u8]` of memory that another process can change;
+//! [`Mapping::set_inherit`] chooses what a `fork` child gets ([`Inherit`]). Creators remove
+//! their objects when dropped; openers never do. Creation is exclusive and mode 0600 unless
+//! asked otherwise.
+//!
+//! ```
+//! use shmkit::PosixShm;
+//! let name = format!("/shmkit-doc-lib-{}", std::process::id());
+//! let writer = PosixShm::create(&name, 4096)?;
+//! writer.write_at(0, b"hello from shmkit")?;
+//!
+//! // Any other process (here: the same one) opens it by name.
+//! let reader = PosixShm::options().read_only(true).open(&name)?;
+//! let mut buf = [0u8; 17];
+//! reader.read_at(0, &mut buf)?;
+//! assert_eq!(&buf, b"hello from shmkit");
+//! # Ok::<(), shmkit::Error>(())
+//! ```
+
+mod anon;
+mod error;
+mod fd_map;
+pub mod fd_passing;
+mod file;
+mod inherit;
+mod mapping;
+#[cfg(target_os = "linux")]
+mod memfd;
+mod ownership;
+mod platform;
+pub mod posix;
+mod registry;
+mod sigbus;
+pub mod size;
+pub mod sysv;
+mod view;
+
+pub use anon::AnonShared;
+pub use error::{Error, ErrorKind, Result};
+pub use fd_map::ObjectStat;
+pub use file::{FileOptions, FileSegment};
+pub use inherit::Inherit;
+pub use mapping::Mapping;
+#[cfg(target_os = "linux")]
+pub use memfd::{Memfd, Seals};
+pub use posix::{PosixOptions, PosixShm};
+pub use sysv::{SysvKey, SysvOptions, SysvShm, SysvStat};
+pub use view::View;

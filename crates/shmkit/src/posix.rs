@@ -1,0 +1,294 @@
+//! POSIX shared memory: `shm_open`, `ftruncate`, `mmap`, `shm_unlink` (`shm_overview(7)`).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::fd_map::{self, ObjectStat};
+use crate::ownership::Ownership;
+use crate::{platform, Mapping};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::Mode;
+use rustix::io::Errno;
+use rustix::shm;
+
+/// A POSIX shared-memory object, mapped.
+///
+/// Named like `/name`; on Linux it lives as a file in `/dev/shm`. The creator removes it when
+/// this value is dropped (unless [`PosixShm::set_keep`] asked otherwise); an opener never does.
+///
+/// ```
+/// use shmkit::PosixShm;
+/// let name = format!("/shmkit-doc-posix-{}", std::process::id());
+/// let a = PosixShm::create(&name, 4096)?;          // exclusive, mode 0600
+/// a.write_at(0, b"hello")?;
+/// let b = PosixShm::open(&name)?;                  // maps the real size
+/// assert_eq!(b.len(), 4096);
+/// let mut buf = [0; 5];
+/// b.read_at(0, &mut buf)?;
+/// assert_eq!(&buf, b"hello");
+/// drop(a);                                         // the creator unlinks it
+/// assert!(PosixShm::open(&name).is_err());
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct PosixShm {
+    map: Mapping,
+    fd: OwnedFd,
+    name: String,
+    own: Ownership,
+}
+
+/// How to create or open a [`PosixShm`]. Defaults: mode 0600, read-write, removed on drop by
+/// its creator, any size accepted on open.
+#[derive(Debug, Clone)]
+pub struct PosixOptions {
+    mode: u32,
+    read_only: bool,
+    keep: bool,
+    min_size: usize,
+}
+
+impl Default for PosixOptions {
+    fn default() -> Self {
+        PosixOptions {
+            mode: 0o600,
+            read_only: false,
+            keep: false,
+            min_size: 0,
+        }
+    }
+}
+
+impl PosixOptions {
+    /// Permission bits of a created object (default 0600). Set exactly, whatever the umask.
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Open read-only (`O_RDONLY`, `PROT_READ`); writes are refused.
+    pub fn read_only(&mut self, yes: bool) -> &mut Self {
+        self.read_only = yes;
+        self
+    }
+
+    /// Keep a created object when the value is dropped.
+    pub fn keep(&mut self, yes: bool) -> &mut Self {
+        self.keep = yes;
+        self
+    }
+
+    /// Refuse to open an object smaller than this.
+    pub fn min_size(&mut self, bytes: usize) -> &mut Self {
+        self.min_size = bytes;
+        self
+    }
+
+    /// Creates a new object of `size` bytes; fails with `EEXIST` if the name is taken.
+    pub fn create(&self, name: &str, size: usize) -> Result<PosixShm> {
+        validate_name(name)?;
+        if size == 0 {
+            return Err(Error::new(ErrorKind::InvalidArgument, "shm_open", name, "size must be at least 1 byte"));
+        }
+        if self.mode > 0o777 {
+            return Err(Error::new(ErrorKind::InvalidArgument, "shm_open", name, format!("mode {:o} is not a permission mode (0 to 0777)", self.mode)));
+        }
+        let fd = shm::open(
+            name,
+            shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
+            Mode::from_raw_mode(self.mode),
+        )
+        .map_err(|e| open_error(name, e))?;
+        // From here on the object exists: remove it again if any later step fails.
+        let made = (|| {
+            // The umask may have cleared bits of the mode asked for: set it exactly.
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.mode))
+                .map_err(|e| Error::os("fchmod", name, e))?;
+            rustix::fs::ftruncate(&fd, size as u64).map_err(|e| Error::os("ftruncate", name, e))?;
+            let st = fd_map::object_stat(&fd, name)?;
+            let len = fd_map::usable_size(st.size, size, "shm_open", name)?;
+            let map = fd_map::map_fd(&fd, len, !self.read_only, true, name)?;
+            Ok(map)
+        })();
+        match made {
+            Ok(map) => Ok(PosixShm {
+                map,
+                fd,
+                name: name.to_string(),
+                own: Ownership::created(self.keep),
+            }),
+            Err(e) => {
+                let _ = shm::unlink(name);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens an existing object and maps all of it.
+    pub fn open(&self, name: &str) -> Result<PosixShm> {
+        validate_name(name)?;
+        let flags = if self.read_only { shm::OFlags::RDONLY } else { shm::OFlags::RDWR };
+        let fd = shm::open(name, flags, Mode::empty()).map_err(|e| open_error(name, e))?;
+        let st = fd_map::object_stat(&fd, name)?;
+        let len = fd_map::usable_size(st.size, self.min_size, "shm_open", name)?;
+        let map = fd_map::map_fd(&fd, len, !self.read_only, true, name)?;
+        Ok(PosixShm {
+            map,
+            fd,
+            name: name.to_string(),
+            own: Ownership::opened(),
+        })
+    }
+
+    /// Creates the object, or opens it if it exists (then it must have at least `size` bytes).
+    /// [`PosixShm::is_owner`] tells which happened.
+    pub fn create_or_open(&self, name: &str, size: usize) -> Result<PosixShm> {
+        let mut open = self.clone();
+        open.min_size = open.min_size.max(size);
+        // A peer may remove the object between our EEXIST and our open: try again then.
+        let mut last = None;
+        for _ in 0..8 {
+            match self.create(name, size) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match open.open(name) {
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => last = Some(e),
+                    r => return r,
+                },
+                r => return r,
+            }
+        }
+        Err(last.expect("the loop ran"))
+    }
+}
+
+impl PosixShm {
+    /// Options for creating or opening.
+    pub fn options() -> PosixOptions {
+        PosixOptions::default()
+    }
+
+    /// Creates a new object of `size` bytes, mode 0600; fails if the name exists.
+    pub fn create(name: &str, size: usize) -> Result<PosixShm> {
+        PosixOptions::default().create(name, size)
+    }
+
+    /// Opens an existing object read-write and maps its whole size.
+    pub fn open(name: &str) -> Result<PosixShm> {
+        PosixOptions::default().open(name)
+    }
+
+    /// Removes the object called `name` (`shm_unlink(3)`). Processes that have it mapped keep
+    /// their mappings.
+    pub fn unlink_name(name: &str) -> Result<()> {
+        validate_name(name)?;
+        shm::unlink(name).map_err(|e| open_error(name, e).with_op("shm_unlink"))
+    }
+
+    /// The object's name, with its leading `/`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What `fstat(2)` says now: size, blocks, block size, mode, owner.
+    pub fn stat(&self) -> Result<ObjectStat> {
+        fd_map::object_stat(&self.fd, &self.name)
+    }
+
+    /// The object's file descriptor (close-on-exec), e.g. for passing to another process.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Whether this value created the object (and so removes it on drop).
+    pub fn is_owner(&self) -> bool {
+        self.own.is_creator()
+    }
+
+    /// Keep the object after drop (`true`), or remove it as its creator (`false`).
+    pub fn set_keep(&self, keep: bool) {
+        self.own.set_keep(keep);
+    }
+
+    /// Removes the name now. The mapping stays valid until drop.
+    pub fn unlink(&self) -> Result<()> {
+        PosixShm::unlink_name(&self.name)?;
+        self.own.removed();
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for PosixShm {
+    type Target = Mapping;
+    fn deref(&self) -> &Mapping {
+        &self.map
+    }
+}
+
+impl Drop for PosixShm {
+    fn drop(&mut self) {
+        if self.own.removes_on_drop() {
+            let _ = shm::unlink(self.name.as_str());
+        }
+    }
+}
+
+/// Checks a name the way the OS will, but with a message that says what is wrong.
+///
+/// ```
+/// assert!(shmkit::posix::validate_name("/ok-name").is_ok());
+/// assert!(shmkit::posix::validate_name("no-slash").is_err());
+/// assert!(shmkit::posix::validate_name("/a/b").is_err());
+/// ```
+pub fn validate_name(name: &str) -> Result<()> {
+    let bad = |why: String| Err(Error::new(ErrorKind::InvalidName, "shm_open", name, why));
+    let Some(rest) = name.strip_prefix('/') else {
+        return bad("a POSIX shared-memory name must start with '/'".into());
+    };
+    if rest.is_empty() {
+        return bad("the name is empty after its leading '/'".into());
+    }
+    if rest.contains('/') {
+        return bad("a POSIX shared-memory name has no '/' after the first character".into());
+    }
+    if rest.contains('\0') {
+        return bad("the name contains a NUL byte".into());
+    }
+    if rest == "." || rest == ".." {
+        return bad("'.' and '..' are not object names".into());
+    }
+    if rest.len() > platform::POSIX_NAME_MAX {
+        return Err(Error::os("shm_open", name, Errno::NAMETOOLONG).with_hint(format!(
+            "the name has {} bytes after its '/'; the limit is {}",
+            rest.len(),
+            platform::POSIX_NAME_MAX
+        )));
+    }
+    Ok(())
+}
+
+/// An error from `shm_open`/`shm_unlink`, with the remedy for the usual causes.
+fn open_error(name: &str, e: Errno) -> Error {
+    let err = Error::os("shm_open", name, e);
+    let path = platform::posix_shm_path(name);
+    match e {
+        Errno::EXIST => err.with_hint(format!(
+            "open it instead (PosixShm::open), or remove it (`rm {path}`)"
+        )),
+        Errno::NOENT => err.with_hint("create it first, or check the name"),
+        Errno::ACCESS | Errno::PERM => match std::fs::metadata(&path) {
+            Ok(m) => {
+                use std::os::unix::fs::MetadataExt;
+                err.with_hint(format!(
+                    "the object is mode {:04o}, owned by uid {} gid {}; this process is uid {}",
+                    m.mode() & 0o7777,
+                    m.uid(),
+                    m.gid(),
+                    rustix::process::geteuid().as_raw()
+                ))
+            }
+            Err(_) => err,
+        },
+        Errno::NAMETOOLONG => err.with_hint(format!(
+            "names are limited to {} bytes after the '/'",
+            platform::POSIX_NAME_MAX
+        )),
+        _ => err,
+    }
+}

@@ -1,0 +1,490 @@
+//! System V shared memory: `ftok`, `shmget`, `shmat`, `shmdt`, `shmctl` (`sysvipc(7)`).
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::mapping::{Mapping, Unmap};
+use crate::ownership::Ownership;
+use crate::platform;
+use rustix::io::Errno;
+use std::ffi::CString;
+use std::path::Path;
+
+/// `SHM_DEST` in `shm_perm.mode`: the segment is marked for removal (`IPC_RMID`) and will be
+/// destroyed when its last process detaches.
+const SHM_DEST: u32 = 0o1000;
+/// `SHM_LOCKED` in `shm_perm.mode`: locked in memory with `SHM_LOCK`.
+const SHM_LOCKED: u32 = 0o2000;
+
+/// The key that names a System V object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SysvKey {
+    /// `IPC_PRIVATE`: always a new object, reachable only through its id.
+    Private,
+    /// A key chosen by the caller (or computed by [`SysvKey::ftok`]).
+    Key(i32),
+}
+
+impl SysvKey {
+    /// `ftok(3)`: a key from an existing file's inode and device and a project id (1 to 255).
+    ///
+    /// ```
+    /// let k = shmkit::SysvKey::ftok("/", 1)?;
+    /// assert_eq!(k, shmkit::SysvKey::ftok("/", 1)?);
+    /// assert_ne!(k, shmkit::SysvKey::ftok("/", 2)?);
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn ftok(path: impl AsRef<Path>, proj_id: u8) -> Result<SysvKey> {
+        let path = path.as_ref();
+        let shown = format!("{}:{proj_id}", path.display());
+        if proj_id == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "ftok",
+                shown,
+                "the project id must be 1 to 255 (ftok uses its low 8 bits, and 0 is reserved)",
+            ));
+        }
+        use std::os::unix::ffi::OsStrExt;
+        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
+            Error::new(ErrorKind::InvalidArgument, "ftok", &shown, "the path contains a NUL byte")
+        })?;
+        // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
+        let key = unsafe { libc::ftok(c.as_ptr(), proj_id as libc::c_int) };
+        if key == -1 {
+            return Err(Error::os("ftok", shown, last_errno())
+                .with_hint("ftok needs an existing file that this process can stat"));
+        }
+        Ok(SysvKey::Key(key))
+    }
+
+    fn raw(self) -> libc::key_t {
+        match self {
+            SysvKey::Private => libc::IPC_PRIVATE,
+            SysvKey::Key(k) => k,
+        }
+    }
+}
+
+impl std::fmt::Display for SysvKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SysvKey::Private => f.write_str("key IPC_PRIVATE"),
+            SysvKey::Key(k) => write!(f, "key {:#010x}", *k as u32),
+        }
+    }
+}
+
+/// What `shmctl(IPC_STAT)` says of a segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SysvStat {
+    /// The segment's id.
+    pub id: i32,
+    /// Its key; 0 (`IPC_PRIVATE`) for private segments and for segments marked for removal.
+    pub key: i32,
+    /// `shm_segsz`: size in bytes.
+    pub size: usize,
+    /// Permission bits (`shm_perm.mode & 0o777`).
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Creator's user.
+    pub cuid: u32,
+    /// Creator's group.
+    pub cgid: u32,
+    /// `shm_cpid`: the process that created it.
+    pub creator_pid: i32,
+    /// `shm_lpid`: the last process that attached or detached.
+    pub last_pid: i32,
+    /// `shm_nattch`: how many attachments exist now.
+    pub nattch: u64,
+    /// Last attach, seconds since the epoch (0: never).
+    pub atime: i64,
+    /// Last detach, seconds since the epoch (0: never).
+    pub dtime: i64,
+    /// Last change, seconds since the epoch.
+    pub ctime: i64,
+    /// Marked for removal (`IPC_RMID`): destroyed at the last detach.
+    pub marked_for_removal: bool,
+    /// Locked in memory (`SHM_LOCK`).
+    pub locked: bool,
+}
+
+/// A System V shared-memory segment, attached.
+///
+/// The creator marks it for removal (`IPC_RMID`) when this value is dropped, unless asked to
+/// keep it; the kernel then destroys it once every process has detached.
+///
+/// ```
+/// use shmkit::{SysvKey, SysvShm};
+/// let seg = SysvShm::create(SysvKey::Private, 8192)?;
+/// seg.write_at(0, b"hi")?;
+/// let st = seg.stat()?;
+/// assert_eq!((st.size, st.mode, st.nattch), (8192, 0o600, 1));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SysvShm {
+    map: Mapping,
+    id: i32,
+    key: SysvKey,
+    own: Ownership,
+}
+
+/// How to create, open or attach a [`SysvShm`]. Defaults: mode 0600, read-write, removed by
+/// its creator on drop, no huge pages.
+#[derive(Debug, Clone, Default)]
+pub struct SysvOptions {
+    mode: Option<u32>,
+    read_only: bool,
+    keep: bool,
+    huge_pages: bool,
+    min_size: usize,
+}
+
+impl SysvOptions {
+    /// Permission bits of a created segment (default 0600).
+    pub fn mode(&mut self, mode: u32) -> &mut Self {
+        self.mode = Some(mode);
+        self
+    }
+
+    /// Attach read-only (`SHM_RDONLY`); writes are refused.
+    pub fn read_only(&mut self, yes: bool) -> &mut Self {
+        self.read_only = yes;
+        self
+    }
+
+    /// Keep a created segment when the value is dropped.
+    pub fn keep(&mut self, yes: bool) -> &mut Self {
+        self.keep = yes;
+        self
+    }
+
+    /// Back a created segment with huge pages (`SHM_HUGETLB`).
+    pub fn huge_pages(&mut self, yes: bool) -> &mut Self {
+        self.huge_pages = yes;
+        self
+    }
+
+    /// Refuse to open a segment smaller than this.
+    pub fn min_size(&mut self, bytes: usize) -> &mut Self {
+        self.min_size = bytes;
+        self
+    }
+
+    /// Creates a new segment (`IPC_CREAT | IPC_EXCL`) and attaches it.
+    pub fn create(&self, key: SysvKey, size: usize) -> Result<SysvShm> {
+        let mode = self.mode.unwrap_or(0o600);
+        if mode > 0o777 {
+            return Err(Error::new(ErrorKind::InvalidArgument, "shmget", key.to_string(), format!("mode {mode:o} is not a permission mode (0 to 0777)")));
+        }
+        if size == 0 {
+            return Err(Error::new(ErrorKind::InvalidArgument, "shmget", key.to_string(), "size must be at least 1 byte"));
+        }
+        let mut flags = libc::IPC_CREAT | libc::IPC_EXCL | mode as libc::c_int;
+        if self.huge_pages {
+            flags |= libc::SHM_HUGETLB;
+        }
+        // SAFETY: shmget takes plain integers.
+        let id = unsafe { libc::shmget(key.raw(), size, flags) };
+        if id < 0 {
+            return Err(shmget_error(key, size, last_errno(), self.huge_pages));
+        }
+        // IPC_PRIVATE and IPC_CREAT|IPC_EXCL guarantee the segment is ours: remove it again if
+        // attaching fails.
+        match attach(id, key, self.read_only, 0) {
+            Ok(map) => Ok(SysvShm {
+                map,
+                id,
+                key,
+                own: Ownership::created(self.keep),
+            }),
+            Err(e) => {
+                let _ = remove_id(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// Opens the segment that has `key` and attaches all of it.
+    pub fn open(&self, key: SysvKey) -> Result<SysvShm> {
+        if key == SysvKey::Private {
+            return Err(Error::new(ErrorKind::InvalidArgument, "shmget", key.to_string(), "IPC_PRIVATE names no existing segment; open it by id instead"));
+        }
+        // SAFETY: shmget takes plain integers.
+        let id = unsafe { libc::shmget(key.raw(), 0, 0) };
+        if id < 0 {
+            return Err(shmget_error(key, 0, last_errno(), false));
+        }
+        Ok(SysvShm {
+            map: attach(id, key, self.read_only, self.min_size)?,
+            id,
+            key,
+            own: Ownership::opened(),
+        })
+    }
+
+    /// Attaches the segment with id `id`.
+    pub fn open_id(&self, id: i32) -> Result<SysvShm> {
+        let st = stat_id(id)?;
+        let key = if st.key == 0 { SysvKey::Private } else { SysvKey::Key(st.key) };
+        Ok(SysvShm {
+            map: attach(id, key, self.read_only, self.min_size)?,
+            id,
+            key,
+            own: Ownership::opened(),
+        })
+    }
+
+    /// Creates the segment, or opens it if the key exists (then it must have `size` bytes or
+    /// more). [`SysvShm::is_owner`] tells which happened.
+    pub fn create_or_open(&self, key: SysvKey, size: usize) -> Result<SysvShm> {
+        let mut open = self.clone();
+        open.min_size = open.min_size.max(size);
+        let mut last = None;
+        for _ in 0..8 {
+            match self.create(key, size) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => match open.open(key) {
+                    // Removed between the two calls: try again.
+                    Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::EIDRM)) => {
+                        last = Some(e)
+                    }
+                    r => return r,
+                },
+                r => return r,
+            }
+        }
+        Err(last.expect("the loop ran"))
+    }
+}
+
+impl SysvShm {
+    /// Options for creating or opening.
+    pub fn options() -> SysvOptions {
+        SysvOptions::default()
+    }
+
+    /// Creates a new segment of `size` bytes, mode 0600, and attaches it read-write.
+    pub fn create(key: SysvKey, size: usize) -> Result<SysvShm> {
+        SysvOptions::default().create(key, size)
+    }
+
+    /// Opens the segment that has `key`, read-write.
+    pub fn open(key: SysvKey) -> Result<SysvShm> {
+        SysvOptions::default().open(key)
+    }
+
+    /// Attaches the segment with id `id`, read-write.
+    pub fn open_id(id: i32) -> Result<SysvShm> {
+        SysvOptions::default().open_id(id)
+    }
+
+    /// The segment's id (`shmid`).
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// The key it was created or opened with.
+    pub fn key(&self) -> SysvKey {
+        self.key
+    }
+
+    /// `shmctl(IPC_STAT)` now.
+    pub fn stat(&self) -> Result<SysvStat> {
+        stat_id(self.id)
+    }
+
+    /// Whether this value created the segment (and so removes it on drop).
+    pub fn is_owner(&self) -> bool {
+        self.own.is_creator()
+    }
+
+    /// Keep the segment after drop (`true`), or remove it as its creator (`false`).
+    pub fn set_keep(&self, keep: bool) {
+        self.own.set_keep(keep);
+    }
+
+    /// Marks the segment for removal (`IPC_RMID`). It stays usable by every process that has
+    /// it attached, this one included, and is destroyed at the last detach; meanwhile its key
+    /// becomes `IPC_PRIVATE`, so no new process can open it by key.
+    pub fn remove(&self) -> Result<()> {
+        remove_id(self.id)?;
+        self.own.removed();
+        Ok(())
+    }
+
+    /// Detaches now (`shmdt(2)`); the same as dropping the value, so a creator that was not
+    /// asked to keep the segment also marks it for removal.
+    pub fn detach(self) {
+        drop(self)
+    }
+}
+
+impl std::ops::Deref for SysvShm {
+    type Target = Mapping;
+    fn deref(&self) -> &Mapping {
+        &self.map
+    }
+}
+
+impl Drop for SysvShm {
+    fn drop(&mut self) {
+        if self.own.removes_on_drop() {
+            let _ = remove_id(self.id);
+        }
+        // The Mapping field detaches afterwards; IPC_RMID defers destruction until then.
+    }
+}
+
+/// `shmctl(IPC_STAT)` of the segment with id `id`, without attaching it.
+pub fn stat_id(id: i32) -> Result<SysvStat> {
+    // SAFETY: shmid_ds is plain data; shmctl fills it.
+    let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: `ds` is a valid, writable shmid_ds.
+    if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } < 0 {
+        return Err(Error::os("shmctl(IPC_STAT)", format!("shmid {id}"), last_errno()));
+    }
+    let mode = ds.shm_perm.mode as u32;
+    Ok(SysvStat {
+        id,
+        key: ds.shm_perm.__key,
+        size: ds.shm_segsz,
+        mode: mode & 0o777,
+        uid: ds.shm_perm.uid,
+        gid: ds.shm_perm.gid,
+        cuid: ds.shm_perm.cuid,
+        cgid: ds.shm_perm.cgid,
+        creator_pid: ds.shm_cpid,
+        last_pid: ds.shm_lpid,
+        nattch: ds.shm_nattch as u64,
+        atime: ds.shm_atime as i64,
+        dtime: ds.shm_dtime as i64,
+        ctime: ds.shm_ctime as i64,
+        marked_for_removal: mode & SHM_DEST != 0,
+        locked: mode & SHM_LOCKED != 0,
+    })
+}
+
+/// Marks the segment with id `id` for removal (`shmctl(IPC_RMID)`).
+pub fn remove_id(id: i32) -> Result<()> {
+    // SAFETY: IPC_RMID takes no buffer.
+    if unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
+        let e = last_errno();
+        let err = Error::os("shmctl(IPC_RMID)", format!("shmid {id}"), e);
+        return Err(if e == Errno::PERM {
+            err.with_hint("only the segment's owner, its creator or root may remove it")
+        } else {
+            err
+        });
+    }
+    Ok(())
+}
+
+/// `shmat(2)` of the whole segment.
+fn attach(id: i32, key: SysvKey, read_only: bool, min_size: usize) -> Result<Mapping> {
+    let object = format!("shmid {id}");
+    let st = stat_id(id)?;
+    if st.size < min_size {
+        return Err(Error::new(
+            ErrorKind::TooSmall,
+            "shmat",
+            &object,
+            format!("the segment ({key}) has {} bytes, fewer than the {min_size} asked for", st.size),
+        ));
+    }
+    let flags = if read_only { libc::SHM_RDONLY } else { 0 };
+    // SAFETY: the kernel picks the address; the attachment aliases nothing of ours.
+    let p = unsafe { libc::shmat(id, std::ptr::null(), flags) };
+    if p as isize == -1 {
+        let e = last_errno();
+        let err = Error::os("shmat", &object, e);
+        return Err(if e == Errno::ACCESS {
+            err.with_hint(format!(
+                "the segment is mode {:04o}, owned by uid {}; this process is uid {}",
+                st.mode,
+                st.uid,
+                rustix::process::geteuid().as_raw()
+            ))
+        } else {
+            err
+        });
+    }
+    // The kernel maps whole pages (whole huge pages for SHM_HUGETLB); shmdt needs only the
+    // address, so the page-rounded length is what the registry needs.
+    let page = rustix::param::page_size();
+    // SAFETY: `p` is a fresh attachment of `st.size` bytes, undone by shmdt in the Mapping.
+    Ok(unsafe {
+        Mapping::from_raw(
+            p.cast(),
+            st.size,
+            st.size.div_ceil(page) * page,
+            !read_only,
+            Unmap::Shmdt,
+            false, // System V segments cannot be shrunk
+            object,
+        )
+    })
+}
+
+/// An error from `shmget`, with the limit or the remedy that explains it.
+fn shmget_error(key: SysvKey, size: usize, e: Errno, huge: bool) -> Error {
+    let err = Error::os("shmget", key.to_string(), e);
+    let limits = platform::sysv_shm_limits();
+    match e {
+        Errno::EXIST => {
+            // SAFETY: shmget takes plain integers.
+            let id = unsafe { libc::shmget(key.raw(), 0, 0) };
+            err.with_hint(format!(
+                "a segment with this key exists (shmid {id}); open it instead, or remove it with `ipcrm -m {id}`"
+            ))
+        }
+        Errno::NOENT => err.with_hint("no segment has this key; create it first"),
+        Errno::INVAL if size > 0 => match limits.shmmax {
+            Some(max) if size as u64 > max => err.with_hint(format!(
+                "segment size {} exceeds kernel.shmmax {}; {}",
+                crate::size::human(size as u64),
+                crate::size::human(max),
+                platform::sysctl_hint("shmmax")
+            )),
+            _ => err.with_hint(
+                "the size is below shmmin, or a segment with this key exists and is smaller",
+            ),
+        },
+        Errno::NOSPC => err.with_hint(format!(
+            "either every segment id is in use (kernel.shmmni = {}) or the total would exceed \
+             kernel.shmall ({} pages); remove unused segments (`ipcs -m`, `ipcrm -m ID`) or {}",
+            limits.shmmni.map_or("?".into(), |v| v.to_string()),
+            limits.shmall_pages.map_or("?".into(), |v| v.to_string()),
+            platform::sysctl_hint("shmall")
+        )),
+        Errno::NOMEM if huge => err.with_hint(platform::huge_pages_hint()),
+        Errno::PERM if huge => err.with_hint(
+            "SHM_HUGETLB needs CAP_IPC_LOCK or membership of the group in vm.hugetlb_shm_group",
+        ),
+        Errno::ACCESS => {
+            // /proc/sysvipc/shm shows every segment's mode and owner, even ones we cannot stat.
+            let k = key.raw();
+            let row = std::fs::read_to_string("/proc/sysvipc/shm").ok().and_then(|t| {
+                t.lines().skip(1).find_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    (f.len() > 8 && f[0].parse::<i32>().ok() == Some(k))
+                        .then(|| (f[2].to_string(), f[7].to_string()))
+                })
+            });
+            match row {
+                Some((perms, uid)) => err.with_hint(format!(
+                    "the segment is mode {:04o} owned by uid {uid}; this process is uid {}",
+                    u32::from_str_radix(&perms, 8).unwrap_or(0) & 0o777,
+                    rustix::process::geteuid().as_raw()
+                )),
+                None => err,
+            }
+        }
+        _ => err,
+    }
+}
+
+pub(crate) fn last_errno() -> Errno {
+    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
+}
