@@ -43,26 +43,52 @@ impl AnonShared {
     fn map(len: usize, huge: bool) -> Result<AnonShared> {
         let object = "anonymous shared memory";
         if len == 0 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "mmap", object, "length must be at least 1 byte"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "mmap",
+                object,
+                "length must be at least 1 byte",
+            ));
         }
         let mut flags = MapFlags::SHARED;
         if huge {
             flags |= MapFlags::HUGETLB;
         }
         // SAFETY: a new mapping at an address the kernel chooses; it aliases nothing.
-        let p = unsafe { mm::mmap_anonymous(std::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, flags) }
-            .map_err(|e| {
-                let err = Error::os("mmap", object, e);
-                if huge {
-                    err.with_hint(crate::platform::huge_pages_hint())
-                } else {
-                    err
-                }
-            })?;
-        let unit = if huge { huge_page_size() } else { rustix::param::page_size() };
+        let p = unsafe {
+            mm::mmap_anonymous(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                flags,
+            )
+        }
+        .map_err(|e| {
+            let err = Error::os("mmap", object, e);
+            if huge {
+                err.with_hint(crate::platform::huge_pages_hint())
+            } else {
+                err
+            }
+        })?;
+        let unit = if huge {
+            huge_page_size()
+        } else {
+            rustix::param::page_size()
+        };
         // SAFETY: `p` is the start of the mapping just made, of `len` bytes rounded up to
         // whole (huge) pages; it is handed to the Mapping, which unmaps it.
-        let map = unsafe { Mapping::from_raw(p.cast(), len, len.div_ceil(unit) * unit, true, Unmap::Munmap, false, object.to_string()) };
+        let map = unsafe {
+            Mapping::from_raw(
+                p.cast(),
+                len,
+                len.div_ceil(unit) * unit,
+                true,
+                Unmap::Munmap,
+                false,
+                object.to_string(),
+            )
+        };
         Ok(AnonShared { map })
     }
 }

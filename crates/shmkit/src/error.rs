@@ -53,7 +53,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     /// An OS error from `op` on `object`.
-    pub(crate) fn os(op: &'static str, object: impl Into<String>, errno: rustix::io::Errno) -> Self {
+    pub(crate) fn os(
+        op: &'static str,
+        object: impl Into<String>,
+        errno: rustix::io::Errno,
+    ) -> Self {
         Self {
             op,
             object: object.into(),
@@ -182,7 +186,12 @@ mod tests {
 
     #[test]
     fn display_without_os_error() {
-        let e = Error::new(ErrorKind::OutOfBounds, "read_at", "/x", "bytes 8..16 past end 12");
+        let e = Error::new(
+            ErrorKind::OutOfBounds,
+            "read_at",
+            "/x",
+            "bytes 8..16 past end 12",
+        );
         assert_eq!(e.to_string(), "read_at /x: bytes 8..16 past end 12");
         assert_eq!(e.raw_os_error(), None);
     }

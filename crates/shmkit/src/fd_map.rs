@@ -45,13 +45,28 @@ pub(crate) fn object_stat(fd: impl AsFd, object: &str) -> Result<ObjectStat> {
 
 /// Checks the size the kernel reports against what the caller needs, and turns it into a
 /// mapping length.
-pub(crate) fn usable_size(size: u64, min_size: usize, op: &'static str, object: &str) -> Result<usize> {
+pub(crate) fn usable_size(
+    size: u64,
+    min_size: usize,
+    op: &'static str,
+    object: &str,
+) -> Result<usize> {
     let size = usize::try_from(size).map_err(|_| {
-        Error::new(ErrorKind::InvalidArgument, op, object, format!("size {size} does not fit in memory"))
+        Error::new(
+            ErrorKind::InvalidArgument,
+            op,
+            object,
+            format!("size {size} does not fit in memory"),
+        )
     })?;
     if size == 0 {
-        return Err(Error::new(ErrorKind::TooSmall, op, object, "the object is empty (size 0)")
-            .with_hint("its creator may not have set its size yet; retry, or create it with a size"));
+        return Err(Error::new(
+            ErrorKind::TooSmall,
+            op,
+            object,
+            "the object is empty (size 0)",
+        )
+        .with_hint("its creator may not have set its size yet; retry, or create it with a size"));
     }
     if size < min_size {
         return Err(Error::new(

@@ -28,19 +28,34 @@ use std::mem::MaybeUninit;
 /// ```
 pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<()> {
     if payload.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidArgument, "sendmsg", "unix socket", "the payload must have at least one byte"));
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "sendmsg",
+            "unix socket",
+            "the payload must have at least one byte",
+        ));
     }
     let fds = [fd];
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !control.push(SendAncillaryMessage::ScmRights(&fds)) {
-        return Err(Error::new(ErrorKind::InvalidArgument, "sendmsg", "unix socket", "control buffer too small"));
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "sendmsg",
+            "unix socket",
+            "control buffer too small",
+        ));
     }
     let mut sent = 0;
     // The fd travels with the first byte; the rest of the payload follows without it.
     while sent < payload.len() {
-        let n = rustix::net::sendmsg(&socket, &[IoSlice::new(&payload[sent..])], &mut control, SendFlags::NOSIGNAL)
-            .map_err(|e| Error::os("sendmsg", "unix socket", e))?;
+        let n = rustix::net::sendmsg(
+            &socket,
+            &[IoSlice::new(&payload[sent..])],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        )
+        .map_err(|e| Error::os("sendmsg", "unix socket", e))?;
         control = SendAncillaryBuffer::default();
         sent += n;
     }
@@ -52,8 +67,13 @@ pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
 pub fn recv_fd(socket: impl AsFd, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
-    let msg = rustix::net::recvmsg(&socket, &mut [IoSliceMut::new(buf)], &mut control, RecvFlags::CMSG_CLOEXEC)
-        .map_err(|e| Error::os("recvmsg", "unix socket", e))?;
+    let msg = rustix::net::recvmsg(
+        &socket,
+        &mut [IoSliceMut::new(buf)],
+        &mut control,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| Error::os("recvmsg", "unix socket", e))?;
     let mut received = None;
     for m in control.drain() {
         if let RecvAncillaryMessage::ScmRights(fds) = m {
@@ -65,7 +85,17 @@ pub fn recv_fd(socket: impl AsFd, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
     }
     match received {
         Some(fd) => Ok((fd, msg.bytes)),
-        None if msg.bytes == 0 => Err(Error::new(ErrorKind::InvalidArgument, "recvmsg", "unix socket", "the peer closed the connection without sending an fd")),
-        None => Err(Error::new(ErrorKind::InvalidArgument, "recvmsg", "unix socket", "a message arrived without an fd")),
+        None if msg.bytes == 0 => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "recvmsg",
+            "unix socket",
+            "the peer closed the connection without sending an fd",
+        )),
+        None => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "recvmsg",
+            "unix socket",
+            "a message arrived without an fd",
+        )),
     }
 }

@@ -46,7 +46,12 @@ pub struct FileOptions {
 
 impl Default for FileOptions {
     fn default() -> Self {
-        FileOptions { mode: 0o600, read_only: false, keep: false, min_size: 0 }
+        FileOptions {
+            mode: 0o600,
+            read_only: false,
+            keep: false,
+            min_size: 0,
+        }
     }
 }
 
@@ -77,7 +82,12 @@ impl FileOptions {
         let path = path.as_ref();
         let object = path.display().to_string();
         if size == 0 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "open", object, "size must be at least 1 byte"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "open",
+                object,
+                "size must be at least 1 byte",
+            ));
         }
         let file = OpenOptions::new()
             .read(true)
@@ -89,11 +99,17 @@ impl FileOptions {
         let made = (|| {
             file.set_permissions(std::fs::Permissions::from_mode(self.mode))
                 .map_err(|e| io_error("fchmod", &object, e))?;
-            file.set_len(size as u64).map_err(|e| io_error("ftruncate", &object, e))?;
+            file.set_len(size as u64)
+                .map_err(|e| io_error("ftruncate", &object, e))?;
             fd_map::map_fd(&file, size, !self.read_only, true, &object)
         })();
         match made {
-            Ok(map) => Ok(FileSegment { map, file, path: path.to_path_buf(), own: Ownership::created(self.keep) }),
+            Ok(map) => Ok(FileSegment {
+                map,
+                file,
+                path: path.to_path_buf(),
+                own: Ownership::created(self.keep),
+            }),
             Err(e) => {
                 let _ = std::fs::remove_file(path);
                 Err(e)
@@ -113,7 +129,12 @@ impl FileOptions {
         let st = fd_map::object_stat(&file, &object)?;
         let len = fd_map::usable_size(st.size, self.min_size, "open", &object)?;
         let map = fd_map::map_fd(&file, len, !self.read_only, true, &object)?;
-        Ok(FileSegment { map, file, path: path.to_path_buf(), own: Ownership::opened() })
+        Ok(FileSegment {
+            map,
+            file,
+            path: path.to_path_buf(),
+            own: Ownership::opened(),
+        })
     }
 
     /// Creates the file, or opens it if it exists (then it must have at least `size` bytes).

@@ -163,7 +163,12 @@ impl Mapping {
         if self.writable {
             Ok(())
         } else {
-            Err(Error::new(ErrorKind::ReadOnly, op, &self.object, "the mapping is read-only"))
+            Err(Error::new(
+                ErrorKind::ReadOnly,
+                op,
+                &self.object,
+                "the mapping is read-only",
+            ))
         }
     }
 
@@ -298,7 +303,10 @@ impl Mapping {
                 ErrorKind::Misaligned,
                 "view",
                 &self.object,
-                format!("offset {offset} is not aligned to {}", std::mem::align_of::<T>()),
+                format!(
+                    "offset {offset} is not aligned to {}",
+                    std::mem::align_of::<T>()
+                ),
             ));
         }
         // SAFETY: in bounds and aligned (checked); the view borrows `self`.

@@ -69,7 +69,12 @@ impl Memfd {
         let object = format!("memfd {name}");
         validate_name(name, &object)?;
         if size == 0 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "memfd_create", object, "size must be at least 1 byte"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "memfd_create",
+                object,
+                "size must be at least 1 byte",
+            ));
         }
         let mut flags = MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING;
         if huge {
@@ -91,7 +96,12 @@ impl Memfd {
                 err
             }
         })?;
-        let len = fd_map::usable_size(fd_map::object_stat(&fd, &object)?.size, size, "memfd_create", &object)?;
+        let len = fd_map::usable_size(
+            fd_map::object_stat(&fd, &object)?.size,
+            size,
+            "memfd_create",
+            &object,
+        )?;
         let map = fd_map::map_fd(&fd, len, true, true, &object).map_err(|e| {
             if huge {
                 e.with_hint(crate::platform::huge_pages_hint())
@@ -120,8 +130,10 @@ impl Memfd {
     }
 
     fn can_write(fd: &OwnedFd) -> Result<bool> {
-        let seals = rustix::fs::fcntl_get_seals(fd).map_err(|e| Error::os("fcntl(F_GET_SEALS)", "memfd", e))?;
-        let mode = rustix::fs::fcntl_getfl(fd).map_err(|e| Error::os("fcntl(F_GETFL)", "memfd", e))?;
+        let seals = rustix::fs::fcntl_get_seals(fd)
+            .map_err(|e| Error::os("fcntl(F_GET_SEALS)", "memfd", e))?;
+        let mode =
+            rustix::fs::fcntl_getfl(fd).map_err(|e| Error::os("fcntl(F_GETFL)", "memfd", e))?;
         let rw = mode & rustix::fs::OFlags::RWMODE == rustix::fs::OFlags::RDWR;
         Ok(rw && !seals.intersects(SealFlags::WRITE | SealFlags::FUTURE_WRITE))
     }
@@ -212,12 +224,20 @@ impl std::ops::Deref for Memfd {
 
 fn validate_name(name: &str, object: &str) -> Result<()> {
     if name.contains('\0') {
-        return Err(Error::new(ErrorKind::InvalidName, "memfd_create", object, "the name contains a NUL byte"));
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            "memfd_create",
+            object,
+            "the name contains a NUL byte",
+        ));
     }
     if name.len() > MEMFD_NAME_MAX {
         return Err(Error::os("memfd_create", object, Errno::INVAL)
             .with_kind(ErrorKind::InvalidName)
-            .with_hint(format!("memfd names are limited to {MEMFD_NAME_MAX} bytes; this one has {}", name.len())));
+            .with_hint(format!(
+                "memfd names are limited to {MEMFD_NAME_MAX} bytes; this one has {}",
+                name.len()
+            )));
     }
     Ok(())
 }

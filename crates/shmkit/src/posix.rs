@@ -86,10 +86,20 @@ impl PosixOptions {
     pub fn create(&self, name: &str, size: usize) -> Result<PosixShm> {
         validate_name(name)?;
         if size == 0 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "shm_open", name, "size must be at least 1 byte"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "shm_open",
+                name,
+                "size must be at least 1 byte",
+            ));
         }
         if self.mode > 0o777 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "shm_open", name, format!("mode {:o} is not a permission mode (0 to 0777)", self.mode)));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "shm_open",
+                name,
+                format!("mode {:o} is not a permission mode (0 to 0777)", self.mode),
+            ));
         }
         let fd = shm::open(
             name,
@@ -125,7 +135,11 @@ impl PosixOptions {
     /// Opens an existing object and maps all of it.
     pub fn open(&self, name: &str) -> Result<PosixShm> {
         validate_name(name)?;
-        let flags = if self.read_only { shm::OFlags::RDONLY } else { shm::OFlags::RDWR };
+        let flags = if self.read_only {
+            shm::OFlags::RDONLY
+        } else {
+            shm::OFlags::RDWR
+        };
         let fd = shm::open(name, flags, Mode::empty()).map_err(|e| open_error(name, e))?;
         let st = fd_map::object_stat(&fd, name)?;
         let len = fd_map::usable_size(st.size, self.min_size, "shm_open", name)?;
@@ -254,11 +268,13 @@ pub fn validate_name(name: &str) -> Result<()> {
         return bad("'.' and '..' are not object names".into());
     }
     if rest.len() > platform::POSIX_NAME_MAX {
-        return Err(Error::os("shm_open", name, Errno::NAMETOOLONG).with_hint(format!(
-            "the name has {} bytes after its '/'; the limit is {}",
-            rest.len(),
-            platform::POSIX_NAME_MAX
-        )));
+        return Err(
+            Error::os("shm_open", name, Errno::NAMETOOLONG).with_hint(format!(
+                "the name has {} bytes after its '/'; the limit is {}",
+                rest.len(),
+                platform::POSIX_NAME_MAX
+            )),
+        );
     }
     Ok(())
 }

@@ -131,7 +131,9 @@ pub(crate) fn register(start: usize, len: usize, writable: bool, guard: bool) ->
         let next = chunk.next.load(Ordering::Acquire);
         if next.is_null() {
             let fresh: &'static Chunk = Box::leak(Box::new(Chunk::new()));
-            chunk.next.store(fresh as *const Chunk as *mut Chunk, Ordering::Release);
+            chunk
+                .next
+                .store(fresh as *const Chunk as *mut Chunk, Ordering::Release);
             chunk = fresh;
         } else {
             // SAFETY: as in `for_each_slot`.

@@ -58,19 +58,30 @@ pub fn parse(text: &str) -> Result<u64, String> {
             return Err(format!("invalid size '{text}'"));
         }
         let digits = format!("{int}{frac}");
-        let n: u128 = digits.parse().map_err(|_| format!("invalid size '{text}'"))?;
-        let scaled = n.checked_shl(shift).ok_or_else(|| format!("size '{text}' is too large"))?;
-        let div = 10u128.checked_pow(frac.len() as u32).ok_or_else(|| format!("invalid size '{text}'"))?;
+        let n: u128 = digits
+            .parse()
+            .map_err(|_| format!("invalid size '{text}'"))?;
+        let scaled = n
+            .checked_shl(shift)
+            .ok_or_else(|| format!("size '{text}' is too large"))?;
+        let div = 10u128
+            .checked_pow(frac.len() as u32)
+            .ok_or_else(|| format!("invalid size '{text}'"))?;
         if scaled % div != 0 {
             return Err(format!("size '{text}' is not a whole number of bytes"));
         }
         u64::try_from(scaled / div).map_err(|_| format!("size '{text}' is too large"))?
     } else {
-        let n: u64 = num.parse().map_err(|_| format!("size '{text}' is too large"))?;
-        n.checked_mul(1u64 << shift).ok_or_else(|| format!("size '{text}' is too large"))?
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("size '{text}' is too large"))?;
+        n.checked_mul(1u64 << shift)
+            .ok_or_else(|| format!("size '{text}' is too large"))?
     };
     if bytes == 0 {
-        return Err(format!("size '{text}' is zero; a segment needs at least 1 byte"));
+        return Err(format!(
+            "size '{text}' is zero; a segment needs at least 1 byte"
+        ));
     }
     Ok(bytes)
 }

@@ -45,7 +45,12 @@ impl SysvKey {
         }
         use std::os::unix::ffi::OsStrExt;
         let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-            Error::new(ErrorKind::InvalidArgument, "ftok", &shown, "the path contains a NUL byte")
+            Error::new(
+                ErrorKind::InvalidArgument,
+                "ftok",
+                &shown,
+                "the path contains a NUL byte",
+            )
         })?;
         // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
         let key = unsafe { libc::ftok(c.as_ptr(), proj_id as libc::c_int) };
@@ -177,10 +182,20 @@ impl SysvOptions {
     pub fn create(&self, key: SysvKey, size: usize) -> Result<SysvShm> {
         let mode = self.mode.unwrap_or(0o600);
         if mode > 0o777 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "shmget", key.to_string(), format!("mode {mode:o} is not a permission mode (0 to 0777)")));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "shmget",
+                key.to_string(),
+                format!("mode {mode:o} is not a permission mode (0 to 0777)"),
+            ));
         }
         if size == 0 {
-            return Err(Error::new(ErrorKind::InvalidArgument, "shmget", key.to_string(), "size must be at least 1 byte"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "shmget",
+                key.to_string(),
+                "size must be at least 1 byte",
+            ));
         }
         let mut flags = libc::IPC_CREAT | libc::IPC_EXCL | mode as libc::c_int;
         if self.huge_pages {
@@ -210,7 +225,12 @@ impl SysvOptions {
     /// Opens the segment that has `key` and attaches all of it.
     pub fn open(&self, key: SysvKey) -> Result<SysvShm> {
         if key == SysvKey::Private {
-            return Err(Error::new(ErrorKind::InvalidArgument, "shmget", key.to_string(), "IPC_PRIVATE names no existing segment; open it by id instead"));
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "shmget",
+                key.to_string(),
+                "IPC_PRIVATE names no existing segment; open it by id instead",
+            ));
         }
         // SAFETY: shmget takes plain integers.
         let id = unsafe { libc::shmget(key.raw(), 0, 0) };
@@ -228,7 +248,11 @@ impl SysvOptions {
     /// Attaches the segment with id `id`.
     pub fn open_id(&self, id: i32) -> Result<SysvShm> {
         let st = stat_id(id)?;
-        let key = if st.key == 0 { SysvKey::Private } else { SysvKey::Key(st.key) };
+        let key = if st.key == 0 {
+            SysvKey::Private
+        } else {
+            SysvKey::Key(st.key)
+        };
         Ok(SysvShm {
             map: attach(id, key, self.read_only, self.min_size)?,
             id,
@@ -343,7 +367,11 @@ pub fn stat_id(id: i32) -> Result<SysvStat> {
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: `ds` is a valid, writable shmid_ds.
     if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } < 0 {
-        return Err(Error::os("shmctl(IPC_STAT)", format!("shmid {id}"), last_errno()));
+        return Err(Error::os(
+            "shmctl(IPC_STAT)",
+            format!("shmid {id}"),
+            last_errno(),
+        ));
     }
     let mode = ds.shm_perm.mode as u32;
     Ok(SysvStat {
@@ -390,7 +418,10 @@ fn attach(id: i32, key: SysvKey, read_only: bool, min_size: usize) -> Result<Map
             ErrorKind::TooSmall,
             "shmat",
             &object,
-            format!("the segment ({key}) has {} bytes, fewer than the {min_size} asked for", st.size),
+            format!(
+                "the segment ({key}) has {} bytes, fewer than the {min_size} asked for",
+                st.size
+            ),
         ));
     }
     let flags = if read_only { libc::SHM_RDONLY } else { 0 };
@@ -465,13 +496,15 @@ fn shmget_error(key: SysvKey, size: usize, e: Errno, huge: bool) -> Error {
         Errno::ACCESS => {
             // /proc/sysvipc/shm shows every segment's mode and owner, even ones we cannot stat.
             let k = key.raw();
-            let row = std::fs::read_to_string("/proc/sysvipc/shm").ok().and_then(|t| {
-                t.lines().skip(1).find_map(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    (f.len() > 8 && f[0].parse::<i32>().ok() == Some(k))
-                        .then(|| (f[2].to_string(), f[7].to_string()))
-                })
-            });
+            let row = std::fs::read_to_string("/proc/sysvipc/shm")
+                .ok()
+                .and_then(|t| {
+                    t.lines().skip(1).find_map(|l| {
+                        let f: Vec<&str> = l.split_whitespace().collect();
+                        (f.len() > 8 && f[0].parse::<i32>().ok() == Some(k))
+                            .then(|| (f[2].to_string(), f[7].to_string()))
+                    })
+                });
             match row {
                 Some((perms, uid)) => err.with_hint(format!(
                     "the segment is mode {:04o} owned by uid {uid}; this process is uid {}",

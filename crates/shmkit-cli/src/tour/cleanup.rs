@@ -1,0 +1,105 @@
+//! Everything the tour creates is written down here before it exists, so that an interrupted
+//! run (Ctrl-C, SIGTERM, SIGHUP) or a failed step still removes it all.
+//!
+//! The normal path removes objects by dropping their owning values; this list is the safety
+//! net. Removing something twice is harmless (the second attempt finds nothing), and nothing
+//! is removed that this process did not create: System V segments are checked against their
+//! creator pid before removal.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Debug, Clone)]
+enum Item {
+    Posix(String),
+    /// A System V key whose segment this process is about to create.
+    SysvKey(i32),
+    Dir(PathBuf),
+    Child(u32),
+}
+
+static ITEMS: Mutex<Vec<Item>> = Mutex::new(Vec::new());
+
+fn push(item: Item) {
+    ITEMS.lock().unwrap_or_else(|p| p.into_inner()).push(item);
+}
+
+/// A POSIX name this process is about to create.
+pub fn posix(name: &str) {
+    push(Item::Posix(name.to_string()));
+}
+
+/// A System V key this process is about to create a segment for.
+pub fn sysv_key(key: i32) {
+    push(Item::SysvKey(key));
+}
+
+/// A temporary directory (removed with its contents).
+pub fn dir(path: PathBuf) {
+    push(Item::Dir(path));
+}
+
+/// A peer process, killed if the tour is interrupted.
+pub fn child(pid: u32) {
+    push(Item::Child(pid));
+}
+
+/// Installs the signal handler that cleans up and exits.
+pub fn install_handler() {
+    let _ = ctrlc::set_handler(|| {
+        let removed = run();
+        eprintln!("shmkit tour: interrupted; removed {removed} object(s) it had created");
+        std::process::exit(crate::exit::INTERRUPTED as i32);
+    });
+}
+
+/// Removes whatever is left; returns how many objects were removed.
+pub fn run() -> usize {
+    let items = std::mem::take(&mut *ITEMS.lock().unwrap_or_else(|p| p.into_inner()));
+    let me = std::process::id() as i32;
+    let mut removed = 0;
+    for item in items.iter().rev() {
+        match item {
+            Item::Child(pid) => {
+                let _ = rustix::process::kill_process(
+                    rustix::process::Pid::from_raw(*pid as i32).expect("pid > 0"),
+                    rustix::process::Signal::KILL,
+                );
+            }
+            Item::Posix(name) => {
+                if shmkit::PosixShm::unlink_name(name).is_ok() {
+                    removed += 1;
+                }
+            }
+            Item::SysvKey(key) => {
+                // The key may now belong to a segment marked for removal (key 0) or to
+                // nothing; look for segments with this key that we created.
+                // SAFETY: shmget takes plain integers.
+                let id = unsafe { libc::shmget(*key, 0, 0) };
+                if id >= 0 {
+                    if let Ok(st) = shmkit::sysv::stat_id(id) {
+                        if st.creator_pid == me && shmkit::sysv::remove_id(id).is_ok() {
+                            removed += 1;
+                        }
+                    }
+                }
+            }
+            Item::Dir(path) => {
+                if std::fs::remove_dir_all(path).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+    }
+    removed
+}
+
+/// A test aid: with `SHMKIT_TOUR_PAUSE_AT=<point>` in the environment the tour stops at that
+/// point (its objects exist), says so on stderr and sleeps, so that a test can interrupt it
+/// there and check that nothing is left behind.
+pub fn pause_point(point: &str) {
+    if std::env::var("SHMKIT_TOUR_PAUSE_AT").is_ok_and(|p| p == point) {
+        eprintln!("shmkit tour: paused at {point}");
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}

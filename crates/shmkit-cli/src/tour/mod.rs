@@ -1,0 +1,173 @@
+//! `shmkit tour`: the experiments of the articles shmkit grew from, run for real.
+
+pub mod cleanup;
+mod fork;
+mod memfd;
+pub mod peer;
+mod posix;
+mod sysv;
+
+use serde::Serialize;
+use std::path::PathBuf;
+
+/// The result of one experiment.
+#[derive(Debug, Serialize)]
+pub struct Outcome {
+    /// A short name (`anon-fork`, `inherit-copy`, ...).
+    pub experiment: String,
+    /// What the writing side did.
+    pub writer: String,
+    /// What the reading side observed.
+    pub reader: String,
+    /// What should have been observed.
+    pub expected: String,
+    /// `"pass"` or `"fail"`.
+    pub verdict: &'static str,
+    /// Measured figures, for scripts.
+    pub details: serde_json::Value,
+}
+
+impl Outcome {
+    pub fn new(
+        experiment: &str,
+        writer: String,
+        reader: String,
+        expected: String,
+        pass: bool,
+        details: serde_json::Value,
+    ) -> Self {
+        Outcome {
+            experiment: experiment.to_string(),
+            writer,
+            reader,
+            expected,
+            verdict: if pass { "pass" } else { "fail" },
+            details,
+        }
+    }
+
+    /// An experiment that could not be carried out counts as failed, with the reason.
+    pub fn error(experiment: &str, what: &str, err: impl std::fmt::Display) -> Self {
+        Outcome::new(
+            experiment,
+            what.to_string(),
+            format!("error: {err}"),
+            "the experiment runs".to_string(),
+            false,
+            serde_json::json!({ "error": err.to_string() }),
+        )
+    }
+}
+
+/// Runs every experiment and prints the results; returns the exit code.
+pub fn run(json: bool) -> u8 {
+    cleanup::install_handler();
+    let scratch = match Scratch::new() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("shmkit tour: cannot create a temporary directory: {e}");
+            return crate::exit::ERROR;
+        }
+    };
+    let mut results = Vec::new();
+    results.push(fork::anon_fork());
+    for mode in [
+        shmkit::Inherit::Share,
+        shmkit::Inherit::Copy,
+        shmkit::Inherit::None,
+        shmkit::Inherit::Zero,
+    ] {
+        results.push(fork::inherit(mode));
+    }
+    results.push(posix::unrelated(&scratch));
+    results.extend(sysv::unrelated(&scratch));
+    results.push(memfd::sealed_handoff(&scratch));
+    drop(scratch);
+    cleanup::run();
+
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&results).expect("outcomes serialize")
+        );
+    } else {
+        print_table(&results);
+    }
+    if results.iter().all(|r| r.verdict == "pass") {
+        crate::exit::OK
+    } else {
+        crate::exit::FAILED
+    }
+}
+
+fn print_table(results: &[Outcome]) {
+    use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header([
+            "experiment",
+            "writer did",
+            "reader observed",
+            "expected",
+            "verdict",
+        ]);
+    if let Some((w, _)) = terminal_width() {
+        t.set_width(w);
+    } else {
+        t.set_width(160);
+    }
+    for r in results {
+        t.add_row([
+            r.experiment.as_str(),
+            &r.writer,
+            &r.reader,
+            &r.expected,
+            r.verdict,
+        ]);
+    }
+    println!("{t}");
+    let failed = results.iter().filter(|r| r.verdict != "pass").count();
+    println!(
+        "{} experiments: {} passed, {} failed",
+        results.len(),
+        results.len() - failed,
+        failed
+    );
+}
+
+fn terminal_width() -> Option<(u16, u16)> {
+    if !rustix::termios::isatty(std::io::stdout()) {
+        return None;
+    }
+    let ws = rustix::termios::tcgetwinsize(std::io::stdout()).ok()?;
+    (ws.ws_col > 0).then_some((ws.ws_col, ws.ws_row))
+}
+
+/// A private temporary directory (mode 0700) for the tour's files and sockets, removed on
+/// drop and by the interrupt handler.
+pub struct Scratch {
+    pub dir: PathBuf,
+    /// A string unique to this run, for object names.
+    pub tag: String,
+}
+
+impl Scratch {
+    fn new() -> std::io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tag = format!("{}-{:08x}", std::process::id(), nanos);
+        let dir = std::env::temp_dir().join(format!("shmkit-tour-{tag}"));
+        cleanup::dir(dir.clone());
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        Ok(Scratch { dir, tag })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,200 @@
+//! The reading side of the tour's cross-process experiments: a separate execution of this
+//! binary (`shmkit __peer ROLE ARGS...`), unrelated to the writer by memory. It reports what it
+//! observed as one JSON object per line on stdout and takes its cues line by line on stdin.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+/// A running peer, as the writer sees it.
+pub struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    /// Starts `shmkit __peer ROLE ARGS...`.
+    pub fn spawn(role: &str, args: &[String]) -> Result<Peer, String> {
+        let exe =
+            std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+        let mut child = Command::new(exe)
+            .arg("__peer")
+            .arg(role)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot start the peer process: {e}"))?;
+        super::cleanup::child(child.id());
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        Ok(Peer {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next report; an `{"error": ...}` report becomes `Err`.
+    pub fn recv(&mut self) -> Result<Value, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err("the peer exited without reporting".into()),
+            Ok(_) => {
+                let v: Value =
+                    serde_json::from_str(&line).map_err(|e| format!("peer said {line:?}: {e}"))?;
+                match v.get("error") {
+                    Some(e) => Err(format!("peer: {}", e.as_str().unwrap_or("?"))),
+                    None => Ok(v),
+                }
+            }
+            Err(e) => Err(format!("reading the peer: {e}")),
+        }
+    }
+
+    /// Sends a cue.
+    pub fn send(&mut self, cue: &str) -> Result<(), String> {
+        let stdin = self.stdin.as_mut().ok_or("peer stdin closed")?;
+        writeln!(stdin, "{cue}")
+            .and_then(|_| stdin.flush())
+            .map_err(|e| format!("cue {cue:?} to the peer: {e}"))
+    }
+
+    /// Waits for the peer to exit; true if it succeeded.
+    pub fn finish(mut self) -> bool {
+        self.stdin = None;
+        self.child.wait().is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        // A peer left running (a failed step) must not outlive the tour.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Entry point of `shmkit __peer`.
+pub fn run(role: &str, args: &[String]) -> u8 {
+    let result = match (role, args) {
+        ("posix-read", [name]) => posix_read(name),
+        ("sysv-attach", [key]) => sysv_attach(key),
+        ("memfd-recv", [sock]) => memfd_recv(sock),
+        _ => Err(format!("unknown peer role {role} {args:?}")),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            report(json!({ "error": e }));
+            1
+        }
+    }
+}
+
+fn report(v: Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{v}");
+    let _ = out.flush();
+}
+
+fn cue() -> Result<String, String> {
+    let mut line = String::new();
+    match std::io::stdin().read_line(&mut line) {
+        Ok(0) => Err("the writer went away".into()),
+        Ok(_) => Ok(line.trim().to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Text up to the first NUL.
+pub fn text(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn posix_read(name: &str) -> Result<(), String> {
+    let seg = shmkit::PosixShm::options()
+        .read_only(true)
+        .open(name)
+        .map_err(|e| e.to_string())?;
+    let bytes = seg.to_vec().map_err(|e| e.to_string())?;
+    let st = seg.stat().map_err(|e| e.to_string())?;
+    report(json!({
+        "text": text(&bytes),
+        "len": seg.len(),
+        "st_size": st.size,
+        "st_blocks": st.blocks,
+        "st_blksize": st.block_size,
+        "mode": format!("{:04o}", st.mode),
+        "uid": st.uid,
+    }));
+    Ok(())
+}
+
+fn sysv_attach(key: &str) -> Result<(), String> {
+    let raw = u32::from_str_radix(key.trim_start_matches("0x"), 16)
+        .map_err(|e| format!("key {key}: {e}"))?;
+    let seg = shmkit::SysvShm::open(shmkit::SysvKey::Key(raw as i32)).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 256.min(seg.len())];
+    seg.read_at(0, &mut buf).map_err(|e| e.to_string())?;
+    report(json!({ "text": text(&buf), "shmid": seg.id(), "size": seg.len() }));
+    loop {
+        match cue()?.as_str() {
+            "write" => {
+                seg.write_at(1024, b"written by the reader after IPC_RMID\0")
+                    .map_err(|e| e.to_string())?;
+                report(json!({ "wrote": true }));
+            }
+            "detach" => {
+                seg.detach();
+                report(json!({ "detached": true }));
+                return Ok(());
+            }
+            other => return Err(format!("unexpected cue {other:?}")),
+        }
+    }
+}
+
+fn memfd_recv(sock: &str) -> Result<(), String> {
+    use rustix::fd::AsFd;
+    let stream = std::os::unix::net::UnixStream::connect(sock)
+        .map_err(|e| format!("connect {sock}: {e}"))?;
+    let mut b = [0u8; 1];
+    let (fd, _) = shmkit::fd_passing::recv_fd(&stream, &mut b).map_err(|e| e.to_string())?;
+    let spare = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(|e| e.to_string())?;
+    let m = shmkit::Memfd::from_fd(fd).map_err(|e| e.to_string())?;
+    let bytes = m.to_vec().map_err(|e| e.to_string())?;
+    let seals = m.seals().map_err(|e| e.to_string())?;
+    // Three ways to write, each of which the seals must refuse.
+    let write = rustix::io::pwrite(m.fd(), b"X", 0);
+    let truncate = rustix::fs::ftruncate(m.fd().as_fd(), 1);
+    let writable_map = shmkit::Memfd::from_fd_writable(spare).map(|_| ());
+    let errno = |r: Result<(), i32>| match r {
+        Ok(()) => "allowed".to_string(),
+        Err(e) => std::io::Error::from_raw_os_error(e).to_string(),
+    };
+    report(json!({
+        "text": text(&bytes),
+        "name": m.name(),
+        "mapped_writable": m.is_writable(),
+        "seals": format!("{seals:?}"),
+        "write_sealed": seals.contains(shmkit::Seals::WRITE),
+        "pwrite": errno(write.map(|_| ()).map_err(|e| e.raw_os_error())),
+        "pwrite_errno": write.err().map(|e| e.raw_os_error()),
+        "ftruncate": errno(truncate.map_err(|e| e.raw_os_error())),
+        "ftruncate_errno": truncate.err().map(|e| e.raw_os_error()),
+        "writable_mmap": errno(writable_map.as_ref().map(|_| ()).map_err(|e| e.raw_os_error().unwrap_or(0))),
+        "writable_mmap_errno": writable_map.err().and_then(|e| e.raw_os_error()),
+    }));
+    Ok(())
+}
