@@ -59,3 +59,8 @@ pub use memfd::{Memfd, Seals};
 pub use posix::{PosixOptions, PosixShm};
 pub use sysv::{SysvKey, SysvOptions, SysvShm, SysvStat};
 pub use view::View;
+
+/// The README's example is compiled and run as a doctest, so it cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

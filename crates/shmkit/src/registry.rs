@@ -170,9 +170,9 @@ mod tests {
         let slots: Vec<_> = (0..CHUNK * 2 + 3)
             .map(|i| register(base + i * 0x10000, 0x2000, true, false))
             .collect();
-        for i in 0..slots.len() {
+        for (i, slot) in slots.iter().enumerate() {
             let hit = find(base + i * 0x10000 + 0x1fff).expect("registered");
-            assert!(std::ptr::eq(hit, slots[i]));
+            assert!(std::ptr::eq(hit, *slot));
             assert!(find(base + i * 0x10000 + 0x2000).is_none());
         }
         for s in slots {

@@ -460,8 +460,17 @@ fn attach(id: i32, key: SysvKey, read_only: bool, min_size: usize) -> Result<Map
 
 /// An error from `shmget`, with the limit or the remedy that explains it.
 fn shmget_error(key: SysvKey, size: usize, e: Errno, huge: bool) -> Error {
+    shmget_error_with(key, size, e, huge, platform::sysv_shm_limits())
+}
+
+fn shmget_error_with(
+    key: SysvKey,
+    size: usize,
+    e: Errno,
+    huge: bool,
+    limits: platform::SysvShmLimits,
+) -> Error {
     let err = Error::os("shmget", key.to_string(), e);
-    let limits = platform::sysv_shm_limits();
     match e {
         Errno::EXIST => {
             // SAFETY: shmget takes plain integers.
@@ -520,4 +529,52 @@ fn shmget_error(key: SysvKey, size: usize, e: Errno, huge: bool) -> Error {
 
 pub(crate) fn last_errno() -> Errno {
     Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> platform::SysvShmLimits {
+        platform::SysvShmLimits {
+            shmmax: Some(4 << 20),
+            shmall_pages: Some(1024),
+            shmmni: Some(32),
+        }
+    }
+
+    #[test]
+    fn einval_above_shmmax_names_the_limit_and_the_remedy() {
+        let e = shmget_error_with(SysvKey::Key(0x1234), 8 << 20, Errno::INVAL, false, limits());
+        let s = e.to_string();
+        assert!(
+            s.starts_with("shmget key 0x00001234: Invalid argument"),
+            "{s}"
+        );
+        assert!(
+            s.contains("segment size 8 MiB exceeds kernel.shmmax 4 MiB"),
+            "{s}"
+        );
+        assert!(s.contains("sysctl -w kernel.shmmax="), "{s}");
+    }
+
+    #[test]
+    fn enospc_names_shmmni_and_shmall() {
+        let e = shmget_error_with(SysvKey::Private, 4096, Errno::NOSPC, false, limits());
+        let s = e.to_string();
+        assert!(
+            s.contains("kernel.shmmni = 32") && s.contains("kernel.shmall (1024 pages)"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn ftok_refuses_project_zero_and_missing_files() {
+        assert_eq!(
+            SysvKey::ftok("/", 0).unwrap_err().kind(),
+            ErrorKind::InvalidArgument
+        );
+        let e = SysvKey::ftok("/nonexistent/shmkit", 1).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+    }
 }

@@ -24,7 +24,7 @@ fn run(scratch: &Scratch) -> Result<Outcome, String> {
     seg.write_at(0, message.as_bytes())
         .map_err(|e| e.to_string())?;
     cleanup::pause_point("posix");
-    let mut peer = Peer::spawn("posix-read", &[name.clone()])?;
+    let mut peer = Peer::spawn("posix-read", std::slice::from_ref(&name))?;
     let pid = peer.pid();
     let seen = peer.recv()?;
     let ok_exit = peer.finish();

@@ -161,7 +161,7 @@ pub(crate) fn huge_pages() -> (u64, u64) {
     let field = |k: &str| {
         info.lines()
             .find_map(|l| l.strip_prefix(k))
-            .and_then(|v| v.trim().split_whitespace().next()?.parse().ok())
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
     };
     (field("HugePages_Total:"), field("HugePages_Free:"))

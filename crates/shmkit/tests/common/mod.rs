@@ -1,0 +1,151 @@
+//! Helpers shared by the integration tests: unique names, and peers that are real processes.
+//!
+//! A peer is this very test binary run again with `SHMKIT_PEER_ROLE` set: its `peer` test
+//! (see each test file) then plays the role and reports on stdout in lines that start with
+//! `PEER `, taking cues from stdin.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A name no other test, run or machine user will pick: prefix, pid, counter, time.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos:x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A System V key unlikely to collide: derived from the pid and a counter, never 0.
+pub fn unique_key() -> i32 {
+    static N: AtomicU32 = AtomicU32::new(1);
+    let k = 0x5300_0000u32 ^ (std::process::id() << 8) ^ N.fetch_add(1, Ordering::Relaxed) ^ 0x40;
+    (k | 1) as i32
+}
+
+/// Removes whatever the closure names when dropped, so a failing assertion still cleans up.
+pub struct Cleanup<F: FnMut()>(pub F);
+impl<F: FnMut()> Drop for Cleanup<F> {
+    fn drop(&mut self) {
+        (self.0)()
+    }
+}
+
+/// The role this process plays, if it was started as a peer.
+pub fn peer_role() -> Option<(String, Vec<String>)> {
+    let role = std::env::var("SHMKIT_PEER_ROLE").ok()?;
+    let args = std::env::var("SHMKIT_PEER_ARGS")
+        .unwrap_or_default()
+        .split('\u{1f}')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
+    Some((role, args))
+}
+
+/// Reports one line to the test that started this peer.
+pub fn say(line: impl AsRef<str>) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "PEER {}", line.as_ref()).unwrap();
+    out.flush().unwrap();
+}
+
+/// Waits for a cue from the test that started this peer.
+pub fn cue() -> String {
+    let mut s = String::new();
+    std::io::stdin().read_line(&mut s).unwrap();
+    s.trim().to_string()
+}
+
+/// A peer process as the test sees it; killed on drop if still running.
+pub struct Peer {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    /// Runs this test binary's `peer` test in a new process with `role` and `args`.
+    pub fn spawn(role: &str, args: &[&str]) -> Peer {
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["peer", "--exact", "--nocapture", "--test-threads=1", "-q"])
+            .env("SHMKIT_PEER_ROLE", role)
+            .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn the test binary as a peer");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Peer {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// The next `PEER ` line, without the prefix.
+    pub fn recv(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            let n = self.stdout.read_line(&mut line).unwrap();
+            assert!(n > 0, "the peer exited without reporting");
+            if let Some(rest) = line.strip_prefix("PEER ") {
+                return rest.trim_end().to_string();
+            }
+        }
+    }
+
+    pub fn send(&mut self, cue: &str) {
+        let s = self.stdin.as_mut().unwrap();
+        writeln!(s, "{cue}").unwrap();
+        s.flush().unwrap();
+    }
+
+    /// Waits for the peer; panics unless it exited successfully.
+    pub fn finish(mut self) {
+        self.stdin = None;
+        let st = self.child.wait().unwrap();
+        assert!(st.success(), "peer failed: {st}");
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Runs a shell command and returns its stdout; panics with its stderr if it fails.
+pub fn sh(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
