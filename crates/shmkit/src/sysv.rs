@@ -367,11 +367,14 @@ pub fn stat_id(id: i32) -> Result<SysvStat> {
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: `ds` is a valid, writable shmid_ds.
     if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } < 0 {
-        return Err(Error::os(
-            "shmctl(IPC_STAT)",
-            format!("shmid {id}"),
-            last_errno(),
-        ));
+        let e = last_errno();
+        let err = Error::os("shmctl(IPC_STAT)", format!("shmid {id}"), e);
+        return Err(
+            match access_hint(|_, i| i == id).filter(|_| e == Errno::ACCESS) {
+                Some(h) => err.with_hint(h),
+                None => err,
+            },
+        );
     }
     let mode = ds.shm_perm.mode as u32;
     Ok(SysvStat {
@@ -430,16 +433,12 @@ fn attach(id: i32, key: SysvKey, read_only: bool, min_size: usize) -> Result<Map
     if p as isize == -1 {
         let e = last_errno();
         let err = Error::os("shmat", &object, e);
-        return Err(if e == Errno::ACCESS {
-            err.with_hint(format!(
-                "the segment is mode {:04o}, owned by uid {}; this process is uid {}",
-                st.mode,
-                st.uid,
-                rustix::process::geteuid().as_raw()
-            ))
-        } else {
-            err
-        });
+        return Err(
+            match access_hint(|_, i| i == id).filter(|_| e == Errno::ACCESS) {
+                Some(h) => err.with_hint(h),
+                None => err,
+            },
+        );
     }
     // The kernel maps whole pages (whole huge pages for SHM_HUGETLB); shmdt needs only the
     // address, so the page-rounded length is what the registry needs.
@@ -502,29 +501,30 @@ fn shmget_error_with(
         Errno::PERM if huge => err.with_hint(
             "SHM_HUGETLB needs CAP_IPC_LOCK or membership of the group in vm.hugetlb_shm_group",
         ),
-        Errno::ACCESS => {
-            // /proc/sysvipc/shm shows every segment's mode and owner, even ones we cannot stat.
-            let k = key.raw();
-            let row = std::fs::read_to_string("/proc/sysvipc/shm")
-                .ok()
-                .and_then(|t| {
-                    t.lines().skip(1).find_map(|l| {
-                        let f: Vec<&str> = l.split_whitespace().collect();
-                        (f.len() > 8 && f[0].parse::<i32>().ok() == Some(k))
-                            .then(|| (f[2].to_string(), f[7].to_string()))
-                    })
-                });
-            match row {
-                Some((perms, uid)) => err.with_hint(format!(
-                    "the segment is mode {:04o} owned by uid {uid}; this process is uid {}",
-                    u32::from_str_radix(&perms, 8).unwrap_or(0) & 0o777,
-                    rustix::process::geteuid().as_raw()
-                )),
-                None => err,
-            }
-        }
+        Errno::ACCESS => match access_hint(|key_col, _| key_col == key.raw()) {
+            Some(h) => err.with_hint(h),
+            None => err,
+        },
         _ => err,
     }
+}
+
+/// "the segment is mode 0600 owned by uid 0; this process is uid 65534", from
+/// `/proc/sysvipc/shm`, which shows every segment even to those who may not `IPC_STAT` it.
+fn access_hint(matches: impl Fn(i32, i32) -> bool) -> Option<String> {
+    let table = std::fs::read_to_string("/proc/sysvipc/shm").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.len() <= 8 || !matches(f[0].parse().ok()?, f[1].parse().ok()?) {
+            return None;
+        }
+        let mode = u32::from_str_radix(f[2], 8).ok()? & 0o777;
+        Some(format!(
+            "the segment is mode {mode:04o} owned by uid {}; this process is uid {}",
+            f[7],
+            rustix::process::geteuid().as_raw()
+        ))
+    })
 }
 
 pub(crate) fn last_errno() -> Errno {

@@ -32,6 +32,10 @@ fn peer() {
             seg.write_at(5, b" from the peer").unwrap();
             common::say("written");
         }
+        "open-denied" => {
+            let e = PosixShm::open(&args[0]).unwrap_err();
+            common::say(format!("{:?} {e}", e.raw_os_error()));
+        }
         "open-drop" => {
             drop(PosixShm::open(&args[0]).unwrap());
             common::say("dropped");
@@ -252,4 +256,36 @@ fn a_peer_that_shrinks_the_object_does_not_kill_us() {
         .atomic_u64(2 * page)
         .unwrap()
         .load(std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn permission_denied_names_the_mode_and_the_owner() {
+    let name = format!("/{}", unique("shmkit-test-acces"));
+    let _g = guard(&name);
+    let root = rustix::process::geteuid().is_root();
+    // Root passes permission checks, so the opener is a peer running as nobody; anyone else
+    // is refused by an object whose mode grants nothing.
+    let _seg = PosixShm::options()
+        .mode(if root { 0o600 } else { 0 })
+        .create(&name, 64)
+        .unwrap();
+    let me = rustix::process::geteuid().as_raw();
+    let said = if root {
+        let mut p = Peer::spawn_as(65534, "open-denied", &[&name]);
+        let line = p.recv();
+        p.finish();
+        line
+    } else {
+        let e = PosixShm::open(&name).unwrap_err();
+        format!("{:?} {e}", e.raw_os_error())
+    };
+    assert!(
+        said.starts_with(&format!("Some({})", libc::EACCES)),
+        "{said}"
+    );
+    let mode = if root { "0600" } else { "0000" };
+    assert!(
+        said.contains(&format!("the object is mode {mode}, owned by uid {me}")),
+        "{said}"
+    );
 }

@@ -34,6 +34,10 @@ fn peer() {
             seg.detach();
             common::say("detached");
         }
+        "attach-denied" => {
+            let e = SysvShm::open(key).unwrap_err();
+            common::say(format!("{:?} {e}", e.raw_os_error()));
+        }
         "attach-and-wait" => {
             let seg = SysvShm::open(key).unwrap();
             common::say(format!("{}", seg.id()));
@@ -250,5 +254,35 @@ fn ftok_keys_name_segments() {
             .unwrap()
             .id(),
         seg.id()
+    );
+}
+
+#[test]
+fn permission_denied_names_the_mode_and_the_owner() {
+    let raw = unique_key();
+    let root = rustix::process::geteuid().is_root();
+    let seg = SysvShm::options()
+        .mode(if root { 0o600 } else { 0 })
+        .create(SysvKey::Key(raw), 64)
+        .unwrap();
+    let _g = guard_id(seg.id());
+    let me = rustix::process::geteuid().as_raw();
+    let said = if root {
+        let mut p = Peer::spawn_as(65534, "attach-denied", &[&raw.to_string()]);
+        let line = p.recv();
+        p.finish();
+        line
+    } else {
+        let e = SysvShm::open(SysvKey::Key(raw)).unwrap_err();
+        format!("{:?} {e}", e.raw_os_error())
+    };
+    assert!(
+        said.starts_with(&format!("Some({})", libc::EACCES)),
+        "{said}"
+    );
+    let mode = if root { "0600" } else { "0000" };
+    assert!(
+        said.contains(&format!("mode {mode} owned by uid {me}")),
+        "{said}"
     );
 }

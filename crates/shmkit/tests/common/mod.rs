@@ -74,7 +74,21 @@ pub struct Peer {
 impl Peer {
     /// Runs this test binary's `peer` test in a new process with `role` and `args`.
     pub fn spawn(role: &str, args: &[&str]) -> Peer {
-        let mut child = Command::new(std::env::current_exe().unwrap())
+        Self::spawn_with(role, args, None)
+    }
+
+    /// Like `spawn`, as user `uid` (needs root).
+    pub fn spawn_as(uid: u32, role: &str, args: &[&str]) -> Peer {
+        Self::spawn_with(role, args, Some(uid))
+    }
+
+    fn spawn_with(role: &str, args: &[&str], uid: Option<u32>) -> Peer {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        if let Some(uid) = uid {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(uid);
+        }
+        let mut child = cmd
             .args(["peer", "--exact", "--nocapture", "--test-threads=1", "-q"])
             .env("SHMKIT_PEER_ROLE", role)
             .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"))
