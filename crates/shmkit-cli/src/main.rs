@@ -1,20 +1,17 @@
 //! The `shmkit` command: a thin front over the `shmkit` library.
 
+mod cmd;
+mod fail;
+mod parse;
+mod render;
 mod tour;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use std::process::ExitCode;
 
-/// Exit codes, documented in `--help`.
+/// Exit codes of the tour (kept under this name for the tour's modules).
 pub(crate) mod exit {
-    /// Every verdict passed / the command did what it was asked.
-    pub const OK: u8 = 0;
-    /// At least one experiment's verdict was "fail".
-    pub const FAILED: u8 = 1;
-    /// The command could not run (an OS error, a missing tool): the message says why.
-    pub const ERROR: u8 = 3;
-    /// Interrupted by a signal; everything created was removed.
-    pub const INTERRUPTED: u8 = 130;
+    pub use crate::fail::code::{ERROR, FAILED, INTERRUPTED, OK};
 }
 
 #[derive(Parser)]
@@ -22,10 +19,14 @@ pub(crate) mod exit {
     name = "shmkit",
     version,
     about = "Shared memory between processes: every kind, one tool",
-    after_help = "Exit codes: 0 success; 1 an experiment failed; 2 invalid usage; 3 the command \
-                  could not run (the message says why); 130 interrupted (objects removed)."
+    long_about = "Shared memory between processes: every kind, one tool.\n\n\
+Objects are addressed as /NAME (POSIX shared memory), shm:ID (System V segment by id), \
+key:KEY (System V segment by key, 0x hex or decimal), memfd:PID:FD (a memfd held by a process), \
+sem:ID (System V semaphore set), msg:ID (System V message queue), psem:/NAME (POSIX named \
+semaphore) and mq:/NAME (POSIX message queue).",
+    after_help = fail::EXIT_CODES_HELP
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +44,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    Ls(cmd::ls::Args),
+    Info(cmd::info::Args),
+    Mk(cmd::mk::Args),
+    Rm(cmd::rm::Args),
+    Cat(cmd::cat::Args),
+    Write(cmd::write::Args),
+    Limits(cmd::limits::Args),
+    Gc(cmd::gc::Args),
+    Completions(cmd::docs::CompletionArgs),
+    Man(cmd::docs::ManArgs),
     /// The other side of a tour experiment: run by the tour itself, in a separate process.
     #[command(name = "__peer", hide = true)]
     Peer {
@@ -53,11 +64,46 @@ enum Command {
     },
 }
 
+pub(crate) fn command() -> clap::Command {
+    Cli::command()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Tour { json } => tour::run(json),
-        Command::Peer { role, args } => tour::peer::run(&role, &args),
+    if !matches!(cli.command, Command::Tour { .. } | Command::Peer { .. }) {
+        // Like every Unix filter: `shmkit ls | head` ends quietly when head does. The tour
+        // keeps SIGPIPE ignored (Rust's default) because it writes to its peers' pipes and must
+        // live on to clean up if a peer dies.
+        // SAFETY: setting a signal's disposition to its default is always valid.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    let result = match cli.command {
+        Command::Tour { json } => Ok(tour::run(json)),
+        Command::Peer { role, args } => Ok(tour::peer::run(&role, &args)),
+        Command::Ls(a) => cmd::ls::run(a),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Mk(a) => cmd::mk::run(a),
+        Command::Rm(a) => cmd::rm::run(a),
+        Command::Cat(a) => cmd::cat::run(a),
+        Command::Write(a) => cmd::write::run(a),
+        Command::Limits(a) => cmd::limits::run(a),
+        Command::Gc(a) => cmd::gc::run(a),
+        Command::Completions(a) => cmd::docs::completions(a),
+        Command::Man(a) => cmd::docs::man(a),
     };
-    ExitCode::from(code)
+    ExitCode::from(match result {
+        Ok(c) => c,
+        Err(f) => {
+            eprintln!("shmkit: {}", f.message);
+            f.code
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        super::command().debug_assert();
+    }
 }

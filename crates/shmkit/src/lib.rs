@@ -36,6 +36,8 @@ mod fd_map;
 pub mod fd_passing;
 mod file;
 mod inherit;
+pub mod inventory;
+pub mod limits;
 mod mapping;
 #[cfg(target_os = "linux")]
 mod memfd;

@@ -1,4 +1,7 @@
-//! Linux: inheritance through `madvise` and fork handlers, limits from `/proc`.
+//! Linux: inheritance through `madvise` and fork handlers, limits and inventory from `/proc`.
+
+pub(crate) mod inventory;
+pub(crate) mod limits;
 
 use crate::registry::{self, Slot};
 use crate::Inherit;
@@ -190,4 +193,15 @@ pub(crate) const POSIX_NAME_MAX: usize = 253;
 /// Where a POSIX shm object shows in the file system, for hints.
 pub(crate) fn posix_shm_path(name: &str) -> String {
     format!("/dev/shm{name}")
+}
+
+/// Whether a process exists (`kill(pid, 0)`: `EPERM` means it exists but is not ours).
+pub(crate) fn process_alive(pid: i32) -> bool {
+    match rustix::process::Pid::from_raw(pid) {
+        Some(p) => !matches!(
+            rustix::process::test_kill_process(p),
+            Err(rustix::io::Errno::SRCH)
+        ),
+        None => false,
+    }
 }

@@ -1,0 +1,11 @@
+//! One module per subcommand.
+
+pub mod cat;
+pub mod docs;
+pub mod gc;
+pub mod info;
+pub mod limits;
+pub mod ls;
+pub mod mk;
+pub mod rm;
+pub mod write;

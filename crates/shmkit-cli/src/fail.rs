@@ -1,0 +1,84 @@
+//! The CLI's failures: a one-line message for stderr and a documented exit code.
+
+use shmkit::ErrorKind;
+
+/// Exit codes (listed in `shmkit --help`).
+pub mod code {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// `tour`: an experiment's verdict was "fail".
+    pub const FAILED: u8 = 1;
+    /// Invalid usage or argument (bad size, mode, object address, wrong kind): nothing changed.
+    pub const USAGE: u8 = 2;
+    /// The command could not run (an OS error the message explains).
+    pub const ERROR: u8 = 3;
+    /// The object does not exist.
+    pub const NOT_FOUND: u8 = 4;
+    /// Permission denied.
+    pub const DENIED: u8 = 5;
+    /// Interrupted by a signal; what the command had created was removed.
+    pub const INTERRUPTED: u8 = 130;
+}
+
+pub const EXIT_CODES_HELP: &str =
+    "Exit codes: 0 success; 1 an experiment of the tour failed; 2 invalid usage or \
+argument (nothing changed); 3 the command could not run (the message says why); 4 no such object; \
+5 permission denied; 130 interrupted (what the command had created was removed).";
+
+/// A failure of a command.
+#[derive(Debug)]
+pub struct Fail {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Fail {
+    /// An invalid argument: exit 2.
+    pub fn usage(message: impl Into<String>) -> Self {
+        Fail {
+            code: code::USAGE,
+            message: message.into(),
+        }
+    }
+
+    /// A failure of the command itself: exit 3.
+    pub fn error(message: impl Into<String>) -> Self {
+        Fail {
+            code: code::ERROR,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<shmkit::Error> for Fail {
+    fn from(e: shmkit::Error) -> Self {
+        let code = match (e.raw_os_error(), e.kind()) {
+            (Some(libc::ENOENT | libc::EIDRM), _) => code::NOT_FOUND,
+            // shmctl and friends answer EINVAL for an id that names nothing.
+            (Some(libc::EINVAL), _)
+                if e.op().starts_with("shmctl")
+                    || e.op().starts_with("semctl")
+                    || e.op().starts_with("msgctl") =>
+            {
+                code::NOT_FOUND
+            }
+            (Some(libc::EACCES | libc::EPERM), _) | (None, ErrorKind::ReadOnly) => code::DENIED,
+            (
+                None,
+                ErrorKind::InvalidArgument
+                | ErrorKind::InvalidName
+                | ErrorKind::OutOfBounds
+                | ErrorKind::TooSmall
+                | ErrorKind::Misaligned,
+            ) => code::USAGE,
+            (Some(libc::ENAMETOOLONG | libc::EEXIST), _) => code::USAGE,
+            _ => code::ERROR,
+        };
+        Fail {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+pub type CmdResult = Result<u8, Fail>;

@@ -1,0 +1,514 @@
+//! Linux sources of the inventory: `/proc/sysvipc/*`, `/dev/shm`, the mqueue file system, and
+//! `/proc/PID/{maps,fd}` for holders. Reads only; opens, attaches and mounts nothing.
+
+use crate::error::{Error, Result};
+use crate::inventory::{Address, Holder, Kind, Object};
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::MetadataExt;
+
+const SHM_DIR: &str = "/dev/shm";
+
+fn read(path: &str) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| {
+        Error::os(
+            "read",
+            path,
+            rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
+        )
+    })
+}
+
+/// The rows of a `/proc/sysvipc/*` table, each as a map from column name to text.
+fn sysvipc(table: &str) -> Result<Vec<HashMap<String, String>>> {
+    let text = read(&format!("/proc/sysvipc/{table}"))?;
+    let mut lines = text.lines();
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    Ok(lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split_whitespace().map(String::from))
+                .collect()
+        })
+        .collect())
+}
+
+fn num<T: std::str::FromStr>(row: &HashMap<String, String>, col: &str) -> Option<T> {
+    row.get(col)?.parse().ok()
+}
+
+/// Mode and ownership common to the three System V tables.
+fn sysv_common(o: &mut Object, row: &HashMap<String, String>) {
+    let perms = row
+        .get("perms")
+        .and_then(|p| u32::from_str_radix(p, 8).ok())
+        .unwrap_or(0);
+    o.mode = perms & 0o777;
+    o.uid = num(row, "uid").unwrap_or(0);
+    o.gid = num(row, "gid").unwrap_or(0);
+    o.key = num(row, "key");
+    o.ctime = num(row, "ctime");
+}
+
+pub(crate) fn sysv_shm() -> Result<Vec<Object>> {
+    Ok(sysvipc("shm")?
+        .iter()
+        .filter_map(|row| {
+            let id: i32 = num(row, "shmid")?;
+            let mut o = Object::new(Kind::SysvShm, Address::SysvShmId(id));
+            sysv_common(&mut o, row);
+            let perms = row
+                .get("perms")
+                .and_then(|p| u32::from_str_radix(p, 8).ok())
+                .unwrap_or(0);
+            o.marked_for_removal = perms & 0o1000 != 0;
+            o.id = Some(id);
+            o.inode = Some(id as u64);
+            o.size = num(row, "size");
+            o.creator_pid = num(row, "cpid");
+            o.last_pid = num(row, "lpid");
+            o.nattch = num(row, "nattch");
+            o.last_use = ["atime", "dtime", "ctime"]
+                .iter()
+                .filter_map(|c| num::<i64>(row, c))
+                .max();
+            Some(o)
+        })
+        .collect())
+}
+
+pub(crate) fn sysv_sem() -> Result<Vec<Object>> {
+    Ok(sysvipc("sem")?
+        .iter()
+        .filter_map(|row| {
+            let id: i32 = num(row, "semid")?;
+            let mut o = Object::new(Kind::SysvSem, Address::SysvSem(id));
+            sysv_common(&mut o, row);
+            o.id = Some(id);
+            let nsems: u32 = num(row, "nsems")?;
+            o.nsems = Some(nsems);
+            o.last_use = ["otime", "ctime"]
+                .iter()
+                .filter_map(|c| num::<i64>(row, c))
+                .max();
+            // GETALL, GETNCNT and GETZCNT only read; they need read permission, so values stay
+            // unknown for sets this user may not read.
+            let mut vals = vec![0u16; nsems as usize];
+            // SAFETY: GETALL writes `nsems` unsigned shorts into `vals`.
+            if unsafe { libc::semctl(id, 0, libc::GETALL, vals.as_mut_ptr()) } == 0 {
+                o.values = Some(vals.iter().map(|&v| v as i64).collect());
+                let mut waiters = 0u64;
+                for i in 0..nsems as i32 {
+                    // SAFETY: GETNCNT/GETZCNT take no argument beyond the index.
+                    let n = unsafe { libc::semctl(id, i, libc::GETNCNT) };
+                    // SAFETY: as above.
+                    let z = unsafe { libc::semctl(id, i, libc::GETZCNT) };
+                    waiters += n.max(0) as u64 + z.max(0) as u64;
+                }
+                o.waiters = Some(waiters);
+            }
+            Some(o)
+        })
+        .collect())
+}
+
+pub(crate) fn sysv_msg() -> Result<Vec<Object>> {
+    Ok(sysvipc("msg")?
+        .iter()
+        .filter_map(|row| {
+            let id: i32 = num(row, "msqid")?;
+            let mut o = Object::new(Kind::SysvMsg, Address::SysvMsg(id));
+            sysv_common(&mut o, row);
+            o.id = Some(id);
+            o.size = num(row, "cbytes");
+            o.messages = num(row, "qnum");
+            o.last_pid = num(row, "lspid");
+            o.last_use = ["stime", "rtime", "ctime"]
+                .iter()
+                .filter_map(|c| num::<i64>(row, c))
+                .max();
+            Some(o)
+        })
+        .collect())
+}
+
+fn file_object(kind: Kind, address: Address, meta: &std::fs::Metadata) -> Object {
+    let mut o = Object::new(kind, address);
+    o.size = Some(meta.size());
+    o.mode = meta.mode() & 0o7777;
+    o.uid = meta.uid();
+    o.gid = meta.gid();
+    o.inode = Some(meta.ino());
+    o.ctime = Some(meta.ctime());
+    o.last_use = Some(meta.ctime().max(meta.mtime()));
+    o
+}
+
+/// POSIX shared memory and named semaphores (`sem.NAME`) in `/dev/shm`.
+pub(crate) fn posix_shm_dir() -> Result<(Vec<Object>, Vec<Object>)> {
+    let mut shm = Vec::new();
+    let mut sem = Vec::new();
+    let dir = match std::fs::read_dir(SHM_DIR) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((shm, sem)),
+        Err(e) => {
+            return Err(Error::os(
+                "opendir",
+                SHM_DIR,
+                rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
+            ))
+        }
+    };
+    for entry in dir.flatten() {
+        let Ok(meta) = entry.metadata() else { continue }; // removed meanwhile
+        if !meta.is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(sname) = name.strip_prefix("sem.") {
+            let mut o = file_object(
+                Kind::PosixSem,
+                Address::PosixSem(format!("/{sname}")),
+                &meta,
+            );
+            o.name = Some(name.clone());
+            o.size = None;
+            // glibc's sem_t on 64-bit Linux: a u64 whose low half is the value and whose high
+            // half counts waiters, then padding to 32 bytes. Reading the file is a plain read:
+            // no sem_open, no change to the semaphore.
+            if meta.size() == 32 {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    if bytes.len() == 32 {
+                        let word = u64::from_ne_bytes(bytes[..8].try_into().expect("8 bytes"));
+                        o.values = Some(vec![(word & 0xffff_ffff) as i64]);
+                        o.waiters = Some(word >> 32);
+                    }
+                }
+            }
+            sem.push(o);
+        } else {
+            let mut o = file_object(Kind::PosixShm, Address::PosixShm(format!("/{name}")), &meta);
+            o.name = Some(name);
+            shm.push(o);
+        }
+    }
+    Ok((shm, sem))
+}
+
+/// The mqueue file system's mount point, if one is mounted.
+fn mqueue_mount() -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[2] == "mqueue").then(|| f[1].to_string())
+    })
+}
+
+/// POSIX message queues, or `None` when no mqueue file system is mounted (the only place
+/// Linux shows them; shmkit mounts nothing).
+pub(crate) fn posix_mq() -> Result<Option<Vec<Object>>> {
+    let Some(mount) = mqueue_mount() else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&mount).into_iter().flatten().flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let mut o = file_object(Kind::PosixMq, Address::PosixMq(format!("/{name}")), &meta);
+        o.name = Some(name);
+        // "QSIZE:129 NOTIFY:0 SIGNO:0 NOTIFY_PID:0": bytes queued.
+        o.size = std::fs::read_to_string(entry.path()).ok().and_then(|t| {
+            t.split_whitespace()
+                .find_map(|f| f.strip_prefix("QSIZE:")?.parse().ok())
+        });
+        out.push(o);
+    }
+    Ok(Some(out))
+}
+
+/// What a process holds: by object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum HeldKey {
+    /// A file in /dev/shm (POSIX shm or semaphore), by inode.
+    ShmFs(u64),
+    /// A System V segment, by id.
+    Sysv(i32),
+    /// A memfd, by inode.
+    Memfd(u64),
+}
+
+#[derive(Debug, Default, Clone)]
+struct Holding {
+    maps: bool,
+    fds: Vec<i32>,
+}
+
+#[derive(Debug, Clone)]
+struct MemfdSeen {
+    name: String,
+    first_fd: Option<(i32, i32)>,
+    /// The first process seen mapping it, and the range (`start-end`) of that mapping.
+    first_map: (i32, String),
+    meta: Option<(u64, u32, u32, u32, i64)>, // size, mode, uid, gid, ctime
+}
+
+/// One pass over `/proc/PID/maps` and `/proc/PID/fd` for every process: linear in the number
+/// of processes and their mappings and fds.
+pub(crate) struct HolderScan {
+    held: HashMap<HeldKey, BTreeMap<i32, Holding>>,
+    memfds: BTreeMap<u64, MemfdSeen>,
+    comm: HashMap<i32, String>,
+    /// (pid, command) of processes whose maps or fds could not be read.
+    pub unreadable: Vec<(i32, String)>,
+}
+
+pub(crate) fn scan_holders() -> HolderScan {
+    let mut scan = HolderScan {
+        held: HashMap::new(),
+        memfds: BTreeMap::new(),
+        comm: HashMap::new(),
+        unreadable: Vec::new(),
+    };
+    let pids: Vec<i32> = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for pid in pids {
+        let mut found = false;
+        match std::fs::read_to_string(format!("/proc/{pid}/maps")) {
+            Ok(maps) => {
+                for line in maps.lines() {
+                    if let Some((key, name)) = parse_maps_line(line) {
+                        scan.held
+                            .entry(key)
+                            .or_default()
+                            .entry(pid)
+                            .or_default()
+                            .maps = true;
+                        if let (HeldKey::Memfd(ino), Some(name)) = (key, name) {
+                            let range = line.split(' ').next().unwrap_or_default().to_string();
+                            scan.memfds.entry(ino).or_insert(MemfdSeen {
+                                name,
+                                first_fd: None,
+                                first_map: (pid, range),
+                                meta: None,
+                            });
+                        }
+                        found = true;
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // exited
+            Err(_) => {
+                scan.unreadable.push((pid, comm(pid)));
+                continue;
+            }
+        }
+        let fd_dir = format!("/proc/{pid}/fd");
+        let fds = match std::fs::read_dir(&fd_dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // exited
+            Err(_) => {
+                scan.unreadable.push((pid, comm(pid)));
+                continue;
+            }
+        };
+        for fd in fds.flatten() {
+            let Some(n) = fd.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.to_string_lossy();
+            let is_shm = t.starts_with("/dev/shm/");
+            let memfd_name = t
+                .strip_prefix("/memfd:")
+                .map(|r| r.strip_suffix(" (deleted)").unwrap_or(r).to_string());
+            if !is_shm && memfd_name.is_none() {
+                continue;
+            }
+            // stat through the link: the object's own inode, size and mode.
+            let Ok(meta) = std::fs::metadata(fd.path()) else {
+                continue;
+            };
+            let key = if is_shm {
+                HeldKey::ShmFs(meta.ino())
+            } else {
+                HeldKey::Memfd(meta.ino())
+            };
+            scan.held
+                .entry(key)
+                .or_default()
+                .entry(pid)
+                .or_default()
+                .fds
+                .push(n);
+            if let Some(name) = memfd_name {
+                let seen = scan.memfds.entry(meta.ino()).or_insert(MemfdSeen {
+                    name,
+                    first_fd: None,
+                    first_map: (pid, String::new()),
+                    meta: None,
+                });
+                if seen.first_fd.is_none() {
+                    seen.first_fd = Some((pid, n));
+                }
+                seen.meta = Some((
+                    meta.size(),
+                    meta.mode() & 0o7777,
+                    meta.uid(),
+                    meta.gid(),
+                    meta.ctime(),
+                ));
+            }
+            found = true;
+        }
+        if found {
+            scan.comm.insert(pid, comm(pid));
+        }
+    }
+    for h in scan.held.values_mut() {
+        for holding in h.values_mut() {
+            holding.fds.sort_unstable();
+        }
+    }
+    scan
+}
+
+fn comm(pid: i32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .map(|c| c.trim_end().to_string())
+        .unwrap_or_default()
+}
+
+/// `7f..-7f.. rw-s 00000000 00:01 1234   /dev/shm/name` → what it maps.
+fn parse_maps_line(line: &str) -> Option<(HeldKey, Option<String>)> {
+    let mut it = line.splitn(6, ' ');
+    // Shared or private, a mapping keeps the object alive and reads its pages: a holder.
+    let (_range, _perms, _off, _dev) = (it.next()?, it.next()?, it.next()?, it.next()?);
+    let inode: u64 = it.next()?.parse().ok()?;
+    let path = it.next()?.trim_start();
+    let path = path.strip_suffix(" (deleted)").unwrap_or(path);
+    if path.starts_with("/dev/shm/") {
+        Some((HeldKey::ShmFs(inode), None))
+    } else if let Some(name) = path.strip_prefix("/memfd:") {
+        Some((HeldKey::Memfd(inode), Some(name.to_string())))
+    } else if path.starts_with("/SYSV") {
+        // The inode of a System V mapping is the segment's id.
+        Some((HeldKey::Sysv(inode as i32), None))
+    } else {
+        None
+    }
+}
+
+impl HolderScan {
+    /// Every memfd seen, addressed by its first holder's fd.
+    pub(crate) fn memfds(&self) -> Vec<Object> {
+        self.memfds
+            .iter()
+            .map(|(ino, seen)| {
+                let address = match seen.first_fd {
+                    Some((pid, fd)) => Address::Memfd { pid, fd },
+                    None => Address::MemfdMap {
+                        pid: seen.first_map.0,
+                        inode: *ino,
+                    },
+                };
+                let mut o = Object::new(Kind::Memfd, address);
+                o.inode = Some(*ino);
+                o.name = Some(seen.name.clone());
+                // Mapped only: its size and mode are readable through map_files (root only).
+                let meta = seen.meta.or_else(|| {
+                    let m = std::fs::metadata(format!(
+                        "/proc/{}/map_files/{}",
+                        seen.first_map.0, seen.first_map.1
+                    ))
+                    .ok()?;
+                    Some((m.size(), m.mode() & 0o7777, m.uid(), m.gid(), m.ctime()))
+                });
+                if let Some((size, mode, uid, gid, ctime)) = meta {
+                    o.size = Some(size);
+                    o.mode = mode;
+                    o.uid = uid;
+                    o.gid = gid;
+                    o.ctime = Some(ctime);
+                    o.last_use = Some(ctime);
+                }
+                o
+            })
+            .collect()
+    }
+
+    /// The holders of `o`.
+    pub(crate) fn holders_of(&self, o: &Object) -> Vec<Holder> {
+        let key = match (o.kind, o.inode, o.id) {
+            (Kind::PosixShm | Kind::PosixSem, Some(ino), _) => HeldKey::ShmFs(ino),
+            (Kind::SysvShm, _, Some(id)) => HeldKey::Sysv(id),
+            (Kind::Memfd, Some(ino), _) => HeldKey::Memfd(ino),
+            _ => return Vec::new(),
+        };
+        self.held
+            .get(&key)
+            .map(|m| {
+                m.iter()
+                    .map(|(pid, h)| Holder {
+                        pid: *pid,
+                        command: self.comm.get(pid).cloned().unwrap_or_default(),
+                        maps: h.maps,
+                        fds: h.fds.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// `/proc/PID/map_files/START-END` of a mapping of the memfd with this inode.
+pub(crate) fn map_file(pid: i32, inode: u64) -> Option<String> {
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    maps.lines().find_map(|l| match parse_maps_line(l) {
+        Some((HeldKey::Memfd(ino), _)) if ino == inode => {
+            Some(format!("/proc/{pid}/map_files/{}", l.split(' ').next()?))
+        }
+        _ => None,
+    })
+}
+
+/// The inode behind `/proc/PID/fd/FD`.
+pub(crate) fn fd_inode(pid: i32, fd: i32) -> Option<u64> {
+    std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+        .ok()
+        .map(|m| m.ino())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines() {
+        let l = "7f00-7f01 rw-s 00000000 00:1a 42                         /dev/shm/x";
+        assert_eq!(parse_maps_line(l), Some((HeldKey::ShmFs(42), None)));
+        let l = "7f00-7f01 rw-s 00000000 00:01 7                          /SYSV00001234 (deleted)";
+        assert_eq!(parse_maps_line(l), Some((HeldKey::Sysv(7), None)));
+        let l = "7f00-7f01 r--s 00000000 00:01 99                         /memfd:my name (deleted)";
+        assert_eq!(
+            parse_maps_line(l),
+            Some((HeldKey::Memfd(99), Some("my name".into())))
+        );
+        let l = "7f00-7f01 r--p 00000000 00:1a 42                         /dev/shm/x";
+        assert_eq!(parse_maps_line(l), Some((HeldKey::ShmFs(42), None)));
+        let l = "7f00-7f01 r--p 00000000 08:01 42                         /usr/lib/libc.so.6";
+        assert_eq!(parse_maps_line(l), None);
+        assert_eq!(parse_maps_line("7f00-7f01 rw-p 00000000 00:00 0 "), None);
+    }
+}
