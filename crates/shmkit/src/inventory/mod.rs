@@ -374,14 +374,16 @@ pub fn open_memory(
             };
             Box::new(m)
         }
-        other => return Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "open",
-            other.to_string(),
-            format!(
+        other => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "open",
+                other.to_string(),
+                format!(
                 "a {} is not shared memory; only /NAME, shm:, key: and memfd: objects have bytes",
                 other.kind()
             ),
-        )),
+            ))
+        }
     })
 }
