@@ -375,17 +375,18 @@ impl Drop for Mapping {
             (false, Inherit::None) => None,
         };
         let ptr = self.ptr.as_ptr();
-        // SAFETY: the mapping was made by shmkit for this value and is undone exactly once;
-        // no reference into it outlives `self`.
-        match how {
+        let map_len = self.map_len;
+        registry::unregister(self.slot, || match how {
+            // SAFETY: the mapping was made by shmkit for this value and is undone exactly
+            // once; no reference into it outlives `self`.
             Some(Unmap::Munmap) => unsafe {
-                let _ = mm::munmap(ptr.cast(), self.map_len);
+                let _ = mm::munmap(ptr.cast(), map_len);
             },
+            // SAFETY: as above, for a System V attachment.
             Some(Unmap::Shmdt) => unsafe {
                 libc::shmdt(ptr.cast());
             },
             None => {}
-        }
-        registry::unregister(self.slot);
+        });
     }
 }

@@ -152,9 +152,15 @@ pub(crate) fn register(start: usize, len: usize, writable: bool, guard: bool) ->
     slot
 }
 
-/// Frees a slot. Called after the mapping is gone.
-pub(crate) fn unregister(slot: &'static Slot) {
+/// Runs `unmap` (which undoes the mapping) and frees the slot, both under the lock.
+///
+/// Unmapping outside the lock would leave a window in which the slot names a range that is no
+/// longer mapped: the fork `prepare` handler could then copy from it, or map its snapshot
+/// right there and copy the range onto itself; and a new mapping placed there could be found
+/// through the stale slot by the SIGBUS handler.
+pub(crate) fn unregister(slot: &'static Slot, unmap: impl FnOnce()) {
     lock();
+    unmap();
     slot.start.store(0, Ordering::Release);
     unlock();
 }
@@ -176,7 +182,7 @@ mod tests {
             assert!(find(base + i * 0x10000 + 0x2000).is_none());
         }
         for s in slots {
-            unregister(s);
+            unregister(s, || {});
         }
         assert!(find(base).is_none());
     }

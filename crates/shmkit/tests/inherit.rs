@@ -18,6 +18,7 @@ fn fork_experiment(map: &Mapping) -> (bool, u32, u32, u32) {
     let report = AnonShared::new(4096).unwrap();
     let r: [&AtomicU32; 4] = [0, 4, 8, 12].map(|o| report.atomic_u32(o).unwrap());
     let addr = map.as_ptr();
+    let _forking = common::forking();
     // SAFETY: the child only calls mincore, uses atomics, sleeps briefly and `_exit`s.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -87,6 +88,7 @@ fn posix_shm_in_every_mode() {
 fn sysv_shm_in_every_mode() {
     let seg = SysvShm::create(SysvKey::Private, 4096).unwrap();
     check_all_modes(&seg);
+    let _counting = common::counting_attachments();
     assert_eq!(
         seg.stat().unwrap().nattch,
         1,
@@ -108,6 +110,7 @@ fn copy_snapshots_every_page() {
     seg.set_inherit(Inherit::Copy).unwrap();
     let out = AnonShared::new(4096).unwrap();
     let sum = out.atomic_u64(0).unwrap();
+    let forking = common::forking();
     // SAFETY: the child reads with copies and an atomic, then `_exit`s.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -122,6 +125,7 @@ fn copy_snapshots_every_page() {
     }
     // SAFETY: waits for our own child.
     unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
+    drop(forking);
     assert_eq!(sum.load(Ordering::SeqCst), (1..=64).sum::<u64>());
     assert_eq!(
         seg.read::<u64>(63 * 4096).unwrap(),
@@ -140,6 +144,7 @@ fn an_owner_copied_into_a_fork_child_does_not_remove_the_object() {
         }
     });
     let seg = PosixShm::create(&name, 4096).unwrap();
+    let _forking = common::forking();
     // SAFETY: the child drops its copy of the owner (munmap, no unlink) and `_exit`s.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
@@ -158,4 +163,43 @@ fn an_owner_copied_into_a_fork_child_does_not_remove_the_object() {
         PosixShm::open(&name).is_err(),
         "removed by the creator in the creator"
     );
+}
+
+/// Mappings dropped by one thread while another forks: the fork handlers must never see a
+/// mapping that is half gone (it once copied a just-unmapped range onto a snapshot placed at
+/// the same address).
+#[test]
+fn forking_while_other_threads_drop_copy_mappings() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let m = AnonShared::new(4 * 4096).unwrap();
+                    m.set_inherit(Inherit::Copy).unwrap();
+                    m.write_at(0, b"x").unwrap();
+                    drop(m);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..300 {
+        let _forking = common::forking();
+        // SAFETY: the child `_exit`s at once.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            // SAFETY: ends the child.
+            unsafe { libc::_exit(0) };
+        }
+        assert!(pid > 0);
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in churn {
+        t.join().unwrap();
+    }
 }

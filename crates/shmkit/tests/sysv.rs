@@ -49,6 +49,7 @@ fn peer() {
 
 #[test]
 fn create_by_key_then_open_by_key_and_by_id() {
+    let _counting = common::counting_attachments();
     let key = SysvKey::Key(unique_key());
     let seg = SysvShm::options().mode(0o640).create(key, 5000).unwrap();
     let _g = guard_id(seg.id());
@@ -140,6 +141,7 @@ fn read_only_attach_refuses_writes() {
 
 #[test]
 fn the_creator_removes_on_drop_an_opener_does_not_keep_keeps() {
+    let _counting = common::counting_attachments();
     let seg = SysvShm::create(SysvKey::Private, 100).unwrap();
     let id = seg.id();
     let _g = guard_id(id);
@@ -166,6 +168,7 @@ fn the_creator_removes_on_drop_an_opener_does_not_keep_keeps() {
 
 #[test]
 fn removal_is_deferred_until_the_last_process_detaches() {
+    let _counting = common::counting_attachments();
     let raw = unique_key();
     let key = SysvKey::Key(raw);
     let seg = SysvShm::create(key, 4096).unwrap();
@@ -202,6 +205,7 @@ fn removal_is_deferred_until_the_last_process_detaches() {
 
 #[test]
 fn a_killed_peer_is_detached_by_the_kernel() {
+    let _counting = common::counting_attachments();
     let raw = unique_key();
     let seg = SysvShm::create(SysvKey::Key(raw), 4096).unwrap();
     let _g = guard_id(seg.id());

@@ -91,14 +91,42 @@ fn hex(out: &mut impl Write, base: u64, bytes: &[u8]) -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+
+    fn ours(bytes: &[u8]) -> String {
+        let mut v = Vec::new();
+        super::hex(&mut v, 0, bytes).unwrap();
+        String::from_utf8(v).unwrap()
+    }
+
+    /// Runs the real `xxd` (from vim, nobody here wrote it) on the same bytes.
+    fn xxd(bytes: &[u8]) -> String {
+        let mut child = Command::new("xxd")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("xxd must be installed (.ci/run installs it)");
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn hex_of_a_partial_line() {
+        assert_eq!(
+            ours(b"created this shmem\n"),
+            "00000000: 6372 6561 7465 6420 7468 6973 2073 686d  created this shm\n\
+             00000010: 656d 0a                                  em.\n"
+        );
+    }
+
     #[test]
     fn hex_matches_xxd() {
-        let mut v = Vec::new();
-        super::hex(&mut v, 0, b"created this shmem\n").unwrap();
-        assert_eq!(
-            String::from_utf8(v).unwrap(),
-            "00000000: 6372 6561 7465 6420 7468 6973 2073 686d  created this shm\n\
-             00000010: 656d 0a                                em.\n"
-        );
+        let all: Vec<u8> = (0..=255u8).collect();
+        for len in [0, 1, 2, 3, 15, 16, 17, 31, 33, 256] {
+            assert_eq!(ours(&all[..len]), xxd(&all[..len]), "{len} bytes");
+        }
     }
 }

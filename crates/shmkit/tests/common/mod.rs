@@ -8,6 +8,23 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// `fork` copies every System V attachment of the process (the child's mappings count in
+/// `shm_nattch` until it execs), so a test that forks makes another test's attach count wrong
+/// for a moment. Spawning as another user forks (std cannot use `posix_spawn` with a uid), so
+/// it holds this lock for writing; tests that assert on `nattch` hold it for reading.
+static FORKING: RwLock<()> = RwLock::new(());
+
+/// Hold from `fork` until the child has exec'd or been reaped.
+pub fn forking() -> RwLockWriteGuard<'static, ()> {
+    FORKING.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Hold while asserting on attach counts: no test of this process forks meanwhile.
+pub fn counting_attachments() -> RwLockReadGuard<'static, ()> {
+    FORKING.read().unwrap_or_else(|e| e.into_inner())
+}
 
 /// A name no other test, run or machine user will pick: prefix, pid, counter, time.
 pub fn unique(prefix: &str) -> String {
@@ -23,11 +40,13 @@ pub fn unique(prefix: &str) -> String {
     )
 }
 
-/// A System V key unlikely to collide: derived from the pid and a counter, never 0.
+/// A System V key unlikely to collide: the pid and a per-process counter side by side (never
+/// overlapping, so two calls in one process never meet), never 0 (`IPC_PRIVATE`).
 pub fn unique_key() -> i32 {
-    static N: AtomicU32 = AtomicU32::new(1);
-    let k = 0x5300_0000u32 ^ (std::process::id() << 8) ^ N.fetch_add(1, Ordering::Relaxed) ^ 0x40;
-    (k | 1) as i32
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed) & 0x3ff;
+    let k = ((std::process::id() & 0xf_ffff) << 11) | (n << 1) | 1;
+    k as i32
 }
 
 /// Removes whatever the closure names when dropped, so a failing assertion still cleans up.
@@ -84,6 +103,8 @@ impl Peer {
 
     fn spawn_with(role: &str, args: &[&str], uid: Option<u32>) -> Peer {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
+        // `spawn` returns once the child has exec'd, so its copied attachments are gone by then.
+        let _forking = uid.map(|_| forking());
         if let Some(uid) = uid {
             use std::os::unix::process::CommandExt;
             cmd.uid(uid).gid(uid);
