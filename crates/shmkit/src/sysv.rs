@@ -498,6 +498,7 @@ fn shmget_error_with(
             platform::sysctl_hint("shmall")
         )),
         Errno::NOMEM if huge => err.with_hint(platform::huge_pages_hint()),
+        Errno::NOMEM => err.with_hint(platform::memory_commit_hint(size as u64)),
         Errno::PERM if huge => err.with_hint(
             "SHM_HUGETLB needs CAP_IPC_LOCK or membership of the group in vm.hugetlb_shm_group",
         ),

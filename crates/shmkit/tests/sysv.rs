@@ -290,3 +290,22 @@ fn permission_denied_names_the_mode_and_the_owner() {
         "{said}"
     );
 }
+
+#[test]
+fn a_segment_larger_than_memory_fails_with_the_machines_figures() {
+    let policy = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap();
+    let size = 1usize << 46; // 64 TiB: more RAM and swap than any machine that runs this
+    match SysvShm::create(SysvKey::Private, size) {
+        Err(e) => {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOMEM), "{e}");
+            let s = e.to_string();
+            assert!(s.contains("would not commit 64 TiB"), "{s}");
+            assert!(
+                s.contains("of RAM and swap") && s.contains("vm.overcommit_memory"),
+                "{s}"
+            );
+        }
+        // With overcommit_memory = 1 the kernel promises anything; nothing to check then.
+        Ok(seg) => assert_eq!(policy.trim(), "1", "shmid {} of 64 TiB", seg.id()),
+    }
+}

@@ -185,6 +185,29 @@ pub(crate) fn huge_pages_hint() -> String {
     }
 }
 
+/// The remedy when the kernel refuses to commit memory for a new segment (`ENOMEM`).
+pub(crate) fn memory_commit_hint(size: u64) -> String {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib = |field: &str| -> Option<u64> {
+        meminfo
+            .lines()
+            .find_map(|l| l.strip_prefix(field))?
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .ok()
+    };
+    let ram_and_swap = kib("MemTotal:").unwrap_or(0) + kib("SwapTotal:").unwrap_or(0);
+    let policy = proc_u64("/proc/sys/vm/overcommit_memory").map_or("?".into(), |v| v.to_string());
+    format!(
+        "the kernel would not commit {} to the segment; this machine has {} of RAM and swap \
+         (vm.overcommit_memory = {policy}); ask for less",
+        crate::size::human(size),
+        crate::size::human(ram_and_swap * 1024)
+    )
+}
+
 /// Longest POSIX shm name after the leading `/`. The kernel allows a 255-byte file name in
 /// `/dev/shm`, but glibc's `shm_open` refuses names of 254 bytes or more (it counts the NUL
 /// against `NAME_MAX`), so longer names could not be opened by C or Python peers.
