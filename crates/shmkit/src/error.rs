@@ -26,6 +26,17 @@ pub enum ErrorKind {
     Truncated,
     /// The operating system does not offer this feature.
     Unsupported,
+    /// A synchronization object or initialized region in shared memory has the wrong magic
+    /// word or layout version: it is not there yet, was built by another program, or by an
+    /// incompatible version of shmkit.
+    BadLayout,
+    /// A mutex whose owner died was unlocked without being marked consistent: the data it
+    /// protects cannot be trusted, and every later lock fails with this kind.
+    NotRecoverable,
+    /// A wait reached its deadline.
+    TimedOut,
+    /// The thread would wait for itself (it holds the lock it asks for).
+    Deadlock,
 }
 
 /// An error from a shmkit operation.
@@ -164,6 +175,9 @@ impl From<Error> for io::Error {
             (None, ErrorKind::InvalidName) => io::ErrorKind::InvalidInput,
             (None, ErrorKind::ReadOnly) => io::ErrorKind::PermissionDenied,
             (None, ErrorKind::Unsupported) => io::ErrorKind::Unsupported,
+            (None, ErrorKind::TimedOut) => io::ErrorKind::TimedOut,
+            (None, ErrorKind::BadLayout) => io::ErrorKind::InvalidData,
+            (None, ErrorKind::Deadlock) => io::ErrorKind::Deadlock,
             (None, _) => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

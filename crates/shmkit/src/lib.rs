@@ -47,6 +47,7 @@ pub mod posix;
 mod registry;
 mod sigbus;
 pub mod size;
+pub mod sync;
 pub mod sysv;
 mod view;
 

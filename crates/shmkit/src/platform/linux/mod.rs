@@ -1,5 +1,6 @@
 //! Linux: inheritance through `madvise` and fork handlers, limits and inventory from `/proc`.
 
+pub(crate) mod futex;
 pub(crate) mod inventory;
 pub(crate) mod limits;
 

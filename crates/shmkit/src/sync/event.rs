@@ -1,0 +1,105 @@
+//! A manual-reset event in shared memory.
+
+use super::block::{magic, Block};
+use crate::error::Result;
+use crate::platform::futex::{self, Woken};
+use crate::Mapping;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+const MAGIC: u32 = magic(b"shkE");
+
+/// A flag that processes wait for: `set` wakes every waiter and stays set until `reset`.
+///
+/// Layout (16 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkE"`, version, `state`
+/// (0 clear, 1 set), `waiters`.
+///
+/// ```
+/// use shmkit::{AnonShared, sync::Event};
+/// use std::time::Duration;
+/// let seg = AnonShared::new(4096)?;
+/// let ready = Event::init(&seg, 0)?;
+/// assert!(!ready.wait_timeout(Duration::from_millis(1)));
+/// ready.set();
+/// assert!(ready.wait_timeout(Duration::from_millis(1)));
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Event<'a> {
+    state: &'a AtomicU32,
+    waiters: &'a AtomicU32,
+}
+
+impl<'a> Event<'a> {
+    /// Bytes an event occupies.
+    pub const SIZE: usize = 16;
+
+    /// Builds a clear event at `offset` (a multiple of 8) of `map`, overwriting what was there.
+    pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
+        let b = Block::<4>::at(map, offset, "event")?;
+        b.words[2].store(0, SeqCst);
+        b.words[3].store(0, SeqCst);
+        b.publish(MAGIC, 0);
+        Ok(Event {
+            state: b.words[2],
+            waiters: b.words[3],
+        })
+    }
+
+    /// The one another process built at `offset`.
+    pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
+        let b = Block::<4>::at(map, offset, "event")?;
+        b.check(map, MAGIC, "event")?;
+        Ok(Event {
+            state: b.words[2],
+            waiters: b.words[3],
+        })
+    }
+
+    /// Sets the event and wakes every waiter.
+    pub fn set(&self) {
+        // Dekker pair with `wait_until` (store state, load waiters / store waiters, load
+        // state): SeqCst makes at least one side see the other.
+        self.state.store(1, SeqCst);
+        if self.waiters.load(SeqCst) > 0 {
+            futex::wake(self.state, i32::MAX as u32);
+        }
+    }
+
+    /// Clears the event; later waits sleep until the next `set`.
+    pub fn reset(&self) {
+        self.state.store(0, SeqCst);
+    }
+
+    /// Whether it is set now.
+    pub fn is_set(&self) -> bool {
+        self.state.load(SeqCst) != 0
+    }
+
+    /// Sleeps until the event is set.
+    pub fn wait(&self) {
+        self.wait_until(None);
+    }
+
+    /// Sleeps until the event is set, at most `timeout`; whether it was set.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.wait_until(super::deadline(timeout))
+    }
+
+    /// Sleeps until the event is set, until `deadline` at the latest; whether it was set.
+    pub fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        if self.is_set() {
+            return true;
+        }
+        self.waiters.fetch_add(1, SeqCst);
+        let set = loop {
+            if self.is_set() {
+                break true;
+            }
+            if futex::wait(self.state, 0, deadline) == Woken::TimedOut {
+                break self.is_set();
+            }
+        };
+        self.waiters.fetch_sub(1, SeqCst);
+        set
+    }
+}

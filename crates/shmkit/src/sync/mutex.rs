@@ -1,0 +1,333 @@
+//! A mutex in shared memory that tells the next locker when its owner died.
+//!
+//! # Why a PI futex, not a robust `pthread_mutex_t`
+//!
+//! A robust pthread mutex keeps the owner's robust-list links (pointers into the owner's
+//! address space) inside the mutex, and glibc writes through them on unlock: a peer that
+//! scribbles on the shared mutex can make us write to an address of its choice. The kernel's
+//! robust list has the same shape, and glibc owns each thread's single list head.
+//!
+//! The lock word here is a Linux PI futex (`FUTEX_LOCK_PI`, `futex(2)`): it holds the owner's
+//! thread id, and the kernel, not a list in shared memory, tracks who waits:
+//! - if the owner dies while others sleep in `FUTEX_LOCK_PI`, the kernel's exit path
+//!   (`exit_pi_state_list`) hands the lock to the first of them;
+//! - if it dies while nobody waits, the word keeps a thread id that no longer exists, and the
+//!   next `FUTEX_LOCK_PI` fails with `ESRCH`, after which we take the word over.
+//!
+//! Either way the new owner must learn that the previous one died. That is the `holder` word:
+//! a locker stores its thread id there once it holds the lock and clears it just before
+//! releasing the lock word. A locker that finds `holder` non-zero after acquiring knows the
+//! previous owner never got to unlock. The block holds only integers; the worst a hostile
+//! peer can do is make lockers wait or fail.
+//!
+//! Limits, as for every PI futex: the thread ids are those of the locker's pid namespace, so
+//! all users must share one; a dead owner's thread id that is reused by a new thread before
+//! anyone locks makes lockers wait for that thread instead.
+
+use super::block::{magic, Block};
+use crate::error::{Error, ErrorKind, Result};
+use crate::platform::futex::{self, PiLock, OWNER_DIED, TID_MASK, WAITERS};
+use crate::Mapping;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+const MAGIC: u32 = magic(b"shkM");
+
+const CONSISTENT: u32 = 0;
+/// The owner died; the current owner was told and has not called `mark_consistent` yet.
+const INCONSISTENT: u32 = 1;
+const NOT_RECOVERABLE: u32 = 2;
+
+/// A mutual-exclusion lock shared by processes, which survives the death of its owner.
+///
+/// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version, `word`
+/// (the PI futex: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`), `holder` (tid of the
+/// thread inside the critical section, 0 after a clean unlock), `state` (0 consistent, 1
+/// owner died and not repaired yet, 2 not recoverable), `recoveries` (how many times a dead
+/// owner was detected), 8 reserved bytes.
+///
+/// ```
+/// use shmkit::{AnonShared, sync::{Locked, Mutex}};
+/// let seg = AnonShared::new(4096)?;
+/// let m = Mutex::init(&seg, 0)?;
+/// match m.lock()? {
+///     Locked::Acquired(_guard) => { /* use the data; unlocked when the guard drops */ }
+///     Locked::OwnerDied(guard) => {
+///         // The last owner died inside: repair the data, then say so.
+///         guard.mark_consistent();
+///     }
+/// }
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Mutex<'a> {
+    word: &'a AtomicU32,
+    holder: &'a AtomicU32,
+    state: &'a AtomicU32,
+    recoveries: &'a AtomicU32,
+    map: &'a Mapping,
+}
+
+/// What `lock` got.
+#[must_use = "an OwnerDied lock must be repaired and marked consistent"]
+pub enum Locked<'m, 'a> {
+    /// The lock, from an owner that unlocked it.
+    Acquired(MutexGuard<'m, 'a>),
+    /// The lock, from an owner that died holding it: the protected data may be half-updated.
+    /// Repair it and call [`MutexGuard::mark_consistent`]; unlocking without doing so makes the
+    /// mutex not recoverable for everyone.
+    OwnerDied(MutexGuard<'m, 'a>),
+}
+
+impl<'m, 'a> Locked<'m, 'a> {
+    /// The guard, whichever way it was obtained.
+    pub fn guard(self) -> MutexGuard<'m, 'a> {
+        match self {
+            Locked::Acquired(g) | Locked::OwnerDied(g) => g,
+        }
+    }
+
+    /// Whether the previous owner died holding the lock.
+    pub fn owner_died(&self) -> bool {
+        matches!(self, Locked::OwnerDied(_))
+    }
+}
+
+/// Holds the lock; unlocks when dropped.
+pub struct MutexGuard<'m, 'a> {
+    mutex: &'m Mutex<'a>,
+    me: u32,
+}
+
+impl<'a> Mutex<'a> {
+    /// Bytes a mutex occupies.
+    pub const SIZE: usize = 32;
+
+    /// Builds an unlocked, consistent mutex at `offset` (a multiple of 8) of `map`, overwriting
+    /// what was there. Do this once, before other processes open it.
+    pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
+        let b = Block::<8>::at(map, offset, "mutex")?;
+        for w in &b.words[2..] {
+            w.store(0, Ordering::SeqCst);
+        }
+        b.publish(MAGIC, 0);
+        Ok(Self::from_block(map, &b))
+    }
+
+    /// The mutex another process built at `offset`; fails with [`ErrorKind::BadLayout`] if
+    /// there is none.
+    pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
+        let b = Block::<8>::at(map, offset, "mutex")?;
+        b.check(map, MAGIC, "mutex")?;
+        Ok(Self::from_block(map, &b))
+    }
+
+    fn from_block(map: &'a Mapping, b: &Block<'a, 8>) -> Self {
+        Mutex {
+            word: b.words[2],
+            holder: b.words[3],
+            state: b.words[4],
+            recoveries: b.words[5],
+            map,
+        }
+    }
+
+    /// Takes the lock, sleeping as long as it takes. Fails with
+    /// [`ErrorKind::NotRecoverable`] once an owner's death went unrepaired, and with
+    /// [`ErrorKind::Deadlock`] if this thread holds it already.
+    pub fn lock(&self) -> Result<Locked<'_, 'a>> {
+        self.lock_until(None)?
+            .ok_or_else(|| unreachable_timeout(self.map))
+    }
+
+    /// Takes the lock if it is free now.
+    pub fn try_lock(&self) -> Result<Option<Locked<'_, 'a>>> {
+        self.not_recoverable_check()?;
+        let me = futex::tid();
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(me).map(Some);
+        }
+        // Held, or held by a dead owner: a deadline of now asks FUTEX_TRYLOCK_PI, which tells.
+        self.lock_until(Some(Instant::now()))
+    }
+
+    /// Takes the lock, sleeping at most `timeout`; `Ok(None)` if it did not come in time.
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<Locked<'_, 'a>>> {
+        self.lock_until(super::deadline(timeout))
+    }
+
+    /// Takes the lock, sleeping until `deadline` at the latest (`None`: forever).
+    pub fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
+        self.not_recoverable_check()?;
+        let me = futex::tid();
+        // Uncontended: one CAS, no system call. Acquire pairs with the Release of `unlock`,
+        // so the previous owner's writes to the protected data are visible.
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(me).map(Some);
+        }
+        loop {
+            let cur = self.word.load(Ordering::Relaxed);
+            if cur & TID_MASK == me {
+                return Err(Error::new(
+                    ErrorKind::Deadlock,
+                    "mutex lock",
+                    self.map.object(),
+                    "this thread holds the lock already",
+                ));
+            }
+            match futex::lock_pi(self.word, deadline) {
+                PiLock::Acquired => return self.acquired(me).map(Some),
+                PiLock::TimedOut => return Ok(None),
+                PiLock::OwnerGone => {
+                    // The word names a dead thread and no waiter was queued when it died.
+                    // Take it over, keeping WAITERS if a waiter set it since, so our unlock
+                    // goes through the kernel and wakes it.
+                    let cur = self.word.load(Ordering::Relaxed);
+                    if cur & TID_MASK != 0
+                        && self
+                            .word
+                            .compare_exchange(
+                                cur,
+                                me | (cur & WAITERS),
+                                Ordering::Acquire,
+                                Ordering::Relaxed,
+                            )
+                            .is_ok()
+                    {
+                        return self.acquired(me).map(Some);
+                    }
+                    // Someone else took it over first, or it was released: try again.
+                    if self
+                        .word
+                        .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return self.acquired(me).map(Some);
+                    }
+                }
+                PiLock::Failed(e) => {
+                    return Err(Error::os("futex lock_pi", self.map.object(), e).with_hint(
+                        "the lock word is inconsistent: a peer wrote something that is not a \
+                         thread id there, or the users are in different pid namespaces",
+                    ))
+                }
+            }
+        }
+    }
+
+    fn acquired(&self, me: u32) -> Result<Locked<'_, 'a>> {
+        // A robust-list user (a C peer) may have set OWNER_DIED; we own the word now, so
+        // clearing it races only with the kernel setting WAITERS, which fetch_and keeps.
+        let died_bit = self.word.fetch_and(!OWNER_DIED, Ordering::Relaxed) & OWNER_DIED != 0;
+        let previous = self.holder.swap(me, Ordering::AcqRel);
+        let guard = MutexGuard { mutex: self, me };
+        match self.state.load(Ordering::Acquire) {
+            NOT_RECOVERABLE => {
+                // Became unrecoverable while we waited. Unlock without touching the state.
+                drop(guard);
+                Err(self.not_recoverable())
+            }
+            INCONSISTENT => Ok(Locked::OwnerDied(guard)),
+            _ if previous != 0 || died_bit => {
+                self.state.store(INCONSISTENT, Ordering::Release);
+                self.recoveries.fetch_add(1, Ordering::Relaxed);
+                Ok(Locked::OwnerDied(guard))
+            }
+            _ => Ok(Locked::Acquired(guard)),
+        }
+    }
+
+    fn not_recoverable_check(&self) -> Result<()> {
+        if self.state.load(Ordering::Acquire) == NOT_RECOVERABLE {
+            return Err(self.not_recoverable());
+        }
+        Ok(())
+    }
+
+    fn not_recoverable(&self) -> Error {
+        Error::new(
+            ErrorKind::NotRecoverable,
+            "mutex lock",
+            self.map.object(),
+            "an owner died holding this mutex and the next owner unlocked it without marking \
+             it consistent",
+        )
+        .with_hint("the data it protects cannot be trusted: rebuild it and the mutex (Mutex::init)")
+    }
+
+    /// Whether a death went unrepaired (every lock now fails).
+    pub fn is_not_recoverable(&self) -> bool {
+        self.state.load(Ordering::Acquire) == NOT_RECOVERABLE
+    }
+
+    /// How many times a locker found that the previous owner had died.
+    pub fn recoveries(&self) -> u32 {
+        self.recoveries.load(Ordering::Relaxed)
+    }
+
+    fn unlock(&self, me: u32) {
+        if self.state.load(Ordering::Relaxed) == INCONSISTENT {
+            self.state.store(NOT_RECOVERABLE, Ordering::Release);
+        }
+        // Cleared before the word is released: a process killed between the two leaves the
+        // data consistent, and the next owner rightly sees no death.
+        self.holder.store(0, Ordering::Release);
+        // Release pairs with the Acquire of the next `lock`.
+        if self
+            .word
+            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // WAITERS is set: the kernel hands the lock to the highest-priority waiter. It
+            // cannot fail for an owner; if a peer corrupted the word, there is nobody to tell.
+            let _ = futex::unlock_pi(self.word);
+        }
+    }
+}
+
+fn unreachable_timeout(map: &Mapping) -> Error {
+    Error::new(
+        ErrorKind::TimedOut,
+        "mutex lock",
+        map.object(),
+        "a wait without deadline timed out",
+    )
+}
+
+impl<'m, 'a> MutexGuard<'m, 'a> {
+    /// After an owner's death: the data is repaired, later lockers get a normal lock.
+    pub fn mark_consistent(&self) {
+        self.mutex.state.store(CONSISTENT, Ordering::Release);
+    }
+
+    /// The mutex this guard holds.
+    pub fn mutex(&self) -> &'m Mutex<'a> {
+        self.mutex
+    }
+
+    /// Releases the lock without running the destructor path twice; what dropping does.
+    pub fn unlock(self) {}
+}
+
+impl Drop for MutexGuard<'_, '_> {
+    fn drop(&mut self) {
+        self.mutex.unlock(self.me);
+    }
+}
+
+impl std::fmt::Debug for Mutex<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutex")
+            .field("owner_tid", &(self.word.load(Ordering::Relaxed) & TID_MASK))
+            .field("state", &self.state.load(Ordering::Relaxed))
+            .field("recoveries", &self.recoveries())
+            .finish()
+    }
+}

@@ -1,0 +1,433 @@
+//! Synchronization inside shared memory, between real processes: this test binary re-run as
+//! peers that open the same POSIX segment by name.
+
+mod common;
+use common::{cue, say, unique, Peer};
+use shmkit::sync::{init_once, Condvar, Event, InitOutcome, Locked, Mutex, Semaphore, WakePolicy};
+use shmkit::{ErrorKind, PosixShm};
+use std::time::{Duration, Instant};
+
+// Where things live in the test segments.
+const MUTEX: usize = 0;
+const COUNTER: usize = 64;
+const SEM_A: usize = 128;
+const SEM_B: usize = 192;
+const CONDVAR: usize = 256;
+const EVENT: usize = 320;
+const INIT: usize = 384;
+
+fn segment() -> (String, PosixShm) {
+    let name = format!("/{}", unique("shmkit-test-sync"));
+    (name.clone(), PosixShm::create(&name, 4096).unwrap())
+}
+
+#[test]
+fn peer() {
+    let Some((role, args)) = common::peer_role() else {
+        return;
+    };
+    let seg = PosixShm::open(&args[0]).unwrap();
+    match role.as_str() {
+        "count" => {
+            let m = Mutex::open(&seg, MUTEX).unwrap();
+            let n: u64 = args[1].parse().unwrap();
+            say("ready");
+            assert_eq!(cue(), "go");
+            for _ in 0..n {
+                let g = m.lock().unwrap().guard();
+                // A plain read-modify-write: only the mutex keeps increments from being lost.
+                let v: u64 = seg.read(COUNTER).unwrap();
+                seg.write(COUNTER, &(v + 1)).unwrap();
+                drop(g);
+            }
+            say("done");
+        }
+        "hold" => {
+            let m = Mutex::open(&seg, MUTEX).unwrap();
+            let g = m.lock().unwrap().guard();
+            seg.write(COUNTER, &u64::MAX).unwrap(); // half-way through an update
+            say("holding");
+            cue(); // killed here
+            drop(g);
+        }
+        "ping" => {
+            let (a, b) = (
+                Semaphore::open(&seg, SEM_A).unwrap(),
+                Semaphore::open(&seg, SEM_B).unwrap(),
+            );
+            let n: u64 = args[1].parse().unwrap();
+            for i in 0..n {
+                a.wait().unwrap();
+                assert_eq!(seg.read::<u64>(COUNTER).unwrap(), 2 * i + 1);
+                seg.write(COUNTER, &(2 * i + 2)).unwrap();
+                b.post().unwrap();
+            }
+            say("done");
+        }
+        "queue" => {
+            let s = Semaphore::open(&seg, SEM_A).unwrap();
+            s.wait().unwrap();
+            let turn = seg.atomic_u32(COUNTER).unwrap();
+            say(format!(
+                "{} {}",
+                args[1],
+                turn.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            ));
+        }
+        "condvar" => {
+            let m = Mutex::open(&seg, MUTEX).unwrap();
+            let cv = Condvar::open(&seg, CONDVAR).unwrap();
+            let mut g = m.lock().unwrap().guard();
+            say("waiting");
+            while seg.read::<u64>(COUNTER).unwrap() != 42 {
+                g = cv.wait(g).unwrap().guard();
+            }
+            say("saw 42");
+        }
+        "event" => {
+            let e = Event::open(&seg, EVENT).unwrap();
+            say("waiting");
+            e.wait();
+            say("set");
+        }
+        "init-and-die" => {
+            let r = init_once(&seg, INIT, *b"test", 1, Duration::from_secs(10), |m| {
+                m.write(COUNTER, &1u64)?;
+                say("initializing");
+                std::thread::sleep(Duration::from_secs(600)); // killed here
+                Ok(())
+            });
+            panic!("the initializer was not killed: {r:?}");
+        }
+        "init" => {
+            let r = init_once(&seg, INIT, *b"test", 1, Duration::from_secs(10), |m| {
+                m.write(COUNTER, &7u64)
+            })
+            .unwrap();
+            say(format!("{r:?} {}", seg.read::<u64>(COUNTER).unwrap()));
+        }
+        _ => panic!("unknown role {role}"),
+    }
+}
+
+#[test]
+fn processes_incrementing_under_the_mutex_lose_nothing() {
+    let (name, seg) = segment();
+    Mutex::init(&seg, MUTEX).unwrap();
+    let (procs, each) = (4, 5000u64);
+    let mut peers: Vec<Peer> = (0..procs)
+        .map(|_| Peer::spawn("count", &[&name, &each.to_string()]))
+        .collect();
+    for p in &mut peers {
+        assert_eq!(p.recv(), "ready");
+    }
+    for p in &mut peers {
+        p.send("go");
+    }
+    for mut p in peers {
+        assert_eq!(p.recv(), "done");
+        p.finish();
+    }
+    assert_eq!(seg.read::<u64>(COUNTER).unwrap(), procs as u64 * each);
+}
+
+#[test]
+fn a_killed_owner_is_reported_to_the_next_locker_who_repairs() {
+    let (name, seg) = segment();
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let mut p = Peer::spawn("hold", &[&name]);
+    assert_eq!(p.recv(), "holding");
+    assert!(m.try_lock().unwrap().is_none(), "held by a live process");
+    p.kill9();
+    // Nobody was waiting when it died: the kernel says ESRCH and we take the word over.
+    match m.lock().unwrap() {
+        Locked::OwnerDied(g) => {
+            assert_eq!(seg.read::<u64>(COUNTER).unwrap(), u64::MAX);
+            seg.write(COUNTER, &0u64).unwrap(); // repaired
+            g.mark_consistent();
+        }
+        Locked::Acquired(_) => panic!("the owner's death went unnoticed"),
+    }
+    assert_eq!(m.recoveries(), 1);
+    assert!(
+        !m.lock().unwrap().owner_died(),
+        "repaired: a normal lock again"
+    );
+}
+
+#[test]
+fn a_waiter_blocked_when_the_owner_dies_gets_the_lock_and_the_news() {
+    let (name, seg) = segment();
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let mut p = Peer::spawn("hold", &[&name]);
+    assert_eq!(p.recv(), "holding");
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| {
+            let l = m.lock().unwrap();
+            let died = l.owner_died();
+            if let Locked::OwnerDied(g) = l {
+                g.mark_consistent();
+            }
+            died
+        });
+        // Let the waiter block in FUTEX_LOCK_PI (it sets FUTEX_WAITERS in the word).
+        let word = seg.atomic_u32(MUTEX + 8).unwrap();
+        let t = Instant::now();
+        while word.load(std::sync::atomic::Ordering::SeqCst) & 0x8000_0000 == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the waiter never blocked"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        p.kill9();
+        assert!(
+            waiter.join().unwrap(),
+            "the kernel's hand-off hid the death"
+        );
+    });
+}
+
+#[test]
+fn an_unrepaired_death_makes_the_mutex_not_recoverable() {
+    let (name, seg) = segment();
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let mut p = Peer::spawn("hold", &[&name]);
+    assert_eq!(p.recv(), "holding");
+    p.kill9();
+    let l = m.lock().unwrap();
+    assert!(l.owner_died());
+    drop(l); // no mark_consistent
+    assert!(m.is_not_recoverable());
+    let e = m.lock().err().expect("not recoverable");
+    assert_eq!(e.kind(), ErrorKind::NotRecoverable);
+    assert!(
+        e.to_string().contains("without marking it consistent"),
+        "{e}"
+    );
+    assert_eq!(
+        m.try_lock().err().unwrap().kind(),
+        ErrorKind::NotRecoverable
+    );
+    // A later owner that dies does not make it recoverable again; a rebuild does.
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    assert!(!m.lock().unwrap().owner_died());
+}
+
+#[test]
+fn relocking_from_the_same_thread_is_a_deadlock_error_not_a_hang() {
+    let (_name, seg) = segment();
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let _g = m.lock().unwrap();
+    assert_eq!(m.lock().err().unwrap().kind(), ErrorKind::Deadlock);
+}
+
+fn ping_pong(policy: WakePolicy) {
+    let (name, seg) = segment();
+    let a = Semaphore::init(&seg, SEM_A, 0, policy).unwrap();
+    let b = Semaphore::init(&seg, SEM_B, 0, policy).unwrap();
+    let n = 20_000u64;
+    let p = Peer::spawn("ping", &[&name, &n.to_string()]);
+    for i in 0..n {
+        seg.write(COUNTER, &(2 * i + 1)).unwrap();
+        a.post().unwrap();
+        b.wait().unwrap();
+        assert_eq!(seg.read::<u64>(COUNTER).unwrap(), 2 * i + 2);
+    }
+    let mut p = p;
+    assert_eq!(p.recv(), "done");
+    p.finish();
+    assert_eq!((a.value(), b.value()), (0, 0));
+}
+
+#[test]
+fn semaphore_ping_pong_between_two_processes() {
+    ping_pong(WakePolicy::Any);
+}
+
+#[test]
+fn fifo_semaphore_ping_pong_between_two_processes() {
+    ping_pong(WakePolicy::Fifo);
+}
+
+#[test]
+fn fifo_wakes_sleepers_in_the_order_they_went_to_sleep() {
+    let (name, seg) = segment();
+    let s = Semaphore::init(&seg, SEM_A, 0, WakePolicy::Fifo).unwrap();
+    let mut peers = Vec::new();
+    for i in 0..4 {
+        peers.push(Peer::spawn("queue", &[&name, &i.to_string()]));
+        // Wait until this one sleeps before starting the next, so the arrival order is known.
+        let t = Instant::now();
+        while s.waiters() != i + 1 {
+            assert!(t.elapsed() < Duration::from_secs(10));
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        std::thread::sleep(Duration::from_millis(20)); // from `waiters` to the futex queue
+    }
+    for (i, p) in peers.iter_mut().enumerate() {
+        s.post().unwrap();
+        assert_eq!(p.recv(), format!("{i} {i}"), "woken out of order");
+    }
+    for p in peers {
+        p.finish();
+    }
+}
+
+#[test]
+fn timed_waits_time_out_within_tolerance() {
+    let (_name, seg) = segment();
+    let s = Semaphore::init(&seg, SEM_A, 0, WakePolicy::Any).unwrap();
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let e = Event::init(&seg, EVENT).unwrap();
+    let cv = Condvar::init(&seg, CONDVAR).unwrap();
+    let want = Duration::from_millis(100);
+    // Generous upper bound: these machines are shared and noisy. Lateness is what matters:
+    // never early.
+    let check = |what: &str, took: Duration| {
+        assert!(took >= want, "{what} returned early: {took:?}");
+        assert!(
+            took < want + Duration::from_secs(2),
+            "{what} overslept: {took:?}"
+        );
+    };
+    let t = Instant::now();
+    assert!(!s.wait_timeout(want).unwrap());
+    check("semaphore", t.elapsed());
+    let t = Instant::now();
+    assert!(!e.wait_timeout(want));
+    check("event", t.elapsed());
+    let g = m.lock().unwrap().guard();
+    let t = Instant::now();
+    let (l, timed_out) = cv.wait_timeout(g, want).unwrap();
+    assert!(timed_out);
+    check("condvar", t.elapsed());
+    drop(l);
+    // The mutex held by another thread of ours, which times out its lock.
+    let g = m.lock().unwrap();
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let t = Instant::now();
+            assert!(m.lock_timeout(want).unwrap().is_none());
+            check("mutex", t.elapsed());
+        });
+    });
+    drop(g);
+    assert_eq!(s.waiters(), 0);
+}
+
+#[test]
+fn condvar_and_event_wake_another_process() {
+    let (name, seg) = segment();
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let cv = Condvar::init(&seg, CONDVAR).unwrap();
+    let e = Event::init(&seg, EVENT).unwrap();
+    let mut c = Peer::spawn("condvar", &[&name]);
+    let mut v = Peer::spawn("event", &[&name]);
+    assert_eq!(c.recv(), "waiting");
+    assert_eq!(v.recv(), "waiting");
+    {
+        let _g = m.lock().unwrap();
+        seg.write(COUNTER, &42u64).unwrap();
+        cv.notify_all();
+    }
+    e.set();
+    assert_eq!(c.recv(), "saw 42");
+    assert_eq!(v.recv(), "set");
+    c.finish();
+    v.finish();
+}
+
+#[test]
+fn an_initializer_killed_half_way_does_not_wedge_the_next_opener() {
+    let (name, seg) = segment();
+    let mut dying = Peer::spawn("init-and-die", &[&name]);
+    assert_eq!(dying.recv(), "initializing");
+    // One opener is already waiting when the initializer dies, one comes after.
+    let mut waiting = Peer::spawn("init", &[&name]);
+    std::thread::sleep(Duration::from_millis(100));
+    let dead = dying.pid();
+    dying.kill9();
+    let t = Instant::now();
+    let first = waiting.recv();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert_eq!(first, format!("TookOver {{ from_pid: {dead} }} 7"));
+    waiting.finish();
+    let mut late = Peer::spawn("init", &[&name]);
+    assert_eq!(late.recv(), "Opened 7");
+    late.finish();
+    // Another layout in the same place is refused, not misread.
+    let e = init_once(&seg, INIT, *b"othr", 1, Duration::from_secs(1), |_| Ok(())).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadLayout);
+    let e = init_once(&seg, INIT, *b"test", 2, Duration::from_secs(1), |_| Ok(())).unwrap_err();
+    assert!(e.to_string().contains("version 1"), "{e}");
+}
+
+#[test]
+fn a_live_slow_initializer_makes_openers_time_out_not_hang() {
+    let (_name, seg) = segment();
+    std::thread::scope(|s| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let seg = &seg;
+        s.spawn(move || {
+            init_once(seg, INIT, *b"slow", 1, Duration::from_secs(10), |_| {
+                tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(600));
+                Ok(())
+            })
+            .unwrap()
+        });
+        rx.recv().unwrap();
+        let e = init_once(seg, INIT, *b"slow", 1, Duration::from_millis(100), |_| {
+            Ok(())
+        })
+        .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::TimedOut);
+        assert_eq!(
+            init_once(seg, INIT, *b"slow", 1, Duration::from_secs(10), |_| Ok(())).unwrap(),
+            InitOutcome::Opened
+        );
+    });
+}
+
+#[test]
+fn blocks_check_their_layout_and_bounds() {
+    let (_name, seg) = segment();
+    assert_eq!(
+        Mutex::open(&seg, 0).unwrap_err().kind(),
+        ErrorKind::BadLayout
+    );
+    assert_eq!(
+        Semaphore::open(&seg, 0).unwrap_err().kind(),
+        ErrorKind::BadLayout
+    );
+    Mutex::init(&seg, 0).unwrap();
+    // A mutex is not a semaphore.
+    let e = Semaphore::open(&seg, 0).unwrap_err();
+    assert!(e.to_string().contains("expected"), "{e}");
+    // A later layout version is refused.
+    seg.atomic_u32(4)
+        .unwrap()
+        .store(2, std::sync::atomic::Ordering::SeqCst);
+    assert!(Mutex::open(&seg, 0)
+        .unwrap_err()
+        .to_string()
+        .contains("layout version 2"));
+    assert_eq!(
+        Mutex::init(&seg, 4).unwrap_err().kind(),
+        ErrorKind::Misaligned
+    );
+    assert_eq!(
+        Mutex::init(&seg, 4088).unwrap_err().kind(),
+        ErrorKind::OutOfBounds
+    );
+    assert_eq!(
+        Event::init(&seg, 4088).map(|_| ()).unwrap_err().kind(),
+        ErrorKind::OutOfBounds
+    );
+    assert!(Event::init(&seg, 4080).is_ok(), "the last 16 bytes");
+}
