@@ -14,11 +14,14 @@
 //! - if it dies while nobody waits, the word keeps a thread id that no longer exists, and the
 //!   next `FUTEX_LOCK_PI` fails with `ESRCH`, after which we take the word over.
 //!
-//! Either way the new owner must learn that the previous one died. That is the `holder` word:
-//! a locker stores its thread id there once it holds the lock and clears it just before
-//! releasing the lock word. A locker that finds `holder` non-zero after acquiring knows the
-//! previous owner never got to unlock. The block holds only integers; the worst a hostile
-//! peer can do is make lockers wait or fail.
+//! Only in the second case does the new owner learn of the death from the kernel. In the
+//! first, it must tell a dead owner's hand-off from a live owner's `FUTEX_UNLOCK_PI`. That is
+//! the `handoff` word: an owner that releases the lock to a waiter through the kernel sets it
+//! to 1 first; whoever acquires the lock clears it. A locker that got the lock from the kernel
+//! and finds `handoff` at 0 knows the previous owner never unlocked. The uncontended path
+//! (one CAS to lock, one to unlock) stores nothing else, which keeps it as cheap as glibc's.
+//! The block holds only integers; the worst a hostile peer can do is make lockers wait,
+//! fail, or be told of a death that did not happen.
 //!
 //! Limits, as for every PI futex: the thread ids are those of the locker's pid namespace, so
 //! all users must share one; a dead owner's thread id that is reused by a new thread before
@@ -41,8 +44,8 @@ const NOT_RECOVERABLE: u32 = 2;
 /// A mutual-exclusion lock shared by processes, which survives the death of its owner.
 ///
 /// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version, `word`
-/// (the PI futex: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`), `holder` (tid of the
-/// thread inside the critical section, 0 after a clean unlock), `state` (0 consistent, 1
+/// (the PI futex: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`), `handoff` (1 while a
+/// live owner hands the lock to a waiter through the kernel), `state` (0 consistent, 1
 /// owner died and not repaired yet, 2 not recoverable), `recoveries` (how many times a dead
 /// owner was detected), 8 reserved bytes.
 ///
@@ -61,7 +64,7 @@ const NOT_RECOVERABLE: u32 = 2;
 /// ```
 pub struct Mutex<'a> {
     word: &'a AtomicU32,
-    holder: &'a AtomicU32,
+    handoff: &'a AtomicU32,
     state: &'a AtomicU32,
     recoveries: &'a AtomicU32,
     map: &'a Mapping,
@@ -124,7 +127,7 @@ impl<'a> Mutex<'a> {
     fn from_block(map: &'a Mapping, b: &Block<'a, 8>) -> Self {
         Mutex {
             word: b.words[2],
-            holder: b.words[3],
+            handoff: b.words[3],
             state: b.words[4],
             recoveries: b.words[5],
             map,
@@ -134,8 +137,18 @@ impl<'a> Mutex<'a> {
     /// Takes the lock, sleeping as long as it takes. Fails with
     /// [`ErrorKind::NotRecoverable`] once an owner's death went unrepaired, and with
     /// [`ErrorKind::Deadlock`] if this thread holds it already.
+    #[inline]
     pub fn lock(&self) -> Result<Locked<'_, 'a>> {
-        self.lock_until(None)?
+        self.not_recoverable_check()?;
+        let me = futex::tid();
+        if self
+            .word
+            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return self.acquired(me);
+        }
+        self.lock_contended(me, None)?
             .ok_or_else(|| unreachable_timeout(self.map))
     }
 
@@ -160,6 +173,7 @@ impl<'a> Mutex<'a> {
     }
 
     /// Takes the lock, sleeping until `deadline` at the latest (`None`: forever).
+    #[inline]
     pub fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
         self.not_recoverable_check()?;
         let me = futex::tid();
@@ -172,6 +186,11 @@ impl<'a> Mutex<'a> {
         {
             return self.acquired(me).map(Some);
         }
+        self.lock_contended(me, deadline)
+    }
+
+    #[cold]
+    fn lock_contended(&self, me: u32, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
         loop {
             let cur = self.word.load(Ordering::Relaxed);
             if cur & TID_MASK == me {
@@ -183,7 +202,7 @@ impl<'a> Mutex<'a> {
                 ));
             }
             match futex::lock_pi(self.word, deadline) {
-                PiLock::Acquired => return self.acquired(me).map(Some),
+                PiLock::Acquired => return self.acquired_slow(me, true).map(Some),
                 PiLock::TimedOut => return Ok(None),
                 PiLock::OwnerGone => {
                     // The word names a dead thread and no waiter was queued when it died.
@@ -201,7 +220,7 @@ impl<'a> Mutex<'a> {
                             )
                             .is_ok()
                     {
-                        return self.acquired(me).map(Some);
+                        return self.acquired_slow(me, false).map(Some);
                     }
                     // Someone else took it over first, or it was released: try again.
                     if self
@@ -222,12 +241,38 @@ impl<'a> Mutex<'a> {
         }
     }
 
+    /// After the uncontended CAS: the previous owner unlocked (the word was 0).
+    #[inline]
     fn acquired(&self, me: u32) -> Result<Locked<'_, 'a>> {
+        // A `handoff` left set by an owner whose waiter gave up is stale: clear it, so that
+        // it cannot vouch for a later owner that dies. Only a load when it is clear.
+        if self.handoff.load(Ordering::Relaxed) != 0 {
+            self.handoff.store(0, Ordering::Relaxed);
+        }
+        let guard = MutexGuard { mutex: self, me };
+        match self.state.load(Ordering::Acquire) {
+            CONSISTENT => Ok(Locked::Acquired(guard)),
+            _ => self.acquired_after_trouble(guard, false),
+        }
+    }
+
+    /// After the kernel gave us the lock (`from_kernel`), or after we took over a dead
+    /// owner's word.
+    fn acquired_slow(&self, me: u32, from_kernel: bool) -> Result<Locked<'_, 'a>> {
+        // Acquire pairs with the Release store of the unlocking owner.
+        let clean = self.handoff.swap(0, Ordering::Acquire) != 0 && from_kernel;
+        self.acquired_after_trouble(MutexGuard { mutex: self, me }, !clean)
+    }
+
+    #[cold]
+    fn acquired_after_trouble<'m>(
+        &'m self,
+        guard: MutexGuard<'m, 'a>,
+        died: bool,
+    ) -> Result<Locked<'m, 'a>> {
         // A robust-list user (a C peer) may have set OWNER_DIED; we own the word now, so
         // clearing it races only with the kernel setting WAITERS, which fetch_and keeps.
         let died_bit = self.word.fetch_and(!OWNER_DIED, Ordering::Relaxed) & OWNER_DIED != 0;
-        let previous = self.holder.swap(me, Ordering::AcqRel);
-        let guard = MutexGuard { mutex: self, me };
         match self.state.load(Ordering::Acquire) {
             NOT_RECOVERABLE => {
                 // Became unrecoverable while we waited. Unlock without touching the state.
@@ -235,7 +280,7 @@ impl<'a> Mutex<'a> {
                 Err(self.not_recoverable())
             }
             INCONSISTENT => Ok(Locked::OwnerDied(guard)),
-            _ if previous != 0 || died_bit => {
+            _ if died || died_bit => {
                 self.state.store(INCONSISTENT, Ordering::Release);
                 self.recoveries.fetch_add(1, Ordering::Relaxed);
                 Ok(Locked::OwnerDied(guard))
@@ -244,6 +289,7 @@ impl<'a> Mutex<'a> {
         }
     }
 
+    #[inline]
     fn not_recoverable_check(&self) -> Result<()> {
         if self.state.load(Ordering::Acquire) == NOT_RECOVERABLE {
             return Err(self.not_recoverable());
@@ -251,6 +297,7 @@ impl<'a> Mutex<'a> {
         Ok(())
     }
 
+    #[cold]
     fn not_recoverable(&self) -> Error {
         Error::new(
             ErrorKind::NotRecoverable,
@@ -272,26 +319,32 @@ impl<'a> Mutex<'a> {
         self.recoveries.load(Ordering::Relaxed)
     }
 
+    #[inline]
     fn unlock(&self, me: u32) {
         if self.state.load(Ordering::Relaxed) == INCONSISTENT {
             self.state.store(NOT_RECOVERABLE, Ordering::Release);
         }
-        // Cleared before the word is released: a process killed between the two leaves the
-        // data consistent, and the next owner rightly sees no death.
-        self.holder.store(0, Ordering::Release);
         // Release pairs with the Acquire of the next `lock`.
         if self
             .word
             .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
-            // WAITERS is set: the kernel hands the lock to the highest-priority waiter. It
-            // cannot fail for an owner; if a peer corrupted the word, there is nobody to tell.
-            let _ = futex::unlock_pi(self.word);
+            unlock_contended(self.handoff, self.word);
         }
     }
 }
 
+/// WAITERS is set: the kernel hands the lock to the highest-priority waiter, which must
+/// learn that we unlocked rather than died. `FUTEX_UNLOCK_PI` cannot fail for the owner; if a
+/// peer corrupted the word, there is nobody to tell.
+#[cold]
+fn unlock_contended(handoff: &AtomicU32, word: &AtomicU32) {
+    handoff.store(1, Ordering::Release);
+    let _ = futex::unlock_pi(word);
+}
+
+#[cold]
 fn unreachable_timeout(map: &Mapping) -> Error {
     Error::new(
         ErrorKind::TimedOut,
@@ -317,6 +370,7 @@ impl<'m, 'a> MutexGuard<'m, 'a> {
 }
 
 impl Drop for MutexGuard<'_, '_> {
+    #[inline]
     fn drop(&mut self) {
         self.mutex.unlock(self.me);
     }

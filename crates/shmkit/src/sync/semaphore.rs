@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 const MAGIC: u32 = magic(b"shkS");
+/// Polls before sleeping in `wait` (each a `spin_loop` hint: tens of nanoseconds).
+const SPIN: u32 = 100;
 /// The largest value, as POSIX's `SEM_VALUE_MAX` on Linux.
 const MAX: u32 = i32::MAX as u32;
 
@@ -51,6 +53,7 @@ pub struct Semaphore<'a> {
     waiters: &'a AtomicU32,
     grants: &'a AtomicU32,
     policy: WakePolicy,
+    spin: u32,
     map: &'a Mapping,
 }
 
@@ -96,8 +99,17 @@ impl<'a> Semaphore<'a> {
             waiters: b.words[3],
             grants: b.words[4],
             policy,
+            spin: SPIN,
             map,
         }
+    }
+
+    /// How many times `wait` polls for a unit before it sleeps (default 100, each a
+    /// `spin_loop` hint of tens of nanoseconds). 0 sleeps at once: for waits that are long
+    /// anyway, or machines with fewer cores than busy processes.
+    pub fn with_spin(mut self, polls: u32) -> Self {
+        self.spin = polls;
+        self
     }
 
     /// The wake policy it was built with.
@@ -184,7 +196,15 @@ impl<'a> Semaphore<'a> {
         if (self.policy == WakePolicy::Any || self.waiters.load(SeqCst) == 0) && take(self.value) {
             return Ok(true);
         }
+        // Counted as a waiter from here, so a post that comes while we spin below also wakes
+        // (finding nobody asleep, which is cheap): measured, that keeps the round trip of a
+        // cross-process ping-pong at the raw futex's (see benches/sync.rs).
         self.waiters.fetch_add(1, SeqCst);
+        let word = match self.policy {
+            WakePolicy::Any => self.value,
+            WakePolicy::Fifo => self.grants,
+        };
+        let mut spins = 0;
         let got = loop {
             if self.policy == WakePolicy::Fifo && take(self.grants) {
                 break true;
@@ -192,10 +212,13 @@ impl<'a> Semaphore<'a> {
             if take(self.value) {
                 break true;
             }
-            let word = match self.policy {
-                WakePolicy::Any => self.value,
-                WakePolicy::Fifo => self.grants,
-            };
+            // A post often comes within microseconds (a peer answering): watch for it a
+            // little before paying for a sleep and a wake-up.
+            if spins < self.spin {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
             if futex::wait(word, 0, deadline) == Woken::TimedOut {
                 // A unit may have come with the deadline; take it rather than leave it.
                 break self.try_wait();

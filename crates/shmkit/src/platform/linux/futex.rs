@@ -132,11 +132,16 @@ thread_local! {
 /// fork child (which is a new thread with a new id) by [`forget_tid`].
 #[inline]
 pub(crate) fn tid() -> u32 {
+    let v = TID.with(|t| t.get());
+    if v != 0 {
+        return v;
+    }
+    tid_slow()
+}
+
+#[cold]
+fn tid_slow() -> u32 {
     TID.with(|t| {
-        let v = t.get();
-        if v != 0 {
-            return v;
-        }
         static ATFORK: std::sync::Once = std::sync::Once::new();
         ATFORK.call_once(|| {
             // SAFETY: `forget_tid` is an `extern "C" fn()` that lives for the whole program.
