@@ -14,14 +14,13 @@
 //! - if it dies while nobody waits, the word keeps a thread id that no longer exists, and the
 //!   next `FUTEX_LOCK_PI` fails with `ESRCH`, after which we take the word over.
 //!
-//! Only in the second case does the new owner learn of the death from the kernel. In the
-//! first, it must tell a dead owner's hand-off from a live owner's `FUTEX_UNLOCK_PI`. That is
-//! the `handoff` word: an owner that releases the lock to a waiter through the kernel sets it
-//! to 1 first; whoever acquires the lock clears it. A locker that got the lock from the kernel
-//! and finds `handoff` at 0 knows the previous owner never unlocked. The uncontended path
-//! (one CAS to lock, one to unlock) stores nothing else, which keeps it as cheap as glibc's.
-//! The block holds only integers; the worst a hostile peer can do is make lockers wait,
-//! fail, or be told of a death that did not happen.
+//! In the first case the kernel gives the waiter the word with `FUTEX_OWNER_DIED` set (the
+//! pi_state had lost its owner; `__fixup_pi_state_owner` passes the bit on); in the second
+//! we learn it from `ESRCH`. Either way the new owner is told, and nothing is stored on the
+//! uncontended path (one CAS to lock, one to unlock): it costs what glibc's does. A live
+//! owner's `FUTEX_UNLOCK_PI`, or a `FUTEX_LOCK_PI` that finds the word free, hands the word
+//! over without the bit. The block holds only integers; the worst a hostile peer can do is
+//! make lockers wait, fail, or be told of a death that did not happen.
 //!
 //! Limits, as for every PI futex: the thread ids are those of the locker's pid namespace, so
 //! all users must share one; a dead owner's thread id that is reused by a new thread before
@@ -44,8 +43,7 @@ const NOT_RECOVERABLE: u32 = 2;
 /// A mutual-exclusion lock shared by processes, which survives the death of its owner.
 ///
 /// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version, `word`
-/// (the PI futex: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`), `handoff` (1 while a
-/// live owner hands the lock to a waiter through the kernel), `state` (0 consistent, 1
+/// (the PI futex: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`), 4 reserved bytes, `state` (0 consistent, 1
 /// owner died and not repaired yet, 2 not recoverable), `recoveries` (how many times a dead
 /// owner was detected), 8 reserved bytes.
 ///
@@ -64,7 +62,6 @@ const NOT_RECOVERABLE: u32 = 2;
 /// ```
 pub struct Mutex<'a> {
     word: &'a AtomicU32,
-    handoff: &'a AtomicU32,
     state: &'a AtomicU32,
     recoveries: &'a AtomicU32,
     map: &'a Mapping,
@@ -127,7 +124,6 @@ impl<'a> Mutex<'a> {
     fn from_block(map: &'a Mapping, b: &Block<'a, 8>) -> Self {
         Mutex {
             word: b.words[2],
-            handoff: b.words[3],
             state: b.words[4],
             recoveries: b.words[5],
             map,
@@ -244,11 +240,6 @@ impl<'a> Mutex<'a> {
     /// After the uncontended CAS: the previous owner unlocked (the word was 0).
     #[inline]
     fn acquired(&self, me: u32) -> Result<Locked<'_, 'a>> {
-        // A `handoff` left set by an owner whose waiter gave up is stale: clear it, so that
-        // it cannot vouch for a later owner that dies. Only a load when it is clear.
-        if self.handoff.load(Ordering::Relaxed) != 0 {
-            self.handoff.store(0, Ordering::Relaxed);
-        }
         let guard = MutexGuard { mutex: self, me };
         match self.state.load(Ordering::Acquire) {
             CONSISTENT => Ok(Locked::Acquired(guard)),
@@ -256,12 +247,10 @@ impl<'a> Mutex<'a> {
         }
     }
 
-    /// After the kernel gave us the lock (`from_kernel`), or after we took over a dead
-    /// owner's word.
+    /// After the kernel gave us the lock (`from_kernel`: a death shows as `FUTEX_OWNER_DIED`
+    /// in the word), or after we took over a dead owner's word.
     fn acquired_slow(&self, me: u32, from_kernel: bool) -> Result<Locked<'_, 'a>> {
-        // Acquire pairs with the Release store of the unlocking owner.
-        let clean = self.handoff.swap(0, Ordering::Acquire) != 0 && from_kernel;
-        self.acquired_after_trouble(MutexGuard { mutex: self, me }, !clean)
+        self.acquired_after_trouble(MutexGuard { mutex: self, me }, !from_kernel)
     }
 
     #[cold]
@@ -270,8 +259,8 @@ impl<'a> Mutex<'a> {
         guard: MutexGuard<'m, 'a>,
         died: bool,
     ) -> Result<Locked<'m, 'a>> {
-        // A robust-list user (a C peer) may have set OWNER_DIED; we own the word now, so
-        // clearing it races only with the kernel setting WAITERS, which fetch_and keeps.
+        // The kernel (or a robust-list C peer) may have set OWNER_DIED; we own the word now,
+        // so clearing it races only with the kernel setting WAITERS, which fetch_and keeps.
         let died_bit = self.word.fetch_and(!OWNER_DIED, Ordering::Relaxed) & OWNER_DIED != 0;
         match self.state.load(Ordering::Acquire) {
             NOT_RECOVERABLE => {
@@ -330,17 +319,16 @@ impl<'a> Mutex<'a> {
             .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
-            unlock_contended(self.handoff, self.word);
+            unlock_contended(self.word);
         }
     }
 }
 
-/// WAITERS is set: the kernel hands the lock to the highest-priority waiter, which must
-/// learn that we unlocked rather than died. `FUTEX_UNLOCK_PI` cannot fail for the owner; if a
-/// peer corrupted the word, there is nobody to tell.
+/// WAITERS is set: the kernel hands the lock to the highest-priority waiter.
+/// `FUTEX_UNLOCK_PI` cannot fail for the owner; if a peer corrupted the word, there is nobody
+/// to tell.
 #[cold]
-fn unlock_contended(handoff: &AtomicU32, word: &AtomicU32) {
-    handoff.store(1, Ordering::Release);
+fn unlock_contended(word: &AtomicU32) {
     let _ = futex::unlock_pi(word);
 }
 
