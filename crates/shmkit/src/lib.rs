@@ -44,11 +44,16 @@ mod memfd;
 mod ownership;
 mod platform;
 pub mod posix;
+#[cfg(target_os = "linux")]
+pub mod posix_mq;
+pub mod posix_sem;
 mod registry;
 mod sigbus;
 pub mod size;
 pub mod sync;
 pub mod sysv;
+pub mod sysv_msg;
+pub mod sysv_sem;
 mod view;
 
 pub use anon::AnonShared;

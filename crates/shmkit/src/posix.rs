@@ -251,15 +251,20 @@ impl Drop for PosixShm {
 /// assert!(shmkit::posix::validate_name("/a/b").is_err());
 /// ```
 pub fn validate_name(name: &str) -> Result<()> {
-    let bad = |why: String| Err(Error::new(ErrorKind::InvalidName, "shm_open", name, why));
+    validate_name_for("shm_open", name)
+}
+
+/// The same rules for the other POSIX IPC names (`sem_open`, `mq_open`).
+pub(crate) fn validate_name_for(op: &'static str, name: &str) -> Result<()> {
+    let bad = |why: String| Err(Error::new(ErrorKind::InvalidName, op, name, why));
     let Some(rest) = name.strip_prefix('/') else {
-        return bad("a POSIX shared-memory name must start with '/'".into());
+        return bad("a POSIX IPC name must start with '/'".into());
     };
     if rest.is_empty() {
         return bad("the name is empty after its leading '/'".into());
     }
     if rest.contains('/') {
-        return bad("a POSIX shared-memory name has no '/' after the first character".into());
+        return bad("a POSIX IPC name has no '/' after the first character".into());
     }
     if rest.contains('\0') {
         return bad("the name contains a NUL byte".into());
@@ -268,13 +273,11 @@ pub fn validate_name(name: &str) -> Result<()> {
         return bad("'.' and '..' are not object names".into());
     }
     if rest.len() > platform::POSIX_NAME_MAX {
-        return Err(
-            Error::os("shm_open", name, Errno::NAMETOOLONG).with_hint(format!(
-                "the name has {} bytes after its '/'; the limit is {}",
-                rest.len(),
-                platform::POSIX_NAME_MAX
-            )),
-        );
+        return Err(Error::os(op, name, Errno::NAMETOOLONG).with_hint(format!(
+            "the name has {} bytes after its '/'; the limit is {}",
+            rest.len(),
+            platform::POSIX_NAME_MAX
+        )));
     }
     Ok(())
 }

@@ -61,7 +61,7 @@ impl SysvKey {
         Ok(SysvKey::Key(key))
     }
 
-    fn raw(self) -> libc::key_t {
+    pub(crate) fn raw(self) -> libc::key_t {
         match self {
             SysvKey::Private => libc::IPC_PRIVATE,
             SysvKey::Key(k) => k,

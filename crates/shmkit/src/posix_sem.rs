@@ -1,0 +1,207 @@
+//! POSIX named semaphores: `sem_open`, `sem_post`, `sem_wait`, `sem_timedwait`,
+//! `sem_getvalue`, `sem_close`, `sem_unlink` (`sem_overview(7)`). On Linux they live in
+//! `/dev/shm/sem.NAME`.
+
+use crate::error::{Error, Result};
+use crate::ownership::Ownership;
+use crate::posix::validate_name_for;
+use crate::sysv::last_errno;
+use rustix::io::Errno;
+use std::ffi::CString;
+use std::time::{Duration, SystemTime};
+
+/// A named semaphore, shared by every process that opens the name.
+///
+/// ```
+/// use shmkit::posix_sem::NamedSemaphore;
+/// let name = format!("/shmkit-doc-psem-{}", std::process::id());
+/// let sem = NamedSemaphore::create(&name, 1, 0o600)?; // removed when dropped
+/// sem.wait()?;
+/// assert_eq!(sem.value()?, 0);
+/// sem.post()?;
+/// let other = NamedSemaphore::open(&name)?;
+/// assert!(other.try_wait()?);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct NamedSemaphore {
+    sem: *mut libc::sem_t,
+    name: String,
+    owner: Ownership,
+}
+
+// SAFETY: a `sem_t` from sem_open is process-shared memory meant for concurrent use from any
+// thread; every access goes through the thread-safe sem_* calls.
+unsafe impl Send for NamedSemaphore {}
+// SAFETY: as above.
+unsafe impl Sync for NamedSemaphore {}
+
+impl NamedSemaphore {
+    /// Creates `name` with `value` and `mode`, exclusively (`O_CREAT | O_EXCL`); removed
+    /// when dropped unless [`set_keep`](Self::set_keep).
+    pub fn create(name: &str, value: u32, mode: u32) -> Result<Self> {
+        Self::open_with(name, libc::O_CREAT | libc::O_EXCL, mode, value)
+    }
+
+    /// Opens an existing `name`.
+    pub fn open(name: &str) -> Result<Self> {
+        Self::open_with(name, 0, 0, 0)
+    }
+
+    fn open_with(name: &str, flags: i32, mode: u32, value: u32) -> Result<Self> {
+        validate_name_for("sem_open", name)?;
+        let c = CString::new(name).expect("validated: no NUL");
+        // SAFETY: a valid C string; mode and value are passed as the variadic arguments
+        // sem_open reads when O_CREAT is set.
+        let sem = unsafe { libc::sem_open(c.as_ptr(), flags, mode as libc::c_uint, value) };
+        if sem == libc::SEM_FAILED {
+            let e = last_errno();
+            let err = Error::os("sem_open", name, e);
+            return Err(match e {
+                Errno::EXIST => err.with_hint(format!(
+                    "open it instead, or remove it (`shmkit rm psem:{name}`)"
+                )),
+                Errno::NOENT => err.with_hint("create it first, or check the name"),
+                Errno::INVAL if flags != 0 => {
+                    err.with_hint("the value exceeds SEM_VALUE_MAX (2147483647)")
+                }
+                _ => err,
+            });
+        }
+        Ok(NamedSemaphore {
+            sem,
+            name: name.to_string(),
+            owner: if flags & libc::O_CREAT != 0 {
+                Ownership::created(false)
+            } else {
+                Ownership::opened()
+            },
+        })
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn check(&self, op: &'static str, r: i32) -> Result<()> {
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(Error::os(op, self.name.clone(), last_errno()))
+        }
+    }
+
+    /// `sem_post`: adds one, waking a waiter.
+    pub fn post(&self) -> Result<()> {
+        // SAFETY: `sem` is a live semaphore from sem_open.
+        self.check("sem_post", unsafe { libc::sem_post(self.sem) })
+    }
+
+    /// `sem_wait`: takes one, sleeping until there is one (restarted after signals).
+    pub fn wait(&self) -> Result<()> {
+        loop {
+            // SAFETY: as above.
+            if unsafe { libc::sem_wait(self.sem) } == 0 {
+                return Ok(());
+            }
+            let e = last_errno();
+            if e != Errno::INTR {
+                return Err(Error::os("sem_wait", self.name.clone(), e));
+            }
+        }
+    }
+
+    /// `sem_trywait`: takes one if there is one.
+    pub fn try_wait(&self) -> Result<bool> {
+        // SAFETY: as above.
+        if unsafe { libc::sem_trywait(self.sem) } == 0 {
+            return Ok(true);
+        }
+        match last_errno() {
+            Errno::AGAIN => Ok(false),
+            e => Err(Error::os("sem_trywait", self.name.clone(), e)),
+        }
+    }
+
+    /// `sem_timedwait`: takes one, sleeping at most `timeout`; `Ok(false)` if none came.
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        // sem_timedwait takes an absolute CLOCK_REALTIME time.
+        let at = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            + timeout;
+        let ts = libc::timespec {
+            tv_sec: at.as_secs() as libc::time_t,
+            tv_nsec: at.subsec_nanos() as libc::c_long,
+        };
+        loop {
+            // SAFETY: as above; `ts` is a valid timespec.
+            if unsafe { libc::sem_timedwait(self.sem, &ts) } == 0 {
+                return Ok(true);
+            }
+            match last_errno() {
+                Errno::INTR => continue,
+                Errno::TIMEDOUT => return Ok(false),
+                e => return Err(Error::os("sem_timedwait", self.name.clone(), e)),
+            }
+        }
+    }
+
+    /// `sem_getvalue`.
+    pub fn value(&self) -> Result<u32> {
+        let mut v = 0;
+        // SAFETY: as above; `v` is a valid out-pointer.
+        self.check("sem_getvalue", unsafe {
+            libc::sem_getvalue(self.sem, &mut v)
+        })?;
+        Ok(v.max(0) as u32)
+    }
+
+    /// Whether this value created it (and removes it when dropped).
+    pub fn is_owner(&self) -> bool {
+        self.owner.is_creator()
+    }
+
+    /// Keep the name after this value is dropped (or not).
+    pub fn set_keep(&self, keep: bool) {
+        self.owner.set_keep(keep);
+    }
+
+    /// `sem_unlink`: removes the name now; processes that have it open keep using it.
+    pub fn unlink(&self) -> Result<()> {
+        Self::unlink_name(&self.name)?;
+        self.owner.removed();
+        Ok(())
+    }
+
+    /// `sem_unlink` by name.
+    pub fn unlink_name(name: &str) -> Result<()> {
+        validate_name_for("sem_unlink", name)?;
+        let c = CString::new(name).expect("validated: no NUL");
+        // SAFETY: a valid C string.
+        if unsafe { libc::sem_unlink(c.as_ptr()) } == 0 {
+            Ok(())
+        } else {
+            Err(Error::os("sem_unlink", name, last_errno()))
+        }
+    }
+}
+
+impl Drop for NamedSemaphore {
+    fn drop(&mut self) {
+        if self.owner.removes_on_drop() {
+            let _ = Self::unlink_name(&self.name);
+        }
+        // SAFETY: closes the mapping sem_open made, once.
+        unsafe { libc::sem_close(self.sem) };
+    }
+}
+
+impl std::fmt::Debug for NamedSemaphore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamedSemaphore")
+            .field("name", &self.name)
+            .field("value", &self.value().ok())
+            .finish()
+    }
+}

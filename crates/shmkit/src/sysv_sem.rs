@@ -1,0 +1,377 @@
+//! System V semaphore sets: `semget`, `semop` (with `SEM_UNDO`), `semtimedop`, `semctl`
+//! (`GETVAL`, `SETVAL`, `GETALL`, `GETNCNT`, `GETZCNT`, `GETPID`, `IPC_STAT`, `IPC_RMID`);
+//! see `sysvipc(7)`.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::ownership::Ownership;
+use crate::sysv::{last_errno, SysvKey};
+use rustix::io::Errno;
+use std::time::Duration;
+
+/// One operation of [`SemSet::op`]: add `delta` to semaphore `num` (negative: wait until it
+/// can be subtracted; zero: wait until the value is 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemOp {
+    /// Which semaphore of the set.
+    pub num: u16,
+    /// What to add.
+    pub delta: i16,
+    /// `SEM_UNDO`: the kernel reverts this operation if the process exits (crash included).
+    pub undo: bool,
+    /// `IPC_NOWAIT`: fail instead of waiting.
+    pub nowait: bool,
+}
+
+impl SemOp {
+    /// Take one from `num`, waiting if it is 0.
+    pub fn wait(num: u16) -> Self {
+        SemOp {
+            num,
+            delta: -1,
+            undo: false,
+            nowait: false,
+        }
+    }
+
+    /// Add one to `num`.
+    pub fn post(num: u16) -> Self {
+        SemOp {
+            num,
+            delta: 1,
+            undo: false,
+            nowait: false,
+        }
+    }
+
+    /// With `SEM_UNDO`.
+    pub fn undo(mut self) -> Self {
+        self.undo = true;
+        self
+    }
+
+    /// With `IPC_NOWAIT`.
+    pub fn nowait(mut self) -> Self {
+        self.nowait = true;
+        self
+    }
+
+    fn raw(self) -> libc::sembuf {
+        libc::sembuf {
+            sem_num: self.num,
+            sem_op: self.delta,
+            sem_flg: ((if self.undo { libc::SEM_UNDO } else { 0 })
+                | (if self.nowait { libc::IPC_NOWAIT } else { 0 })) as i16,
+        }
+    }
+}
+
+/// What `semctl(IPC_STAT)` says of a set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SemStat {
+    /// Its key (0: `IPC_PRIVATE`).
+    pub key: i32,
+    /// How many semaphores.
+    pub nsems: usize,
+    /// Permission bits.
+    pub mode: u32,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Last `semop`, seconds since the epoch (0: never).
+    pub otime: i64,
+    /// Last change, seconds since the epoch.
+    pub ctime: i64,
+}
+
+/// A System V semaphore set. Its creator removes it (`IPC_RMID`) when dropped, unless asked to
+/// keep it; unlike shared memory, removal is immediate and wakes every waiter with `EIDRM`.
+///
+/// ```
+/// use shmkit::SysvKey;
+/// use shmkit::sysv_sem::{SemOp, SemSet};
+/// let set = SemSet::create(SysvKey::Private, 2, 0o600)?;
+/// set.set(0, 1)?;
+/// assert!(set.op(&[SemOp::wait(0).undo()])?);
+/// assert_eq!(set.get_all()?, vec![0, 0]);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct SemSet {
+    id: i32,
+    nsems: usize,
+    owner: Ownership,
+}
+
+impl SemSet {
+    /// Creates a set of `nsems` semaphores (all 0) under `key`, exclusively, with `mode`.
+    pub fn create(key: SysvKey, nsems: usize, mode: u32) -> Result<Self> {
+        if nsems == 0 || nsems > i32::MAX as usize {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "semget",
+                key.to_string(),
+                "a set needs at least one semaphore",
+            ));
+        }
+        // SAFETY: plain integers.
+        let id = unsafe {
+            libc::semget(
+                key.raw(),
+                nsems as i32,
+                libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as i32,
+            )
+        };
+        if id < 0 {
+            return Err(semget_error(key, last_errno()));
+        }
+        Ok(SemSet {
+            id,
+            nsems,
+            owner: Ownership::created(false),
+        })
+    }
+
+    /// Opens the set under `key`.
+    pub fn open(key: SysvKey) -> Result<Self> {
+        // SAFETY: plain integers.
+        let id = unsafe { libc::semget(key.raw(), 0, 0) };
+        if id < 0 {
+            return Err(semget_error(key, last_errno()));
+        }
+        Self::open_id(id)
+    }
+
+    /// Opens the set with this id (as `ipcs -s` shows it).
+    pub fn open_id(id: i32) -> Result<Self> {
+        let st = stat_id(id)?;
+        Ok(SemSet {
+            id,
+            nsems: st.nsems,
+            owner: Ownership::opened(),
+        })
+    }
+
+    /// The set's id.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// How many semaphores it has.
+    pub fn len(&self) -> usize {
+        self.nsems
+    }
+
+    /// Never: a set has at least one semaphore.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// `semop`: applies all `ops` atomically, waiting as needed (restarted after signals).
+    /// `Ok(false)` if an `IPC_NOWAIT` operation would have waited.
+    pub fn op(&self, ops: &[SemOp]) -> Result<bool> {
+        self.op_inner(ops, None)
+    }
+
+    /// `semtimedop`: as [`op`](Self::op), waiting at most `timeout`; `Ok(false)` on timeout.
+    pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
+        self.op_inner(ops, Some(timeout))
+    }
+
+    fn op_inner(&self, ops: &[SemOp], timeout: Option<Duration>) -> Result<bool> {
+        let mut raw: Vec<libc::sembuf> = ops.iter().map(|o| o.raw()).collect();
+        let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
+        loop {
+            let r = match deadline {
+                None => {
+                    // SAFETY: `raw` is a valid array of `raw.len()` sembufs.
+                    unsafe { libc::semop(self.id, raw.as_mut_ptr(), raw.len()) }
+                }
+                Some(d) => {
+                    let left = d.saturating_duration_since(std::time::Instant::now());
+                    let ts = libc::timespec {
+                        tv_sec: left.as_secs() as libc::time_t,
+                        tv_nsec: left.subsec_nanos() as libc::c_long,
+                    };
+                    // SAFETY: semtimedop(2) with a valid sembuf array and timespec; libc has
+                    // no wrapper on every glibc, so the raw system call.
+                    unsafe {
+                        libc::syscall(
+                            libc::SYS_semtimedop,
+                            self.id,
+                            raw.as_mut_ptr(),
+                            raw.len(),
+                            &ts as *const libc::timespec,
+                        ) as i32
+                    }
+                }
+            };
+            if r == 0 {
+                return Ok(true);
+            }
+            match last_errno() {
+                Errno::INTR => continue,
+                Errno::AGAIN => return Ok(false),
+                e => {
+                    let err = Error::os("semop", format!("semid {}", self.id), e);
+                    return Err(match e {
+                        Errno::FBIG => err.with_hint(format!(
+                            "the set has {} semaphores (0..{})",
+                            self.nsems,
+                            self.nsems.saturating_sub(1)
+                        )),
+                        Errno::IDRM => err.with_hint("the set was removed while we waited"),
+                        Errno::RANGE => err.with_hint("the value would exceed SEMVMX (32767)"),
+                        _ => err,
+                    });
+                }
+            }
+        }
+    }
+
+    fn ctl(&self, num: u16, cmd: i32, what: &'static str) -> Result<i32> {
+        // SAFETY: commands that take no fourth argument.
+        let r = unsafe { libc::semctl(self.id, i32::from(num), cmd) };
+        if r < 0 {
+            return Err(Error::os(what, format!("semid {}", self.id), last_errno()));
+        }
+        Ok(r)
+    }
+
+    /// `GETVAL`: the value of semaphore `num`.
+    pub fn get(&self, num: u16) -> Result<u16> {
+        self.ctl(num, libc::GETVAL, "semctl(GETVAL)")
+            .map(|v| v as u16)
+    }
+
+    /// `SETVAL`: sets semaphore `num` (clears every process's undo record for it).
+    pub fn set(&self, num: u16, value: u16) -> Result<()> {
+        // SAFETY: SETVAL reads an int as the fourth (union semun) argument.
+        let r = unsafe { libc::semctl(self.id, i32::from(num), libc::SETVAL, i32::from(value)) };
+        if r < 0 {
+            return Err(Error::os(
+                "semctl(SETVAL)",
+                format!("semid {}", self.id),
+                last_errno(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `GETALL`: every value.
+    pub fn get_all(&self) -> Result<Vec<u16>> {
+        get_all_id(self.id, self.nsems)
+    }
+
+    /// `GETNCNT`: processes waiting for semaphore `num` to grow.
+    pub fn ncnt(&self, num: u16) -> Result<u32> {
+        self.ctl(num, libc::GETNCNT, "semctl(GETNCNT)")
+            .map(|v| v as u32)
+    }
+
+    /// `GETZCNT`: processes waiting for semaphore `num` to reach 0.
+    pub fn zcnt(&self, num: u16) -> Result<u32> {
+        self.ctl(num, libc::GETZCNT, "semctl(GETZCNT)")
+            .map(|v| v as u32)
+    }
+
+    /// `GETPID`: the last process that operated on semaphore `num`.
+    pub fn pid(&self, num: u16) -> Result<i32> {
+        self.ctl(num, libc::GETPID, "semctl(GETPID)")
+    }
+
+    /// `IPC_STAT`.
+    pub fn stat(&self) -> Result<SemStat> {
+        stat_id(self.id)
+    }
+
+    /// Keep the set after this value is dropped (or not).
+    pub fn set_keep(&self, keep: bool) {
+        self.owner.set_keep(keep);
+    }
+
+    /// Whether this value created it.
+    pub fn is_owner(&self) -> bool {
+        self.owner.is_creator()
+    }
+
+    /// `IPC_RMID`: removes it now; waiters fail with `EIDRM`.
+    pub fn remove(&self) -> Result<()> {
+        self.ctl(0, libc::IPC_RMID, "semctl(IPC_RMID)")?;
+        self.owner.removed();
+        Ok(())
+    }
+}
+
+impl Drop for SemSet {
+    fn drop(&mut self) {
+        if self.owner.removes_on_drop() {
+            // SAFETY: plain integers.
+            unsafe { libc::semctl(self.id, 0, libc::IPC_RMID) };
+        }
+    }
+}
+
+fn semget_error(key: SysvKey, e: Errno) -> Error {
+    let err = Error::os("semget", key.to_string(), e);
+    match e {
+        Errno::EXIST => {
+            // SAFETY: plain integers.
+            let id = unsafe { libc::semget(key.raw(), 0, 0) };
+            err.with_hint(format!(
+                "a set with this key exists (semid {id}); open it instead, or remove it with \
+                 `ipcrm -s {id}`"
+            ))
+        }
+        Errno::NOENT => err.with_hint("no set has this key; create it first"),
+        Errno::INVAL => err.with_hint(
+            "more semaphores than kernel.sem's SEMMSL (first field of /proc/sys/kernel/sem), \
+             or an existing set under this key has fewer",
+        ),
+        Errno::NOSPC => err.with_hint(
+            "kernel.sem's SEMMNI (sets) or SEMMNS (semaphores) is reached; remove unused sets \
+             (`ipcs -s`, `shmkit rm sem:ID`) or raise them with sysctl -w kernel.sem=...",
+        ),
+        _ => err,
+    }
+}
+
+/// `IPC_STAT` of the set `id`.
+pub fn stat_id(id: i32) -> Result<SemStat> {
+    // SAFETY: semid_ds is plain data; zero is a valid bit pattern.
+    let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: IPC_STAT writes a semid_ds through the fourth argument.
+    let r = unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) };
+    if r < 0 {
+        return Err(Error::os(
+            "semctl(IPC_STAT)",
+            format!("semid {id}"),
+            last_errno(),
+        ));
+    }
+    Ok(SemStat {
+        key: ds.sem_perm.__key,
+        nsems: ds.sem_nsems as usize,
+        mode: u32::from(ds.sem_perm.mode) & 0o777,
+        uid: ds.sem_perm.uid,
+        gid: ds.sem_perm.gid,
+        otime: ds.sem_otime as i64,
+        ctime: ds.sem_ctime as i64,
+    })
+}
+
+/// `GETALL` of the set `id`, which has `nsems` semaphores.
+pub(crate) fn get_all_id(id: i32, nsems: usize) -> Result<Vec<u16>> {
+    let mut v = vec![0u16; nsems];
+    // SAFETY: GETALL writes `nsems` unsigned shorts through the fourth argument, which has
+    // room for them.
+    let r = unsafe { libc::semctl(id, 0, libc::GETALL, v.as_mut_ptr()) };
+    if r < 0 {
+        return Err(Error::os(
+            "semctl(GETALL)",
+            format!("semid {id}"),
+            last_errno(),
+        ));
+    }
+    Ok(v)
+}
