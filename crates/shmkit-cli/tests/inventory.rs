@@ -713,3 +713,102 @@ fn completions_and_man_page_come_from_the_cli_definition() {
     let help = ok(&["ls", "--help"]);
     assert!(help.contains("orphan") && help.contains("JSON"), "{help}");
 }
+
+#[test]
+fn mk_makes_semaphores_and_queues_of_every_kind_and_ls_info_rm_handle_them() {
+    let psem = format!("/{}", unique("shmkit-cli-psem"));
+    let mq = format!("/{}", unique("shmkit-cli-mq"));
+    let sem = ok(&[
+        "mk",
+        "sem",
+        "--private",
+        "--nsems",
+        "3",
+        "--value",
+        "2",
+        "--mode",
+        "0640",
+    ]);
+    let sem = sem.trim().to_string();
+    let msg = ok(&["mk", "msg", "--private"]).trim().to_string();
+    let mut gone = Gone(vec![sem.clone(), msg.clone()]);
+    let p = json(&["mk", "psem", &psem, "--value", "4", "--json"]);
+    gone.0.push(format!("psem:{psem}"));
+    assert_eq!(
+        (p["object"].as_str().unwrap(), p["value"].as_u64()),
+        (&*format!("psem:{psem}"), Some(4))
+    );
+    let q = json(&[
+        "mk",
+        "mq",
+        &mq,
+        "--max-messages",
+        "3",
+        "--message-size",
+        "100",
+        "--json",
+    ]);
+    gone.0.push(format!("mq:{mq}"));
+    assert_eq!(
+        (q["max_messages"].as_u64(), q["message_size"].as_u64()),
+        (Some(3), Some(100))
+    );
+
+    // ipcs sees the System V ones, with their ids.
+    let semid = sem.strip_prefix("sem:").unwrap();
+    let msqid = msg.strip_prefix("msg:").unwrap();
+    assert!(tool("ipcs", &["-s", "-i", semid]).contains("nsems = 3"));
+    assert!(tool("ipcs", &["-q"]).split_whitespace().any(|w| w == msqid));
+
+    // ls shows values without side effects; info has the same fields.
+    let all = json(&[
+        "ls",
+        "--kind",
+        "sysv-sem",
+        "--kind",
+        "posix-sem",
+        "--kind",
+        "sysv-msg",
+        "--json",
+    ]);
+    let find = |addr: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["object"] == addr)
+            .unwrap_or_else(|| panic!("{addr} not listed"))
+            .clone()
+    };
+    let s = find(&sem);
+    assert_eq!(
+        (s["kind"].as_str(), s["mode"].as_str()),
+        (Some("sysv-sem"), Some("0640"))
+    );
+    assert_eq!(s["values"], serde_json::json!([2, 2, 2]));
+    assert_eq!(find(&format!("psem:{psem}"))["value"], 4);
+    assert_eq!(find(&msg)["messages"], 0);
+    assert_eq!(json(&["info", &sem, "--json"])["nsems"], 3);
+    assert_eq!(
+        json(&["info", &format!("mq:{mq}"), "--json"])["kind"],
+        "posix-mq"
+    );
+
+    // Creation is exclusive.
+    let again = shmkit(&["mk", "psem", &psem]);
+    assert_ne!(again.code, 0);
+    assert!(again.err.contains("File exists"), "{}", again.err);
+
+    // rm removes every kind at once.
+    let r = ok(&[
+        "rm",
+        &sem,
+        &msg,
+        &format!("psem:{psem}"),
+        &format!("mq:{mq}"),
+    ]);
+    assert_eq!(r.lines().count(), 4, "{r}");
+    for o in &gone.0 {
+        assert_eq!(shmkit(&["info", o]).code, 4, "{o} is gone");
+    }
+    gone.0.clear();
+}

@@ -1,17 +1,48 @@
-//! `shmkit mk`: create POSIX or System V shared memory, like `ipcmk`.
+//! `shmkit mk`: create shared memory, semaphores and message queues, like `ipcmk`.
 
 use crate::fail::{code, CmdResult, Fail};
 use crate::parse;
+use shmkit::posix_mq::MessageQueue;
+use shmkit::posix_sem::NamedSemaphore;
+use shmkit::sysv_msg::MsgQueue;
+use shmkit::sysv_sem::SemSet;
 use shmkit::{PosixShm, SysvKey, SysvShm};
 
-/// Create a shared-memory object and print its address. The object is kept: remove it with
-/// `shmkit rm`. Creation is exclusive: an existing object is never reused or overwritten.
+/// Create an IPC object and print its address: POSIX or System V shared memory, a System V
+/// semaphore set or message queue, a POSIX named semaphore or message queue. The object is
+/// kept: remove it with `shmkit rm`. Creation is exclusive: an existing object is never reused
+/// or overwritten.
 ///
 /// SIZE takes binary units: 4096, 64K, 1M, 1.5G (1K = 1024 bytes). MODE is octal, default 0600.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
     what: What,
+}
+
+/// How a System V object is keyed: exactly one of these.
+#[derive(clap::Args)]
+#[group(required = true, multiple = false)]
+struct KeyArgs {
+    /// The key, 0x hex or decimal.
+    #[arg(long, value_parser = parse::key)]
+    key: Option<i32>,
+    /// A key from ftok(3): an existing PATH and a project id (1 to 255 or one character).
+    #[arg(long, value_parser = parse::ftok, value_name = "PATH:PROJ")]
+    ftok: Option<(String, u8)>,
+    /// IPC_PRIVATE: a new object reachable only by its id.
+    #[arg(long)]
+    private: bool,
+}
+
+impl KeyArgs {
+    fn key(&self) -> Result<SysvKey, Fail> {
+        Ok(match (&self.key, &self.ftok) {
+            (Some(k), _) => SysvKey::Key(*k),
+            (_, Some((path, proj))) => SysvKey::ftok(path, *proj)?,
+            _ => SysvKey::Private,
+        })
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -52,6 +83,83 @@ enum What {
         #[arg(long)]
         json: bool,
     },
+    /// System V semaphore set: `shmkit mk sem (--key KEY | --ftok PATH:PROJ | --private)
+    /// [--nsems N] [--value V]`.
+    Sem {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// How many semaphores (at most kernel.sem's SEMMSL).
+        #[arg(long, short, default_value = "1")]
+        nsems: u16,
+        /// Initial value of every semaphore (0 to 32767).
+        #[arg(long, default_value = "0", value_parser = clap::value_parser!(u16).range(0..=32767))]
+        value: u16,
+        /// Permission bits in octal (default 0600).
+        #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
+        mode: u32,
+        /// Print {"object", "semid", "key", "nsems"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// System V message queue: `shmkit mk msg (--key KEY | --ftok PATH:PROJ | --private)`.
+    Msg {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Permission bits in octal (default 0600).
+        #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
+        mode: u32,
+        /// Print {"object", "msqid", "key"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// POSIX named semaphore: `shmkit mk psem /NAME [--value V]`.
+    Psem {
+        /// The name, starting with '/'.
+        name: String,
+        /// Initial value (0 to 2147483647).
+        #[arg(long, default_value = "0", value_parser = clap::value_parser!(u32).range(0..=2147483647))]
+        value: u32,
+        /// Permission bits in octal (default 0600).
+        #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
+        mode: u32,
+        /// Print {"object", "value"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// POSIX message queue: `shmkit mk mq /NAME [--max-messages N] [--message-size BYTES]`.
+    Mq {
+        /// The name, starting with '/'.
+        name: String,
+        /// Capacity in messages (default: fs.mqueue.msg_default).
+        #[arg(long)]
+        max_messages: Option<u64>,
+        /// Largest message in bytes (default: fs.mqueue.msgsize_default).
+        #[arg(long, value_parser = parse::size)]
+        message_size: Option<u64>,
+        /// Permission bits in octal (default 0600).
+        #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
+        mode: u32,
+        /// Print {"object", "max_messages", "message_size"} as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn proc_default(path: &str, fallback: u64) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(fallback)
+}
+
+fn print(json: bool, addr: &str, fields: serde_json::Value) {
+    if json {
+        let mut v = fields;
+        v["object"] = addr.into();
+        println!("{v}");
+    } else {
+        println!("{addr}");
+    }
 }
 
 fn to_usize(size: u64) -> Result<usize, Fail> {
@@ -111,11 +219,7 @@ pub fn run(a: Args) -> CmdResult {
             mode,
             json,
         } => {
-            let key = match (key, ftok, private) {
-                (Some(k), _, _) => SysvKey::Key(k),
-                (_, Some((path, proj)), _) => SysvKey::ftok(&path, proj)?,
-                _ => SysvKey::Private,
-            };
+            let key = KeyArgs { key, ftok, private }.key()?;
             let size = to_usize(size)?;
             if let Some(max) = limit("shmmax") {
                 if size as u64 > max {
@@ -137,6 +241,76 @@ pub fn run(a: Args) -> CmdResult {
             } else {
                 println!("{addr}");
             }
+        }
+        What::Sem {
+            key,
+            nsems,
+            value,
+            mode,
+            json,
+        } => {
+            let key = key.key()?;
+            if nsems == 0 {
+                return Err(Fail::usage("--nsems must be at least 1"));
+            }
+            let set = SemSet::create(key, nsems.into(), mode)?;
+            // Until the values are set, a failure removes the set (drop); then keep it.
+            if value != 0 {
+                for n in 0..nsems {
+                    set.set(n, value)?;
+                }
+            }
+            set.set_keep(true);
+            let st = set.stat()?;
+            print(
+                json,
+                &format!("sem:{}", set.id()),
+                serde_json::json!({ "semid": set.id(), "key": format!("{:#010x}", st.key as u32), "nsems": st.nsems }),
+            );
+        }
+        What::Msg { key, mode, json } => {
+            let q = MsgQueue::create(key.key()?, mode)?;
+            q.set_keep(true);
+            let st = q.stat()?;
+            print(
+                json,
+                &format!("msg:{}", q.id()),
+                serde_json::json!({ "msqid": q.id(), "key": format!("{:#010x}", st.key as u32) }),
+            );
+        }
+        What::Psem {
+            name,
+            value,
+            mode,
+            json,
+        } => {
+            let s = NamedSemaphore::create(&name, value, mode)?;
+            s.set_keep(true);
+            print(
+                json,
+                &format!("psem:{name}"),
+                serde_json::json!({ "value": s.value()? }),
+            );
+        }
+        What::Mq {
+            name,
+            max_messages,
+            message_size,
+            mode,
+            json,
+        } => {
+            let max =
+                max_messages.unwrap_or_else(|| proc_default("/proc/sys/fs/mqueue/msg_default", 10));
+            let size = message_size
+                .unwrap_or_else(|| proc_default("/proc/sys/fs/mqueue/msgsize_default", 8192));
+            let q = MessageQueue::create(&name, max, size, mode)?;
+            q.set_keep(true);
+            let a = q.attr()?;
+            print(
+                json,
+                &format!("mq:{name}"),
+                serde_json::json!({ "max_messages": a.max_messages, "message_size": a.message_size }),
+            );
         }
     }
     Ok(code::OK)

@@ -294,11 +294,20 @@ pub fn find(addr: &Address, holders: bool) -> Result<Object> {
         kinds: vec![addr.kind()],
         holders,
     })?;
-    listing
+    if let Some(o) = listing
         .objects
         .into_iter()
         .find(|o| matches_address(o, addr))
-        .ok_or_else(|| not_found(addr))
+    {
+        return Ok(o);
+    }
+    // Without an mqueue mount no queue is listed, but one named can still be looked up.
+    if let Address::PosixMq(name) = addr {
+        if let Some(o) = platform::inventory::posix_mq_by_name(name)? {
+            return Ok(o);
+        }
+    }
+    Err(not_found(addr))
 }
 
 /// Whether `o` is the object `addr` names (a key names the segment that has it; a memfd

@@ -512,3 +512,46 @@ mod tests {
         assert_eq!(parse_maps_line("7f00-7f01 rw-p 00000000 00:00 0 "), None);
     }
 }
+
+/// One POSIX message queue by name when no mqueue file system is mounted: a queue
+/// descriptor is a file descriptor whose `fstat` has the queue's mode, owner and times, so
+/// opening it read-only (no message is taken, nothing is created) tells what a listing
+/// cannot. `None` if there is no such queue.
+pub(crate) fn posix_mq_by_name(name: &str) -> Result<Option<Object>> {
+    if mqueue_mount().is_some() {
+        return Ok(None); // the listing saw every queue there is
+    }
+    let Ok(c) = std::ffi::CString::new(name) else {
+        return Ok(None);
+    };
+    // SAFETY: a valid C string; no O_CREAT, so no variadic arguments are read.
+    let mqd = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if mqd < 0 {
+        return match crate::sysv::last_errno() {
+            rustix::io::Errno::NOENT => Ok(None),
+            e => Err(Error::os("mq_open", name, e)),
+        };
+    }
+    // SAFETY: `mqd` is a file descriptor we own until mq_close below.
+    let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(mqd) };
+    let st = rustix::fs::fstat(fd);
+    // SAFETY: mq_attr is plain data; `mqd` is live.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, with a valid out-pointer.
+    let attr_ok = unsafe { libc::mq_getattr(mqd, &mut attr) } == 0;
+    // SAFETY: closes the descriptor we opened, once.
+    unsafe { libc::mq_close(mqd) };
+    let st = st.map_err(|e| Error::os("fstat", name, e))?;
+    let mut o = Object::new(Kind::PosixMq, Address::PosixMq(name.to_string()));
+    o.mode = st.st_mode & 0o7777;
+    o.uid = st.st_uid;
+    o.gid = st.st_gid;
+    o.inode = Some(st.st_ino);
+    o.ctime = Some(st.st_ctime);
+    o.last_use = Some(st.st_ctime.max(st.st_mtime));
+    o.name = Some(name.trim_start_matches('/').to_string());
+    if attr_ok {
+        o.messages = Some(attr.mq_curmsgs as u64);
+    }
+    Ok(Some(o))
+}
