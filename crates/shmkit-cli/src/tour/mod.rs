@@ -5,6 +5,7 @@ mod fork;
 mod memfd;
 pub mod peer;
 mod posix;
+mod sync;
 mod sysv;
 
 use serde::Serialize;
@@ -82,6 +83,8 @@ pub fn run(json: bool) -> u8 {
     results.push(posix::unrelated(&scratch));
     results.extend(sysv::unrelated(&scratch));
     results.push(memfd::sealed_handoff(&scratch));
+    results.push(sync::semaphore_handoff(&scratch));
+    results.push(sync::mutex_owner_died(&scratch));
     drop(scratch);
     cleanup::run();
 

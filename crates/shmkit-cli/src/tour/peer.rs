@@ -67,6 +67,17 @@ impl Peer {
             .map_err(|e| format!("cue {cue:?} to the peer: {e}"))
     }
 
+    /// Kills the peer with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) -> Result<(), String> {
+        self.child
+            .kill()
+            .map_err(|e| format!("kill the peer: {e}"))?;
+        self.child
+            .wait()
+            .map(|_| ())
+            .map_err(|e| format!("reap the peer: {e}"))
+    }
+
     /// Waits for the peer to exit; true if it succeeded.
     pub fn finish(mut self) -> bool {
         self.stdin = None;
@@ -90,6 +101,8 @@ pub fn run(role: &str, args: &[String]) -> u8 {
         ("posix-read", [name]) => posix_read(name),
         ("sysv-attach", [key]) => sysv_attach(key),
         ("memfd-recv", [sock]) => memfd_recv(sock),
+        ("sem-consumer", [name, n]) => super::sync::consumer(name, n),
+        ("mutex-hold", [name]) => super::sync::hold(name),
         _ => Err(format!("unknown peer role {role} {args:?}")),
     };
     match result {
@@ -101,13 +114,13 @@ pub fn run(role: &str, args: &[String]) -> u8 {
     }
 }
 
-fn report(v: Value) {
+pub(super) fn report(v: Value) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{v}");
     let _ = out.flush();
 }
 
-fn cue() -> Result<String, String> {
+pub(super) fn cue() -> Result<String, String> {
     let mut line = String::new();
     match std::io::stdin().read_line(&mut line) {
         Ok(0) => Err("the writer went away".into()),
