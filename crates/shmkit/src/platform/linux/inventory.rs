@@ -490,29 +490,6 @@ pub(crate) fn fd_inode(pid: i32, fd: i32) -> Option<u64> {
         .map(|m| m.ino())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn maps_lines() {
-        let l = "7f00-7f01 rw-s 00000000 00:1a 42                         /dev/shm/x";
-        assert_eq!(parse_maps_line(l), Some((HeldKey::ShmFs(42), None)));
-        let l = "7f00-7f01 rw-s 00000000 00:01 7                          /SYSV00001234 (deleted)";
-        assert_eq!(parse_maps_line(l), Some((HeldKey::Sysv(7), None)));
-        let l = "7f00-7f01 r--s 00000000 00:01 99                         /memfd:my name (deleted)";
-        assert_eq!(
-            parse_maps_line(l),
-            Some((HeldKey::Memfd(99), Some("my name".into())))
-        );
-        let l = "7f00-7f01 r--p 00000000 00:1a 42                         /dev/shm/x";
-        assert_eq!(parse_maps_line(l), Some((HeldKey::ShmFs(42), None)));
-        let l = "7f00-7f01 r--p 00000000 08:01 42                         /usr/lib/libc.so.6";
-        assert_eq!(parse_maps_line(l), None);
-        assert_eq!(parse_maps_line("7f00-7f01 rw-p 00000000 00:00 0 "), None);
-    }
-}
-
 /// One POSIX message queue by name when no mqueue file system is mounted: a queue
 /// descriptor is a file descriptor whose `fstat` has the queue's mode, owner and times, so
 /// opening it read-only (no message is taken, nothing is created) tells what a listing
@@ -554,4 +531,27 @@ pub(crate) fn posix_mq_by_name(name: &str) -> Result<Option<Object>> {
         o.messages = Some(attr.mq_curmsgs as u64);
     }
     Ok(Some(o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_lines() {
+        let l = "7f00-7f01 rw-s 00000000 00:1a 42                         /dev/shm/x";
+        assert_eq!(parse_maps_line(l), Some((HeldKey::ShmFs(42), None)));
+        let l = "7f00-7f01 rw-s 00000000 00:01 7                          /SYSV00001234 (deleted)";
+        assert_eq!(parse_maps_line(l), Some((HeldKey::Sysv(7), None)));
+        let l = "7f00-7f01 r--s 00000000 00:01 99                         /memfd:my name (deleted)";
+        assert_eq!(
+            parse_maps_line(l),
+            Some((HeldKey::Memfd(99), Some("my name".into())))
+        );
+        let l = "7f00-7f01 r--p 00000000 00:1a 42                         /dev/shm/x";
+        assert_eq!(parse_maps_line(l), Some((HeldKey::ShmFs(42), None)));
+        let l = "7f00-7f01 r--p 00000000 08:01 42                         /usr/lib/libc.so.6";
+        assert_eq!(parse_maps_line(l), None);
+        assert_eq!(parse_maps_line("7f00-7f01 rw-p 00000000 00:00 0 "), None);
+    }
 }
