@@ -290,8 +290,11 @@ fn a_python_segment_shows_its_holder_is_catted_and_becomes_an_orphan_when_python
         "--json",
     ]);
     assert!(find(&gc, &format!("/{name}")).is_none());
-    // Without --dry-run: exactly what it printed is removed.
-    let r = shmkit(&["gc", "--kind", "posix-shm"]);
+    // Without --dry-run: exactly what it printed is removed. Only ours: other tests' (and
+    // this machine's users') orphans are not this test's to remove.
+    let pattern = format!("/{name}");
+    let r = shmkit(&["gc", "--kind", "posix-shm", "--match", &pattern]);
+    assert_eq!(r.out.lines().count(), 1, "{}", r.out);
     assert!(
         r.out.contains(&format!("removed /{name} (posix-shm)")),
         "{}",
@@ -323,7 +326,7 @@ fn gc_leaves_other_users_objects_alone_unless_asked() {
             "would remove"
         );
     } else {
-        let r = shmkit(&["gc", "--all-users"]);
+        let r = shmkit(&["gc", "--all-users", "--dry-run"]);
         assert_eq!(r.code, 5, "{}", r.err);
     }
 }

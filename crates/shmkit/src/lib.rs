@@ -16,6 +16,10 @@
 //! their objects when dropped; openers never do. Creation is exclusive and mode 0600 unless
 //! asked otherwise.
 //!
+//! [`sync`] puts semaphores, a mutex that reports its owner's death, condition variables,
+//! events and create-or-open initialization inside any segment; [`posix_sem`], [`posix_mq`],
+//! [`sysv_sem`] and [`sysv_msg`] wrap the operating system's own semaphores and queues.
+//!
 //! ```
 //! use shmkit::PosixShm;
 //! let name = format!("/shmkit-doc-lib-{}", std::process::id());

@@ -27,6 +27,10 @@ pub struct Args {
     /// Only this kind (repeatable): posix-shm, posix-sem, sysv-shm.
     #[arg(long = "kind", short = 'k', value_parser = crate::parse::kind)]
     kinds: Vec<Kind>,
+    /// Only objects whose address matches (repeatable): exact, or a prefix ending in `*`, as
+    /// in `--match '/myapp-*'` or `--match 'shm:*'`.
+    #[arg(long = "match", short = 'm', value_name = "PATTERN")]
+    patterns: Vec<String>,
     /// Consider every user's objects (root only).
     #[arg(long)]
     all_users: bool,
@@ -84,6 +88,15 @@ pub fn run(a: Args) -> CmdResult {
             continue;
         };
         if !a.all_users && o.uid != euid.as_raw() {
+            continue;
+        }
+        let addr = o.address.to_string();
+        if !a.patterns.is_empty()
+            && !a.patterns.iter().any(|p| match p.strip_suffix('*') {
+                Some(prefix) => addr.starts_with(prefix),
+                None => addr == *p,
+            })
+        {
             continue;
         }
         if let (Some(age), Some(t)) = (a.older_than, o.last_use) {
