@@ -398,6 +398,30 @@ fn a_live_slow_initializer_makes_openers_time_out_not_hang() {
 }
 
 #[test]
+fn the_repr_c_layouts_describe_what_is_in_memory() {
+    use shmkit::sync::layout::{MutexLayout, SemaphoreLayout};
+    let (_name, seg) = segment();
+    let s = Semaphore::init(&seg, SEM_A, 5, WakePolicy::Fifo).unwrap();
+    s.wait().unwrap();
+    let raw: SemaphoreLayout = seg.read(SEM_A).unwrap();
+    assert_eq!(raw.magic.to_le_bytes(), *b"shkS");
+    assert_eq!(
+        (raw.version, raw.value, raw.waiters, raw.grants),
+        (1 | 1 << 16, 4, 0, 0)
+    );
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let g = m.lock().unwrap();
+    let raw: MutexLayout = seg.read(MUTEX).unwrap();
+    assert_eq!(raw.magic.to_le_bytes(), *b"shkM");
+    assert_eq!(
+        raw.word,
+        rustix::thread::gettid().as_raw_nonzero().get() as u32
+    );
+    drop(g);
+    assert_eq!(seg.read::<MutexLayout>(MUTEX).unwrap().word, 0);
+}
+
+#[test]
 fn blocks_check_their_layout_and_bounds() {
     let (_name, seg) = segment();
     assert_eq!(

@@ -2,7 +2,8 @@
 //!
 //! Every primitive here is a small `#[repr(C)]` block of 32-bit words placed at an offset of
 //! any [`Mapping`](crate::Mapping) (POSIX, System V, memfd, anonymous or file-backed), used by
-//! every process that maps it. A block starts with a magic word and a layout version, which
+//! every process that maps it. [`layout`] gives each block as a `#[repr(C)]` struct. A block
+//! starts with a magic word and a layout version, which
 //! `open` checks, so a C program or a later shmkit can interoperate or refuse cleanly
 //! ([`ErrorKind::BadLayout`](crate::ErrorKind::BadLayout)). Offsets must be multiples of 8.
 //!
@@ -25,6 +26,7 @@ mod block;
 mod condvar;
 mod event;
 mod init;
+pub mod layout;
 mod mutex;
 mod semaphore;
 
