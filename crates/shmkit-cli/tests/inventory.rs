@@ -815,3 +815,55 @@ fn mk_makes_semaphores_and_queues_of_every_kind_and_ls_info_rm_handle_them() {
     }
     gone.0.clear();
 }
+
+#[test]
+fn gc_finds_a_named_semaphore_nobody_holds_and_spares_a_held_one() {
+    let name = format!("/{}", unique("shmkit-cli-gc-psem"));
+    let addr = format!("psem:{name}");
+    let _g = Gone(vec![addr.clone()]);
+    ok(&["mk", "psem", &name]);
+    let listed = |gc: &Value| {
+        gc.as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["object"] == addr.as_str())
+    };
+    let gc = json(&[
+        "gc",
+        "--dry-run",
+        "--kind",
+        "posix-sem",
+        "--match",
+        &addr,
+        "--json",
+    ]);
+    assert!(listed(&gc), "{gc}");
+    // Python maps the semaphore's file, as sem_open does: now it has a holder.
+    let path = format!("/dev/shm/sem.{}", &name[1..]);
+    let mut py = Command::new("python3")
+        .args([
+            "-c",
+            "import mmap,sys,time\nf=open(sys.argv[1],'r+b')\nm=mmap.mmap(f.fileno(),0)\nprint('mapped',flush=True)\ntime.sleep(60)",
+            &path,
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(py.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "mapped");
+    let gc = json(&[
+        "gc",
+        "--dry-run",
+        "--kind",
+        "posix-sem",
+        "--match",
+        &addr,
+        "--json",
+    ]);
+    let _ = py.kill();
+    let _ = py.wait();
+    assert!(!listed(&gc), "held by python: {gc}");
+}
