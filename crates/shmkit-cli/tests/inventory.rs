@@ -85,6 +85,24 @@ fn find<'a>(list: &'a Value, object: &str) -> Option<&'a Value> {
         .find(|o| o["object"] == object)
 }
 
+/// Starts `python3 -c SCRIPT ARGS...` with stdin and stdout piped and returns it with the
+/// first line it prints: its "ready" signal.
+fn python(script: &str, args: &[&str]) -> (std::process::Child, String) {
+    let mut py = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(py.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (py, line.trim().to_string())
+}
+
 fn ipcmk(args: &[&str]) -> i32 {
     tool("ipcmk", args)
         .trim()
@@ -232,16 +250,8 @@ fn a_python_segment_shows_its_holder_is_catted_and_becomes_an_orphan_when_python
          print('ready', flush=True)\n\
          time.sleep(120)\n"
     );
-    let mut py = Command::new("python3")
-        .args(["-c", &script])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(py.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "ready");
+    let (mut py, line) = python(&script, &[]);
+    assert_eq!(line, "ready");
     let pid = py.id() as i64;
 
     let ls = json(&["ls", "--kind", "posix-shm", "--holders", "--json"]);
@@ -395,17 +405,8 @@ fn a_memfd_held_by_another_process_is_listed_and_readable() {
          os.write(fd, b'inside a memfd')\n\
          print(fd, flush=True)\n\
          sys.stdin.readline()\n";
-    let mut py = Command::new("python3")
-        .args(["-c", script])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(py.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = format!("memfd:{}:{}", py.id(), line.trim());
+    let (mut py, line) = python(script, &[]);
+    let addr = format!("memfd:{}:{line}", py.id());
     let ls = json(&["ls", "-k", "memfd", "--holders", "--json"]);
     let o = find(&ls, &addr).unwrap_or_else(|| panic!("{addr} not in {ls:#}"));
     assert_eq!(
@@ -774,22 +775,15 @@ fn mk_makes_semaphores_and_queues_of_every_kind_and_ls_info_rm_handle_them() {
         "sysv-msg",
         "--json",
     ]);
-    let find = |addr: &str| {
-        all.as_array()
-            .unwrap()
-            .iter()
-            .find(|o| o["object"] == addr)
-            .unwrap_or_else(|| panic!("{addr} not listed"))
-            .clone()
-    };
-    let s = find(&sem);
+    let listed = |addr: &str| find(&all, addr).unwrap_or_else(|| panic!("{addr} not listed"));
+    let s = listed(&sem);
     assert_eq!(
         (s["kind"].as_str(), s["mode"].as_str()),
         (Some("sysv-sem"), Some("0640"))
     );
     assert_eq!(s["values"], serde_json::json!([2, 2, 2]));
-    assert_eq!(find(&format!("psem:{psem}"))["value"], 4);
-    assert_eq!(find(&msg)["messages"], 0);
+    assert_eq!(listed(&format!("psem:{psem}"))["value"], 4);
+    assert_eq!(listed(&msg)["messages"], 0);
     assert_eq!(json(&["info", &sem, "--json"])["nsems"], 3);
     assert_eq!(
         json(&["info", &format!("mq:{mq}"), "--json"])["kind"],
@@ -822,12 +816,7 @@ fn gc_finds_a_named_semaphore_nobody_holds_and_spares_a_held_one() {
     let addr = format!("psem:{name}");
     let _g = Gone(vec![addr.clone()]);
     ok(&["mk", "psem", &name]);
-    let listed = |gc: &Value| {
-        gc.as_array()
-            .unwrap()
-            .iter()
-            .any(|o| o["object"] == addr.as_str())
-    };
+    let listed = |gc: &Value| find(gc, &addr).is_some();
     let gc = json(&[
         "gc",
         "--dry-run",
@@ -840,20 +829,11 @@ fn gc_finds_a_named_semaphore_nobody_holds_and_spares_a_held_one() {
     assert!(listed(&gc), "{gc}");
     // Python maps the semaphore's file, as sem_open does: now it has a holder.
     let path = format!("/dev/shm/sem.{}", &name[1..]);
-    let mut py = Command::new("python3")
-        .args([
-            "-c",
-            "import mmap,sys,time\nf=open(sys.argv[1],'r+b')\nm=mmap.mmap(f.fileno(),0)\nprint('mapped',flush=True)\ntime.sleep(60)",
-            &path,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(py.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert_eq!(line.trim(), "mapped");
+    let (mut py, line) = python(
+        "import mmap,sys,time\nf=open(sys.argv[1],'r+b')\nm=mmap.mmap(f.fileno(),0)\nprint('mapped',flush=True)\ntime.sleep(60)",
+        &[&path],
+    );
+    assert_eq!(line, "mapped");
     let gc = json(&[
         "gc",
         "--dry-run",

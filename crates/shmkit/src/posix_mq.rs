@@ -7,7 +7,7 @@ use crate::posix::validate_name_for;
 use crate::sysv::last_errno;
 use rustix::io::Errno;
 use std::ffi::CString;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// `mq_getattr`: a queue's shape and fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,16 +186,7 @@ impl MessageQueue {
     fn receive_inner(&self, timeout: Option<Duration>) -> Result<Option<(Vec<u8>, u32)>> {
         let mut buf = vec![0u8; self.message_size];
         let mut prio = 0u32;
-        let at = timeout.map(|t| {
-            let at = SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap_or_default()
-                + t;
-            libc::timespec {
-                tv_sec: at.as_secs() as libc::time_t,
-                tv_nsec: at.subsec_nanos() as libc::c_long,
-            }
-        });
+        let at = timeout.map(crate::platform::realtime_after);
         loop {
             // SAFETY: a live descriptor, a buffer of mq_msgsize bytes (what mq_receive
             // requires), valid out-pointers.

@@ -8,7 +8,7 @@ use crate::posix::validate_name_for;
 use crate::sysv::last_errno;
 use rustix::io::Errno;
 use std::ffi::CString;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// A named semaphore, shared by every process that opens the name.
 ///
@@ -125,15 +125,7 @@ impl NamedSemaphore {
 
     /// `sem_timedwait`: takes one, sleeping at most `timeout`; `Ok(false)` if none came.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        // sem_timedwait takes an absolute CLOCK_REALTIME time.
-        let at = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .unwrap_or_default()
-            + timeout;
-        let ts = libc::timespec {
-            tv_sec: at.as_secs() as libc::time_t,
-            tv_nsec: at.subsec_nanos() as libc::c_long,
-        };
+        let ts = crate::platform::realtime_after(timeout);
         loop {
             // SAFETY: as above; `ts` is a valid timespec.
             if unsafe { libc::sem_timedwait(self.sem, &ts) } == 0 {

@@ -62,17 +62,9 @@ enum What {
         json: bool,
     },
     /// System V shared memory: `shmkit mk sysv (--key KEY | --ftok PATH:PROJ | --private) --size SIZE`.
-    #[command(group(clap::ArgGroup::new("keyed").required(true).args(["key", "ftok", "private"])))]
     Sysv {
-        /// The key, 0x hex or decimal.
-        #[arg(long, value_parser = parse::key)]
-        key: Option<i32>,
-        /// A key from ftok(3): an existing PATH and a project id (1 to 255 or one character).
-        #[arg(long, value_parser = parse::ftok, value_name = "PATH:PROJ")]
-        ftok: Option<(String, u8)>,
-        /// IPC_PRIVATE: a new segment reachable only by its id.
-        #[arg(long)]
-        private: bool,
+        #[command(flatten)]
+        key: KeyArgs,
         /// Size (4096, 64K, 1M, 1.5G).
         #[arg(long, short, value_parser = parse::size)]
         size: u64,
@@ -213,13 +205,11 @@ pub fn run(a: Args) -> CmdResult {
         }
         What::Sysv {
             key,
-            ftok,
-            private,
             size,
             mode,
             json,
         } => {
-            let key = KeyArgs { key, ftok, private }.key()?;
+            let key = key.key()?;
             let size = to_usize(size)?;
             if let Some(max) = limit("shmmax") {
                 if size as u64 > max {

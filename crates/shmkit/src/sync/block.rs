@@ -45,15 +45,40 @@ impl<'a, const N: usize> Block<'a, N> {
         Ok(Block { words, offset })
     }
 
-    /// Writes the header after the rest of the block: a peer that checks the magic word
-    /// (Acquire) sees an initialized block.
-    pub(crate) fn publish(&self, magic: u32, extra: u32) {
-        self.words[1].store(VERSION | (extra << 16), Ordering::Relaxed);
-        self.words[0].store(magic, Ordering::Release);
+    /// Builds a block at `offset`: the words after the header get `body`, then zeros; the
+    /// header (`magic`, and `extra` in the 16 bits next to the version) is written last, so a
+    /// peer that checks the magic word (Acquire) sees an initialized block.
+    pub(crate) fn build(
+        map: &'a Mapping,
+        offset: usize,
+        what: &'static str,
+        magic: u32,
+        extra: u32,
+        body: &[u32],
+    ) -> Result<Self> {
+        let b = Self::at(map, offset, what)?;
+        for (i, w) in b.words[2..].iter().enumerate() {
+            w.store(body.get(i).copied().unwrap_or(0), Ordering::SeqCst);
+        }
+        b.words[1].store(VERSION | (extra << 16), Ordering::Relaxed);
+        b.words[0].store(magic, Ordering::Release);
+        Ok(b)
     }
 
-    /// Checks the header; returns the 16 bits stored next to the version.
-    pub(crate) fn check(&self, map: &Mapping, magic: u32, what: &'static str) -> Result<u32> {
+    /// The block another process built at `offset`, after checking its header; with the 16
+    /// bits stored next to the version.
+    pub(crate) fn open(
+        map: &'a Mapping,
+        offset: usize,
+        what: &'static str,
+        magic: u32,
+    ) -> Result<(Self, u32)> {
+        let b = Self::at(map, offset, what)?;
+        let extra = b.check(map, magic, what)?;
+        Ok((b, extra))
+    }
+
+    fn check(&self, map: &Mapping, magic: u32, what: &'static str) -> Result<u32> {
         let m = self.words[0].load(Ordering::Acquire);
         let v = self.words[1].load(Ordering::Relaxed);
         if m != magic {

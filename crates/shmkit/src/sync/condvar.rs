@@ -41,10 +41,7 @@ impl<'a> Condvar<'a> {
 
     /// Builds one at `offset` (a multiple of 8) of `map`, overwriting what was there.
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<4>::at(map, offset, "condvar")?;
-        b.words[2].store(0, SeqCst);
-        b.words[3].store(0, SeqCst);
-        b.publish(MAGIC, 0);
+        let b = Block::<4>::build(map, offset, "condvar", MAGIC, 0, &[])?;
         Ok(Condvar {
             seq: b.words[2],
             waiters: b.words[3],
@@ -53,8 +50,7 @@ impl<'a> Condvar<'a> {
 
     /// The one another process built at `offset`.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<4>::at(map, offset, "condvar")?;
-        b.check(map, MAGIC, "condvar")?;
+        let (b, _) = Block::<4>::open(map, offset, "condvar", MAGIC)?;
         Ok(Condvar {
             seq: b.words[2],
             waiters: b.words[3],

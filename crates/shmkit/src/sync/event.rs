@@ -35,10 +35,7 @@ impl<'a> Event<'a> {
 
     /// Builds a clear event at `offset` (a multiple of 8) of `map`, overwriting what was there.
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<4>::at(map, offset, "event")?;
-        b.words[2].store(0, SeqCst);
-        b.words[3].store(0, SeqCst);
-        b.publish(MAGIC, 0);
+        let b = Block::<4>::build(map, offset, "event", MAGIC, 0, &[])?;
         Ok(Event {
             state: b.words[2],
             waiters: b.words[3],
@@ -47,8 +44,7 @@ impl<'a> Event<'a> {
 
     /// The one another process built at `offset`.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<4>::at(map, offset, "event")?;
-        b.check(map, MAGIC, "event")?;
+        let (b, _) = Block::<4>::open(map, offset, "event", MAGIC)?;
         Ok(Event {
             state: b.words[2],
             waiters: b.words[3],

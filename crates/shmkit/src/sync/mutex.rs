@@ -105,19 +105,14 @@ impl<'a> Mutex<'a> {
     /// Builds an unlocked, consistent mutex at `offset` (a multiple of 8) of `map`, overwriting
     /// what was there. Do this once, before other processes open it.
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<8>::at(map, offset, "mutex")?;
-        for w in &b.words[2..] {
-            w.store(0, Ordering::SeqCst);
-        }
-        b.publish(MAGIC, 0);
+        let b = Block::<8>::build(map, offset, "mutex", MAGIC, 0, &[])?;
         Ok(Self::from_block(map, &b))
     }
 
     /// The mutex another process built at `offset`; fails with [`ErrorKind::BadLayout`] if
     /// there is none.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<8>::at(map, offset, "mutex")?;
-        b.check(map, MAGIC, "mutex")?;
+        let (b, _) = Block::<8>::open(map, offset, "mutex", MAGIC)?;
         Ok(Self::from_block(map, &b))
     }
 
@@ -135,6 +130,9 @@ impl<'a> Mutex<'a> {
     /// [`ErrorKind::Deadlock`] if this thread holds it already.
     #[inline]
     pub fn lock(&self) -> Result<Locked<'_, 'a>> {
+        // The fast path of `lock_until`, written out again: sharing it through a helper that
+        // returns a nested Result made the uncontended lock 1.8x slower (benches/sync.rs), the
+        // large error type being shuffled through memory.
         self.not_recoverable_check()?;
         let me = futex::tid();
         if self
@@ -148,18 +146,10 @@ impl<'a> Mutex<'a> {
             .ok_or_else(|| unreachable_timeout(self.map))
     }
 
-    /// Takes the lock if it is free now.
+    /// Takes the lock if it is free now, or if its owner is dead.
     pub fn try_lock(&self) -> Result<Option<Locked<'_, 'a>>> {
-        self.not_recoverable_check()?;
-        let me = futex::tid();
-        if self
-            .word
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return self.acquired(me).map(Some);
-        }
-        // Held, or held by a dead owner: a deadline of now asks FUTEX_TRYLOCK_PI, which tells.
+        // A deadline of now asks FUTEX_TRYLOCK_PI when the word is taken, which tells a
+        // dead owner from a live one.
         self.lock_until(Some(Instant::now()))
     }
 

@@ -73,20 +73,16 @@ impl<'a> Semaphore<'a> {
                 format!("initial value {value} exceeds the maximum {MAX}"),
             ));
         }
-        let b = Block::<8>::at(map, offset, "semaphore")?;
-        for w in &b.words[2..] {
-            w.store(0, SeqCst);
-        }
-        b.words[2].store(value, SeqCst);
-        b.publish(MAGIC, (policy == WakePolicy::Fifo) as u32);
+        let fifo = (policy == WakePolicy::Fifo) as u32;
+        let b = Block::<8>::build(map, offset, "semaphore", MAGIC, fifo, &[value])?;
         Ok(Self::from_block(map, &b, policy))
     }
 
     /// The semaphore another process built at `offset`; fails with
     /// [`ErrorKind::BadLayout`] if there is none.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<8>::at(map, offset, "semaphore")?;
-        let policy = match b.check(map, MAGIC, "semaphore")? {
+        let (b, policy) = Block::<8>::open(map, offset, "semaphore", MAGIC)?;
+        let policy = match policy {
             0 => WakePolicy::Any,
             _ => WakePolicy::Fifo,
         };
@@ -140,12 +136,7 @@ impl<'a> Semaphore<'a> {
         if self.policy == WakePolicy::Fifo && self.waiters.load(SeqCst) > 0 {
             return self.grant();
         }
-        self.value
-            .fetch_update(SeqCst, SeqCst, |v| (v < MAX).then_some(v + 1))
-            .map_err(|_| {
-                Error::os("sem post", self.map.object(), rustix::io::Errno::OVERFLOW)
-                    .with_hint(format!("the semaphore is at its maximum value {MAX}"))
-            })?;
+        self.bump(self.value)?;
         if self.waiters.load(SeqCst) > 0 {
             match self.policy {
                 WakePolicy::Any => {
@@ -165,14 +156,19 @@ impl<'a> Semaphore<'a> {
     }
 
     fn grant(&self) -> Result<()> {
-        self.grants
-            .fetch_update(SeqCst, SeqCst, |v| (v < MAX).then_some(v + 1))
+        self.bump(self.grants)?;
+        futex::wake(self.grants, 1);
+        Ok(())
+    }
+
+    /// Adds a unit to `word` unless the semaphore would pass its maximum.
+    fn bump(&self, word: &AtomicU32) -> Result<()> {
+        word.fetch_update(SeqCst, SeqCst, |v| (v < MAX).then_some(v + 1))
+            .map(|_| ())
             .map_err(|_| {
                 Error::os("sem post", self.map.object(), rustix::io::Errno::OVERFLOW)
                     .with_hint(format!("the semaphore is at its maximum value {MAX}"))
-            })?;
-        futex::wake(self.grants, 1);
-        Ok(())
+            })
     }
 
     /// Takes a unit if one is free, without waiting.

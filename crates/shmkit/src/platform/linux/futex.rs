@@ -9,7 +9,7 @@ use rustix::io::Errno;
 use rustix::thread::futex::{self, Flags};
 use std::cell::Cell;
 use std::sync::atomic::AtomicU32;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 pub(crate) use rustix::thread::futex::{OWNER_DIED, WAITERS};
 
@@ -83,13 +83,10 @@ pub(crate) fn lock_pi(word: &AtomicU32, deadline: Option<Instant>) -> PiLock {
                 if left.is_zero() {
                     return trylock_pi(word);
                 }
-                let at = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .unwrap_or(Duration::ZERO)
-                    + left;
+                let at = super::realtime_after(left);
                 Some(rustix::thread::futex::Timespec {
-                    tv_sec: at.as_secs() as _,
-                    tv_nsec: at.subsec_nanos() as _,
+                    tv_sec: at.tv_sec,
+                    tv_nsec: at.tv_nsec,
                 })
             }
         };

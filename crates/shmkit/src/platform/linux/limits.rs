@@ -9,6 +9,27 @@ fn sysctl(name: &str, path: &str) -> String {
     format!("sysctl -w {name}=VALUE (as root; persist it in /etc/sysctl.d/*.conf); file {path}")
 }
 
+/// A limit read from `/proc/sys/{dir}/{name}`, which is sysctl `{dir with dots}.{name}`.
+fn proc_limit(
+    dir: &str,
+    name: &'static str,
+    unit: &'static str,
+    meaning: &'static str,
+    usage: Option<u64>,
+) -> Limit {
+    let path = format!("/proc/sys/{dir}/{name}");
+    Limit {
+        name,
+        value: proc_u64(&path),
+        unit,
+        meaning,
+        usage,
+        bytes: None,
+        change: sysctl(&format!("{}.{name}", dir.replace('/', ".")), &path),
+        source: path,
+    }
+}
+
 pub(crate) fn read() -> Result<Vec<Limit>> {
     let page = rustix::param::page_size() as u64;
     let listing = crate::inventory::list(&ListOptions {
@@ -22,19 +43,7 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
         .collect();
     let msg_bytes: Vec<u64> = of(Kind::SysvMsg).filter_map(|o| o.size).collect();
 
-    let k = |name: &'static str, unit, meaning, usage: Option<u64>| {
-        let path = format!("/proc/sys/kernel/{name}");
-        Limit {
-            name,
-            value: proc_u64(&path),
-            unit,
-            meaning,
-            usage,
-            bytes: None,
-            change: sysctl(&format!("kernel.{name}"), &path),
-            source: path,
-        }
-    };
+    let k = |name, unit, meaning, usage| proc_limit("kernel", name, unit, meaning, usage);
     let mut out = vec![
         k("shmmax", "bytes", "largest System V shared-memory segment", shm_sizes.iter().copied().max()),
         {
@@ -185,17 +194,7 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
             None,
         ),
     ] {
-        let path = format!("/proc/sys/fs/mqueue/{name}");
-        out.push(Limit {
-            name,
-            value: proc_u64(&path),
-            unit,
-            meaning,
-            usage,
-            bytes: None,
-            change: sysctl(&format!("fs.mqueue.{name}"), &path),
-            source: path,
-        });
+        out.push(proc_limit("fs/mqueue", name, unit, meaning, usage));
     }
     Ok(out)
 }

@@ -133,6 +133,19 @@ fn mprotect_flags(p: ProtFlags) -> mm::MprotectFlags {
     mm::MprotectFlags::from_bits_truncate(p.bits())
 }
 
+/// The `CLOCK_REALTIME` time `after` from now, as the absolute timeouts of `sem_timedwait`,
+/// `mq_timedreceive` and `FUTEX_LOCK_PI` want it.
+pub(crate) fn realtime_after(after: std::time::Duration) -> libc::timespec {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        + after;
+    libc::timespec {
+        tv_sec: at.as_secs() as libc::time_t,
+        tv_nsec: at.subsec_nanos() as libc::c_long,
+    }
+}
+
 /// Reads a number from a `/proc/sys` file.
 pub(crate) fn proc_u64(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
