@@ -816,16 +816,19 @@ fn gc_finds_a_named_semaphore_nobody_holds_and_spares_a_held_one() {
     let addr = format!("psem:{name}");
     let _g = Gone(vec![addr.clone()]);
     ok(&["mk", "psem", &name]);
+    let dry_run = || {
+        json(&[
+            "gc",
+            "--dry-run",
+            "--kind",
+            "posix-sem",
+            "--match",
+            &addr,
+            "--json",
+        ])
+    };
     let listed = |gc: &Value| find(gc, &addr).is_some();
-    let gc = json(&[
-        "gc",
-        "--dry-run",
-        "--kind",
-        "posix-sem",
-        "--match",
-        &addr,
-        "--json",
-    ]);
+    let gc = dry_run();
     assert!(listed(&gc), "{gc}");
     // Python maps the semaphore's file, as sem_open does: now it has a holder.
     let path = format!("/dev/shm/sem.{}", &name[1..]);
@@ -834,15 +837,7 @@ fn gc_finds_a_named_semaphore_nobody_holds_and_spares_a_held_one() {
         &[&path],
     );
     assert_eq!(line, "mapped");
-    let gc = json(&[
-        "gc",
-        "--dry-run",
-        "--kind",
-        "posix-sem",
-        "--match",
-        &addr,
-        "--json",
-    ]);
+    let gc = dry_run();
     let _ = py.kill();
     let _ = py.wait();
     assert!(!listed(&gc), "held by python: {gc}");
