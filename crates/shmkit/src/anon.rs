@@ -83,11 +83,12 @@ impl AnonShared {
                 p.cast(),
                 len,
                 len.div_ceil(unit) * unit,
+                unit,
                 true,
                 Unmap::Munmap,
-                false,
+                None,
                 object.to_string(),
-            )
+            )?
         };
         Ok(AnonShared { map })
     }

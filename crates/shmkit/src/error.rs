@@ -37,6 +37,16 @@ pub enum ErrorKind {
     TimedOut,
     /// The thread would wait for itself (it holds the lock it asks for).
     Deadlock,
+    /// The mapping is not present in this process: it was created before a `fork` with
+    /// [`Inherit::None`](crate::Inherit::None), or its `Copy`/`Zero` replacement could not be
+    /// made in the child. Nothing of it can be accessed here.
+    NotInherited,
+    /// The file system that holds the object is full (a tmpfs such as `/dev/shm` at its `size=`
+    /// limit, or Docker's 64 MiB default): a page could not be allocated when it was touched.
+    NoSpace,
+    /// The operating system could not provide a page of the mapping for another reason than a
+    /// truncation or a full file system (an I/O error, the huge-page pool exhausted).
+    Fault,
 }
 
 /// An error from a shmkit operation.
@@ -51,6 +61,12 @@ pub enum ErrorKind {
 /// assert!(err.to_string().starts_with("shm_open /shmkit-doc-does-not-exist: "));
 /// ```
 pub struct Error {
+    // Boxed so that `Result<T, Error>` is one pointer wider than `T` at most, as with
+    // `std::io::Error`: hot paths (the mutex, the semaphore) return it.
+    inner: Box<Inner>,
+}
+
+struct Inner {
     op: &'static str,
     object: String,
     kind: ErrorKind,
@@ -69,14 +85,14 @@ impl Error {
         object: impl Into<String>,
         errno: rustix::io::Errno,
     ) -> Self {
-        Self {
+        Self::from_inner(Inner {
             op,
             object: object.into(),
             kind: ErrorKind::Os,
             os: Some(errno.raw_os_error()),
             detail: None,
             hint: None,
-        }
+        })
     }
 
     /// An error that is not the OS's: `detail` says what is wrong.
@@ -86,70 +102,78 @@ impl Error {
         object: impl Into<String>,
         detail: impl Into<String>,
     ) -> Self {
-        Self {
+        Self::from_inner(Inner {
             op,
             object: object.into(),
             kind,
             os: None,
             detail: Some(detail.into()),
             hint: None,
+        })
+    }
+
+    #[cold]
+    fn from_inner(inner: Inner) -> Self {
+        Self {
+            inner: Box::new(inner),
         }
     }
 
     /// Adds the remedy ("open it instead", "raise it with sysctl ...").
     pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
+        self.inner.hint = Some(hint.into());
         self
     }
 
     /// Replaces the operation's name.
     pub(crate) fn with_op(mut self, op: &'static str) -> Self {
-        self.op = op;
+        self.inner.op = op;
         self
     }
 
     /// Replaces the kind (an `ENOTSUP` is [`ErrorKind::Unsupported`], say).
     pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Self {
-        self.kind = kind;
+        self.inner.kind = kind;
         self
     }
 
     /// The operation that failed, named after its system call where there is one.
     pub fn op(&self) -> &str {
-        self.op
+        self.inner.op
     }
 
     /// The object the operation was applied to, as shmkit addresses it.
     pub fn object(&self) -> &str {
-        &self.object
+        &self.inner.object
     }
 
     /// The category of the failure.
     pub fn kind(&self) -> ErrorKind {
-        self.kind
+        self.inner.kind
     }
 
     /// The OS error number, if the OS reported the failure.
     pub fn raw_os_error(&self) -> Option<i32> {
-        self.os
+        self.inner.os
     }
 
     /// The suggested remedy, if shmkit knows one.
     pub fn hint(&self) -> Option<&str> {
-        self.hint.as_deref()
+        self.inner.hint.as_deref()
     }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: ", self.op, self.object)?;
-        match (&self.detail, self.os) {
+        let e = &*self.inner;
+        write!(f, "{} {}: ", e.op, e.object)?;
+        match (&e.detail, e.os) {
             (Some(d), Some(e)) => write!(f, "{d} ({})", io::Error::from_raw_os_error(e))?,
             (Some(d), None) => f.write_str(d)?,
             (None, Some(e)) => write!(f, "{}", io::Error::from_raw_os_error(e))?,
             (None, None) => f.write_str("failed")?,
         }
-        if let Some(h) = &self.hint {
+        if let Some(h) = &e.hint {
             write!(f, "; {h}")?;
         }
         Ok(())
@@ -167,7 +191,7 @@ impl std::error::Error for Error {}
 
 impl From<Error> for io::Error {
     fn from(e: Error) -> Self {
-        let kind = match (e.os, e.kind) {
+        let kind = match (e.inner.os, e.inner.kind) {
             (Some(errno), _) => io::Error::from_raw_os_error(errno).kind(),
             (None, ErrorKind::OutOfBounds | ErrorKind::InvalidArgument | ErrorKind::Misaligned) => {
                 io::ErrorKind::InvalidInput
@@ -178,6 +202,7 @@ impl From<Error> for io::Error {
             (None, ErrorKind::TimedOut) => io::ErrorKind::TimedOut,
             (None, ErrorKind::BadLayout) => io::ErrorKind::InvalidData,
             (None, ErrorKind::Deadlock) => io::ErrorKind::Deadlock,
+            (None, ErrorKind::NoSpace) => io::ErrorKind::StorageFull,
             (None, _) => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
@@ -196,6 +221,15 @@ mod tests {
         assert!(s.ends_with("; open it instead"), "{s}");
         assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
         assert_eq!(io::Error::from(e).kind(), io::ErrorKind::AlreadyExists);
+    }
+
+    #[test]
+    fn error_is_one_pointer_wide() {
+        assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<Result<()>>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]

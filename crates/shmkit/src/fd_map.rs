@@ -79,6 +79,18 @@ pub(crate) fn usable_size(
     Ok(size)
 }
 
+/// The page size of mappings of `fd`: on hugetlbfs (`MFD_HUGETLB` memfds, files under
+/// `/dev/hugepages`) the huge page size, which `st_blksize` reports there.
+fn fd_page_size(fd: rustix::fd::BorrowedFd<'_>) -> usize {
+    let small = rustix::param::page_size();
+    match (rustix::fs::fstatfs(fd), rustix::fs::fstat(fd)) {
+        (Ok(fs), Ok(st)) if (fs.f_type as u64 & 0xffff_ffff) == crate::sigbus::HUGETLBFS_MAGIC => {
+            usize::try_from(st.st_blksize).unwrap_or(small).max(small)
+        }
+        _ => small,
+    }
+}
+
 /// `mmap(2)` of `len` bytes of `fd`, `MAP_SHARED`.
 pub(crate) fn map_fd(
     fd: impl AsFd,
@@ -105,19 +117,21 @@ pub(crate) fn map_fd_with(
         ProtFlags::READ
     };
     // SAFETY: a new mapping at an address the kernel chooses; it aliases nothing of ours.
+    let fd = fd.as_fd();
     let p = unsafe { mm::mmap(std::ptr::null_mut(), len, prot, sharing, fd, 0) }
         .map_err(|e| Error::os("mmap", object, e))?;
-    let page = rustix::param::page_size();
+    let page = fd_page_size(fd);
     // SAFETY: `p` is the start of the `len`-byte mapping just made, handed to the Mapping.
-    Ok(unsafe {
+    unsafe {
         Mapping::from_raw(
             p.cast(),
             len,
             len.div_ceil(page) * page,
+            page,
             writable,
             Unmap::Munmap,
-            guard,
+            guard.then_some(fd),
             object.to_string(),
         )
-    })
+    }
 }

@@ -35,6 +35,7 @@
 //! ```
 
 mod anon;
+mod copy;
 mod error;
 mod fd_map;
 pub mod fd_passing;

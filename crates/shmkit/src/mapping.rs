@@ -6,14 +6,35 @@
 //! [`Mapping::write`]), atomics at aligned offsets, volatile typed [`View`]s of types that are
 //! valid for every bit pattern, and raw pointers or slices behind `unsafe` with a contract.
 //!
-//! The bytes are treated like device memory: copies go through raw pointers only, so a racing
-//! writer (in this or another process) can make a copy see a mix of old and new bytes, which is
-//! harmless for plain bytes, but never a reference that the compiler believes is stable.
+//! The copies are byte-wise atomic (see `copy.rs`): a racing writer, in this or another
+//! process, can make a copy see a mix of old and new words, which is harmless for plain bytes,
+//! and never a data race in the sense of Rust's memory model.
+//!
+//! # What can make a mapping unusable, and when it is noticed
+//!
+//! Every accessor checks the mapping's state before it touches memory and again after, and
+//! fails from then on with:
+//! - [`ErrorKind::NotInherited`] in a `fork` child that did not get the mapping
+//!   ([`Inherit::None`], or a `Copy`/`Zero` replacement that could not be made): checked
+//!   before, so the address is never touched;
+//! - [`ErrorKind::Truncated`] once an access hit a page past the end of an object that a peer
+//!   truncated, [`ErrorKind::NoSpace`] once a page could not be allocated because the file
+//!   system is full, [`ErrorKind::Fault`] for other failures of the kernel to provide a page:
+//!   the access that met the fault reports it (the fault is handled synchronously, in that very
+//!   access), and every later one does too.
+//!
+//! A truncation is noticed only by an access to a page past the new end; until one happens
+//! (in this process), accesses below the end keep working on the shared memory. An
+//! `&AtomicU32` from [`Mapping::atomic_u32`] has no way to report an error: an operation
+//! through it that meets a truncation completes on a private zero page. Call
+//! [`Mapping::check`] after a series of such operations, or use the [`sync`](crate::sync)
+//! primitives, which check after every operation.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{self, Slot};
+use crate::registry::{self, Slot, ABSENT, NO_SPACE, TRUNCATED};
 use crate::view::View;
-use crate::{platform, sigbus, Inherit};
+use crate::{copy, platform, sigbus, Inherit};
+use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use rustix::mm;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -50,10 +71,13 @@ pub struct Mapping {
     map_len: usize,
     writable: bool,
     unmap: Unmap,
-    /// The process that made the mapping: a copy of this value in a fork child must not undo
-    /// what the child may no longer have (an `Inherit::None` mapping is absent there).
+    /// The process that made the mapping: a copy of this value in a fork child undoes the
+    /// child's private replacement (`Copy`, `Zero`), not what the parent made.
     pid: rustix::process::Pid,
     slot: &'static Slot,
+    /// A descriptor of the object, for the SIGBUS handler to tell a truncation from a full
+    /// file system (guarded mappings only). Closed after the slot is freed.
+    fd: Option<OwnedFd>,
     /// How the object is named in errors.
     object: String,
 }
@@ -70,22 +94,53 @@ impl Mapping {
     ///
     /// # Safety
     /// `ptr` must be the start of a mapping of `map_len` bytes that the caller owns and
-    /// gives away, undone by `unmap`; `0 < len <= map_len`. `guard` asks for SIGBUS
-    /// protection, for objects that another process can truncate.
+    /// gives away, undone by `unmap`; `0 < len <= map_len`; `page` is its page size (the huge
+    /// page size for hugetlb) and divides `map_len`. `guard`, a descriptor of the object, asks
+    /// for SIGBUS protection, for objects that another process can truncate.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) unsafe fn from_raw(
         ptr: *mut u8,
         len: usize,
         map_len: usize,
+        page: usize,
         writable: bool,
         unmap: Unmap,
-        guard: bool,
+        guard: Option<BorrowedFd<'_>>,
         object: String,
-    ) -> Self {
-        if guard {
+    ) -> Result<Self> {
+        let undo = || match unmap {
+            // SAFETY: the caller gave us this mapping; nothing else refers to it yet.
+            Unmap::Munmap => unsafe {
+                let _ = mm::munmap(ptr.cast(), map_len);
+            },
+            // SAFETY: as above, for a System V attachment.
+            Unmap::Shmdt => unsafe {
+                libc::shmdt(ptr.cast());
+            },
+        };
+        let fd = match guard {
+            Some(fd) => match rustix::io::fcntl_dupfd_cloexec(fd, 3) {
+                Ok(dup) => Some(dup),
+                Err(e) => {
+                    undo();
+                    return Err(Error::os("fcntl(F_DUPFD_CLOEXEC)", &object, e)
+                        .with_hint("the process is out of file descriptors (ulimit -n)"));
+                }
+            },
+            None => None,
+        };
+        if fd.is_some() {
             sigbus::install();
         }
-        let slot = registry::register(ptr as usize, map_len, writable, guard);
-        Mapping {
+        let slot = registry::register(registry::NewSlot {
+            start: ptr as usize,
+            len: map_len,
+            page,
+            writable,
+            guard: fd.is_some(),
+            fd: fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        });
+        Ok(Mapping {
             ptr: NonNull::new(ptr).expect("mmap never returns null on success"),
             len,
             map_len,
@@ -93,8 +148,9 @@ impl Mapping {
             unmap,
             pid: rustix::process::getpid(),
             slot,
+            fd,
             object,
-        }
+        })
     }
 
     /// Length in bytes: the size of the object.
@@ -113,7 +169,9 @@ impl Mapping {
     }
 
     /// The first byte of the mapping. Obtaining it is safe; using it is `unsafe`, under the
-    /// rules of the shared memory behind it (another process may write at any time).
+    /// rules of the shared memory behind it (another process may write at any time), and only
+    /// while [`check`](Self::check) succeeds (in a fork child that did not inherit the
+    /// mapping, something else may live at this address).
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
     }
@@ -130,13 +188,30 @@ impl Mapping {
 
     /// Chooses what a `fork` child gets of this mapping; see [`Inherit`].
     pub fn set_inherit(&self, mode: Inherit) -> Result<()> {
+        self.check_present("set_inherit")?;
         platform::set_inherit(self.slot, mode).map_err(|e| Error::os("madvise", &self.object, e))
     }
 
-    /// Whether another process truncated the object under this mapping; if so, the bytes past
-    /// its new end were replaced by private zeroes and are no longer shared.
+    /// Whether another process truncated the object under this mapping (and an access here met
+    /// the new end); if so, the bytes past its new end were replaced by private zeroes and are
+    /// no longer shared.
     pub fn was_truncated(&self) -> bool {
-        self.slot.truncated.load(Ordering::Acquire)
+        self.slot.state() & TRUNCATED != 0
+    }
+
+    /// Whether the mapping can still be used: `Err` with [`ErrorKind::NotInherited`],
+    /// [`ErrorKind::Truncated`], [`ErrorKind::NoSpace`] or [`ErrorKind::Fault`] once it cannot
+    /// (see the module documentation for when each is noticed). Every accessor does this
+    /// check; call it yourself after a series of operations through an `&AtomicU32`.
+    ///
+    /// ```
+    /// let seg = shmkit::AnonShared::new(4096)?;
+    /// seg.atomic_u32(0)?.store(7, std::sync::atomic::Ordering::Relaxed);
+    /// seg.check()?;
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn check(&self) -> Result<()> {
+        self.check_state("check")
     }
 
     /// Checks `offset..offset+len` against the mapping.
@@ -172,38 +247,100 @@ impl Mapping {
         }
     }
 
-    fn check_truncated(&self, op: &'static str) -> Result<()> {
-        if self.was_truncated() {
-            Err(Error::new(
+    /// Fails if the mapping is absent in this process or was damaged by a fault.
+    #[inline]
+    fn check_state(&self, op: &'static str) -> Result<()> {
+        match self.slot.state() {
+            0 => Ok(()),
+            state => Err(self.state_error(op, state)),
+        }
+    }
+
+    /// Fails only if the mapping is absent in this process (its address must not be touched).
+    fn check_present(&self, op: &'static str) -> Result<()> {
+        match self.slot.state() & ABSENT {
+            0 => Ok(()),
+            state => Err(self.state_error(op, state)),
+        }
+    }
+
+    #[cold]
+    fn state_error(&self, op: &'static str, state: u32) -> Error {
+        if state & ABSENT != 0 {
+            return Error::new(
+                ErrorKind::NotInherited,
+                op,
+                &self.object,
+                format!(
+                    "this process is a fork child and did not inherit the mapping (inheritance \
+                     `{}`)",
+                    self.inherit()
+                ),
+            )
+            .with_hint("open the object again here, or set Inherit::Share before forking");
+        }
+        if state & TRUNCATED != 0 {
+            return Error::new(
                 ErrorKind::Truncated,
                 op,
                 &self.object,
                 "another process truncated the object while it was mapped; bytes past its new \
                  end are no longer shared",
             )
-            .with_hint("reopen the object to map its current size"))
-        } else {
-            Ok(())
+            .with_hint("reopen the object to map its current size");
         }
+        if state & NO_SPACE != 0 {
+            let space = self
+                .fd
+                .as_ref()
+                .and_then(|fd| rustix::fs::fstatfs(fd).ok())
+                .map(|fs| {
+                    let block = fs.f_bsize as u64;
+                    format!(
+                        " ({} in all, {} free)",
+                        crate::size::human(fs.f_blocks as u64 * block),
+                        crate::size::human(fs.f_bavail as u64 * block)
+                    )
+                })
+                .unwrap_or_default();
+            return Error::os("page fault", &self.object, rustix::io::Errno::NOSPC)
+                .with_kind(ErrorKind::NoSpace)
+                .with_hint(format!(
+                    "the tmpfs that holds the object is full{space}: a page could not be \
+                     allocated, and this mapping no longer shares it; free space there or \
+                     mount it larger (`mount -o remount,size=SIZE /dev/shm`, Docker's \
+                     `--shm-size`), then reopen the object"
+                ));
+        }
+        Error::os("page fault", &self.object, rustix::io::Errno::IO)
+            .with_kind(ErrorKind::Fault)
+            .with_hint(
+                "the kernel could not provide a page of the object (an I/O error, or the huge \
+                 page pool is exhausted: see HugePages_Free in /proc/meminfo); this mapping no \
+                 longer shares that page; reopen the object",
+            )
     }
 
     /// Copies `buf.len()` bytes starting at `offset` out of the segment.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         let src = self.range("read_at", offset, buf.len())?;
-        // SAFETY: `range` checked that [src, src+len) is inside the live mapping; `buf` is
-        // private memory that cannot overlap it. Racing writers yield arbitrary bytes, which
-        // are valid u8s. A truncation by a peer is absorbed by the SIGBUS guard and reported.
-        unsafe { std::ptr::copy_nonoverlapping(src, buf.as_mut_ptr(), buf.len()) };
-        self.check_truncated("read_at")
+        self.check_state("read_at")?;
+        // SAFETY: `range` checked that [src, src+len) is inside the mapping and `check_state`
+        // that it is mapped here; `buf` is private memory that cannot overlap it. Racing
+        // writers are read atomically. A truncation by a peer is absorbed by the SIGBUS guard
+        // and reported below.
+        unsafe { copy::load(src, buf.as_mut_ptr(), buf.len()) };
+        self.check_state("read_at")
     }
 
     /// Copies `data` into the segment at `offset`, or writes nothing if it does not fit.
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_writable("write_at")?;
         let dst = self.range("write_at", offset, data.len())?;
+        self.check_state("write_at")?;
         // SAFETY: as in `read_at`, and the mapping is writable.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
-        self.check_truncated("write_at")
+        unsafe { copy::store(data.as_ptr(), dst, data.len()) };
+        self.check_state("write_at")
     }
 
     /// Copies the whole segment out into a new vector.
@@ -223,11 +360,13 @@ impl Mapping {
     /// ```
     pub fn read<T: FromBytes>(&self, offset: usize) -> Result<T> {
         let src = self.range("read", offset, std::mem::size_of::<T>())?;
-        // SAFETY: in bounds (checked); T is valid for every bit pattern (FromBytes), so
-        // whatever a peer wrote is a valid T; read_unaligned copies without a reference.
-        let v = unsafe { std::ptr::read_unaligned(src as *const T) };
-        self.check_truncated("read")?;
-        Ok(v)
+        self.check_state("read")?;
+        let mut v = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: in bounds and mapped (checked); `v` is private and size_of::<T>() bytes.
+        unsafe { copy::load(src, v.as_mut_ptr().cast(), std::mem::size_of::<T>()) };
+        self.check_state("read")?;
+        // SAFETY: every byte was written, and T is valid for every bit pattern (FromBytes).
+        Ok(unsafe { v.assume_init() })
     }
 
     /// Writes a `T` (any alignment) at `offset` by copy.
@@ -238,6 +377,7 @@ impl Mapping {
     fn atomic_ptr<A>(&self, op: &'static str, offset: usize) -> Result<*mut A> {
         self.check_writable(op)?;
         let p = self.range(op, offset, std::mem::size_of::<A>())?;
+        self.check_state(op)?;
         if (p as usize) % std::mem::align_of::<A>() != 0 {
             return Err(Error::new(
                 ErrorKind::Misaligned,
@@ -254,7 +394,8 @@ impl Mapping {
 
     /// An `AtomicU32` at `offset` (a multiple of 4). Atomics are how processes that share
     /// memory agree on a value without a lock. Refused on a read-only mapping, where a store
-    /// would fault.
+    /// would fault, and on a mapping that [`check`](Self::check) refuses. The reference cannot
+    /// report a truncation that happens later: see the module documentation.
     ///
     /// ```
     /// use std::sync::atomic::Ordering;
@@ -298,6 +439,7 @@ impl Mapping {
     /// ```
     pub fn view<T: FromBytes + IntoBytes + Immutable>(&self, offset: usize) -> Result<View<'_, T>> {
         let p = self.range("view", offset, std::mem::size_of::<T>())?;
+        self.check_present("view")?;
         if (p as usize) % std::mem::align_of::<T>() != 0 {
             return Err(Error::new(
                 ErrorKind::Misaligned,
@@ -317,8 +459,9 @@ impl Mapping {
     ///
     /// # Safety
     /// While the slice lives, no process or thread may write the segment (for example, the
-    /// peers have agreed through a lock or a seal that the data is frozen), and no peer may
-    /// truncate the object.
+    /// peers have agreed through a lock or a seal that the data is frozen), no peer may
+    /// truncate the object, and [`check`](Self::check) must have succeeded (in a fork child
+    /// that did not inherit the mapping, the address belongs to something else).
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: in bounds by construction; the caller guarantees no concurrent writes.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
@@ -327,8 +470,10 @@ impl Mapping {
     /// The bytes as a mutable slice.
     ///
     /// # Safety
-    /// While the slice lives, no other process or thread may read or write the segment, no peer
-    /// may truncate it, and the mapping must be writable.
+    /// While the slice lives, nothing else may read or write the segment: no other process or
+    /// thread, and no other reference, pointer, view or accessor of this thread either (not
+    /// even `read_at` on this very `Mapping`); no peer may truncate it; the mapping must be
+    /// writable and [`check`](Self::check) must have succeeded.
     #[allow(clippy::mut_from_ref)]
     pub unsafe fn as_mut_slice(&self) -> &mut [u8] {
         // SAFETY: in bounds by construction; the caller guarantees exclusive access.
@@ -337,7 +482,8 @@ impl Mapping {
 
     /// Writes dirty pages of a file-backed mapping to the file (`msync(2)` with `MS_SYNC`).
     pub fn flush(&self) -> Result<()> {
-        // SAFETY: the range is this live mapping.
+        self.check_present("msync")?;
+        // SAFETY: the range is this live mapping, present in this process (checked).
         unsafe { mm::msync(self.ptr.as_ptr().cast(), self.len, mm::MsyncFlags::SYNC) }
             .map_err(|e| Error::os("msync", &self.object, e))
     }
@@ -346,8 +492,8 @@ impl Mapping {
         self.check_writable(op)
     }
 
-    pub(crate) fn check_truncated_for(&self, op: &'static str) -> Result<()> {
-        self.check_truncated(op)
+    pub(crate) fn check_state_for(&self, op: &'static str) -> Result<()> {
+        self.check_state(op)
     }
 }
 
@@ -366,13 +512,17 @@ impl std::fmt::Debug for Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         let here = rustix::process::getpid() == self.pid;
-        let how = match (here, self.inherit()) {
-            (true, _) | (false, Inherit::Share) => Some(self.unmap),
-            // In a fork child, Copy and Zero mappings were replaced by private pages.
-            (false, Inherit::Copy | Inherit::Zero) => Some(Unmap::Munmap),
-            // In a fork child, a None mapping does not exist: unmapping its range could
-            // destroy something else that was placed there since.
-            (false, Inherit::None) => None,
+        let how = if self.slot.state() & ABSENT != 0 {
+            // Not mapped in this fork child: unmapping the range could destroy something else
+            // that was placed there since.
+            None
+        } else {
+            match (here, self.inherit()) {
+                (true, _) | (false, Inherit::Share) => Some(self.unmap),
+                // In a fork child, Copy and Zero mappings were replaced by private pages.
+                (false, Inherit::Copy | Inherit::Zero) => Some(Unmap::Munmap),
+                (false, Inherit::None) => None,
+            }
         };
         let ptr = self.ptr.as_ptr();
         let map_len = self.map_len;
@@ -388,5 +538,7 @@ impl Drop for Mapping {
             },
             None => {}
         });
+        // The slot is free; the descriptor it named can go.
+        drop(self.fd.take());
     }
 }

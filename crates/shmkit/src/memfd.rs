@@ -3,7 +3,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::fd_map::{self, ObjectStat};
-use crate::Mapping;
+use crate::{Inherit, Mapping};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::{MemfdFlags, SealFlags};
 use rustix::io::Errno;
@@ -199,16 +199,25 @@ impl Memfd {
         }
         let len = self.map.len();
         let was_writable = self.map.is_writable();
+        // The new mappings keep what fork gives a child of this one.
+        let inherit = self.map.inherit();
         let guard = !self.seals()?.union(seals).contains(Seals::SHRINK);
+        let remap = |fd: &OwnedFd, writable: bool, sharing: MapFlags| -> Result<Mapping> {
+            let map = fd_map::map_fd_with(fd, len, writable, guard, &object, sharing)?;
+            if inherit != Inherit::Share {
+                map.set_inherit(inherit)?;
+            }
+            Ok(map)
+        };
         // Assigning drops the shared mapping once the private one is in place.
-        self.map = fd_map::map_fd_with(&self.fd, len, false, guard, &object, MapFlags::PRIVATE)?;
+        self.map = remap(&self.fd, false, MapFlags::PRIVATE)?;
         match add(&self.fd) {
             Ok(()) => {
-                self.map = fd_map::map_fd(&self.fd, len, false, guard, &object)?;
+                self.map = remap(&self.fd, false, MapFlags::SHARED)?;
                 Ok(())
             }
             Err(e) => {
-                self.map = fd_map::map_fd(&self.fd, len, was_writable, guard, &object)?;
+                self.map = remap(&self.fd, was_writable, MapFlags::SHARED)?;
                 Err(e)
             }
         }

@@ -186,7 +186,8 @@ impl MessageQueue {
     fn receive_inner(&self, timeout: Option<Duration>) -> Result<Option<(Vec<u8>, u32)>> {
         let mut buf = vec![0u8; self.message_size];
         let mut prio = 0u32;
-        let at = timeout.map(crate::platform::realtime_after);
+        // A timeout the clock cannot express waits forever (`mq_receive`).
+        let at = timeout.and_then(crate::platform::realtime_after);
         loop {
             // SAFETY: a live descriptor, a buffer of mq_msgsize bytes (what mq_receive
             // requires), valid out-pointers.

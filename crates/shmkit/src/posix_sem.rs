@@ -2,10 +2,12 @@
 //! `sem_getvalue`, `sem_close`, `sem_unlink` (`sem_overview(7)`). On Linux they live in
 //! `/dev/shm/sem.NAME`.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
 use crate::posix::validate_name_for;
+use crate::registry::{self, FAULTED, NO_SPACE, TRUNCATED};
 use crate::sysv::last_errno;
+use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::io::Errno;
 use std::ffi::CString;
 use std::time::Duration;
@@ -27,6 +29,14 @@ pub struct NamedSemaphore {
     sem: *mut libc::sem_t,
     name: String,
     owner: Ownership,
+    /// The C library's mapping of `/dev/shm/sem.NAME`, registered with the SIGBUS guard: a
+    /// peer that truncates the file must not kill us on the next `sem_post`.
+    guard: Option<Guard>,
+}
+
+struct Guard {
+    slot: &'static registry::Slot,
+    _fd: OwnedFd,
 }
 
 // SAFETY: a `sem_t` from sem_open is process-shared memory meant for concurrent use from any
@@ -69,6 +79,7 @@ impl NamedSemaphore {
         }
         Ok(NamedSemaphore {
             sem,
+            guard: guard_for(sem, name),
             name: name.to_string(),
             owner: if flags & libc::O_CREAT != 0 {
                 Ownership::created(false)
@@ -85,27 +96,52 @@ impl NamedSemaphore {
 
     fn check(&self, op: &'static str, r: i32) -> Result<()> {
         if r == 0 {
-            Ok(())
+            self.check_truncated(op)
         } else {
-            Err(Error::os(op, self.name.clone(), last_errno()))
+            let e = last_errno();
+            self.check_truncated(op)?;
+            Err(Error::os(op, self.name.clone(), e))
+        }
+    }
+
+    /// Fails with [`ErrorKind::Truncated`] once an operation met a truncated
+    /// `/dev/shm/sem.NAME` (the guard then put a private page in its place: the semaphore is
+    /// no longer shared).
+    fn check_truncated(&self, op: &'static str) -> Result<()> {
+        match &self.guard {
+            Some(g) if g.slot.state() & (TRUNCATED | NO_SPACE | FAULTED) != 0 => Err(Error::new(
+                ErrorKind::Truncated,
+                op,
+                self.name.clone(),
+                format!(
+                    "another process truncated {} while it was open; the semaphore is no longer \
+                     shared",
+                    sem_path(&self.name)
+                ),
+            )
+            .with_hint("remove the name and create the semaphore again")),
+            _ => Ok(()),
         }
     }
 
     /// `sem_post`: adds one, waking a waiter.
     pub fn post(&self) -> Result<()> {
+        self.check_truncated("sem_post")?;
         // SAFETY: `sem` is a live semaphore from sem_open.
         self.check("sem_post", unsafe { libc::sem_post(self.sem) })
     }
 
     /// `sem_wait`: takes one, sleeping until there is one (restarted after signals).
     pub fn wait(&self) -> Result<()> {
+        self.check_truncated("sem_wait")?;
         loop {
             // SAFETY: as above.
             if unsafe { libc::sem_wait(self.sem) } == 0 {
-                return Ok(());
+                return self.check_truncated("sem_wait");
             }
             let e = last_errno();
             if e != Errno::INTR {
+                self.check_truncated("sem_wait")?;
                 return Err(Error::os("sem_wait", self.name.clone(), e));
             }
         }
@@ -113,25 +149,36 @@ impl NamedSemaphore {
 
     /// `sem_trywait`: takes one if there is one.
     pub fn try_wait(&self) -> Result<bool> {
+        self.check_truncated("sem_trywait")?;
         // SAFETY: as above.
         if unsafe { libc::sem_trywait(self.sem) } == 0 {
+            self.check_truncated("sem_trywait")?;
             return Ok(true);
         }
-        match last_errno() {
+        let e = last_errno();
+        self.check_truncated("sem_trywait")?;
+        match e {
             Errno::AGAIN => Ok(false),
             e => Err(Error::os("sem_trywait", self.name.clone(), e)),
         }
     }
 
-    /// `sem_timedwait`: takes one, sleeping at most `timeout`; `Ok(false)` if none came.
+    /// `sem_timedwait`: takes one, sleeping at most `timeout`; `Ok(false)` if none came. A
+    /// timeout the clock cannot express (`Duration::MAX`) waits forever, as `wait`.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        let ts = crate::platform::realtime_after(timeout);
+        let Some(ts) = crate::platform::realtime_after(timeout) else {
+            return self.wait().map(|()| true);
+        };
+        self.check_truncated("sem_timedwait")?;
         loop {
             // SAFETY: as above; `ts` is a valid timespec.
             if unsafe { libc::sem_timedwait(self.sem, &ts) } == 0 {
+                self.check_truncated("sem_timedwait")?;
                 return Ok(true);
             }
-            match last_errno() {
+            let e = last_errno();
+            self.check_truncated("sem_timedwait")?;
+            match e {
                 Errno::INTR => continue,
                 Errno::TIMEDOUT => return Ok(false),
                 e => return Err(Error::os("sem_timedwait", self.name.clone(), e)),
@@ -141,6 +188,7 @@ impl NamedSemaphore {
 
     /// `sem_getvalue`.
     pub fn value(&self) -> Result<u32> {
+        self.check_truncated("sem_getvalue")?;
         let mut v = 0;
         // SAFETY: as above; `v` is a valid out-pointer.
         self.check("sem_getvalue", unsafe {
@@ -184,9 +232,47 @@ impl Drop for NamedSemaphore {
         if self.owner.removes_on_drop() {
             let _ = Self::unlink_name(&self.name);
         }
+        let sem = self.sem;
         // SAFETY: closes the mapping sem_open made, once.
-        unsafe { libc::sem_close(self.sem) };
+        let close = || unsafe {
+            libc::sem_close(sem);
+        };
+        match self.guard.take() {
+            Some(g) => registry::unregister(g.slot, close),
+            None => close(),
+        }
     }
+}
+
+/// Where glibc keeps a named semaphore.
+fn sem_path(name: &str) -> String {
+    format!("/dev/shm/sem.{}", name.trim_start_matches('/'))
+}
+
+/// Registers glibc's mapping of the semaphore (one page, at offset 0 of the file) with the
+/// SIGBUS guard, with a descriptor of the file for the guard's size check. `None` (no guard)
+/// if the mapping is not where glibc puts it or the file cannot be opened.
+fn guard_for(sem: *mut libc::sem_t, name: &str) -> Option<Guard> {
+    let page = rustix::param::page_size();
+    if (sem as usize) % page != 0 {
+        return None;
+    }
+    let fd = rustix::fs::open(
+        sem_path(name),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()?;
+    crate::sigbus::install();
+    let slot = registry::register(registry::NewSlot {
+        start: sem as usize,
+        len: page,
+        page,
+        writable: true,
+        guard: true,
+        fd: fd.as_raw_fd(),
+    });
+    Some(Guard { slot, _fd: fd })
 }
 
 impl std::fmt::Debug for NamedSemaphore {

@@ -442,19 +442,20 @@ fn attach(id: i32, key: SysvKey, read_only: bool, min_size: usize) -> Result<Map
     }
     // The kernel maps whole pages (whole huge pages for SHM_HUGETLB); shmdt needs only the
     // address, so the page-rounded length is what the registry needs.
-    let page = rustix::param::page_size();
+    let page = platform::mapping_page_size(p as usize);
     // SAFETY: `p` is a fresh attachment of `st.size` bytes, undone by shmdt in the Mapping.
-    Ok(unsafe {
+    unsafe {
         Mapping::from_raw(
             p.cast(),
             st.size,
             st.size.div_ceil(page) * page,
+            page,
             !read_only,
             Unmap::Shmdt,
-            false, // System V segments cannot be shrunk
+            None, // System V segments cannot be shrunk
             object,
         )
-    })
+    }
 }
 
 /// An error from `shmget`, with the limit or the remedy that explains it.

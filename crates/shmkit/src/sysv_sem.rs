@@ -190,7 +190,7 @@ impl SemSet {
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     let ts = libc::timespec {
-                        tv_sec: left.as_secs() as libc::time_t,
+                        tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
                         tv_nsec: left.subsec_nanos() as libc::c_long,
                     };
                     // SAFETY: semtimedop(2) with a valid sembuf array and timespec; libc has
@@ -260,7 +260,7 @@ impl SemSet {
 
     /// `GETALL`: every value.
     pub fn get_all(&self) -> Result<Vec<u16>> {
-        get_all_id(self.id, self.nsems)
+        get_all_id(self.id)
     }
 
     /// `GETNCNT`: processes waiting for semaphore `num` to grow.
@@ -360,18 +360,41 @@ pub fn stat_id(id: i32) -> Result<SemStat> {
     })
 }
 
-/// `GETALL` of the set `id`, which has `nsems` semaphores.
-pub(crate) fn get_all_id(id: i32, nsems: usize) -> Result<Vec<u16>> {
-    let mut v = vec![0u16; nsems];
-    // SAFETY: GETALL writes `nsems` unsigned shorts through the fourth argument, which has
-    // room for them.
-    let r = unsafe { libc::semctl(id, 0, libc::GETALL, v.as_mut_ptr()) };
-    if r < 0 {
-        return Err(Error::os(
-            "semctl(GETALL)",
-            format!("semid {id}"),
-            last_errno(),
-        ));
+/// `GETALL` of the set `id`.
+///
+/// The kernel writes as many values as the set has *when it runs*, with no length: a size
+/// read earlier is not enough, since the set can be removed and its id reused by a larger set
+/// in between. The buffer is sized from an `IPC_STAT` made just before and never smaller than
+/// the largest set the kernel allows now (`SEMMSL`, the first field of `kernel.sem`); a second
+/// `IPC_STAT` afterwards checks that the id still names the same set (same size, same change
+/// time), else the values belong to another set and the call is retried.
+pub(crate) fn get_all_id(id: i32) -> Result<Vec<u16>> {
+    let semmsl = std::fs::read_to_string("/proc/sys/kernel/sem")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_000);
+    for _ in 0..10 {
+        let before = stat_id(id)?;
+        let mut v = vec![0u16; before.nsems.max(semmsl).max(1)];
+        // SAFETY: GETALL writes the set's values (at most SEMMSL of them when the set was
+        // made, and not fewer than this one had a moment ago) as unsigned shorts through the
+        // fourth argument, which has room for the larger of the two.
+        let r = unsafe { libc::semctl(id, 0, libc::GETALL, v.as_mut_ptr()) };
+        if r < 0 {
+            return Err(Error::os(
+                "semctl(GETALL)",
+                format!("semid {id}"),
+                last_errno(),
+            ));
+        }
+        let after = stat_id(id)?;
+        if (after.nsems, after.ctime, after.key) == (before.nsems, before.ctime, before.key) {
+            v.truncate(after.nsems);
+            return Ok(v);
+        }
     }
-    Ok(v)
+    Err(
+        Error::os("semctl(GETALL)", format!("semid {id}"), Errno::AGAIN)
+            .with_hint("the set kept changing while it was read; try again"),
+    )
 }

@@ -1,16 +1,17 @@
 //! A typed, volatile window onto a value in shared memory.
 
 use crate::error::Result;
-use crate::Mapping;
+use crate::{copy, Mapping};
 use std::marker::PhantomData;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-/// A `T` inside a [`Mapping`], read and written whole with volatile operations.
+/// A `T` inside a [`Mapping`], read and written whole by byte-wise atomic copies.
 ///
 /// A view is not a reference: each [`View::load`] reads the bytes anew, because another
 /// process may have changed them. `T` is valid for every bit pattern, so whatever a peer
-/// stored is a valid `T`; loads of types wider than the machine word may be torn by a racing
-/// writer, so protect multi-word values with a lock or a sequence counter.
+/// stored is a valid `T`; a load may be torn by a racing writer (each machine word is read
+/// atomically, the whole value is not), so protect multi-word values with a lock or a
+/// sequence counter.
 pub struct View<'a, T> {
     map: &'a Mapping,
     ptr: *mut T,
@@ -30,19 +31,36 @@ impl<'a, T: FromBytes + IntoBytes + Immutable> View<'a, T> {
 
     /// Reads the current value.
     pub fn load(&self) -> Result<T> {
-        // SAFETY: aligned and in bounds (see `new`); every bit pattern is a valid T.
-        let v = unsafe { self.ptr.read_volatile() };
-        self.map.check_truncated_for("view load")?;
-        Ok(v)
+        self.map.check_state_for("view load")?;
+        let mut v = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: in bounds (see `new`) and mapped here (checked); `v` is private. The copy
+        // is byte-wise atomic, so a racing writer is no data race (see `copy.rs`).
+        unsafe {
+            copy::load(
+                self.ptr.cast(),
+                v.as_mut_ptr().cast(),
+                std::mem::size_of::<T>(),
+            )
+        };
+        self.map.check_state_for("view load")?;
+        // SAFETY: every byte was written, and every bit pattern is a valid T (FromBytes).
+        Ok(unsafe { v.assume_init() })
     }
 
     /// Stores a value; refused on a read-only mapping.
     pub fn store(&self, value: T) -> Result<()> {
         self.map.check_writable_for("view store")?;
-        // SAFETY: aligned, in bounds (see `new`) and writable (checked); T has no padding, so
-        // no uninitialized byte reaches the peer.
-        unsafe { self.ptr.write_volatile(value) };
-        self.map.check_truncated_for("view store")
+        self.map.check_state_for("view store")?;
+        // SAFETY: in bounds (see `new`), mapped here and writable (checked); T has no padding
+        // (IntoBytes), so no uninitialized byte reaches the peer; the copy is byte-wise atomic.
+        unsafe {
+            copy::store(
+                (&value as *const T).cast(),
+                self.ptr.cast(),
+                std::mem::size_of::<T>(),
+            )
+        };
+        self.map.check_state_for("view store")
     }
 
     /// The raw pointer to the value, for `unsafe` code with its own synchronization.

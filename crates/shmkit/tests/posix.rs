@@ -251,11 +251,13 @@ fn a_peer_that_shrinks_the_object_does_not_kill_us() {
         seg.write_at(3 * page, b"lost").unwrap_err().kind(),
         ErrorKind::Truncated
     );
-    // Atomics past the end no longer fault either.
-    let _ = seg
-        .atomic_u64(2 * page)
-        .unwrap()
-        .load(std::sync::atomic::Ordering::SeqCst);
+    // From now on every operation says so, below the end too, atomics included.
+    assert_eq!(seg.atomic_u64(0).unwrap_err().kind(), ErrorKind::Truncated);
+    assert_eq!(
+        seg.read_at(0, &mut head).unwrap_err().kind(),
+        ErrorKind::Truncated
+    );
+    assert_eq!(seg.check().unwrap_err().kind(), ErrorKind::Truncated);
 }
 
 #[test]

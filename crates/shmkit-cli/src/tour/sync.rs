@@ -81,7 +81,7 @@ fn run_handoff(scratch: &Scratch) -> Result<Outcome, String> {
                 .collect()
         })
         .unwrap_or_default();
-    let values = (filled.value(), emptied.value());
+    let values = (filled.value().map_err(err)?, emptied.value().map_err(err)?);
     let pass = ok_exit && got == sent && values == (0, 0);
     Ok(Outcome::new(
         "sem-handoff",
@@ -157,7 +157,7 @@ fn run_owner_died(scratch: &Scratch) -> Result<Outcome, String> {
     if let Locked::OwnerDied(guard) = first {
         // Repair: the dead owner had updated `a` but not `b`.
         seg.write(B, &a).map_err(err)?;
-        guard.mark_consistent();
+        guard.mark_consistent().unwrap();
     }
     let second = mutex.lock().map_err(err)?;
     let clean_after = !second.owner_died();
@@ -181,7 +181,7 @@ fn run_owner_died(scratch: &Scratch) -> Result<Outcome, String> {
         pass,
         json!({ "name": name, "holder_pid": pid, "timed_out_while_held": waited,
                 "owner_died": owner_died, "acquired_after_repair": clean_after,
-                "recoveries": mutex.recoveries() }),
+                "recoveries": mutex.recoveries().unwrap() }),
     ))
 }
 

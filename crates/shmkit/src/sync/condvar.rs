@@ -2,7 +2,7 @@
 
 use super::block::{magic, Block};
 use super::mutex::{Locked, MutexGuard};
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::platform::futex::{self, Woken};
 use crate::Mapping;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -33,6 +33,7 @@ const MAGIC: u32 = magic(b"shkC");
 pub struct Condvar<'a> {
     seq: &'a AtomicU32,
     waiters: &'a AtomicU32,
+    map: &'a Mapping,
 }
 
 impl<'a> Condvar<'a> {
@@ -45,6 +46,7 @@ impl<'a> Condvar<'a> {
         Ok(Condvar {
             seq: b.words[2],
             waiters: b.words[3],
+            map,
         })
     }
 
@@ -54,6 +56,7 @@ impl<'a> Condvar<'a> {
         Ok(Condvar {
             seq: b.words[2],
             waiters: b.words[3],
+            map,
         })
     }
 
@@ -73,11 +76,17 @@ impl<'a> Condvar<'a> {
     }
 
     /// As [`wait`](Self::wait), until `deadline` at the latest.
+    ///
+    /// The whole call, relocking included, ends by the deadline (plus scheduling delays):
+    /// if the mutex cannot be taken back in time (a peer holds it, or wrote a live thread's id
+    /// into it), the call fails with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) and
+    /// the mutex is not held.
     pub fn wait_until<'m, 'b>(
         &self,
         guard: MutexGuard<'m, 'b>,
         deadline: Option<Instant>,
     ) -> Result<(Locked<'m, 'b>, bool)> {
+        self.map.check_state_for("condvar wait")?;
         // `seq` is read while the mutex is held: a notifier changes the condition under the
         // mutex and then bumps `seq`, so either we read the bumped value (and the futex wait
         // returns at once because it differs) or the bump comes after we sleep and wakes us.
@@ -85,25 +94,45 @@ impl<'a> Condvar<'a> {
         self.waiters.fetch_add(1, SeqCst);
         let mutex = guard.mutex();
         drop(guard);
-        let woken = futex::wait(self.seq, seen, deadline);
+        let timed_out = loop {
+            if futex::wait(self.seq, seen, deadline) == Woken::TimedOut {
+                break self.seq.load(SeqCst) == seen;
+            }
+            // Woken, or a slice of a long wait ended: a changed `seq` is a notify; an
+            // unchanged one is a spurious wake-up, which we may return but need not.
+            if self.seq.load(SeqCst) != seen || self.map.check_state_for("condvar wait").is_err() {
+                break false;
+            }
+        };
         self.waiters.fetch_sub(1, SeqCst);
-        let timed_out = woken == Woken::TimedOut && self.seq.load(SeqCst) == seen;
-        Ok((mutex.lock()?, timed_out))
+        self.map.check_state_for("condvar wait")?;
+        match mutex.lock_until(deadline)? {
+            Some(locked) => Ok((locked, timed_out)),
+            None => Err(Error::new(
+                ErrorKind::TimedOut,
+                "condvar wait",
+                self.map.object(),
+                "the mutex could not be locked again before the deadline; it is not held",
+            )),
+        }
     }
 
     /// Wakes one waiter.
-    pub fn notify_one(&self) {
-        self.seq.fetch_add(1, SeqCst);
-        if self.waiters.load(SeqCst) > 0 {
-            futex::wake(self.seq, 1);
-        }
+    pub fn notify_one(&self) -> Result<()> {
+        self.notify(1)
     }
 
     /// Wakes every waiter.
-    pub fn notify_all(&self) {
+    pub fn notify_all(&self) -> Result<()> {
+        self.notify(i32::MAX as u32)
+    }
+
+    fn notify(&self, n: u32) -> Result<()> {
+        self.map.check_state_for("condvar notify")?;
         self.seq.fetch_add(1, SeqCst);
         if self.waiters.load(SeqCst) > 0 {
-            futex::wake(self.seq, i32::MAX as u32);
+            futex::wake(self.seq, n);
         }
+        self.map.check_state_for("condvar notify")
     }
 }

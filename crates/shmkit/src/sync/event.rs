@@ -11,6 +11,9 @@ const MAGIC: u32 = magic(b"shkE");
 
 /// A flag that processes wait for: `set` wakes every waiter and stays set until `reset`.
 ///
+/// Every operation checks the mapping before and after it touches the block (see
+/// [`Mapping::check`](crate::Mapping::check)); a sleeping `wait` looks every half second.
+///
 /// Layout (16 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkE"`, version, `state`
 /// (0 clear, 1 set), `waiters`.
 ///
@@ -19,14 +22,15 @@ const MAGIC: u32 = magic(b"shkE");
 /// use std::time::Duration;
 /// let seg = AnonShared::new(4096)?;
 /// let ready = Event::init(&seg, 0)?;
-/// assert!(!ready.wait_timeout(Duration::from_millis(1)));
-/// ready.set();
-/// assert!(ready.wait_timeout(Duration::from_millis(1)));
+/// assert!(!ready.wait_timeout(Duration::from_millis(1))?);
+/// ready.set()?;
+/// assert!(ready.wait_timeout(Duration::from_millis(1))?);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct Event<'a> {
     state: &'a AtomicU32,
     waiters: &'a AtomicU32,
+    map: &'a Mapping,
 }
 
 impl<'a> Event<'a> {
@@ -39,6 +43,7 @@ impl<'a> Event<'a> {
         Ok(Event {
             state: b.words[2],
             waiters: b.words[3],
+            map,
         })
     }
 
@@ -48,54 +53,66 @@ impl<'a> Event<'a> {
         Ok(Event {
             state: b.words[2],
             waiters: b.words[3],
+            map,
         })
     }
 
     /// Sets the event and wakes every waiter.
-    pub fn set(&self) {
+    pub fn set(&self) -> Result<()> {
+        self.map.check_state_for("event set")?;
         // Dekker pair with `wait_until` (store state, load waiters / store waiters, load
         // state): SeqCst makes at least one side see the other.
         self.state.store(1, SeqCst);
         if self.waiters.load(SeqCst) > 0 {
             futex::wake(self.state, i32::MAX as u32);
         }
+        self.map.check_state_for("event set")
     }
 
     /// Clears the event; later waits sleep until the next `set`.
-    pub fn reset(&self) {
+    pub fn reset(&self) -> Result<()> {
+        self.map.check_state_for("event reset")?;
         self.state.store(0, SeqCst);
+        self.map.check_state_for("event reset")
     }
 
     /// Whether it is set now.
-    pub fn is_set(&self) -> bool {
-        self.state.load(SeqCst) != 0
+    pub fn is_set(&self) -> Result<bool> {
+        self.map.check_state_for("event is_set")?;
+        let set = self.state.load(SeqCst) != 0;
+        self.map.check_state_for("event is_set")?;
+        Ok(set)
     }
 
     /// Sleeps until the event is set.
-    pub fn wait(&self) {
-        self.wait_until(None);
+    pub fn wait(&self) -> Result<()> {
+        self.wait_until(None).map(|_| ())
     }
 
     /// Sleeps until the event is set, at most `timeout`; whether it was set.
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         self.wait_until(super::deadline(timeout))
     }
 
     /// Sleeps until the event is set, until `deadline` at the latest; whether it was set.
-    pub fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        if self.is_set() {
-            return true;
+    pub fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
+        if self.is_set()? {
+            return Ok(true);
         }
         self.waiters.fetch_add(1, SeqCst);
         let set = loop {
-            if self.is_set() {
+            if self.state.load(SeqCst) != 0 {
                 break true;
             }
             if futex::wait(self.state, 0, deadline) == Woken::TimedOut {
-                break self.is_set();
+                break self.state.load(SeqCst) != 0;
+            }
+            if self.map.check_state_for("event wait").is_err() {
+                break false;
             }
         };
         self.waiters.fetch_sub(1, SeqCst);
-        set
+        self.map.check_state_for("event wait")?;
+        Ok(set)
     }
 }

@@ -74,6 +74,7 @@ pub fn init_once(
     // The generation we are waiting on, when we first saw it, and its initializer.
     let mut watching: Option<(u32, Instant)> = None;
     loop {
+        map.check_state_for("init_once")?;
         let s = state.load(Ordering::Acquire);
         if s == READY {
             let (t, v) = (
@@ -100,7 +101,9 @@ pub fn init_once(
         let takeover = if s == 0 {
             Some(None)
         } else if s & BUSY != 0 {
-            let pid = pid_word.load(Ordering::Relaxed) as i32;
+            // Whatever a peer stored: a pid out of range names no process (and must not reach
+            // kill(2), where -1 means "every process").
+            let pid = valid_pid(pid_word.load(Ordering::Relaxed));
             let since = match watching {
                 Some((g, t)) if g == s => t,
                 _ => {
@@ -109,10 +112,14 @@ pub fn init_once(
                     now
                 }
             };
-            // pid 0: the winner of the CAS has not stored its pid yet. Give it one poll
-            // period to do so; longer means it died in between.
-            if (pid != 0 && !platform::process_alive(pid)) || (pid == 0 && since.elapsed() > POLL) {
-                Some(Some(pid))
+            // No pid: the winner of the CAS has not stored it yet. Give it one poll period to
+            // do so; longer means it died in between (or a peer stored garbage).
+            let gone = match pid {
+                Some(pid) => !platform::process_alive(pid),
+                None => since.elapsed() > POLL,
+            };
+            if gone {
+                Some(Some(pid.unwrap_or(0)))
             } else {
                 None
             }
@@ -133,12 +140,13 @@ pub fn init_once(
                 .is_ok()
             {
                 pid_word.store(me as u32, Ordering::Relaxed);
+                // If `init` fails or panics, let the next caller try at once (not after its
+                // whole timeout, the initializer being alive): reset and wake the waiters.
+                let reset = ResetOnDrop(state);
                 if let Err(e) = init(map) {
-                    // Let the next caller try; wake the waiters so they notice.
-                    state.store(0, Ordering::Release);
-                    futex::wake(state, i32::MAX as u32);
                     return Err(e);
                 }
+                std::mem::forget(reset);
                 tag_word.store(tag, Ordering::Relaxed);
                 version_word.store(want_version, Ordering::Relaxed);
                 // Release: a process that reads READY sees the whole initialized region.
@@ -169,4 +177,20 @@ pub fn init_once(
         let wake_at = deadline.map_or(now + POLL, |d| d.min(now + POLL));
         futex::wait(state, s, Some(wake_at));
     }
+}
+
+/// Marks an initialization abandoned (state 0) and wakes the waiters, unless forgotten.
+struct ResetOnDrop<'a>(&'a std::sync::atomic::AtomicU32);
+
+impl Drop for ResetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+        futex::wake(self.0, i32::MAX as u32);
+    }
+}
+
+/// A pid word from shared memory as a pid that can name a process: 1 to `PID_MAX_LIMIT`
+/// (2²², the kernel's ceiling for `kernel.pid_max`).
+fn valid_pid(word: u32) -> Option<i32> {
+    (1..=1 << 22).contains(&word).then_some(word as i32)
 }

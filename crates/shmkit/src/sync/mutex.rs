@@ -55,7 +55,7 @@ const NOT_RECOVERABLE: u32 = 2;
 ///     Locked::Acquired(_guard) => { /* use the data; unlocked when the guard drops */ }
 ///     Locked::OwnerDied(guard) => {
 ///         // The last owner died inside: repair the data, then say so.
-///         guard.mark_consistent();
+///         guard.mark_consistent()?;
 ///     }
 /// }
 /// # Ok::<(), shmkit::Error>(())
@@ -93,9 +93,21 @@ impl<'m, 'a> Locked<'m, 'a> {
 }
 
 /// Holds the lock; unlocks when dropped.
+///
+/// A guard is not `Send`: a PI futex is owned by a thread (its id is in the lock word), and
+/// only that thread may unlock it. A guard dropped in a `fork` child (a copy of the parent's
+/// stack) does not unlock: the lock belongs to the parent's thread.
+///
+/// ```compile_fail
+/// fn is_send<T: Send>(_: T) {}
+/// let seg = shmkit::AnonShared::new(4096).unwrap();
+/// let m = shmkit::sync::Mutex::init(&seg, 0).unwrap();
+/// is_send(m.lock().unwrap().guard());
+/// ```
 pub struct MutexGuard<'m, 'a> {
     mutex: &'m Mutex<'a>,
     me: u32,
+    _not_send: std::marker::PhantomData<*const ()>,
 }
 
 impl<'a> Mutex<'a> {
@@ -131,8 +143,8 @@ impl<'a> Mutex<'a> {
     #[inline]
     pub fn lock(&self) -> Result<Locked<'_, 'a>> {
         // The fast path of `lock_until`, written out again: sharing it through a helper that
-        // returns a nested Result made the uncontended lock 1.8x slower (benches/sync.rs), the
-        // large error type being shuffled through memory.
+        // returns a nested Result made the uncontended lock 1.8x slower (benches/sync.rs).
+        self.map.check_state_for("mutex lock")?;
         self.not_recoverable_check()?;
         let me = futex::tid();
         if self
@@ -161,6 +173,7 @@ impl<'a> Mutex<'a> {
     /// Takes the lock, sleeping until `deadline` at the latest (`None`: forever).
     #[inline]
     pub fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
+        self.map.check_state_for("mutex lock")?;
         self.not_recoverable_check()?;
         let me = futex::tid();
         // Uncontended: one CAS, no system call. Acquire pairs with the Release of `unlock`,
@@ -190,6 +203,10 @@ impl<'a> Mutex<'a> {
             match futex::lock_pi(self.word, deadline) {
                 PiLock::Acquired => return self.acquired_slow(me, true).map(Some),
                 PiLock::TimedOut => return Ok(None),
+                PiLock::Recheck => {
+                    self.map.check_state_for("mutex lock")?;
+                    self.not_recoverable_check()?;
+                }
                 PiLock::OwnerGone => {
                     // The word names a dead thread and no waiter was queued when it died.
                     // Take it over, keeping WAITERS if a waiter set it since, so our unlock
@@ -218,10 +235,11 @@ impl<'a> Mutex<'a> {
                     }
                 }
                 PiLock::Failed(e) => {
+                    self.map.check_state_for("mutex lock")?;
                     return Err(Error::os("futex lock_pi", self.map.object(), e).with_hint(
                         "the lock word is inconsistent: a peer wrote something that is not a \
                          thread id there, or the users are in different pid namespaces",
-                    ))
+                    ));
                 }
             }
         }
@@ -230,17 +248,31 @@ impl<'a> Mutex<'a> {
     /// After the uncontended CAS: the previous owner unlocked (the word was 0).
     #[inline]
     fn acquired(&self, me: u32) -> Result<Locked<'_, 'a>> {
-        let guard = MutexGuard { mutex: self, me };
+        let guard = self.guard(me);
+        // The word may have been a private zero page that the SIGBUS guard put in place of a
+        // truncated object: then we "own" nothing that anyone else sees.
+        self.map.check_state_for("mutex lock")?;
         match self.state.load(Ordering::Acquire) {
             CONSISTENT => Ok(Locked::Acquired(guard)),
             _ => self.acquired_after_trouble(guard, false),
         }
     }
 
+    #[inline]
+    fn guard(&self, me: u32) -> MutexGuard<'_, 'a> {
+        MutexGuard {
+            mutex: self,
+            me,
+            _not_send: std::marker::PhantomData,
+        }
+    }
+
     /// After the kernel gave us the lock (`from_kernel`: a death shows as `FUTEX_OWNER_DIED`
     /// in the word), or after we took over a dead owner's word.
     fn acquired_slow(&self, me: u32, from_kernel: bool) -> Result<Locked<'_, 'a>> {
-        self.acquired_after_trouble(MutexGuard { mutex: self, me }, !from_kernel)
+        let guard = self.guard(me);
+        self.map.check_state_for("mutex lock")?;
+        self.acquired_after_trouble(guard, !from_kernel)
     }
 
     #[cold]
@@ -289,13 +321,19 @@ impl<'a> Mutex<'a> {
     }
 
     /// Whether a death went unrepaired (every lock now fails).
-    pub fn is_not_recoverable(&self) -> bool {
-        self.state.load(Ordering::Acquire) == NOT_RECOVERABLE
+    pub fn is_not_recoverable(&self) -> Result<bool> {
+        self.map.check_state_for("mutex state")?;
+        let v = self.state.load(Ordering::Acquire) == NOT_RECOVERABLE;
+        self.map.check_state_for("mutex state")?;
+        Ok(v)
     }
 
     /// How many times a locker found that the previous owner had died.
-    pub fn recoveries(&self) -> u32 {
-        self.recoveries.load(Ordering::Relaxed)
+    pub fn recoveries(&self) -> Result<u32> {
+        self.map.check_state_for("mutex recoveries")?;
+        let v = self.recoveries.load(Ordering::Relaxed);
+        self.map.check_state_for("mutex recoveries")?;
+        Ok(v)
     }
 
     #[inline]
@@ -309,17 +347,36 @@ impl<'a> Mutex<'a> {
             .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
-            unlock_contended(self.word);
+            unlock_contended(self.word, me);
         }
     }
 }
 
 /// WAITERS is set: the kernel hands the lock to the highest-priority waiter.
-/// `FUTEX_UNLOCK_PI` cannot fail for the owner; if a peer corrupted the word, there is nobody
-/// to tell.
+///
+/// `FUTEX_UNLOCK_PI` fails for the owner only if a peer overwrote the word while we held the
+/// lock (`EPERM`: it no longer names us; `EINVAL`: it disagrees with the kernel's record).
+/// Giving up there would leave the waiters the kernel queued asleep until their deadlines, or
+/// forever: so the word is put back to what it must be (our id, `WAITERS`) and the unlock
+/// retried. A peer that keeps scribbling can defeat that (after 100 tries we stop); waiters
+/// then wake at their deadlines, as they would for any other corruption of the word.
 #[cold]
-fn unlock_contended(word: &AtomicU32) {
-    let _ = futex::unlock_pi(word);
+fn unlock_contended(word: &AtomicU32, me: u32) {
+    for _ in 0..100 {
+        match futex::unlock_pi(word) {
+            Err(rustix::io::Errno::PERM | rustix::io::Errno::INVAL) => {
+                let cur = word.load(Ordering::Relaxed);
+                let _ = word.compare_exchange(
+                    cur,
+                    me | WAITERS | (cur & OWNER_DIED),
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                );
+            }
+            // Done, or the page is gone (truncated), or something no retry mends.
+            _ => return,
+        }
+    }
 }
 
 #[cold]
@@ -333,9 +390,22 @@ fn unreachable_timeout(map: &Mapping) -> Error {
 }
 
 impl<'m, 'a> MutexGuard<'m, 'a> {
-    /// After an owner's death: the data is repaired, later lockers get a normal lock.
-    pub fn mark_consistent(&self) {
+    /// After an owner's death: the data is repaired, later lockers get a normal lock. Fails
+    /// in a fork child (the lock is the parent thread's) and on an unusable mapping.
+    pub fn mark_consistent(&self) -> Result<()> {
+        let map = self.mutex.map;
+        if futex::tid() != self.me {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "mutex mark_consistent",
+                map.object(),
+                "this guard was made by the thread of the parent process before a fork; the \
+                 lock is not held here",
+            ));
+        }
+        map.check_state_for("mutex mark_consistent")?;
         self.mutex.state.store(CONSISTENT, Ordering::Release);
+        map.check_state_for("mutex mark_consistent")
     }
 
     /// The mutex this guard holds.
@@ -350,16 +420,24 @@ impl<'m, 'a> MutexGuard<'m, 'a> {
 impl Drop for MutexGuard<'_, '_> {
     #[inline]
     fn drop(&mut self) {
-        self.mutex.unlock(self.me);
+        // Only the thread that locked may unlock. The guard is !Send, so another thread here
+        // means a fork child running on a copy of the locker's stack: the lock is the parent
+        // thread's, and unlocking it would let a second locker in while it still holds it.
+        if futex::tid() == self.me {
+            self.mutex.unlock(self.me);
+        }
     }
 }
 
 impl std::fmt::Debug for Mutex<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.map.check().is_err() {
+            return f.write_str("Mutex { unusable mapping }");
+        }
         f.debug_struct("Mutex")
             .field("owner_tid", &(self.word.load(Ordering::Relaxed) & TID_MASK))
             .field("state", &self.state.load(Ordering::Relaxed))
-            .field("recoveries", &self.recoveries())
+            .field("recoveries", &self.recoveries().ok())
             .finish()
     }
 }

@@ -34,18 +34,21 @@ pub enum WakePolicy {
 /// `wait`), `grants` (units handed to sleepers, FIFO only), 12 reserved bytes (zero).
 ///
 /// `post` and an uncontended `wait` are one atomic operation each; the kernel is entered
-/// only to sleep and to wake a sleeper.
+/// only to sleep and to wake a sleeper. Every operation checks the mapping before and after it
+/// touches the block ([`Mapping::check`]): in a fork child that did not inherit the mapping,
+/// or once a peer truncated the object, it fails instead of working on memory nobody shares.
+/// A sleeping `wait` looks every half second.
 ///
 /// ```
 /// use shmkit::{AnonShared, sync::{Semaphore, WakePolicy}};
 /// let seg = AnonShared::new(4096)?;
 /// let sem = Semaphore::init(&seg, 0, 1, WakePolicy::Any)?;
 /// sem.wait()?;
-/// assert!(!sem.try_wait());
+/// assert!(!sem.try_wait()?);
 /// sem.post()?;
 /// // A peer that maps the same segment opens it where it was put:
 /// let same = Semaphore::open(&seg, 0)?;
-/// assert_eq!(same.value(), 1);
+/// assert_eq!(same.value()?, 1);
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub struct Semaphore<'a> {
@@ -114,21 +117,35 @@ impl<'a> Semaphore<'a> {
     }
 
     /// Free units now (FIFO: including units handed to sleepers that have not taken them).
-    pub fn value(&self) -> u32 {
-        self.value
+    pub fn value(&self) -> Result<u32> {
+        self.map.check_state_for("semaphore value")?;
+        let v = self
+            .value
             .load(SeqCst)
-            .saturating_add(self.grants.load(SeqCst))
+            .saturating_add(self.grants.load(SeqCst));
+        self.map.check_state_for("semaphore value")?;
+        Ok(v)
     }
 
     /// Processes in `wait` now (a process killed while waiting stays counted; that costs
     /// later posts a wake-up call each, nothing more).
-    pub fn waiters(&self) -> u32 {
-        self.waiters.load(SeqCst)
+    pub fn waiters(&self) -> Result<u32> {
+        self.map.check_state_for("semaphore waiters")?;
+        let v = self.waiters.load(SeqCst);
+        self.map.check_state_for("semaphore waiters")?;
+        Ok(v)
     }
 
     /// Releases a unit, waking one sleeper if there is one. Fails (`EOVERFLOW`, as
     /// `sem_post`) at the maximum value, 2³¹ − 1.
     pub fn post(&self) -> Result<()> {
+        self.map.check_state_for("sem post")?;
+        self.post_unchecked()?;
+        // A truncation met by the post above made it land on a private page: say so.
+        self.map.check_state_for("sem post")
+    }
+
+    fn post_unchecked(&self) -> Result<()> {
         // The orderings are SeqCst because `post` and `wait` form a Dekker pair: post stores
         // `value` then loads `waiters`, wait stores `waiters` then loads `value`. In a single
         // total order at least one of them sees the other's store, so either the waiter finds
@@ -163,7 +180,9 @@ impl<'a> Semaphore<'a> {
 
     /// Adds a unit to `word` unless the semaphore would pass its maximum.
     fn bump(&self, word: &AtomicU32) -> Result<()> {
-        word.fetch_update(SeqCst, SeqCst, |v| (v < MAX).then_some(v + 1))
+        // `then`, not `then_some`: `v + 1` must not be evaluated for v = u32::MAX, which a
+        // peer can store (it would panic in a debug build).
+        word.fetch_update(SeqCst, SeqCst, |v| (v < MAX).then(|| v + 1))
             .map(|_| ())
             .map_err(|_| {
                 Error::os("sem post", self.map.object(), rustix::io::Errno::OVERFLOW)
@@ -172,7 +191,14 @@ impl<'a> Semaphore<'a> {
     }
 
     /// Takes a unit if one is free, without waiting.
-    pub fn try_wait(&self) -> bool {
+    pub fn try_wait(&self) -> Result<bool> {
+        self.map.check_state_for("sem try_wait")?;
+        let got = self.take_any();
+        self.map.check_state_for("sem try_wait")?;
+        Ok(got)
+    }
+
+    fn take_any(&self) -> bool {
         take(self.value) || (self.policy == WakePolicy::Fifo && take(self.grants))
     }
 
@@ -188,8 +214,10 @@ impl<'a> Semaphore<'a> {
 
     /// Takes a unit, sleeping until `deadline` at the latest; `Ok(false)` if none came.
     pub fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
+        self.map.check_state_for("sem wait")?;
         // Fast path: no sleepers to be fair to, and a free unit.
         if (self.policy == WakePolicy::Any || self.waiters.load(SeqCst) == 0) && take(self.value) {
+            self.map.check_state_for("sem wait")?;
             return Ok(true);
         }
         // Counted as a waiter from here, so a post that comes while we spin below also wakes
@@ -217,10 +245,14 @@ impl<'a> Semaphore<'a> {
             }
             if futex::wait(word, 0, deadline) == Woken::TimedOut {
                 // A unit may have come with the deadline; take it rather than leave it.
-                break self.try_wait();
+                break self.take_any();
+            }
+            if self.map.check_state_for("sem wait").is_err() {
+                break false;
             }
         };
         self.waiters.fetch_sub(1, SeqCst);
+        self.map.check_state_for("sem wait")?;
         Ok(got)
     }
 }
@@ -235,8 +267,8 @@ fn take(word: &AtomicU32) -> bool {
 impl std::fmt::Debug for Semaphore<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Semaphore")
-            .field("value", &self.value())
-            .field("waiters", &self.waiters())
+            .field("value", &self.value().ok())
+            .field("waiters", &self.waiters().ok())
             .field("policy", &self.policy)
             .finish()
     }

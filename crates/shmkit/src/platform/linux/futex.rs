@@ -6,49 +6,61 @@
 //! emulates the PI calls with a `SYNC_POLICY_FIFO` lock word (no priority inheritance there).
 
 use rustix::io::Errno;
-use rustix::thread::futex::{self, Flags};
+use rustix::thread::futex::{self, Flags, Timespec};
 use std::cell::Cell;
-use std::sync::atomic::AtomicU32;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 pub(crate) use rustix::thread::futex::{OWNER_DIED, WAITERS};
 
 /// Bits of a PI futex word that hold the owner's thread id.
 pub(crate) const TID_MASK: u32 = 0x3fff_ffff;
 
+/// The longest a single sleep lasts. A wait that is longer is made of sleeps this long, each
+/// followed by a look at the shared words, so that a waiter notices within this bound what no
+/// wake-up can tell it: the object was truncated under it (a futex on a page that no longer
+/// exists cannot be woken), a peer scribbled the word. It costs an idle waiter two wake-ups a
+/// second and a notifier nothing.
+pub(crate) const SLICE: Duration = Duration::from_millis(500);
+
 /// Why a wait returned.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Woken {
-    /// Woken, or the word was not `expected` when the kernel looked, or a signal: recheck.
+    /// Woken, or the word was not `expected` when the kernel looked, or a signal, or a slice of
+    /// a long wait ended: recheck.
     Recheck,
     /// The deadline passed.
     TimedOut,
 }
 
-fn relative(deadline: Option<Instant>) -> Option<Option<rustix::thread::futex::Timespec>> {
+/// The next sleep: until `deadline`, at most [`SLICE`]; `None` if the deadline has passed.
+fn next_sleep(deadline: Option<Instant>) -> Option<Duration> {
     match deadline {
-        None => Some(None),
+        None => Some(SLICE),
         Some(d) => {
             let left = d.checked_duration_since(Instant::now())?;
-            if left.is_zero() {
-                return None;
-            }
-            Some(Some(rustix::thread::futex::Timespec {
-                tv_sec: left.as_secs() as _,
-                tv_nsec: left.subsec_nanos() as _,
-            }))
+            (!left.is_zero()).then(|| left.min(SLICE))
         }
     }
 }
 
-/// `FUTEX_WAIT`: sleeps while `*word == expected`, until woken or `deadline`.
+fn timespec(d: Duration) -> Timespec {
+    Timespec {
+        tv_sec: d.as_secs() as _,
+        tv_nsec: d.subsec_nanos() as _,
+    }
+}
+
+/// `FUTEX_WAIT`: sleeps while `*word == expected`, until woken or `deadline` (at most
+/// [`SLICE`] at a time).
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Woken {
-    let Some(timeout) = relative(deadline) else {
+    let Some(sleep) = next_sleep(deadline) else {
         return Woken::TimedOut;
     };
-    match futex::wait(word, Flags::empty(), expected, timeout.as_ref()) {
-        Err(Errno::TIMEDOUT) => Woken::TimedOut,
-        // EAGAIN: the word changed before we slept; EINTR: a signal. Both mean look again.
+    match futex::wait(word, Flags::empty(), expected, Some(&timespec(sleep))) {
+        Err(Errno::TIMEDOUT) if deadline.is_some_and(|d| Instant::now() >= d) => Woken::TimedOut,
+        // EAGAIN: the word changed before we slept; EINTR: a signal; a slice ended; EFAULT:
+        // the page is gone (the caller's next access notices). All mean look again.
         _ => Woken::Recheck,
     }
 }
@@ -68,40 +80,55 @@ pub(crate) enum PiLock {
     OwnerGone,
     /// The deadline passed.
     TimedOut,
-    /// Any other refusal (`EDEADLK`: we own it already; `EINVAL`: the word is inconsistent).
+    /// A slice of a long wait ended, or the owner is exiting: look at the word again.
+    Recheck,
+    /// Any other refusal (`EDEADLK`: we own it already; `EINVAL`: the word is inconsistent;
+    /// `EFAULT`: the page is gone).
     Failed(Errno),
 }
 
-/// `FUTEX_LOCK_PI`: blocks until the kernel hands us the lock word, with priority inheritance.
-/// Its timeout is absolute on `CLOCK_REALTIME`.
+/// Whether `FUTEX_LOCK_PI2` is missing (kernels before 5.14).
+static NO_LOCK_PI2: AtomicBool = AtomicBool::new(false);
+
+/// `FUTEX_LOCK_PI2` (`FUTEX_LOCK_PI` before Linux 5.14): blocks until the kernel hands us the
+/// lock word, with priority inheritance, until `deadline` and at most [`SLICE`]. `LOCK_PI2`
+/// takes its timeout on `CLOCK_MONOTONIC`, so a step of the wall clock does not stretch or cut
+/// the wait; `LOCK_PI` only knows `CLOCK_REALTIME`, and the slices bound the damage there.
 pub(crate) fn lock_pi(word: &AtomicU32, deadline: Option<Instant>) -> PiLock {
-    loop {
-        let abs = match deadline {
-            None => None,
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return trylock_pi(word);
-                }
-                let at = super::realtime_after(left);
-                Some(rustix::thread::futex::Timespec {
+    let Some(sleep) = next_sleep(deadline) else {
+        return trylock_pi(word);
+    };
+    let r = if !NO_LOCK_PI2.load(Ordering::Relaxed) {
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let at = Duration::new(now.tv_sec as u64, now.tv_nsec as u32) + sleep;
+        match futex::lock_pi2(word, Flags::empty(), Some(&timespec(at))) {
+            Err(Errno::NOSYS) => {
+                NO_LOCK_PI2.store(true, Ordering::Relaxed);
+                return PiLock::Recheck;
+            }
+            r => r,
+        }
+    } else {
+        match super::realtime_after(sleep) {
+            Some(at) => futex::lock_pi(
+                word,
+                Flags::empty(),
+                Some(&Timespec {
                     tv_sec: at.tv_sec,
                     tv_nsec: at.tv_nsec,
-                })
-            }
-        };
-        return match futex::lock_pi(word, Flags::empty(), abs.as_ref()) {
-            Ok(()) => PiLock::Acquired,
-            Err(Errno::SRCH) => PiLock::OwnerGone,
-            Err(Errno::TIMEDOUT) => PiLock::TimedOut,
-            // EAGAIN: the owner is exiting right now; EINTR cannot happen (the kernel restarts)
-            // but costs nothing to handle.
-            Err(Errno::AGAIN | Errno::INTR) => {
-                std::thread::yield_now();
-                continue;
-            }
-            Err(e) => PiLock::Failed(e),
-        };
+                }),
+            ),
+            None => futex::lock_pi(word, Flags::empty(), None),
+        }
+    };
+    match r {
+        Ok(()) => PiLock::Acquired,
+        Err(Errno::SRCH) => PiLock::OwnerGone,
+        Err(Errno::TIMEDOUT) if deadline.is_some_and(|d| Instant::now() >= d) => PiLock::TimedOut,
+        // TIMEDOUT before the deadline: a slice ended. EAGAIN: the owner is exiting right now;
+        // EINTR cannot happen (the kernel restarts) but costs nothing to handle.
+        Err(Errno::TIMEDOUT | Errno::AGAIN | Errno::INTR) => PiLock::Recheck,
+        Err(e) => PiLock::Failed(e),
     }
 }
 
@@ -138,20 +165,15 @@ pub(crate) fn tid() -> u32 {
 
 #[cold]
 fn tid_slow() -> u32 {
-    TID.with(|t| {
-        static ATFORK: std::sync::Once = std::sync::Once::new();
-        ATFORK.call_once(|| {
-            // SAFETY: `forget_tid` is an `extern "C" fn()` that lives for the whole program.
-            unsafe { libc::pthread_atfork(None, None, Some(forget_tid)) };
-        });
-        let v = rustix::thread::gettid().as_raw_nonzero().get() as u32;
-        t.set(v);
-        v
-    })
+    // Before anything is cached: a fork from now on runs the child handler that forgets it.
+    super::ensure_fork_handlers();
+    let v = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    TID.with(|t| t.set(v));
+    v
 }
 
 /// Fork child handler: the only thread of the child is the one that forked, and its cached id
 /// is the parent's.
-extern "C" fn forget_tid() {
+pub(crate) fn forget_tid() {
     let _ = TID.try_with(|t| t.set(0));
 }

@@ -1,149 +1,44 @@
 //! Linux: inheritance through `madvise` and fork handlers, limits and inventory from `/proc`.
 
+mod fork;
 pub(crate) mod futex;
 pub(crate) mod inventory;
 pub(crate) mod limits;
 
-use crate::registry::{self, Slot};
-use crate::Inherit;
-use rustix::io::Errno;
-use rustix::mm::{self, Advice, MapFlags, ProtFlags};
-use std::sync::atomic::Ordering;
-use std::sync::Once;
-
-/// Sets what `fork` gives a child of the mapping registered in `slot`
-/// (`madvise(2)`: `MADV_DOFORK`, `MADV_DONTFORK`).
-pub(crate) fn set_inherit(slot: &'static Slot, mode: Inherit) -> Result<(), Errno> {
-    static ATFORK: Once = Once::new();
-    ATFORK.call_once(|| {
-        // SAFETY: the three handlers are `extern "C" fn()` that live for the whole program.
-        unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
-    });
-    let start = slot.start.load(Ordering::Acquire);
-    let len = slot.len.load(Ordering::Relaxed);
-    let advice = match mode {
-        Inherit::Share => Advice::LinuxDoFork,
-        // Copy and Zero are rebuilt in the child by `child` below; the shared pages themselves
-        // must not be duplicated into it.
-        Inherit::Copy | Inherit::None | Inherit::Zero => Advice::LinuxDontFork,
-    };
-    registry::lock();
-    // SAFETY: [start, start+len) is a live mapping owned by the caller's `Mapping`; these
-    // advices change only what fork does with it.
-    let r = unsafe { mm::madvise(start as *mut _, len, advice) };
-    if r.is_ok() {
-        slot.inherit.store(mode.to_u8(), Ordering::Relaxed);
-    }
-    registry::unlock();
-    r
-}
-
-// The fork handlers. `prepare` runs in the parent just before fork and holds the registry
-// lock until `parent` or `child` runs, so no mapping is added, removed or re-moded while the
-// address space is being duplicated.
-
-extern "C" fn prepare() {
-    registry::lock();
-    registry::for_each_slot(|s| {
-        let start = s.start.load(Ordering::Acquire);
-        if start == 0 || Inherit::from_u8(s.inherit.load(Ordering::Relaxed)) != Inherit::Copy {
-            return;
-        }
-        let len = s.len.load(Ordering::Relaxed);
-        // SAFETY: a fresh private anonymous mapping of `len` bytes; on success we copy the
-        // live shared mapping [start, start+len) into it (a fault past a truncated end is
-        // absorbed by the SIGBUS guard). The child inherits this private copy copy-on-write.
-        unsafe {
-            if let Ok(p) = mm::mmap_anonymous(
-                std::ptr::null_mut(),
-                len,
-                ProtFlags::READ | ProtFlags::WRITE,
-                MapFlags::PRIVATE,
-            ) {
-                std::ptr::copy_nonoverlapping(start as *const u8, p as *mut u8, len);
-                s.snapshot.store(p as usize, Ordering::Relaxed);
-            }
-        }
-    });
-}
-
-extern "C" fn parent() {
-    registry::for_each_slot(|s| {
-        let snap = s.snapshot.swap(0, Ordering::Relaxed);
-        if snap != 0 {
-            // SAFETY: `snap` is the private snapshot `prepare` mapped; nothing else uses it.
-            let _ = unsafe { mm::munmap(snap as *mut _, s.len.load(Ordering::Relaxed)) };
-        }
-    });
-    registry::unlock();
-}
-
-extern "C" fn child() {
-    // Runs in the child before fork() returns to the caller, single-threaded. Only system
-    // calls here: the child may be about to do nothing but `_exit`.
-    registry::for_each_slot(|s| {
-        let start = s.start.load(Ordering::Acquire);
-        if start == 0 {
-            return;
-        }
-        let len = s.len.load(Ordering::Relaxed);
-        let prot = if s.writable.load(Ordering::Relaxed) {
-            ProtFlags::READ | ProtFlags::WRITE
-        } else {
-            ProtFlags::READ
-        };
-        match Inherit::from_u8(s.inherit.load(Ordering::Relaxed)) {
-            Inherit::Copy => {
-                let snap = s.snapshot.swap(0, Ordering::Relaxed);
-                if snap != 0 {
-                    // SAFETY: moves the child's copy of the snapshot to the address where the
-                    // (MADV_DONTFORK, hence absent) shared mapping was.
-                    unsafe {
-                        let _ = mm::mremap_fixed(
-                            snap as *mut _,
-                            len,
-                            len,
-                            mm::MremapFlags::MAYMOVE,
-                            start as *mut _,
-                        );
-                        let _ = mm::mprotect(start as *mut _, len, mprotect_flags(prot));
-                    }
-                }
-            }
-            Inherit::Zero => {
-                // SAFETY: the range is free in the child (MADV_DONTFORK); fresh zero pages.
-                unsafe {
-                    let _ = mm::mmap_anonymous(
-                        start as *mut _,
-                        len,
-                        prot,
-                        MapFlags::PRIVATE | MapFlags::FIXED,
-                    );
-                }
-            }
-            Inherit::Share | Inherit::None => {}
-        }
-        // The child's mappings are private now (or absent): nothing to guard against.
-        s.guard.store(false, Ordering::Relaxed);
-    });
-    registry::unlock();
-}
-
-fn mprotect_flags(p: ProtFlags) -> mm::MprotectFlags {
-    mm::MprotectFlags::from_bits_truncate(p.bits())
-}
+pub(crate) use fork::{ensure_fork_handlers, set_inherit};
 
 /// The `CLOCK_REALTIME` time `after` from now, as the absolute timeouts of `sem_timedwait`,
 /// `mq_timedreceive` and `FUTEX_LOCK_PI` want it.
-pub(crate) fn realtime_after(after: std::time::Duration) -> libc::timespec {
+///
+/// `None` when the time cannot be expressed (`Duration::MAX`, or past what `time_t` holds):
+/// such a timeout means "wait forever", the same on every primitive and OS object.
+pub(crate) fn realtime_after(after: std::time::Duration) -> Option<libc::timespec> {
     let at = std::time::SystemTime::now()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .unwrap_or_default()
-        + after;
-    libc::timespec {
-        tv_sec: at.as_secs() as libc::time_t,
+        .checked_add(after)?;
+    Some(libc::timespec {
+        tv_sec: libc::time_t::try_from(at.as_secs()).ok()?,
         tv_nsec: at.subsec_nanos() as libc::c_long,
-    }
+    })
+}
+
+/// The page size of the mapping that starts at `addr` (`KernelPageSize` in
+/// `/proc/self/smaps`): the huge page size for `SHM_HUGETLB` segments, whose attachments must be
+/// handled in whole huge pages.
+pub(crate) fn mapping_page_size(addr: usize) -> usize {
+    let small = rustix::param::page_size();
+    let Ok(smaps) = std::fs::read_to_string("/proc/self/smaps") else {
+        return small;
+    };
+    let head = format!("{addr:x}-");
+    let mut lines = smaps.lines().skip_while(|l| !l.starts_with(&head));
+    lines.next();
+    lines
+        .take_while(|l| !l.contains('-') || l.contains(':'))
+        .find_map(|l| l.strip_prefix("KernelPageSize:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+        .map_or(small, |kib| (kib * 1024).max(small))
 }
 
 /// Reads a number from a `/proc/sys` file.
@@ -234,6 +129,10 @@ pub(crate) fn posix_shm_path(name: &str) -> String {
 
 /// Whether a process exists (`kill(pid, 0)`: `EPERM` means it exists but is not ours).
 pub(crate) fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        // 0 and negatives name process groups or everyone in kill(2), never one process.
+        return false;
+    }
     match rustix::process::Pid::from_raw(pid) {
         Some(p) => !matches!(
             rustix::process::test_kill_process(p),
