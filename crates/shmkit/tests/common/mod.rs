@@ -149,6 +149,11 @@ impl Peer {
         s.flush().unwrap();
     }
 
+    /// Closes the peer's stdin: its next `cue()` returns an empty line.
+    pub fn stdin_close(&mut self) {
+        self.stdin = None;
+    }
+
     /// Waits for the peer; panics unless it exited successfully.
     pub fn finish(mut self) {
         self.stdin = None;
