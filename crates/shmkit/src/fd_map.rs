@@ -116,8 +116,8 @@ pub(crate) fn map_fd_with(
     } else {
         ProtFlags::READ
     };
-    // SAFETY: a new mapping at an address the kernel chooses; it aliases nothing of ours.
     let fd = fd.as_fd();
+    // SAFETY: a new mapping at an address the kernel chooses; it aliases nothing of ours.
     let p = unsafe { mm::mmap(std::ptr::null_mut(), len, prot, sharing, fd, 0) }
         .map_err(|e| Error::os("mmap", object, e))?;
     let page = fd_page_size(fd);

@@ -34,6 +34,8 @@
 //! # Ok::<(), shmkit::Error>(())
 //! ```
 
+#![deny(missing_docs)]
+
 mod anon;
 mod copy;
 mod error;

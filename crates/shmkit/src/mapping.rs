@@ -298,8 +298,8 @@ impl Mapping {
                     let block = fs.f_bsize as u64;
                     format!(
                         " ({} in all, {} free)",
-                        crate::size::human(fs.f_blocks as u64 * block),
-                        crate::size::human(fs.f_bavail as u64 * block)
+                        crate::size::human(fs.f_blocks * block),
+                        crate::size::human(fs.f_bavail * block)
                     )
                 })
                 .unwrap_or_default();

@@ -143,9 +143,7 @@ pub fn init_once(
                 // If `init` fails or panics, let the next caller try at once (not after its
                 // whole timeout, the initializer being alive): reset and wake the waiters.
                 let reset = ResetOnDrop(state);
-                if let Err(e) = init(map) {
-                    return Err(e);
-                }
+                init(map)?;
                 std::mem::forget(reset);
                 tag_word.store(tag, Ordering::Relaxed);
                 version_word.store(want_version, Ordering::Relaxed);

@@ -49,15 +49,16 @@ pub(crate) fn set_inherit(slot: &'static Slot, mode: Inherit) -> Result<(), Errn
     let _g = INHERIT.lock();
     let start = slot.start.load(Ordering::Acquire);
     let len = slot.len.load(Ordering::Relaxed);
-    // SAFETY (both madvise calls): [start, start+len) is a live mapping owned by the caller's
-    // `Mapping`; these advices change only what fork does with it.
     match mode {
         Inherit::Share => {
+            // SAFETY: [start, start+len) is a live mapping owned by the caller's `Mapping`;
+            // this advice changes only what fork does with it.
             unsafe { mm::madvise(start as *mut _, len, Advice::LinuxDoFork) }?;
             slot.inherit.store(mode.to_u8(), Ordering::Release);
         }
         Inherit::Copy | Inherit::None | Inherit::Zero => {
             let old = slot.inherit.swap(mode.to_u8(), Ordering::AcqRel);
+            // SAFETY: as above.
             if let Err(e) = unsafe { mm::madvise(start as *mut _, len, Advice::LinuxDontFork) } {
                 slot.inherit.store(old, Ordering::Release);
                 return Err(e);
