@@ -132,19 +132,12 @@ impl NamedSemaphore {
     }
 
     /// `sem_wait`: takes one, sleeping until there is one (restarted after signals).
+    ///
+    /// The sleep is made of `sem_timedwait` slices of half a second, each followed by a look
+    /// at the guard: a peer that truncates `/dev/shm/sem.NAME` leaves a waiter asleep on a page
+    /// no post can reach, and this is how it finds out ([`ErrorKind::Truncated`]).
     pub fn wait(&self) -> Result<()> {
-        self.check_truncated("sem_wait")?;
-        loop {
-            // SAFETY: as above.
-            if unsafe { libc::sem_wait(self.sem) } == 0 {
-                return self.check_truncated("sem_wait");
-            }
-            let e = last_errno();
-            if e != Errno::INTR {
-                self.check_truncated("sem_wait")?;
-                return Err(Error::os("sem_wait", self.name.clone(), e));
-            }
-        }
+        self.wait_until(None).map(|_| ())
     }
 
     /// `sem_trywait`: takes one if there is one.
@@ -166,11 +159,22 @@ impl NamedSemaphore {
     /// `sem_timedwait`: takes one, sleeping at most `timeout`; `Ok(false)` if none came. A
     /// timeout the clock cannot express (`Duration::MAX`) waits forever, as `wait`.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
-        let Some(ts) = crate::platform::realtime_after(timeout) else {
-            return self.wait().map(|()| true);
-        };
-        self.check_truncated("sem_timedwait")?;
+        self.wait_until(std::time::Instant::now().checked_add(timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
+        const SLICE: Duration = Duration::from_millis(500);
         loop {
+            self.check_truncated("sem_timedwait")?;
+            let slice = match deadline {
+                None => SLICE,
+                Some(d) => d
+                    .saturating_duration_since(std::time::Instant::now())
+                    .min(SLICE),
+            };
+            let Some(ts) = crate::platform::realtime_after(slice) else {
+                return Err(Error::os("sem_timedwait", self.name.clone(), Errno::INVAL));
+            };
             // SAFETY: as above; `ts` is a valid timespec.
             if unsafe { libc::sem_timedwait(self.sem, &ts) } == 0 {
                 self.check_truncated("sem_timedwait")?;
@@ -180,7 +184,11 @@ impl NamedSemaphore {
             self.check_truncated("sem_timedwait")?;
             match e {
                 Errno::INTR => continue,
-                Errno::TIMEDOUT => return Ok(false),
+                Errno::TIMEDOUT => {
+                    if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                        return Ok(false);
+                    }
+                }
                 e => return Err(Error::os("sem_timedwait", self.name.clone(), e)),
             }
         }

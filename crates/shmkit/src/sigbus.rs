@@ -38,8 +38,7 @@
 
 use crate::registry::{self, ForkSafeLock, FAULTED, NO_SPACE, TRUNCATED};
 use rustix::fd::BorrowedFd;
-use std::mem::MaybeUninit;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
 /// `statfs(2)` magic of tmpfs (`/dev/shm`, memfds).
 pub(crate) const TMPFS_MAGIC: u64 = 0x0102_1994;
@@ -49,8 +48,15 @@ pub(crate) const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// Serializes installation; fork-safe, so a child forked mid-installation can install.
 static INSTALL: ForkSafeLock = ForkSafeLock::new();
-/// The handler ours replaced. Written before ours is installed, never while it can run.
-static mut PREVIOUS: MaybeUninit<libc::sigaction> = MaybeUninit::uninit();
+/// The handler ours replaced: a leaked box, published with `Release` before ours is installed
+/// and read with `Acquire` by the handler (on whatever thread the signal lands), so the two are
+/// ordered in the memory model too, not only by the `sigaction` call between them.
+static PREVIOUS: AtomicPtr<libc::sigaction> = AtomicPtr::new(std::ptr::null_mut());
+
+fn publish_previous(old: libc::sigaction) {
+    // Leaked on purpose: a handler running on another thread may still read the one it replaces.
+    PREVIOUS.store(Box::into_raw(Box::new(old)), Ordering::Release);
+}
 
 /// Installs the handler once per process. Called before the first guarded mapping exists.
 pub(crate) fn install() {
@@ -68,8 +74,7 @@ pub(crate) fn install() {
         let mut cur: libc::sigaction = std::mem::zeroed();
         libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut cur);
         if cur.sa_sigaction != handler as *const () as usize {
-            (*std::ptr::addr_of_mut!(PREVIOUS)).write(cur);
-            std::sync::atomic::fence(Ordering::SeqCst);
+            publish_previous(cur);
             let mut new: libc::sigaction = std::mem::zeroed();
             new.sa_sigaction = handler as *const () as usize;
             new.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER | libc::SA_ONSTACK;
@@ -80,7 +85,7 @@ pub(crate) fn install() {
             }
             if old.sa_sigaction != cur.sa_sigaction {
                 // Another library installed its handler between our two calls: chain to it.
-                (*std::ptr::addr_of_mut!(PREVIOUS)).write(old);
+                publish_previous(old);
             }
         }
     }
@@ -167,8 +172,12 @@ fn replace(slot: &registry::Slot, addr: usize) -> bool {
 
 /// Hands a SIGBUS that is not ours to whoever would have had it without shmkit.
 fn pass_on(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_void, code: i32) {
-    // SAFETY: PREVIOUS was written before this handler was installed.
-    let prev = unsafe { (*std::ptr::addr_of!(PREVIOUS)).assume_init() };
+    let ptr = PREVIOUS.load(Ordering::Acquire);
+    if ptr.is_null() {
+        return; // cannot happen: published before the handler was installed
+    }
+    // SAFETY: a leaked box, never freed, fully written before it was published.
+    let prev = unsafe { *ptr };
     let set_default = || {
         // SAFETY: a zeroed sigaction with SIG_DFL is valid.
         unsafe {

@@ -659,6 +659,17 @@ fn a_truncated_named_semaphore_reports_truncated_instead_of_sigbus() {
     );
     assert_eq!(sem.post().unwrap_err().kind(), ErrorKind::Truncated);
     assert_eq!(sem.try_wait().unwrap_err().kind(), ErrorKind::Truncated);
+    // A waiter whose first access meets the truncation sleeps on a private page that no post
+    // reaches: it must find out by itself (found by review: it hung).
+    let name = format!("/{}", unique("shmkit-test-semtrunc-wait"));
+    let sem = NamedSemaphore::create(&name, 0, 0o600).unwrap();
+    common::sh(
+        "truncate",
+        &["-s", "0", &format!("/dev/shm/sem.{}", &name[1..])],
+    );
+    let t = Instant::now();
+    assert_eq!(sem.wait().unwrap_err().kind(), ErrorKind::Truncated);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
 }
 
 // ---- 14. GETALL after the id was reused by a larger set ----

@@ -99,9 +99,11 @@ pub(crate) fn sysv_sem() -> Result<Vec<Object>> {
                 .max();
             // GETALL, GETNCNT and GETZCNT only read; they need read permission, so values stay
             // unknown for sets this user may not read.
-            let mut vals = vec![0u16; nsems as usize];
-            // SAFETY: GETALL writes `nsems` unsigned shorts into `vals`.
-            if unsafe { libc::semctl(id, 0, libc::GETALL, vals.as_mut_ptr()) } == 0 {
+            // The number of sets read from /proc may be stale (the id removed and reused by a
+            // larger set since): get_all_id sizes its buffer from the set as it is now.
+            if let Ok(vals) = crate::sysv_sem::get_all_id(id) {
+                let nsems = vals.len() as u32;
+                o.nsems = Some(nsems);
                 o.values = Some(vals.iter().map(|&v| v as i64).collect());
                 let mut waiters = 0u64;
                 for i in 0..nsems as i32 {
