@@ -108,21 +108,12 @@ impl Mapping {
         guard: Option<BorrowedFd<'_>>,
         object: String,
     ) -> Result<Self> {
-        let undo = || match unmap {
-            // SAFETY: the caller gave us this mapping; nothing else refers to it yet.
-            Unmap::Munmap => unsafe {
-                let _ = mm::munmap(ptr.cast(), map_len);
-            },
-            // SAFETY: as above, for a System V attachment.
-            Unmap::Shmdt => unsafe {
-                libc::shmdt(ptr.cast());
-            },
-        };
         let fd = match guard {
             Some(fd) => match rustix::io::fcntl_dupfd_cloexec(fd, 3) {
                 Ok(dup) => Some(dup),
                 Err(e) => {
-                    undo();
+                    // SAFETY: the caller gave us this mapping; nothing else refers to it yet.
+                    unsafe { unmap_raw(unmap, ptr, map_len) };
                     return Err(Error::os("fcntl(F_DUPFD_CLOEXEC)", &object, e)
                         .with_hint("the process is out of file descriptors (ulimit -n)"));
                 }
@@ -247,6 +238,17 @@ impl Mapping {
         }
     }
 
+    /// Runs `f`, which touches the mapping's memory, between two state checks: the first keeps
+    /// it from touching a mapping that is absent here or already damaged, the second reports a
+    /// fault that `f` itself met. What every accessor and sync primitive does.
+    #[inline]
+    pub(crate) fn touch<T>(&self, op: &'static str, f: impl FnOnce() -> T) -> Result<T> {
+        self.check_state(op)?;
+        let v = f();
+        self.check_state(op)?;
+        Ok(v)
+    }
+
     /// Fails if the mapping is absent in this process or was damaged by a fault.
     #[inline]
     fn check_state(&self, op: &'static str) -> Result<()> {
@@ -324,23 +326,23 @@ impl Mapping {
     /// Copies `buf.len()` bytes starting at `offset` out of the segment.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         let src = self.range("read_at", offset, buf.len())?;
-        self.check_state("read_at")?;
-        // SAFETY: `range` checked that [src, src+len) is inside the mapping and `check_state`
-        // that it is mapped here; `buf` is private memory that cannot overlap it. Racing
-        // writers are read atomically. A truncation by a peer is absorbed by the SIGBUS guard
-        // and reported below.
-        unsafe { copy::load(src, buf.as_mut_ptr(), buf.len()) };
-        self.check_state("read_at")
+        // SAFETY: `range` checked that [src, src+len) is inside the mapping and `touch` that
+        // it is mapped here; `buf` is private memory that cannot overlap it. Racing writers
+        // are read atomically. A truncation by a peer is absorbed by the SIGBUS guard and
+        // reported by `touch`.
+        self.touch("read_at", || unsafe {
+            copy::load(src, buf.as_mut_ptr(), buf.len())
+        })
     }
 
     /// Copies `data` into the segment at `offset`, or writes nothing if it does not fit.
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_writable("write_at")?;
         let dst = self.range("write_at", offset, data.len())?;
-        self.check_state("write_at")?;
         // SAFETY: as in `read_at`, and the mapping is writable.
-        unsafe { copy::store(data.as_ptr(), dst, data.len()) };
-        self.check_state("write_at")
+        self.touch("write_at", || unsafe {
+            copy::store(data.as_ptr(), dst, data.len())
+        })
     }
 
     /// Copies the whole segment out into a new vector.
@@ -360,11 +362,12 @@ impl Mapping {
     /// ```
     pub fn read<T: FromBytes>(&self, offset: usize) -> Result<T> {
         let src = self.range("read", offset, std::mem::size_of::<T>())?;
-        self.check_state("read")?;
         let mut v = std::mem::MaybeUninit::<T>::uninit();
-        // SAFETY: in bounds and mapped (checked); `v` is private and size_of::<T>() bytes.
-        unsafe { copy::load(src, v.as_mut_ptr().cast(), std::mem::size_of::<T>()) };
-        self.check_state("read")?;
+        // SAFETY: in bounds and mapped (checked by `touch`); `v` is private and
+        // size_of::<T>() bytes.
+        self.touch("read", || unsafe {
+            copy::load(src, v.as_mut_ptr().cast(), std::mem::size_of::<T>())
+        })?;
         // SAFETY: every byte was written, and T is valid for every bit pattern (FromBytes).
         Ok(unsafe { v.assume_init() })
     }
@@ -526,19 +529,32 @@ impl Drop for Mapping {
         };
         let ptr = self.ptr.as_ptr();
         let map_len = self.map_len;
-        registry::unregister(self.slot, || match how {
-            // SAFETY: the mapping was made by shmkit for this value and is undone exactly
-            // once; no reference into it outlives `self`.
-            Some(Unmap::Munmap) => unsafe {
-                let _ = mm::munmap(ptr.cast(), map_len);
-            },
-            // SAFETY: as above, for a System V attachment.
-            Some(Unmap::Shmdt) => unsafe {
-                libc::shmdt(ptr.cast());
-            },
-            None => {}
+        registry::unregister(self.slot, || {
+            if let Some(how) = how {
+                // SAFETY: the mapping was made by shmkit for this value and is undone exactly
+                // once; no reference into it outlives `self`.
+                unsafe { unmap_raw(how, ptr, map_len) };
+            }
         });
         // The slot is free; the descriptor it named can go.
         drop(self.fd.take());
+    }
+}
+
+/// Undoes a mapping: `munmap(2)` or `shmdt(2)`.
+///
+/// # Safety
+/// `ptr..ptr+map_len` is a mapping (or System V attachment) that the caller owns, that nothing
+/// refers to any more, and that is undone only this once.
+unsafe fn unmap_raw(how: Unmap, ptr: *mut u8, map_len: usize) {
+    match how {
+        // SAFETY: the caller's contract.
+        Unmap::Munmap => unsafe {
+            let _ = mm::munmap(ptr.cast(), map_len);
+        },
+        // SAFETY: the caller's contract, for a System V attachment.
+        Unmap::Shmdt => unsafe {
+            libc::shmdt(ptr.cast());
+        },
     }
 }

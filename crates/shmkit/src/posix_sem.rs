@@ -163,7 +163,7 @@ impl NamedSemaphore {
     }
 
     fn wait_until(&self, deadline: Option<std::time::Instant>) -> Result<bool> {
-        const SLICE: Duration = Duration::from_millis(500);
+        use crate::platform::futex::SLICE;
         loop {
             self.check_truncated("sem_timedwait")?;
             let slice = match deadline {

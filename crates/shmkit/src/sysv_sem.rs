@@ -369,9 +369,9 @@ pub fn stat_id(id: i32) -> Result<SemStat> {
 /// `IPC_STAT` afterwards checks that the id still names the same set (same size, same change
 /// time), else the values belong to another set and the call is retried.
 pub(crate) fn get_all_id(id: i32) -> Result<Vec<u16>> {
-    let semmsl = std::fs::read_to_string("/proc/sys/kernel/sem")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<usize>().ok())
+    let semmsl = crate::platform::kernel_sem()
+        .first()
+        .and_then(|&v| usize::try_from(v).ok())
         .unwrap_or(32_000);
     for _ in 0..10 {
         let before = stat_id(id)?;

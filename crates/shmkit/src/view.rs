@@ -31,18 +31,16 @@ impl<'a, T: FromBytes + IntoBytes + Immutable> View<'a, T> {
 
     /// Reads the current value.
     pub fn load(&self) -> Result<T> {
-        self.map.check_state_for("view load")?;
         let mut v = std::mem::MaybeUninit::<T>::uninit();
-        // SAFETY: in bounds (see `new`) and mapped here (checked); `v` is private. The copy
-        // is byte-wise atomic, so a racing writer is no data race (see `copy.rs`).
-        unsafe {
+        // SAFETY: in bounds (see `new`) and mapped here (checked by `touch`); `v` is private.
+        // The copy is byte-wise atomic, so a racing writer is no data race (see `copy.rs`).
+        self.map.touch("view load", || unsafe {
             copy::load(
                 self.ptr.cast(),
                 v.as_mut_ptr().cast(),
                 std::mem::size_of::<T>(),
             )
-        };
-        self.map.check_state_for("view load")?;
+        })?;
         // SAFETY: every byte was written, and every bit pattern is a valid T (FromBytes).
         Ok(unsafe { v.assume_init() })
     }
@@ -50,17 +48,16 @@ impl<'a, T: FromBytes + IntoBytes + Immutable> View<'a, T> {
     /// Stores a value; refused on a read-only mapping.
     pub fn store(&self, value: T) -> Result<()> {
         self.map.check_writable_for("view store")?;
-        self.map.check_state_for("view store")?;
-        // SAFETY: in bounds (see `new`), mapped here and writable (checked); T has no padding
-        // (IntoBytes), so no uninitialized byte reaches the peer; the copy is byte-wise atomic.
-        unsafe {
+        // SAFETY: in bounds (see `new`), mapped here (checked by `touch`) and writable
+        // (checked); T has no padding (IntoBytes), so no uninitialized byte reaches the peer;
+        // the copy is byte-wise atomic.
+        self.map.touch("view store", || unsafe {
             copy::store(
                 (&value as *const T).cast(),
                 self.ptr.cast(),
                 std::mem::size_of::<T>(),
             )
-        };
-        self.map.check_state_for("view store")
+        })
     }
 
     /// The raw pointer to the value, for `unsafe` code with its own synchronization.

@@ -5,6 +5,8 @@
 //! the table's lock hung on its first mapping). `SHMKIT_FORKS` sets the count (the sanitizer
 //! runs use fewer: a fork costs ~6 ms under ThreadSanitizer).
 
+mod common;
+
 use shmkit::AnonShared;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -38,23 +40,7 @@ fn ten_thousand_forks_while_other_threads_map_and_unmap() {
                 // SAFETY: ends the child without the parent's destructors.
                 unsafe { libc::_exit(if ok { 0 } else { 1 }) };
             }
-            let t = Instant::now();
-            let status = loop {
-                let mut st = 0;
-                // SAFETY: our child, a valid out-pointer.
-                if unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) } == pid {
-                    break Some(st);
-                }
-                if t.elapsed() > Duration::from_secs(10) {
-                    // SAFETY: our child.
-                    unsafe {
-                        libc::kill(pid, libc::SIGKILL);
-                        libc::waitpid(pid, &mut st, 0);
-                    }
-                    break None;
-                }
-                std::thread::sleep(Duration::from_micros(50));
-            };
+            let status = common::wait_child(pid, Duration::from_secs(10));
             match status {
                 None => hung += 1,
                 Some(st) => assert_eq!(st, 0, "a child failed: status {st:#x}"),

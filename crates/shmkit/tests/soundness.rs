@@ -29,29 +29,7 @@ fn fork_and_wait(child: impl FnOnce() -> i32) -> i32 {
         // SAFETY: ends the child without running the parent's destructors or atexit handlers.
         unsafe { libc::_exit(code) };
     }
-    wait_child(pid, Duration::from_secs(20)).unwrap_or_else(|| panic!("child {pid} hangs"))
-}
-
-/// Waits for `pid`; `None` (after killing it) if it has not ended within `limit`.
-fn wait_child(pid: i32, limit: Duration) -> Option<i32> {
-    let t = Instant::now();
-    loop {
-        let mut status = 0;
-        // SAFETY: waitpid on our own child with a valid out-pointer.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            return Some(status);
-        }
-        if t.elapsed() > limit {
-            // SAFETY: our child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    common::wait_child(pid, Duration::from_secs(20)).unwrap_or_else(|| panic!("child {pid} hangs"))
 }
 
 fn exited(code: i32) -> i32 {
@@ -74,7 +52,7 @@ fn run_peer(
     shell_prefix: Option<&str>,
 ) -> (std::process::ExitStatus, Vec<String>) {
     let exe = std::env::current_exe().unwrap();
-    let peer_args = ["peer", "--exact", "--nocapture", "--test-threads=1", "-q"];
+    let peer_args = common::PEER_ARGS;
     let mut cmd = match shell_prefix {
         None => {
             let mut c = Command::new(&exe);
@@ -320,7 +298,7 @@ fn a_guard_dropped_in_a_fork_child_does_not_unlock_the_parents_lock() {
         // SAFETY: ends the child.
         unsafe { libc::_exit(code) };
     }
-    let st = wait_child(pid, Duration::from_secs(20)).expect("child hangs");
+    let st = common::wait_child(pid, Duration::from_secs(20)).expect("child hangs");
     assert_eq!(st, exited(0), "child: {}", describe(st));
     std::thread::scope(|s| {
         let held = s.spawn(|| m.try_lock().unwrap().is_none()).join().unwrap();
@@ -445,7 +423,7 @@ fn a_shared_mapping_stays_guarded_in_a_fork_child() {
         &["-s", &page().to_string(), &format!("/dev/shm{name}")],
     );
     rustix::io::write(&w, b"g").unwrap();
-    let st = wait_child(pid, Duration::from_secs(20)).expect("child hangs");
+    let st = common::wait_child(pid, Duration::from_secs(20)).expect("child hangs");
     assert_eq!(st, exited(0), "child: {}", describe(st));
 }
 

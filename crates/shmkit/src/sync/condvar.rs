@@ -128,11 +128,11 @@ impl<'a> Condvar<'a> {
     }
 
     fn notify(&self, n: u32) -> Result<()> {
-        self.map.check_state_for("condvar notify")?;
-        self.seq.fetch_add(1, SeqCst);
-        if self.waiters.load(SeqCst) > 0 {
-            futex::wake(self.seq, n);
-        }
-        self.map.check_state_for("condvar notify")
+        self.map.touch("condvar notify", || {
+            self.seq.fetch_add(1, SeqCst);
+            if self.waiters.load(SeqCst) > 0 {
+                futex::wake(self.seq, n);
+            }
+        })
     }
 }

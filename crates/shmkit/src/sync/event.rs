@@ -59,29 +59,26 @@ impl<'a> Event<'a> {
 
     /// Sets the event and wakes every waiter.
     pub fn set(&self) -> Result<()> {
-        self.map.check_state_for("event set")?;
-        // Dekker pair with `wait_until` (store state, load waiters / store waiters, load
-        // state): SeqCst makes at least one side see the other.
-        self.state.store(1, SeqCst);
-        if self.waiters.load(SeqCst) > 0 {
-            futex::wake(self.state, i32::MAX as u32);
-        }
-        self.map.check_state_for("event set")
+        self.map.touch("event set", || {
+            // Dekker pair with `wait_until` (store state, load waiters / store waiters, load
+            // state): SeqCst makes at least one side see the other.
+            self.state.store(1, SeqCst);
+            if self.waiters.load(SeqCst) > 0 {
+                futex::wake(self.state, i32::MAX as u32);
+            }
+        })
     }
 
     /// Clears the event; later waits sleep until the next `set`.
     pub fn reset(&self) -> Result<()> {
-        self.map.check_state_for("event reset")?;
-        self.state.store(0, SeqCst);
-        self.map.check_state_for("event reset")
+        self.map
+            .touch("event reset", || self.state.store(0, SeqCst))
     }
 
     /// Whether it is set now.
     pub fn is_set(&self) -> Result<bool> {
-        self.map.check_state_for("event is_set")?;
-        let set = self.state.load(SeqCst) != 0;
-        self.map.check_state_for("event is_set")?;
-        Ok(set)
+        self.map
+            .touch("event is_set", || self.state.load(SeqCst) != 0)
     }
 
     /// Sleeps until the event is set.

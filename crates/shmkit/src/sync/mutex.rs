@@ -322,18 +322,16 @@ impl<'a> Mutex<'a> {
 
     /// Whether a death went unrepaired (every lock now fails).
     pub fn is_not_recoverable(&self) -> Result<bool> {
-        self.map.check_state_for("mutex state")?;
-        let v = self.state.load(Ordering::Acquire) == NOT_RECOVERABLE;
-        self.map.check_state_for("mutex state")?;
-        Ok(v)
+        self.map.touch("mutex state", || {
+            self.state.load(Ordering::Acquire) == NOT_RECOVERABLE
+        })
     }
 
     /// How many times a locker found that the previous owner had died.
     pub fn recoveries(&self) -> Result<u32> {
-        self.map.check_state_for("mutex recoveries")?;
-        let v = self.recoveries.load(Ordering::Relaxed);
-        self.map.check_state_for("mutex recoveries")?;
-        Ok(v)
+        self.map.touch("mutex recoveries", || {
+            self.recoveries.load(Ordering::Relaxed)
+        })
     }
 
     #[inline]
@@ -403,9 +401,9 @@ impl<'m, 'a> MutexGuard<'m, 'a> {
                  lock is not held here",
             ));
         }
-        map.check_state_for("mutex mark_consistent")?;
-        self.mutex.state.store(CONSISTENT, Ordering::Release);
-        map.check_state_for("mutex mark_consistent")
+        map.touch("mutex mark_consistent", || {
+            self.mutex.state.store(CONSISTENT, Ordering::Release)
+        })
     }
 
     /// The mutex this guard holds.

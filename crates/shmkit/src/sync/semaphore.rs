@@ -118,22 +118,18 @@ impl<'a> Semaphore<'a> {
 
     /// Free units now (FIFO: including units handed to sleepers that have not taken them).
     pub fn value(&self) -> Result<u32> {
-        self.map.check_state_for("semaphore value")?;
-        let v = self
-            .value
-            .load(SeqCst)
-            .saturating_add(self.grants.load(SeqCst));
-        self.map.check_state_for("semaphore value")?;
-        Ok(v)
+        self.map.touch("semaphore value", || {
+            self.value
+                .load(SeqCst)
+                .saturating_add(self.grants.load(SeqCst))
+        })
     }
 
     /// Processes in `wait` now (a process killed while waiting stays counted; that costs
     /// later posts a wake-up call each, nothing more).
     pub fn waiters(&self) -> Result<u32> {
-        self.map.check_state_for("semaphore waiters")?;
-        let v = self.waiters.load(SeqCst);
-        self.map.check_state_for("semaphore waiters")?;
-        Ok(v)
+        self.map
+            .touch("semaphore waiters", || self.waiters.load(SeqCst))
     }
 
     /// Releases a unit, waking one sleeper if there is one. Fails (`EOVERFLOW`, as
@@ -192,10 +188,7 @@ impl<'a> Semaphore<'a> {
 
     /// Takes a unit if one is free, without waiting.
     pub fn try_wait(&self) -> Result<bool> {
-        self.map.check_state_for("sem try_wait")?;
-        let got = self.take_any();
-        self.map.check_state_for("sem try_wait")?;
-        Ok(got)
+        self.map.touch("sem try_wait", || self.take_any())
     }
 
     fn take_any(&self) -> bool {

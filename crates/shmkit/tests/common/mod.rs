@@ -57,6 +57,31 @@ impl<F: FnMut()> Drop for Cleanup<F> {
     }
 }
 
+/// The arguments that make this test binary run only its `peer` test, quietly.
+pub const PEER_ARGS: [&str; 5] = ["peer", "--exact", "--nocapture", "--test-threads=1", "-q"];
+
+/// Waits for the child `pid`; `None` (after killing it) if it has not ended within `limit`:
+/// how a test tells a hung child from a slow one.
+pub fn wait_child(pid: i32, limit: std::time::Duration) -> Option<i32> {
+    let t = std::time::Instant::now();
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid out-pointer.
+        if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
+            return Some(status);
+        }
+        if t.elapsed() > limit {
+            // SAFETY: our child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_micros(50));
+    }
+}
+
 /// The role this process plays, if it was started as a peer.
 pub fn peer_role() -> Option<(String, Vec<String>)> {
     let role = std::env::var("SHMKIT_PEER_ROLE").ok()?;
@@ -110,7 +135,7 @@ impl Peer {
             cmd.uid(uid).gid(uid);
         }
         let mut child = cmd
-            .args(["peer", "--exact", "--nocapture", "--test-threads=1", "-q"])
+            .args(PEER_ARGS)
             .env("SHMKIT_PEER_ROLE", role)
             .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"))
             .stdin(Stdio::piped())

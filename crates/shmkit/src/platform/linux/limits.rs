@@ -88,11 +88,7 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
         k("msgmni", "queues", "number of System V message queues", Some(msg_bytes.len() as u64)),
     ];
     // /proc/sys/kernel/sem: SEMMSL SEMMNS SEMOPM SEMMNI.
-    let sem: Vec<u64> = std::fs::read_to_string("/proc/sys/kernel/sem")
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
+    let sem = super::kernel_sem();
     let sem_limits: [(&'static str, &'static str, &'static str, Option<u64>); 4] = [
         (
             "semmsl",

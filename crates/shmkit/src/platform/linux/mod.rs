@@ -41,6 +41,15 @@ pub(crate) fn mapping_page_size(addr: usize) -> usize {
         .map_or(small, |kib| (kib * 1024).max(small))
 }
 
+/// `/proc/sys/kernel/sem`: SEMMSL, SEMMNS, SEMOPM, SEMMNI (empty if unreadable).
+pub(crate) fn kernel_sem() -> Vec<u64> {
+    std::fs::read_to_string("/proc/sys/kernel/sem")
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect()
+}
+
 /// Reads a number from a `/proc/sys` file.
 pub(crate) fn proc_u64(path: &str) -> Option<u64> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
