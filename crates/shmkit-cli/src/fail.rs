@@ -52,6 +52,16 @@ impl Fail {
 
 impl From<shmkit::Error> for Fail {
     fn from(e: shmkit::Error) -> Self {
+        if e.kind() == ErrorKind::NotFound {
+            // One wording for every kind of address (the library says which kind it looked
+            // for); the remedy names this command's own verb.
+            return Fail {
+                code: code::NOT_FOUND,
+                message: e
+                    .with_hint("`shmkit ls` lists the objects there are")
+                    .to_string(),
+            };
+        }
         let code = match (e.raw_os_error(), e.kind()) {
             (Some(libc::ENOENT | libc::EIDRM), _) => code::NOT_FOUND,
             // shmctl and friends answer EINVAL for an id that names nothing.

@@ -3,7 +3,9 @@
 mod cmd;
 mod fail;
 mod parse;
+mod quote;
 mod render;
+mod table;
 mod tour;
 
 use clap::{CommandFactory, Parser, Subcommand};
@@ -34,11 +36,24 @@ pub(crate) struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Reproduce the classic shared-memory experiments with real processes and check each
-    /// result: fork sharing, the four fork inheritance modes, POSIX and System V shared memory
-    /// between unrelated processes, and a sealed memfd passed over a Unix socket.
+    /// result.
+    ///
+    /// The experiments, in order:
+    ///   anon-fork           a child writes 10 into anonymous MAP_SHARED memory; the parent reads 10
+    ///   inherit-share       fork inheritance Share: the child's write is seen by the parent
+    ///   inherit-copy        Copy: the child gets a copy; its write stays its own
+    ///   inherit-none        None: the child has no mapping (MADV_DONTFORK)
+    ///   inherit-zero        Zero: the child sees zeroes where the parent has data
+    ///   posix-unrelated     shm_open + ftruncate + mmap, read by an unrelated process (fstat figures)
+    ///   sysv-ftok           a key from ftok, shmget/shmat by an unrelated process, nattch 2
+    ///   sysv-deferred-rmid  IPC_RMID while attached: gone only after the last detach
+    ///   memfd-scm-rights    a sealed memfd passed over a Unix socket; every write refused
+    ///   sem-handoff         5 messages paced by two FIFO semaphores, then 10,000 timed round trips
+    ///   mutex-owner-died    a holder killed with SIGKILL; the next locker is told OwnerDied
     ///
     /// Every object the tour creates is removed afterwards, also when a step fails or the run
-    /// is interrupted (Ctrl-C, SIGTERM, SIGHUP).
+    /// is interrupted (Ctrl-C, SIGTERM, SIGHUP: exit 130, and no report). It writes no file.
+    #[command(verbatim_doc_comment)]
     Tour {
         /// Print the results as a JSON array (one object per experiment) instead of a table.
         #[arg(long)]
@@ -94,7 +109,7 @@ fn main() -> ExitCode {
     ExitCode::from(match result {
         Ok(c) => c,
         Err(f) => {
-            eprintln!("shmkit: {}", f.message);
+            eprintln!("shmkit: {}", quote::text(&f.message));
             f.code
         }
     })

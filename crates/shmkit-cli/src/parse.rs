@@ -7,6 +7,11 @@ pub fn size(s: &str) -> Result<u64, String> {
     shmkit::size::parse(s)
 }
 
+/// The largest message of a queue: a size, in words about messages.
+pub fn message_size(s: &str) -> Result<u64, String> {
+    shmkit::size::parse(s).map_err(|e| e.replace("size", "message size"))
+}
+
 /// An offset or length: like a size, but 0 is allowed.
 pub fn offset(s: &str) -> Result<u64, String> {
     if s.trim().chars().all(|c| c == '0') && !s.trim().is_empty() {
@@ -29,9 +34,10 @@ pub fn mode(s: &str) -> Result<u32, String> {
     Ok(m)
 }
 
-/// An object address.
-pub fn address(s: &str) -> Result<Address, String> {
-    s.parse()
+/// An object address, from the raw bytes of the argument: a POSIX name need not be UTF-8.
+pub fn address() -> impl clap::builder::TypedValueParser<Value = Address> {
+    use clap::builder::TypedValueParser;
+    clap::builder::OsStringValueParser::new().try_map(|s| Address::parse_os(&s))
 }
 
 /// A kind name.
@@ -39,9 +45,17 @@ pub fn kind(s: &str) -> Result<Kind, String> {
     s.parse()
 }
 
-/// A System V key, `0x` hex or decimal.
+/// A System V key for `mk`, `0x` hex or decimal; key 0 is refused with the flag that means it.
 pub fn key(s: &str) -> Result<i32, String> {
-    shmkit::inventory::parse_key(s)
+    shmkit::inventory::parse_key(s).map_err(|e| {
+        if e.contains("IPC_PRIVATE") {
+            "key 0 is IPC_PRIVATE, which names no object: use --private for a new object \
+             reachable only by its id"
+                .to_string()
+        } else {
+            e
+        }
+    })
 }
 
 /// `PATH:PROJ` for ftok; PROJ is 1 to 255 or a single character.

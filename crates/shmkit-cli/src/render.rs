@@ -1,12 +1,64 @@
 //! Turning inventory objects into JSON and table cells.
 
+use crate::quote;
 use serde_json::{json, Value};
-use shmkit::inventory::{Kind, Object};
+use shmkit::inventory::{Kind, Object, Orphan};
 use std::cell::RefCell;
 use std::collections::HashMap;
 
 thread_local! {
     static USERS: RefCell<HashMap<u32, String>> = RefCell::new(HashMap::new());
+    static GROUPS: RefCell<HashMap<u32, String>> = RefCell::new(HashMap::new());
+}
+
+/// The group name of `gid` (through NSS), or the number.
+pub fn group(gid: u32) -> String {
+    GROUPS.with(|c| {
+        c.borrow_mut()
+            .entry(gid)
+            .or_insert_with(|| {
+                let mut buf = vec![0 as libc::c_char; 4096];
+                // SAFETY: plain data, filled by getgrgid_r.
+                let mut gr: libc::group = unsafe { std::mem::zeroed() };
+                let mut out = std::ptr::null_mut();
+                // SAFETY: all pointers are valid for the call; `buf` outlives the use of `gr`.
+                let r = unsafe {
+                    libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out)
+                };
+                if r == 0 && !out.is_null() {
+                    // SAFETY: gr_name points into `buf`, NUL-terminated.
+                    unsafe { std::ffi::CStr::from_ptr(gr.gr_name) }
+                        .to_string_lossy()
+                        .into_owned()
+                } else {
+                    gid.to_string()
+                }
+            })
+            .clone()
+    })
+}
+
+/// A user given on the command line, by name or uid.
+pub fn uid_of(user: &str) -> Result<u32, crate::fail::Fail> {
+    if let Ok(uid) = user.parse::<u32>() {
+        return Ok(uid);
+    }
+    let c = std::ffi::CString::new(user)
+        .map_err(|_| crate::fail::Fail::usage("a user name has no NUL byte"))?;
+    let mut buf = vec![0 as libc::c_char; 4096];
+    // SAFETY: plain data, filled by getpwnam_r.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut out = std::ptr::null_mut();
+    // SAFETY: all pointers are valid for the call.
+    let r = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
+    if r == 0 && !out.is_null() {
+        Ok(pw.pw_uid)
+    } else {
+        Err(crate::fail::Fail::usage(format!(
+            "no user '{}' (give a name this machine knows, or a uid)",
+            quote::text(user)
+        )))
+    }
 }
 
 /// The user name of `uid` (through NSS, like `ls -l`), or the number.
@@ -57,16 +109,39 @@ pub fn time(secs: i64) -> String {
     )
 }
 
-/// The status words of an object: `dest` (marked for removal), `orphan`.
+/// The status words of an object: `dest` (marked for removal), `orphan`, or `unknown` when
+/// no holder was seen but some processes could not be inspected.
 pub fn status(o: &Object) -> Vec<&'static str> {
     let mut s = Vec::new();
     if o.marked_for_removal {
         s.push("dest");
     }
-    if o.orphan_reason().is_some() {
-        s.push("orphan");
+    match o.orphan() {
+        Orphan::Yes(_) => s.push("orphan"),
+        Orphan::Unknown(_) => s.push("unknown"),
+        Orphan::No => {}
     }
     s
+}
+
+/// The HOLDERS cell: `pid(command)` for each, `none`, or `-` when not looked (`?` is added
+/// when some processes could not be inspected).
+pub fn holders_cell(o: &Object) -> String {
+    let unseen = if o.uninspected > 0 { ",?" } else { "" };
+    match &o.holders {
+        None => "-".into(),
+        Some(h) if h.is_empty() && o.uninspected > 0 => "?".into(),
+        Some(h) if h.is_empty() => "none".into(),
+        Some(h) => {
+            let mut s = h
+                .iter()
+                .map(|h| format!("{}({})", h.pid, quote::text(&h.command)))
+                .collect::<Vec<_>>()
+                .join(",");
+            s.push_str(unseen);
+            s
+        }
+    }
 }
 
 /// Semaphore values, waiters, messages, memfd name: what is special about this object.
@@ -94,11 +169,16 @@ pub fn detail(o: &Object) -> String {
             (Some(v), Some(w)) => format!("value {}, {w} waiting", v[0]),
             _ => String::new(),
         },
-        Kind::SysvMsg => format!("{} messages", o.messages.unwrap_or(0)),
+        Kind::SysvMsg => shmkit::size::count(o.messages.unwrap_or(0), "message", "messages"),
+        Kind::PosixMq => match (o.messages, o.max_messages) {
+            (Some(n), Some(max)) => format!("{n} of {max} messages"),
+            (Some(n), None) => shmkit::size::count(n, "message", "messages"),
+            _ => String::new(),
+        },
         Kind::Memfd => o
             .name
-            .clone()
-            .map(|n| format!("name {n:?}"))
+            .as_deref()
+            .map(|n| format!("name {}", quote::name(std::ffi::OsStr::new(n))))
             .unwrap_or_default(),
         _ => String::new(),
     }
@@ -117,7 +197,9 @@ pub fn object_json(o: &Object) -> Value {
         "ctime": o.ctime,
         "last_use": o.last_use,
         "status": status(o),
-        "orphan_reason": o.orphan_reason(),
+        "orphan": match o.orphan() { Orphan::Yes(_) => "yes", Orphan::No => "no", Orphan::Unknown(_) => "unknown" },
+        "orphan_reason": match o.orphan() { Orphan::Yes(r) | Orphan::Unknown(r) => Some(r), Orphan::No => None },
+        "uninspected_processes": o.holders.as_ref().map(|_| o.uninspected),
         "holders": o.holders.as_ref().map(|h| h.iter().map(|h| h.pid).collect::<Vec<_>>()),
         "holder_details": o.holders.as_ref().map(|h| h.iter().map(|h| json!({
             "pid": h.pid, "command": h.command, "maps": h.maps, "fds": h.fds,
@@ -130,23 +212,38 @@ pub fn object_json(o: &Object) -> Value {
             json!(format!("{:#010x}", o.key.unwrap_or(0) as u32)),
         );
         m.insert("id".into(), json!(o.id));
+        m.insert("creator_uid".into(), json!(o.creator_uid));
+        m.insert("creator_gid".into(), json!(o.creator_gid));
         m.insert("creator_pid".into(), json!(o.creator_pid));
         m.insert("last_pid".into(), json!(o.last_pid));
+    }
+    if let Some(n) = o.address.posix_name() {
+        use std::os::unix::ffi::OsStrExt;
+        if n.to_str().is_none() {
+            // Not UTF-8: "object" is lossy, so the exact bytes come too.
+            m.insert("object_bytes".into(), json!(n.as_bytes()));
+        }
     }
     match o.kind {
         Kind::SysvShm => {
             m.insert("shmid".into(), json!(o.id));
             m.insert("nattch".into(), json!(o.nattch));
+            m.insert("attach_time".into(), json!(o.attach_time));
+            m.insert("detach_time".into(), json!(o.detach_time));
         }
         Kind::SysvSem => {
             m.insert("semid".into(), json!(o.id));
             m.insert("nsems".into(), json!(o.nsems));
             m.insert("values".into(), json!(o.values));
             m.insert("waiters".into(), json!(o.waiters));
+            m.insert("op_time".into(), json!(o.op_time));
         }
         Kind::SysvMsg => {
             m.insert("msqid".into(), json!(o.id));
             m.insert("messages".into(), json!(o.messages));
+            m.insert("receive_pid".into(), json!(o.receive_pid));
+            m.insert("send_time".into(), json!(o.send_time));
+            m.insert("receive_time".into(), json!(o.receive_time));
         }
         Kind::PosixSem => {
             m.insert("value".into(), json!(o.values.as_ref().map(|v| v[0])));
@@ -155,39 +252,14 @@ pub fn object_json(o: &Object) -> Value {
         Kind::Memfd | Kind::PosixShm | Kind::PosixMq => {
             m.insert("name".into(), json!(o.name));
             m.insert("inode".into(), json!(o.inode));
+            if o.kind == Kind::PosixMq {
+                m.insert("messages".into(), json!(o.messages));
+                m.insert("max_messages".into(), json!(o.max_messages));
+                m.insert("message_size".into(), json!(o.message_size));
+            }
         }
     }
     v
-}
-
-/// A table in the plain style of `ipcs` and `lsipc`: aligned columns, a header, no borders,
-/// so that `awk` and `cut` work on it. Hand-rolled because it must stay fast for tens of
-/// thousands of rows (comfy-table measures every cell for wrapping).
-pub fn plain_table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::with_capacity(rows.len() * 96);
-    let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-        let cells: Vec<&str> = cells.collect();
-        for (i, c) in cells.iter().enumerate() {
-            out.push_str(c);
-            if i + 1 < cells.len() {
-                for _ in c.chars().count()..width[i] + 2 {
-                    out.push(' ');
-                }
-            }
-        }
-        out.push('\n');
-    };
-    line(&mut out, &mut header.iter().copied());
-    for r in rows {
-        line(&mut out, &mut r.iter().map(String::as_str));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -199,11 +271,5 @@ mod tests {
         assert_eq!(time(0), "1970-01-01 00:00");
         assert_eq!(time(951_782_400), "2000-02-29 00:00");
         assert_eq!(time(1_795_000_000), "2026-11-18 11:06");
-    }
-
-    #[test]
-    fn plain_tables_align() {
-        let t = plain_table(&["A", "BB"], &[vec!["xyz".into(), "1".into()]]);
-        assert_eq!(t, "A    BB\nxyz  1\n");
     }
 }

@@ -1,117 +1,13 @@
 //! The inventory commands, driven through the built binary and checked against util-linux and
 //! Python.
 
+mod common;
+
+use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-
-const BIN: &str = env!("CARGO_BIN_EXE_shmkit");
-
-struct Run {
-    code: i32,
-    out: String,
-    err: String,
-}
-
-fn done(o: Output) -> Run {
-    Run {
-        code: o.status.code().unwrap_or(-1),
-        out: String::from_utf8_lossy(&o.stdout).into_owned(),
-        err: String::from_utf8_lossy(&o.stderr).into_owned(),
-    }
-}
-
-fn shmkit(args: &[&str]) -> Run {
-    done(Command::new(BIN).args(args).output().unwrap())
-}
-
-fn shmkit_in(args: &[&str], input: &[u8]) -> Run {
-    let mut c = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(input).unwrap();
-    done(c.wait_with_output().unwrap())
-}
-
-fn ok(args: &[&str]) -> String {
-    let r = shmkit(args);
-    assert_eq!(r.code, 0, "shmkit {args:?}: {}", r.err);
-    r.out
-}
-
-fn json(args: &[&str]) -> Value {
-    serde_json::from_str(&ok(args)).unwrap()
-}
-
-fn tool(cmd: &str, args: &[&str]) -> String {
-    let o = Command::new(cmd).args(args).output().unwrap();
-    assert!(
-        o.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8(o.stdout).unwrap()
-}
-
-fn unique(prefix: &str) -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Removes objects when dropped, so a failed assertion still cleans up.
-struct Gone(Vec<String>);
-impl Drop for Gone {
-    fn drop(&mut self) {
-        for o in &self.0 {
-            let _ = Command::new(BIN).args(["rm", o]).output();
-        }
-    }
-}
-
-fn find<'a>(list: &'a Value, object: &str) -> Option<&'a Value> {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["object"] == object)
-}
-
-/// Starts `python3 -c SCRIPT ARGS...` with stdin and stdout piped and returns it with the
-/// first line it prints: its "ready" signal.
-fn python(script: &str, args: &[&str]) -> (std::process::Child, String) {
-    let mut py = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(py.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    (py, line.trim().to_string())
-}
-
-fn ipcmk(args: &[&str]) -> i32 {
-    tool("ipcmk", args)
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
+use std::process::Command;
 
 #[test]
 fn ipcmk_segments_show_as_lsipc_reports_them() {

@@ -47,6 +47,8 @@ pub enum ErrorKind {
     /// The operating system could not provide a page of the mapping for another reason than a
     /// truncation or a full file system (an I/O error, the huge-page pool exhausted).
     Fault,
+    /// No object has the address that was looked up (the inventory's `find`).
+    NotFound,
 }
 
 /// An error from a shmkit operation.
@@ -119,8 +121,9 @@ impl Error {
         }
     }
 
-    /// Adds the remedy ("open it instead", "raise it with sysctl ...").
-    pub(crate) fn with_hint(mut self, hint: impl Into<String>) -> Self {
+    /// Adds or replaces the remedy ("open it instead", "raise it with sysctl ..."): a
+    /// program built on shmkit can name its own commands in it.
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
         self.inner.hint = Some(hint.into());
         self
     }
@@ -203,6 +206,7 @@ impl From<Error> for io::Error {
             (None, ErrorKind::BadLayout) => io::ErrorKind::InvalidData,
             (None, ErrorKind::Deadlock) => io::ErrorKind::Deadlock,
             (None, ErrorKind::NoSpace) => io::ErrorKind::StorageFull,
+            (None, ErrorKind::NotFound) => io::ErrorKind::NotFound,
             (None, _) => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

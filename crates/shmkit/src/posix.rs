@@ -249,9 +249,26 @@ impl Drop for PosixShm {
 /// assert!(shmkit::posix::validate_name("/ok-name").is_ok());
 /// assert!(shmkit::posix::validate_name("no-slash").is_err());
 /// assert!(shmkit::posix::validate_name("/a/b").is_err());
+/// // glibc keeps the named semaphore /x in /dev/shm as sem.x: not a segment name.
+/// assert!(shmkit::posix::validate_name("/sem.x").is_err());
 /// ```
 pub fn validate_name(name: &str) -> Result<()> {
-    validate_name_for("shm_open", name)
+    validate_name_for("shm_open", name)?;
+    if let Some(sem) = name.strip_prefix("/sem.") {
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            "shm_open",
+            name,
+            format!(
+                "names starting with /sem. are where glibc keeps named semaphores (this one is \
+                 the semaphore /{sem}); a segment of that name would overwrite its bytes"
+            ),
+        )
+        .with_hint(format!(
+            "choose another name, or open the semaphore as a semaphore (NamedSemaphore::open(\"/{sem}\"))"
+        )));
+    }
+    Ok(())
 }
 
 /// The same rules for the other POSIX IPC names (`sem_open`, `mq_open`).
@@ -288,7 +305,7 @@ fn open_error(name: &str, e: Errno) -> Error {
     let path = platform::posix_shm_path(name);
     match e {
         Errno::EXIST => err.with_hint(format!(
-            "open it instead (PosixShm::open), or remove it (`rm {path}`)"
+            "open it instead (PosixShm::open), or remove it first (PosixShm::unlink_name; it is {path})"
         )),
         Errno::NOENT => err.with_hint("create it first, or check the name"),
         Errno::ACCESS | Errno::PERM => match std::fs::metadata(&path) {

@@ -94,14 +94,14 @@ impl MessageQueue {
             let e = last_errno();
             let err = Error::os("mq_open", name, e);
             return Err(match e {
-                Errno::EXIST => err.with_hint(format!(
-                    "open it instead, or remove it (`shmkit rm mq:{name}`)"
-                )),
+                Errno::EXIST => err.with_hint(
+                    "open it instead (MessageQueue::open), or remove it first (mq_unlink)",
+                ),
                 Errno::NOENT => err.with_hint("create it first, or check the name"),
                 Errno::INVAL | Errno::MFILE | Errno::NOMEM if flags & libc::O_CREAT != 0 => err
                     .with_hint(format!(
                         "above the limits: fs.mqueue.msg_max = {}, fs.mqueue.msgsize_max = {}, \
-                         and the RLIMIT_MSGQUEUE bytes of this user (`shmkit limits`)",
+                         and the RLIMIT_MSGQUEUE bytes of this user (limits::read lists them)",
                         crate::platform::proc_u64("/proc/sys/fs/mqueue/msg_max")
                             .map_or("?".into(), |v| v.to_string()),
                         crate::platform::proc_u64("/proc/sys/fs/mqueue/msgsize_max")

@@ -67,9 +67,9 @@ impl NamedSemaphore {
             let e = last_errno();
             let err = Error::os("sem_open", name, e);
             return Err(match e {
-                Errno::EXIST => err.with_hint(format!(
-                    "open it instead, or remove it (`shmkit rm psem:{name}`)"
-                )),
+                Errno::EXIST => err.with_hint(
+                    "open it instead (NamedSemaphore::open), or remove it first (sem_unlink)",
+                ),
                 Errno::NOENT => err.with_hint("create it first, or check the name"),
                 Errno::INVAL if flags != 0 => {
                     err.with_hint("the value exceeds SEM_VALUE_MAX (2147483647)")

@@ -24,6 +24,36 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// Two sizes for a comparison ("8 MiB exceeds 4 MiB"): human-readable, unless rounding
+/// would make them look equal, in which case both are exact byte counts.
+///
+/// ```
+/// use shmkit::size::human_pair;
+/// assert_eq!(human_pair(8 << 20, 4 << 20), ("8 MiB".into(), "4 MiB".into()));
+/// assert_eq!(
+///     human_pair(u64::MAX, u64::MAX - 1),
+///     ("18446744073709551615 bytes".into(), "18446744073709551614 bytes".into())
+/// );
+/// ```
+pub fn human_pair(a: u64, b: u64) -> (String, String) {
+    let (ha, hb) = (human(a), human(b));
+    if ha == hb && a != b {
+        (count(a, "byte", "bytes"), count(b, "byte", "bytes"))
+    } else {
+        (ha, hb)
+    }
+}
+
+/// A count with its noun in the right number: `1 byte`, `2 bytes`, `0 messages`.
+///
+/// ```
+/// assert_eq!(shmkit::size::count(1, "message", "messages"), "1 message");
+/// assert_eq!(shmkit::size::count(0, "process", "processes"), "0 processes");
+/// ```
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Parses `4096`, `64K`, `64KiB`, `1M`, `1.5G`, `2T` (K = 1024 bytes, and so on).
 /// Refuses zero, negatives, fractions of a byte and anything that overflows `u64`.
 ///
@@ -37,6 +67,9 @@ pub fn human(bytes: u64) -> String {
 /// ```
 pub fn parse(text: &str) -> Result<u64, String> {
     let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("invalid size '{text}': negative"));
+    }
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(t.len());
@@ -79,9 +112,7 @@ pub fn parse(text: &str) -> Result<u64, String> {
             .ok_or_else(|| format!("size '{text}' is too large"))?
     };
     if bytes == 0 {
-        return Err(format!(
-            "size '{text}' is zero; a segment needs at least 1 byte"
-        ));
+        return Err(format!("size '{text}' is zero; at least 1 byte is needed"));
     }
     Ok(bytes)
 }

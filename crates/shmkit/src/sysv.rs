@@ -476,7 +476,7 @@ fn shmget_error_with(
             // SAFETY: shmget takes plain integers.
             let id = unsafe { libc::shmget(key.raw(), 0, 0) };
             err.with_hint(format!(
-                "a segment with this key exists (shmid {id}); open it instead, or remove it with `ipcrm -m {id}`"
+                "a segment with this key exists (shmid {id}); open it instead, or remove it first (IPC_RMID)"
             ))
         }
         Errno::NOENT => err.with_hint("no segment has this key; create it first"),
@@ -493,7 +493,7 @@ fn shmget_error_with(
         },
         Errno::NOSPC => err.with_hint(format!(
             "either every segment id is in use (kernel.shmmni = {}) or the total would exceed \
-             kernel.shmall ({} pages); remove unused segments (`ipcs -m`, `ipcrm -m ID`) or {}",
+             kernel.shmall ({} pages); remove unused segments (IPC_RMID) or {}",
             limits.shmmni.map_or("?".into(), |v| v.to_string()),
             limits.shmall_pages.map_or("?".into(), |v| v.to_string()),
             platform::sysctl_hint("shmall")

@@ -229,13 +229,13 @@ fn msgget_error(key: SysvKey, e: Errno) -> Error {
             // SAFETY: plain integers.
             let id = unsafe { libc::msgget(key.raw(), 0) };
             err.with_hint(format!(
-                "a queue with this key exists (msqid {id}); open it instead, or remove it with \
-                 `ipcrm -q {id}`"
+                "a queue with this key exists (msqid {id}); open it instead, or remove it first \
+                 (IPC_RMID)"
             ))
         }
         Errno::NOENT => err.with_hint("no queue has this key; create it first"),
         Errno::NOSPC => err.with_hint(
-            "kernel.msgmni queues exist already; remove unused ones (`ipcs -q`) or raise it \
+            "kernel.msgmni queues exist already; remove unused ones (IPC_RMID) or raise it \
              with sysctl -w kernel.msgmni=VALUE",
         ),
         _ => err,

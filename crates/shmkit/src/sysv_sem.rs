@@ -319,8 +319,8 @@ fn semget_error(key: SysvKey, e: Errno) -> Error {
             // SAFETY: plain integers.
             let id = unsafe { libc::semget(key.raw(), 0, 0) };
             err.with_hint(format!(
-                "a set with this key exists (semid {id}); open it instead, or remove it with \
-                 `ipcrm -s {id}`"
+                "a set with this key exists (semid {id}); open it instead, or remove it first \
+                 (IPC_RMID)"
             ))
         }
         Errno::NOENT => err.with_hint("no set has this key; create it first"),
@@ -330,7 +330,7 @@ fn semget_error(key: SysvKey, e: Errno) -> Error {
         ),
         Errno::NOSPC => err.with_hint(
             "kernel.sem's SEMMNI (sets) or SEMMNS (semaphores) is reached; remove unused sets \
-             (`ipcs -s`, `shmkit rm sem:ID`) or raise them with sysctl -w kernel.sem=...",
+             (IPC_RMID) or raise them with sysctl -w kernel.sem=...",
         ),
         _ => err,
     }

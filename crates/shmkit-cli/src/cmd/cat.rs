@@ -2,20 +2,26 @@
 
 use crate::fail::{code, CmdResult, Fail};
 use shmkit::inventory::{self, Address};
+use shmkit::size::count;
 use std::io::Write;
 
-/// Copy the bytes of a shared-memory object to stdout (the article's `shm_reader`), or dump
-/// them like `xxd` with --hex. Opens the object read-only.
+/// Copy the bytes of a shared-memory object to stdout, or dump them like `xxd` with --hex.
+///
+/// Opens the object read-only, and reading never allocates it: a sparse object's holes read
+/// as zeros without faulting pages in (POSIX and memfd objects are read with pread(2) on
+/// their file; System V segments, as root, through /proc/self/map_files the same way). One
+/// cost remains: a System V segment read by a user other than root, when some of it is in
+/// swap, is read through a mapping, which allocates the pages that were never written.
 #[derive(clap::Args)]
 pub struct Args {
     /// The object: /NAME, shm:ID, key:KEY or memfd:PID:FD.
-    #[arg(value_parser = crate::parse::address)]
+    #[arg(value_parser = crate::parse::address())]
     object: Address,
     /// First byte to print (units allowed: 4K).
-    #[arg(long, short, value_parser = crate::parse::offset, default_value = "0")]
+    #[arg(long, short, value_parser = crate::parse::offset, default_value = "0", allow_hyphen_values = true)]
     offset: u64,
     /// How many bytes (default: to the end).
-    #[arg(long, short, value_parser = crate::parse::offset)]
+    #[arg(long, short, value_parser = crate::parse::offset, allow_hyphen_values = true)]
     length: Option<u64>,
     /// An `xxd`-style hex dump instead of raw bytes.
     #[arg(long, short = 'x')]
@@ -23,19 +29,23 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CmdResult {
-    let seg = inventory::open_memory(&a.object, false)?;
-    let size = seg.len() as u64;
+    let seg = inventory::open_reader(&a.object)?;
+    let size = seg.len();
+    let shown = crate::quote::address(&a.object);
     if a.offset > size {
         return Err(Fail::usage(format!(
-            "offset {} is past the end of {} ({size} bytes)",
-            a.offset, a.object
+            "offset {} is past the end of {shown} ({})",
+            a.offset,
+            count(size, "byte", "bytes")
         )));
     }
     let len = a.length.unwrap_or(size - a.offset);
     if a.offset.checked_add(len).is_none_or(|end| end > size) {
         return Err(Fail::usage(format!(
-            "{len} bytes at offset {} run past the end of {} ({size} bytes)",
-            a.offset, a.object
+            "{} at offset {} run past the end of {shown} ({})",
+            count(len, "byte", "bytes"),
+            a.offset,
+            count(size, "byte", "bytes")
         )));
     }
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -44,7 +54,7 @@ pub fn run(a: Args) -> CmdResult {
     let end = a.offset + len;
     while pos < end {
         let n = (end - pos).min(buf.len() as u64) as usize;
-        seg.read_at(pos as usize, &mut buf[..n])?;
+        seg.read_at(pos, &mut buf[..n])?;
         let r = if a.hex {
             hex(&mut out, pos, &buf[..n])
         } else {

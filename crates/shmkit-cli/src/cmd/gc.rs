@@ -1,8 +1,9 @@
 //! `shmkit gc`: find and remove orphaned objects.
 
 use crate::fail::{code, CmdResult, Fail};
+use crate::quote;
 use crate::render;
-use shmkit::inventory::{self, Kind, ListOptions, Object};
+use shmkit::inventory::{self, Kind, ListOptions, Object, Orphan};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Find orphans and remove them: POSIX shared memory and named semaphores that no process
@@ -10,10 +11,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// printed with the reason; without --dry-run exactly the printed objects are removed (each
 /// is checked again just before its removal).
 ///
-/// Only the calling user's objects are considered; root may add --all-users. Processes that
-/// cannot be inspected are named in a warning: what they hold is invisible. For a user other
-/// than root, an object that other users may open is then skipped (another user's process
-/// might hold it).
+/// An object is an orphan only if every process that could hold it was inspected: when some
+/// could not be (another user's processes, without root; processes that forbid inspection),
+/// a POSIX object none of the inspected ones holds is skipped, with the reason. Give
+/// --ignore-uninspected to vouch that those processes hold nothing.
+///
+/// Objects changed or used in the last 60 seconds are never removed (System V and POSIX
+/// objects are meant to outlive their creators: what `ipcmk` or `shmkit mk` just made is not
+/// garbage); --older-than sets another age, --older-than 0 none.
+///
+/// A bare `shmkit gc` (no --match, --kind or --older-than) lists what it would remove and asks
+/// before removing on a terminal; without a terminal it removes nothing unless --yes is given.
+///
+/// Only the calling user's objects are considered; root may add --all-users.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
@@ -21,8 +31,8 @@ pub struct Args {
     #[arg(long, short = 'n')]
     dry_run: bool,
     /// Only objects unused for at least this long (90s, 15m, 2h, 7d), by their last change
-    /// or use.
-    #[arg(long, value_parser = crate::parse::duration)]
+    /// or use (default 60s; 0 for no minimum).
+    #[arg(long, value_parser = crate::parse::duration, allow_hyphen_values = true)]
     older_than: Option<Duration>,
     /// Only this kind (repeatable): posix-shm, posix-sem, sysv-shm.
     #[arg(long = "kind", short = 'k', value_parser = crate::parse::kind)]
@@ -34,6 +44,13 @@ pub struct Args {
     /// Consider every user's objects (root only).
     #[arg(long)]
     all_users: bool,
+    /// Remove without asking, also when not on a terminal.
+    #[arg(long, short = 'y')]
+    yes: bool,
+    /// Treat the processes that could not be inspected as holding nothing (you vouch for
+    /// them): without it, a POSIX object only they could hold is skipped.
+    #[arg(long)]
+    ignore_uninspected: bool,
     /// Print a JSON array of {object, kind, reason, action}.
     #[arg(long)]
     json: bool,
@@ -41,7 +58,22 @@ pub struct Args {
 
 const COLLECTABLE: [Kind; 3] = [Kind::PosixShm, Kind::PosixSem, Kind::SysvShm];
 
+/// What is younger than this is never garbage, unless --older-than says otherwise.
+const MIN_AGE: Duration = Duration::from_secs(60);
+
 pub fn run(a: Args) -> CmdResult {
+    if let Some(p) = a
+        .patterns
+        .iter()
+        .find(|p| p.is_empty() || p.as_str() == "*")
+    {
+        return Err(Fail::usage(if p.is_empty() {
+            "--match '' matches nothing; give an address or a prefix ending in '*' ('/myapp-*')"
+        } else {
+            "--match '*' is every object: leave --match out (a bare gc asks before removing)"
+        }));
+    }
+    let bare = a.patterns.is_empty() && a.kinds.is_empty() && a.older_than.is_none();
     for k in &a.kinds {
         if !COLLECTABLE.contains(k) {
             return Err(Fail::usage(format!(
@@ -65,28 +97,25 @@ pub fn run(a: Args) -> CmdResult {
         kinds,
         holders: true,
     })?;
-    let blind = !listing.unreadable_processes.is_empty();
-    if blind {
-        let shown: Vec<String> = listing
-            .unreadable_processes
-            .iter()
-            .map(|(p, c)| format!("{p} ({c})"))
-            .collect();
+    let uninspected = listing.unreadable_processes.len();
+    if uninspected > 0 {
         eprintln!(
-            "shmkit: warning: {} processes could not be inspected: {}; an object only they hold looks orphaned",
-            shown.len(),
-            shown.join(", ")
+            "shmkit: warning: {} could not be inspected{}",
+            shmkit::size::count(uninspected as u64, "process", "processes"),
+            if a.ignore_uninspected {
+                "; --ignore-uninspected: taken to hold nothing"
+            } else {
+                "; POSIX objects they might hold are skipped (--ignore-uninspected to vouch for them)"
+            }
         );
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
+    let min_age = a.older_than.unwrap_or(MIN_AGE).as_secs() as i64;
     let mut picked: Vec<(&Object, String)> = Vec::new();
-    let mut skipped = Vec::new();
+    let mut skipped: Vec<(&Object, String)> = Vec::new();
     for o in &listing.objects {
-        let Some(reason) = o.orphan_reason() else {
-            continue;
-        };
         if !a.all_users && o.uid != euid.as_raw() {
             continue;
         }
@@ -99,17 +128,27 @@ pub fn run(a: Args) -> CmdResult {
         {
             continue;
         }
-        if let (Some(age), Some(t)) = (a.older_than, o.last_use) {
-            if now - t < age.as_secs() as i64 {
+        let reason = match judge(o, a.ignore_uninspected) {
+            Orphan::No => continue,
+            Orphan::Yes(r) => r,
+            Orphan::Unknown(why) => {
+                skipped.push((o, why));
                 continue;
             }
-        }
-        let others_may_open = o.mode & 0o066 != 0;
-        if o.kind != Kind::SysvShm && blind && others_may_open && !euid.is_root() {
-            skipped.push((
-                o,
-                "other users may open it and some of their processes could not be inspected",
-            ));
+        };
+        // Without a time there is no age: such an object is not old enough to be sure of.
+        let age = o.last_use.map(|t| now - t);
+        if age.is_none_or(|age| age < min_age) {
+            if a.older_than.is_none() {
+                skipped.push((
+                    o,
+                    format!(
+                        "{reason}, but used or changed {} (objects younger than {} s are kept; --older-than 0 to include them)",
+                        age.map_or("at an unknown time".into(), |s| format!("{s} s ago")),
+                        MIN_AGE.as_secs()
+                    ),
+                ));
+            }
             continue;
         }
         let age = o
@@ -118,13 +157,42 @@ pub fn run(a: Args) -> CmdResult {
             .unwrap_or_default();
         picked.push((o, format!("{reason}{age}")));
     }
+    // A bare gc removes only with consent: asked on a terminal, --yes elsewhere.
+    let mut dry_run = a.dry_run;
+    if bare && !a.dry_run && !a.yes && !picked.is_empty() {
+        if rustix::termios::isatty(std::io::stdin()) && !a.json {
+            for (o, reason) in &picked {
+                println!(
+                    "would remove {} ({}): {reason}",
+                    quote::address(&o.address),
+                    o.kind
+                );
+            }
+            eprint!(
+                "shmkit: remove these {}? [y/N] ",
+                shmkit::size::count(picked.len() as u64, "object", "objects")
+            );
+            let mut answer = String::new();
+            let _ = std::io::stdin().read_line(&mut answer);
+            if !matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+                eprintln!("shmkit: nothing was removed");
+                return Ok(code::OK);
+            }
+        } else {
+            eprintln!(
+                "shmkit: a bare gc removes nothing without a terminal to ask on: give --yes, or \
+                 narrow it with --match, --kind or --older-than; listing only"
+            );
+            dry_run = true;
+        }
+    }
     let mut results = Vec::new();
     let mut failed = false;
     for (o, reason) in &picked {
-        let action = if a.dry_run {
+        let action = if dry_run {
             "would remove".to_string()
         } else {
-            match recheck_and_remove(o) {
+            match recheck_and_remove(o, a.ignore_uninspected) {
                 Ok(()) => "removed".to_string(),
                 Err(e) => {
                     failed = true;
@@ -133,7 +201,11 @@ pub fn run(a: Args) -> CmdResult {
             }
         };
         if !a.json {
-            println!("{action} {} ({}): {reason}", o.address, o.kind);
+            println!(
+                "{action} {} ({}): {reason}",
+                quote::address(&o.address),
+                o.kind
+            );
         }
         results.push(serde_json::json!({
             "object": o.address.to_string(), "kind": o.kind.name(), "reason": reason, "action": action,
@@ -141,7 +213,7 @@ pub fn run(a: Args) -> CmdResult {
     }
     for (o, why) in &skipped {
         if !a.json {
-            println!("skipped {} ({}): {why}", o.address, o.kind);
+            println!("skipped {} ({}): {why}", quote::address(&o.address), o.kind);
         }
         results.push(serde_json::json!({
             "object": o.address.to_string(), "kind": o.kind.name(), "reason": why, "action": "skipped",
@@ -155,15 +227,25 @@ pub fn run(a: Args) -> CmdResult {
     Ok(if failed { code::ERROR } else { code::OK })
 }
 
+/// Whether `o` is an orphan, with the uninspected processes vouched for if asked.
+fn judge(o: &Object, ignore_uninspected: bool) -> Orphan {
+    if ignore_uninspected && o.uninspected > 0 {
+        let mut vouched = o.clone();
+        vouched.uninspected = 0;
+        return vouched.orphan();
+    }
+    o.orphan()
+}
+
 /// The object may have been taken up since the scan: look again, and remove it only if it is
 /// the same object and still an orphan.
-fn recheck_and_remove(o: &Object) -> Result<(), String> {
+fn recheck_and_remove(o: &Object, ignore_uninspected: bool) -> Result<(), String> {
     let now = inventory::find(&o.address, true).map_err(|e| e.to_string())?;
     if now.inode != o.inode {
         return Err("replaced by another object of the same name since the scan".into());
     }
-    if now.orphan_reason().is_none() {
-        return Err("in use again".into());
+    if !matches!(judge(&now, ignore_uninspected), Orphan::Yes(_)) {
+        return Err("in use again, or no longer known to be unused".into());
     }
     inventory::remove(&o.address).map_err(|e| e.to_string())
 }

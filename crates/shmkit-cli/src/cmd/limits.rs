@@ -1,7 +1,7 @@
 //! `shmkit limits`: every IPC limit, what it means, what is in use, how to change it.
 
 use crate::fail::{code, CmdResult};
-use crate::render;
+use crate::table::{self, Column, Layout};
 use serde_json::json;
 
 /// Every IPC limit with its value, unit, meaning, where it was read, the current usage
@@ -60,10 +60,14 @@ pub fn run(a: Args) -> CmdResult {
             ]
         })
         .collect();
-    print!(
-        "{}",
-        render::plain_table(&["LIMIT", "VALUE", "IN USE", "MEANING", "SOURCE"], &rows)
-    );
+    let header: Vec<Column> = ["LIMIT", "VALUE", "IN USE", "MEANING", "SOURCE"]
+        .into_iter()
+        .map(|h| Column {
+            header: h,
+            flexible: false,
+        })
+        .collect();
+    print!("{}", table::render(&header, &rows, Layout::detect()));
     println!("\nTo change a limit:");
     let mut seen = Vec::new();
     for l in &limits {

@@ -25,7 +25,7 @@ pub struct Args {
 #[group(required = true, multiple = false)]
 struct KeyArgs {
     /// The key, 0x hex or decimal.
-    #[arg(long, value_parser = parse::key)]
+    #[arg(long, value_parser = parse::key, allow_hyphen_values = true)]
     key: Option<i32>,
     /// A key from ftok(3): an existing PATH and a project id (1 to 255 or one character).
     #[arg(long, value_parser = parse::ftok, value_name = "PATH:PROJ")]
@@ -52,7 +52,7 @@ enum What {
         /// The name, starting with '/'.
         name: String,
         /// Size (4096, 64K, 1M, 1.5G).
-        #[arg(long, short, value_parser = parse::size)]
+        #[arg(long, short, value_parser = parse::size, allow_hyphen_values = true)]
         size: u64,
         /// Permission bits in octal (default 0600).
         #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
@@ -66,7 +66,7 @@ enum What {
         #[command(flatten)]
         key: KeyArgs,
         /// Size (4096, 64K, 1M, 1.5G).
-        #[arg(long, short, value_parser = parse::size)]
+        #[arg(long, short, value_parser = parse::size, allow_hyphen_values = true)]
         size: u64,
         /// Permission bits in octal (default 0600).
         #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
@@ -81,10 +81,10 @@ enum What {
         #[command(flatten)]
         key: KeyArgs,
         /// How many semaphores (at most kernel.sem's SEMMSL).
-        #[arg(long, short, default_value = "1")]
+        #[arg(long, short, default_value = "1", allow_hyphen_values = true)]
         nsems: u16,
         /// Initial value of every semaphore (0 to 32767).
-        #[arg(long, default_value = "0", value_parser = clap::value_parser!(u16).range(0..=32767))]
+        #[arg(long, default_value = "0", value_parser = clap::value_parser!(u16).range(0..=32767), allow_hyphen_values = true)]
         value: u16,
         /// Permission bits in octal (default 0600).
         #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
@@ -109,7 +109,7 @@ enum What {
         /// The name, starting with '/'.
         name: String,
         /// Initial value (0 to 2147483647).
-        #[arg(long, default_value = "0", value_parser = clap::value_parser!(u32).range(0..=2147483647))]
+        #[arg(long, default_value = "0", value_parser = clap::value_parser!(u32).range(0..=2147483647), allow_hyphen_values = true)]
         value: u32,
         /// Permission bits in octal (default 0600).
         #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
@@ -123,10 +123,10 @@ enum What {
         /// The name, starting with '/'.
         name: String,
         /// Capacity in messages (default: fs.mqueue.msg_default).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         max_messages: Option<u64>,
         /// Largest message in bytes (default: fs.mqueue.msgsize_default).
-        #[arg(long, value_parser = parse::size)]
+        #[arg(long, value_parser = parse::message_size, allow_hyphen_values = true)]
         message_size: Option<u64>,
         /// Permission bits in octal (default 0600).
         #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
@@ -150,8 +150,32 @@ fn print(json: bool, addr: &str, fields: serde_json::Value) {
         v["object"] = addr.into();
         println!("{v}");
     } else {
-        println!("{addr}");
+        println!("{}", crate::quote::text(addr));
     }
+}
+
+/// The library's remedies name library calls; the command names its own verbs.
+fn our_remedy(e: shmkit::Error, addr: &str) -> shmkit::Error {
+    if e.raw_os_error() == Some(libc::EEXIST) {
+        let how = if addr.ends_with(":ID") {
+            format!("`shmkit ls` shows its {addr}; remove it first with `shmkit rm {addr}`, or choose another key")
+        } else {
+            format!(
+                "remove it first with `shmkit rm {}`, or choose another name",
+                crate::quote::text(addr)
+            )
+        };
+        return e.with_hint(how);
+    }
+    if e.kind() == shmkit::ErrorKind::InvalidName {
+        if let Some(sem) = addr.strip_prefix("/sem.") {
+            return e.with_hint(format!(
+                "a named semaphore is made with `shmkit mk psem /{sem}` and addressed as psem:/{sem}; \
+                 choose another name for a segment"
+            ));
+        }
+    }
+    e
 }
 
 fn to_usize(size: u64) -> Result<usize, Fail> {
@@ -182,25 +206,25 @@ pub fn run(a: Args) -> CmdResult {
             // the writer): refuse up front what can never fit.
             if let Some(cap) = limit("dev_shm_size") {
                 if size > cap {
+                    let (want, cap) = shmkit::size::human_pair(size, cap);
                     return Err(Fail::usage(format!(
-                        "size {} exceeds the capacity of /dev/shm (dev_shm_size = {}); raise it with \
-                         `mount -o remount,size=SIZE /dev/shm`",
-                        shmkit::size::human(size),
-                        shmkit::size::human(cap)
+                        "size {want} exceeds the capacity of /dev/shm (dev_shm_size = {cap}); raise it with \
+                         `mount -o remount,size=SIZE /dev/shm`"
                     )));
                 }
             }
             let seg = PosixShm::options()
                 .mode(mode)
                 .keep(true)
-                .create(&name, to_usize(size)?)?;
+                .create(&name, to_usize(size)?)
+                .map_err(|e| our_remedy(e, &name))?;
             if json {
                 println!(
                     "{}",
                     serde_json::json!({ "object": seg.name(), "size": seg.len() })
                 );
             } else {
-                println!("{}", seg.name());
+                println!("{}", crate::quote::name(std::ffi::OsStr::new(seg.name())));
             }
         }
         What::Sysv {
@@ -213,14 +237,17 @@ pub fn run(a: Args) -> CmdResult {
             let size = to_usize(size)?;
             if let Some(max) = limit("shmmax") {
                 if size as u64 > max {
+                    let (want, max) = shmkit::size::human_pair(size as u64, max);
                     return Err(Fail::usage(format!(
-                        "segment size {} exceeds kernel.shmmax {}; raise it with `sysctl -w kernel.shmmax=VALUE` (as root)",
-                        shmkit::size::human(size as u64),
-                        shmkit::size::human(max)
+                        "segment size {want} exceeds kernel.shmmax {max}; raise it with `sysctl -w kernel.shmmax=VALUE` (as root)"
                     )));
                 }
             }
-            let seg = SysvShm::options().mode(mode).keep(true).create(key, size)?;
+            let seg = SysvShm::options()
+                .mode(mode)
+                .keep(true)
+                .create(key, size)
+                .map_err(|e| our_remedy(e, "shm:ID"))?;
             let st = seg.stat()?;
             let addr = format!("shm:{}", seg.id());
             if json {
@@ -243,7 +270,8 @@ pub fn run(a: Args) -> CmdResult {
             if nsems == 0 {
                 return Err(Fail::usage("--nsems must be at least 1"));
             }
-            let set = SemSet::create(key, nsems.into(), mode)?;
+            let set =
+                SemSet::create(key, nsems.into(), mode).map_err(|e| our_remedy(e, "sem:ID"))?;
             // Until the values are set, a failure removes the set (drop); then keep it.
             if value != 0 {
                 for n in 0..nsems {
@@ -259,7 +287,7 @@ pub fn run(a: Args) -> CmdResult {
             );
         }
         What::Msg { key, mode, json } => {
-            let q = MsgQueue::create(key.key()?, mode)?;
+            let q = MsgQueue::create(key.key()?, mode).map_err(|e| our_remedy(e, "msg:ID"))?;
             q.set_keep(true);
             let st = q.stat()?;
             print(
@@ -274,7 +302,8 @@ pub fn run(a: Args) -> CmdResult {
             mode,
             json,
         } => {
-            let s = NamedSemaphore::create(&name, value, mode)?;
+            let s = NamedSemaphore::create(&name, value, mode)
+                .map_err(|e| our_remedy(e, &format!("psem:{name}")))?;
             s.set_keep(true);
             print(
                 json,
@@ -293,7 +322,8 @@ pub fn run(a: Args) -> CmdResult {
                 max_messages.unwrap_or_else(|| proc_default("/proc/sys/fs/mqueue/msg_default", 10));
             let size = message_size
                 .unwrap_or_else(|| proc_default("/proc/sys/fs/mqueue/msgsize_default", 8192));
-            let q = MessageQueue::create(&name, max, size, mode)?;
+            let q = MessageQueue::create(&name, max, size, mode)
+                .map_err(|e| our_remedy(e, &format!("mq:{name}")))?;
             q.set_keep(true);
             let a = q.attr()?;
             print(

@@ -1,11 +1,12 @@
 //! `shmkit rm`: remove objects of any kind, like `ipcrm`.
 
 use crate::fail::{code, CmdResult, Fail};
+use crate::quote;
 use crate::render;
 use shmkit::inventory::{self, Address, Kind};
 
-/// Remove IPC objects. Every argument is checked first: if one is invalid or names nothing,
-/// nothing is removed.
+/// Remove IPC objects. Every argument is checked first: if one is invalid, names nothing or
+/// may not be removed by this user, nothing is removed. --dry-run makes the same checks.
 ///
 /// System V shared memory still attached somewhere is marked for removal and destroyed at its
 /// last detach; POSIX objects disappear from their namespace at once, and processes that have
@@ -13,7 +14,7 @@ use shmkit::inventory::{self, Address, Kind};
 #[derive(clap::Args)]
 pub struct Args {
     /// The objects: /NAME, shm:ID, key:KEY, sem:ID, msg:ID, psem:/NAME, mq:/NAME.
-    #[arg(required = true, value_parser = crate::parse::address)]
+    #[arg(required = true, value_parser = crate::parse::address())]
     objects: Vec<Address>,
     /// Say what would be removed, and remove nothing.
     #[arg(long, short = 'n')]
@@ -40,20 +41,26 @@ pub fn run(a: Args) -> CmdResult {
         {
             continue; // named twice (e.g. by key and by id)
         }
+        // What the kernel would refuse, refused before anything is removed.
+        inventory::check_removable(&o).map_err(|e| {
+            let mut f = Fail::from(e);
+            f.message.push_str(". Nothing was removed.");
+            f
+        })?;
         found.push((addr.clone(), o));
     }
     let mut failed = None;
     for (addr, o) in &found {
         let what = describe(o);
         if a.dry_run {
-            println!("would remove {addr} ({what})");
+            println!("would remove {} ({what})", quote::address(addr));
             continue;
         }
         // Remove by the resolved address: a key could be reused between lookup and removal.
         match inventory::remove(&o.address) {
-            Ok(()) => println!("removed {addr} ({what})"),
+            Ok(()) => println!("removed {} ({what})", quote::address(addr)),
             Err(e) => {
-                eprintln!("shmkit: {e}");
+                eprintln!("shmkit: {}", quote::text(&e.to_string()));
                 failed = Some(crate::fail::Fail::from(e).code);
             }
         }
@@ -70,9 +77,9 @@ fn describe(o: &shmkit::inventory::Object) -> String {
         parts.push(o.address.to_string());
     }
     if let Some(s) = o.size {
-        parts.push(format!("{s} bytes"));
+        parts.push(shmkit::size::count(s, "byte", "bytes"));
     }
-    parts.push(format!("owner {}", render::user(o.uid)));
+    parts.push(format!("owner {}", quote::text(&render::user(o.uid))));
     if let Some(n) = o.nattch.filter(|n| *n > 0) {
         parts.push(format!("{n} attached: destroyed at the last detach"));
     }

@@ -6,7 +6,7 @@
 //! is removed that this process did not create: System V segments are checked against their
 //! creator pid before removal.
 
-use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 #[derive(Debug, Clone)]
@@ -14,7 +14,6 @@ enum Item {
     Posix(String),
     /// A System V key whose segment this process is about to create.
     SysvKey(i32),
-    Dir(PathBuf),
     Child(u32),
 }
 
@@ -34,23 +33,44 @@ pub fn sysv_key(key: i32) {
     push(Item::SysvKey(key));
 }
 
-/// A temporary directory (removed with its contents).
-pub fn dir(path: PathBuf) {
-    push(Item::Dir(path));
-}
-
 /// A peer process, killed if the tour is interrupted.
 pub fn child(pid: u32) {
     push(Item::Child(pid));
 }
 
+/// Set by the first interruption; from then on the experiments' results are not reported.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// Held while the report is printed and until the process exits: an interruption waits for
+/// it, so the output is either whole or absent.
+static REPORT: Mutex<()> = Mutex::new(());
+
 /// Installs the signal handler that cleans up and exits.
 pub fn install_handler() {
     let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+        // Wait for a report being printed; then stop the peers and remove what was created.
+        let _report = REPORT.lock().unwrap_or_else(|p| p.into_inner());
         let removed = run();
-        eprintln!("shmkit tour: interrupted; removed {removed} object(s) it had created");
+        eprintln!(
+            "shmkit tour: interrupted; removed {removed} object{} it had created",
+            if removed == 1 { "" } else { "s" }
+        );
         std::process::exit(crate::exit::INTERRUPTED as i32);
     });
+}
+
+/// Called when every experiment has ended, before the report: returns the guard to hold
+/// while printing it, or never returns if the run was interrupted (the handler, which may
+/// have stopped a peer mid-step, exits with 130 and no report).
+pub fn begin_report() -> std::sync::MutexGuard<'static, ()> {
+    let guard = REPORT.lock().unwrap_or_else(|p| p.into_inner());
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        drop(guard);
+        loop {
+            std::thread::park(); // the handler exits the process
+        }
+    }
+    guard
 }
 
 /// Removes whatever is left; returns how many objects were removed.
@@ -82,11 +102,6 @@ pub fn run() -> usize {
                             removed += 1;
                         }
                     }
-                }
-            }
-            Item::Dir(path) => {
-                if std::fs::remove_dir_all(path).is_ok() {
-                    removed += 1;
                 }
             }
         }

@@ -5,6 +5,7 @@ use super::peer::Peer;
 use super::{Outcome, Scratch};
 use serde_json::json;
 use shmkit::{Memfd, Seals};
+use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
@@ -25,12 +26,15 @@ fn run(scratch: &Scratch) -> Result<Outcome, String> {
     m.add_seals(Seals::SHRINK | Seals::GROW | Seals::WRITE | Seals::SEAL)
         .map_err(|e| e.to_string())?;
 
-    let sock = scratch.dir.join("memfd.sock");
-    let listener =
-        UnixListener::bind(&sock).map_err(|e| format!("bind {}: {e}", sock.display()))?;
+    // An abstract socket: a name in the kernel, not a file, so that nothing is left on disk
+    // even if the tour is killed with SIGKILL.
+    let sock = format!("shmkit-tour-{}-memfd", scratch.tag);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(sock.as_bytes())
+        .map_err(|e| format!("abstract socket name {sock}: {e}"))?;
+    let listener = UnixListener::bind_addr(&addr).map_err(|e| format!("bind @{sock}: {e}"))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     cleanup::pause_point("memfd");
-    let mut peer = Peer::spawn("memfd-recv", &[sock.display().to_string()])?;
+    let mut peer = Peer::spawn("memfd-recv", std::slice::from_ref(&sock))?;
     let pid = peer.pid();
     // Accept with a deadline: a peer that fails before connecting must not hang the tour.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -59,8 +63,7 @@ fn run(scratch: &Scratch) -> Result<Outcome, String> {
     Ok(Outcome::new(
         NAME,
         format!(
-            "memfd_create(\"shmkit-tour\"), wrote {message:?}, sealed shrink|grow|write|seal, sent the fd over {}",
-            sock.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+            "memfd_create(\"shmkit-tour\"), wrote {message:?}, sealed shrink|grow|write|seal, sent the fd over @{sock}"
         ),
         format!(
             "pid {pid} read {:?}; write(2): {}; ftruncate: {}; writable mmap: {}",

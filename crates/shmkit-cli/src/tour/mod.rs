@@ -9,7 +9,6 @@ mod sync;
 mod sysv;
 
 use serde::Serialize;
-use std::path::PathBuf;
 
 /// The result of one experiment.
 #[derive(Debug, Serialize)]
@@ -81,11 +80,14 @@ pub fn run(json: bool) -> u8 {
         results.push(fork::inherit(mode));
     }
     results.push(posix::unrelated(&scratch));
-    results.extend(sysv::unrelated(&scratch));
+    results.extend(sysv::unrelated());
     results.push(memfd::sealed_handoff(&scratch));
     results.push(sync::semaphore_handoff(&scratch));
     results.push(sync::mutex_owner_died(&scratch));
     drop(scratch);
+    // The report is printed whole or not at all: an interruption from here on waits for it,
+    // and one that came earlier (its handler may have stopped a peer mid-step) wins.
+    let _printing = cleanup::begin_report();
     cleanup::run();
 
     if json {
@@ -147,30 +149,21 @@ fn terminal_width() -> Option<(u16, u16)> {
     (ws.ws_col > 0).then_some((ws.ws_col, ws.ws_row))
 }
 
-/// A private temporary directory (mode 0700) for the tour's files and sockets, removed on
-/// drop and by the interrupt handler.
+/// What the experiments of one run share: a tag unique to the run, for object names. The tour
+/// writes no file: its socket is abstract and its ftok anchor is its own executable, so a
+/// tour killed with SIGKILL leaves nothing on disk (its objects are `shmkit gc`'s to find).
 pub struct Scratch {
-    pub dir: PathBuf,
-    /// A string unique to this run, for object names.
+    /// A string unique to this run.
     pub tag: String,
 }
 
 impl Scratch {
     fn new() -> std::io::Result<Self> {
-        use std::os::unix::fs::DirBuilderExt;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        let tag = format!("{}-{:08x}", std::process::id(), nanos);
-        let dir = std::env::temp_dir().join(format!("shmkit-tour-{tag}"));
-        cleanup::dir(dir.clone());
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        Ok(Scratch { dir, tag })
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        Ok(Scratch {
+            tag: format!("{}-{:08x}", std::process::id(), nanos),
+        })
     }
 }

@@ -4,6 +4,7 @@
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// A running peer, as the writer sees it.
@@ -18,7 +19,10 @@ impl Peer {
     pub fn spawn(role: &str, args: &[String]) -> Result<Peer, String> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+        // Its own process group: a Ctrl-C at the terminal goes to the tour alone, which then
+        // stops its peers itself; a peer killed by the signal would make a step fail.
         let mut child = Command::new(exe)
+            .process_group(0)
             .arg("__peer")
             .arg(role)
             .args(args)
@@ -180,8 +184,11 @@ fn sysv_attach(key: &str) -> Result<(), String> {
 
 fn memfd_recv(sock: &str) -> Result<(), String> {
     use rustix::fd::AsFd;
-    let stream = std::os::unix::net::UnixStream::connect(sock)
-        .map_err(|e| format!("connect {sock}: {e}"))?;
+    use std::os::linux::net::SocketAddrExt;
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(sock.as_bytes())
+        .map_err(|e| format!("abstract socket name {sock}: {e}"))?;
+    let stream = std::os::unix::net::UnixStream::connect_addr(&addr)
+        .map_err(|e| format!("connect @{sock}: {e}"))?;
     let mut b = [0u8; 1];
     let (fd, _) = shmkit::fd_passing::recv_fd(&stream, &mut b).map_err(|e| e.to_string())?;
     let spare = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(|e| e.to_string())?;

@@ -3,12 +3,12 @@
 
 use super::cleanup;
 use super::peer::Peer;
-use super::{Outcome, Scratch};
+use super::Outcome;
 use serde_json::json;
 use shmkit::{SysvKey, SysvShm};
 
-pub fn unrelated(scratch: &Scratch) -> Vec<Outcome> {
-    match run(scratch) {
+pub fn unrelated() -> Vec<Outcome> {
+    match run() {
         Ok(v) => v,
         Err(e) => vec![Outcome::error(
             "sysv-ftok",
@@ -18,18 +18,30 @@ pub fn unrelated(scratch: &Scratch) -> Vec<Outcome> {
     }
 }
 
-fn run(scratch: &Scratch) -> Result<Vec<Outcome>, String> {
-    let anchor = scratch.dir.join("ftok-anchor");
-    std::fs::write(&anchor, b"ftok needs an existing file\n")
-        .map_err(|e| format!("{}: {e}", anchor.display()))?;
-    let key = SysvKey::ftok(&anchor, b'S').map_err(|e| e.to_string())?;
-    let SysvKey::Key(raw) = key else {
-        unreachable!("ftok gives a key")
-    };
+fn run() -> Result<Vec<Outcome>, String> {
+    // ftok needs a file that exists: this very program, which leaves nothing on disk. Another
+    // tour running at once gets the same key for the same project id, so on EEXIST the next
+    // id is tried (creation is exclusive: nobody else's segment is ever opened).
+    let anchor = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let mut made = None;
+    for proj in (b'S'..=u8::MAX).chain(1..b'S') {
+        let key = SysvKey::ftok(&anchor, proj).map_err(|e| e.to_string())?;
+        let SysvKey::Key(raw) = key else {
+            unreachable!("ftok gives a key")
+        };
+        cleanup::sysv_key(raw);
+        match SysvShm::create(key, 4096) {
+            Ok(seg) => {
+                made = Some((proj, key, raw, seg));
+                break;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let (proj, key, raw, seg) =
+        made.ok_or("every ftok project id of this program's key is taken")?;
     let message = format!("hello from writer pid {}", std::process::id());
-
-    cleanup::sysv_key(raw);
-    let seg = SysvShm::create(key, 4096).map_err(|e| e.to_string())?;
     let id = seg.id();
     seg.write_at(0, format!("{message}\0").as_bytes())
         .map_err(|e| e.to_string())?;
@@ -43,8 +55,13 @@ fn run(scratch: &Scratch) -> Result<Vec<Outcome>, String> {
     let exchange = Outcome::new(
         "sysv-ftok",
         format!(
-            "ftok({}, 'S') = {key}; shmget → shmid {id}; wrote {message:?}",
-            anchor.file_name().unwrap_or_default().to_string_lossy()
+            "ftok({}, {}) = {key}; shmget → shmid {id}; wrote {message:?}",
+            anchor.file_name().unwrap_or_default().to_string_lossy(),
+            if proj.is_ascii_graphic() {
+                format!("'{}'", proj as char)
+            } else {
+                proj.to_string()
+            }
         ),
         format!(
             "pid {pid} opened {key}: shmid {}, read {:?}; nattch {} with both attached",

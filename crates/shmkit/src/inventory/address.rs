@@ -2,7 +2,9 @@
 //! `sem:ID`, `msg:ID`, `psem:/NAME`, `mq:/NAME`.
 
 use super::Kind;
+use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::str::FromStr;
 
 /// The address of one IPC object.
@@ -15,11 +17,17 @@ use std::str::FromStr;
 /// assert_eq!("/data".parse::<Address>().unwrap().to_string(), "/data");
 /// assert_eq!("memfd:42:7".parse::<Address>().unwrap(), Address::Memfd { pid: 42, fd: 7 });
 /// assert!("shm:x".parse::<Address>().is_err());
+/// // A named semaphore lives in /dev/shm as sem.NAME: it is not a segment.
+/// assert!("/sem.x".parse::<Address>().unwrap_err().contains("psem:/x"));
 /// ```
+///
+/// POSIX names are kept as the exact bytes the OS has (`OsString`): a name that is not UTF-8
+/// still names its object. `Display` shows such bytes lossily; use [`Address::parse_os`] to
+/// parse one from a command line.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Address {
     /// `/NAME`: POSIX shared memory.
-    PosixShm(String),
+    PosixShm(OsString),
     /// `shm:ID`: System V shared memory by id.
     SysvShmId(i32),
     /// `key:KEY`: System V shared memory by key (`0x` hex or decimal).
@@ -44,9 +52,9 @@ pub enum Address {
     /// `msg:ID`: a System V message queue.
     SysvMsg(i32),
     /// `psem:/NAME`: a POSIX named semaphore.
-    PosixSem(String),
+    PosixSem(OsString),
     /// `mq:/NAME`: a POSIX message queue.
-    PosixMq(String),
+    PosixMq(OsString),
 }
 
 impl Address {
@@ -62,20 +70,57 @@ impl Address {
             Address::PosixMq(_) => Kind::PosixMq,
         }
     }
+
+    /// The POSIX name (`/NAME`, exact bytes) of a POSIX object, `None` for the others.
+    pub fn posix_name(&self) -> Option<&OsStr> {
+        match self {
+            Address::PosixShm(n) | Address::PosixSem(n) | Address::PosixMq(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Parses an address given as raw bytes (a command-line argument): like `parse`, but a
+    /// POSIX name may hold bytes that are not UTF-8.
+    pub fn parse_os(s: &OsStr) -> Result<Address, String> {
+        if let Some(text) = s.to_str() {
+            return text.parse();
+        }
+        let b = s.as_bytes();
+        let (prefix, name): (&[u8], &[u8]) = if b.starts_with(b"/") {
+            (b"", b)
+        } else if let Some(r) = b.strip_prefix(b"psem:") {
+            (b"psem:", r)
+        } else if let Some(r) = b.strip_prefix(b"mq:") {
+            (b"mq:", r)
+        } else {
+            return Err(format!(
+                "invalid object '{}': only POSIX names (/NAME, psem:/NAME, mq:/NAME) may hold \
+                 bytes that are not UTF-8",
+                s.to_string_lossy()
+            ));
+        };
+        let prefix = std::str::from_utf8(prefix).expect("ASCII");
+        let name = posix_name(prefix, OsStr::from_bytes(name))?;
+        Ok(match prefix {
+            "" => Address::PosixShm(name),
+            "psem:" => Address::PosixSem(name),
+            _ => Address::PosixMq(name),
+        })
+    }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Address::PosixShm(n) => f.write_str(n),
+            Address::PosixShm(n) => write!(f, "{}", n.to_string_lossy()),
             Address::SysvShmId(id) => write!(f, "shm:{id}"),
             Address::SysvShmKey(k) => write!(f, "key:{:#010x}", *k as u32),
             Address::Memfd { pid, fd } => write!(f, "memfd:{pid}:{fd}"),
             Address::MemfdMap { pid, inode } => write!(f, "memfd:{pid}:map:{inode}"),
             Address::SysvSem(id) => write!(f, "sem:{id}"),
             Address::SysvMsg(id) => write!(f, "msg:{id}"),
-            Address::PosixSem(n) => write!(f, "psem:{n}"),
-            Address::PosixMq(n) => write!(f, "mq:{n}"),
+            Address::PosixSem(n) => write!(f, "psem:{}", n.to_string_lossy()),
+            Address::PosixMq(n) => write!(f, "mq:{}", n.to_string_lossy()),
         }
     }
 }
@@ -84,7 +129,12 @@ impl fmt::Display for Address {
 pub fn parse_key(text: &str) -> Result<i32, String> {
     let t = text.trim();
     let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        u32::from_str_radix(h, 16).map_err(|_| format!("invalid key '{text}': not a hex number"))?
+        if !h.is_empty() && h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            u32::from_str_radix(h, 16)
+                .map_err(|_| format!("invalid key '{text}': above 32 bits (at most 0xffffffff)"))?
+        } else {
+            return Err(format!("invalid key '{text}': not a hex number"));
+        }
     } else if let Some(neg) = t.strip_prefix('-') {
         // ipcs and /proc print keys as signed decimals.
         let n: u32 = neg.parse().map_err(|_| format!("invalid key '{text}'"))?;
@@ -93,9 +143,19 @@ pub fn parse_key(text: &str) -> Result<i32, String> {
         }
         (n as i64).wrapping_neg() as u32
     } else {
-        t.parse::<u32>().map_err(|_| {
-            format!("invalid key '{text}': use 0x hex or decimal, at most 0xffffffff")
-        })?
+        match t.parse::<u64>() {
+            Ok(n) if n > u32::MAX as u64 => {
+                return Err(format!(
+                    "invalid key '{text}': above 32 bits (at most 4294967295)"
+                ))
+            }
+            Ok(n) => n as u32,
+            Err(_) => {
+                return Err(format!(
+                    "invalid key '{text}': use 0x hex or decimal, at most 0xffffffff"
+                ))
+            }
+        }
     };
     if v == 0 {
         return Err("key 0 is IPC_PRIVATE, which names no object; use shm:ID".into());
@@ -110,14 +170,27 @@ fn parse_id(what: &str, text: &str) -> Result<i32, String> {
         .ok_or_else(|| format!("invalid {what} '{text}': expected a non-negative integer"))
 }
 
-fn posix_name(prefix: &str, name: &str) -> Result<String, String> {
-    if name.starts_with('/') && name.len() > 1 && !name[1..].contains('/') && !name.contains('\0') {
-        Ok(name.to_string())
-    } else {
-        Err(format!(
-            "invalid name '{prefix}{name}': expected {prefix}/NAME with no other '/'"
-        ))
+fn posix_name(prefix: &str, name: &OsStr) -> Result<OsString, String> {
+    let b = name.as_bytes();
+    let shown = name.to_string_lossy();
+    if !b.starts_with(b"/") || b.len() <= 1 || b[1..].contains(&b'/') || b.contains(&0) {
+        return Err(format!(
+            "invalid name '{prefix}{shown}': expected {prefix}/NAME with no other '/'"
+        ));
     }
+    // glibc's sem_open keeps a named semaphore in /dev/shm as sem.NAME: as a segment name it
+    // would reach (and overwrite) the semaphore's bytes.
+    if prefix.is_empty() {
+        if let Some(sem) = b.strip_prefix(b"/sem.") {
+            return Err(format!(
+                "'{shown}' is where the named semaphore psem:/{} lives, not a shared-memory \
+                 segment: address it as psem:/{}",
+                String::from_utf8_lossy(sem),
+                String::from_utf8_lossy(sem)
+            ));
+        }
+    }
+    Ok(name.to_os_string())
 }
 
 impl FromStr for Address {
@@ -125,7 +198,7 @@ impl FromStr for Address {
 
     fn from_str(s: &str) -> Result<Self, String> {
         if s.starts_with('/') {
-            return posix_name("", s).map(Address::PosixShm);
+            return posix_name("", OsStr::new(s)).map(Address::PosixShm);
         }
         let Some((scheme, rest)) = s.split_once(':') else {
             return Err(format!(
@@ -137,8 +210,8 @@ impl FromStr for Address {
             "key" => parse_key(rest).map(Address::SysvShmKey),
             "sem" => parse_id("semaphore set id", rest).map(Address::SysvSem),
             "msg" => parse_id("message queue id", rest).map(Address::SysvMsg),
-            "psem" => posix_name("psem:", rest).map(Address::PosixSem),
-            "mq" => posix_name("mq:", rest).map(Address::PosixMq),
+            "psem" => posix_name("psem:", OsStr::new(rest)).map(Address::PosixSem),
+            "mq" => posix_name("mq:", OsStr::new(rest)).map(Address::PosixMq),
             "memfd" => {
                 let (pid, fd) = rest
                     .split_once(':')
@@ -195,11 +268,28 @@ mod tests {
     }
 
     #[test]
+    fn names_that_are_not_utf8_are_kept_exact() {
+        let raw = OsStr::from_bytes(b"/a\xff\x1b[31m");
+        let a = Address::parse_os(raw).unwrap();
+        assert_eq!(a.posix_name(), Some(raw));
+        let psem = OsStr::from_bytes(b"psem:/\xfe");
+        assert_eq!(
+            Address::parse_os(psem).unwrap(),
+            Address::PosixSem(OsStr::from_bytes(b"/\xfe").into())
+        );
+        assert!(Address::parse_os(OsStr::from_bytes(b"shm:\xff")).is_err());
+        assert!(Address::parse_os(OsStr::from_bytes(b"/sem.\xff")).is_err());
+    }
+
+    #[test]
     fn bad_forms_say_what_is_expected() {
         for (s, want) in [
             ("shm:-1", "non-negative"),
             ("key:0", "IPC_PRIVATE"),
-            ("key:0x1ffffffff", "hex"),
+            ("key:0x1ffffffff", "above 32 bits"),
+            ("key:4294967296", "above 32 bits"),
+            ("key:0xzz", "not a hex number"),
+            ("/sem.x", "psem:/x"),
             ("memfd:1", "memfd:PID:FD"),
             ("psem:x", "psem:/NAME"),
             ("/a/b", "no other '/'"),

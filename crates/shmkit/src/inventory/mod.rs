@@ -15,10 +15,12 @@
 //! ```
 
 mod address;
+mod reader;
 mod remove;
 
 pub use address::{parse_key, Address};
-pub use remove::remove;
+pub use reader::{open_reader, Reader};
+pub use remove::{check_removable, remove};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::platform;
@@ -121,10 +123,26 @@ pub struct Object {
     pub key: Option<i32>,
     /// System V id.
     pub id: Option<i32>,
+    /// System V creator's user (`ipcs -c`: it may remove the object as the owner can).
+    pub creator_uid: Option<u32>,
+    /// System V creator's group.
+    pub creator_gid: Option<u32>,
     /// System V creator pid.
     pub creator_pid: Option<i32>,
-    /// System V last operating pid.
+    /// System V last operating pid (shm: last attach or detach; msg: last send).
     pub last_pid: Option<i32>,
+    /// System V message queue: the last receiver's pid.
+    pub receive_pid: Option<i32>,
+    /// System V shm: last attach, seconds since the epoch (`None`: never).
+    pub attach_time: Option<i64>,
+    /// System V shm: last detach.
+    pub detach_time: Option<i64>,
+    /// System V semaphore set: last `semop`.
+    pub op_time: Option<i64>,
+    /// System V message queue: last send.
+    pub send_time: Option<i64>,
+    /// System V message queue: last receive.
+    pub receive_time: Option<i64>,
     /// System V shm attachments.
     pub nattch: Option<u64>,
     /// Last change, seconds since the epoch.
@@ -143,10 +161,32 @@ pub struct Object {
     pub waiters: Option<u64>,
     /// Messages queued.
     pub messages: Option<u64>,
-    /// The memfd's name, the POSIX object's name in `/dev/shm`.
+    /// POSIX message queue: capacity in messages (known to [`find`], not to listings).
+    pub max_messages: Option<u64>,
+    /// POSIX message queue: the largest message in bytes (as `max_messages`).
+    pub message_size: Option<u64>,
+    /// The memfd's name, the POSIX object's name in `/dev/shm` (shown lossily if it is not
+    /// UTF-8: the address has the exact bytes).
     pub name: Option<String>,
-    /// Who maps or holds it; `None` when holders were not scanned.
+    /// Who maps or holds it; `None` when holders were not scanned, or cannot be seen for
+    /// this kind (System V semaphore sets and message queues are used through no fd or map).
     pub holders: Option<Vec<Holder>>,
+    /// When holders were scanned: how many processes could not be inspected (another
+    /// user's, without root). Any of them may hold the object unseen.
+    pub uninspected: usize,
+}
+
+/// Whether anybody uses an object, as far as can be known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Orphan {
+    /// Something uses it, or the kind is never an orphan by itself, or nothing was asked
+    /// that could tell (a POSIX object listed without a holder scan).
+    No,
+    /// Nobody uses it: the reason.
+    Yes(String),
+    /// No process that was inspected uses it, but some could not be inspected: why it is
+    /// not known.
+    Unknown(String),
 }
 
 impl Object {
@@ -160,8 +200,16 @@ impl Object {
             gid: 0,
             key: None,
             id: None,
+            creator_uid: None,
+            creator_gid: None,
             creator_pid: None,
             last_pid: None,
+            receive_pid: None,
+            attach_time: None,
+            detach_time: None,
+            op_time: None,
+            send_time: None,
+            receive_time: None,
             nattch: None,
             ctime: None,
             last_use: None,
@@ -171,29 +219,59 @@ impl Object {
             values: None,
             waiters: None,
             messages: None,
+            max_messages: None,
+            message_size: None,
             name: None,
             holders: None,
+            uninspected: 0,
         }
     }
 
-    /// Why nobody uses this object, if that is so.
+    /// Whether nobody uses this object.
     ///
-    /// System V segments: no attachment and the creator is dead. POSIX segments and named
-    /// semaphores: no process maps or holds them (needs a holder scan). Other kinds are never
-    /// called orphans: a queue or a semaphore set can wait for its next user by design.
-    pub fn orphan_reason(&self) -> Option<String> {
+    /// System V segments: no attachment (the kernel counts them, whoever attached) and the
+    /// creator is dead. POSIX segments and named semaphores: no process maps or holds them —
+    /// known only after a holder scan that inspected every process: a process this user may
+    /// not inspect could hold it (root can open anything), so with any such process the
+    /// answer is [`Orphan::Unknown`]. Other kinds are never called orphans: a queue or a
+    /// semaphore set can wait for its next user by design.
+    pub fn orphan(&self) -> Orphan {
         match self.kind {
-            Kind::SysvShm => {
-                let cpid = self.creator_pid?;
-                (self.nattch == Some(0)
-                    && !self.marked_for_removal
-                    && !platform::process_alive(cpid))
-                .then(|| format!("no attachment and its creator (pid {cpid}) is gone"))
-            }
-            Kind::PosixShm | Kind::PosixSem => match &self.holders {
-                Some(h) if h.is_empty() => Some("no process maps it or holds an fd to it".into()),
-                _ => None,
+            Kind::SysvShm => match self.creator_pid {
+                Some(cpid)
+                    if self.nattch == Some(0)
+                        && !self.marked_for_removal
+                        && !platform::process_alive(cpid) =>
+                {
+                    Orphan::Yes(format!(
+                        "no attachment and its creator (pid {cpid}) is gone"
+                    ))
+                }
+                _ => Orphan::No,
             },
+            Kind::PosixShm | Kind::PosixSem => match &self.holders {
+                Some(h) if h.is_empty() && self.uninspected == 0 => {
+                    Orphan::Yes("no process maps it or holds an fd to it".into())
+                }
+                Some(h) if h.is_empty() => Orphan::Unknown(format!(
+                    "no inspected process holds it, but {} could not be inspected{}",
+                    crate::size::count(self.uninspected as u64, "process", "processes"),
+                    if rustix::process::geteuid().is_root() {
+                        ""
+                    } else {
+                        " (run as root to see them)"
+                    }
+                )),
+                _ => Orphan::No,
+            },
+            _ => Orphan::No,
+        }
+    }
+
+    /// Why nobody uses this object, if that is certain ([`Object::orphan`] says more).
+    pub fn orphan_reason(&self) -> Option<String> {
+        match self.orphan() {
+            Orphan::Yes(r) => Some(r),
             _ => None,
         }
     }
@@ -263,22 +341,13 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
         unreadable = scan.unreadable.clone();
         if opts.holders {
             for o in &mut objects {
-                o.holders = Some(scan.holders_of(o));
+                o.holders = scan.holders_of(o);
+                o.uninspected = unreadable.len();
             }
         }
     }
     if !unreadable.is_empty() && opts.holders {
-        let shown: Vec<String> = unreadable
-            .iter()
-            .take(5)
-            .map(|(p, c)| format!("{p} {c}"))
-            .collect();
-        notes.push(format!(
-            "{} processes could not be inspected ({}{}): what they hold is not shown",
-            unreadable.len(),
-            shown.join(", "),
-            if unreadable.len() > 5 { ", ..." } else { "" }
-        ));
+        notes.push(uninspected_note(unreadable.len()));
     }
     objects.sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
     Ok(Listing {
@@ -288,22 +357,47 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
     })
 }
 
-/// Finds one object by address, with holders if asked.
+/// The one-line note that a listing with holders could not see everything.
+pub fn uninspected_note(n: usize) -> String {
+    format!(
+        "{} could not be inspected{}: what {} hold is not shown, and no POSIX object is called \
+         an orphan",
+        crate::size::count(n as u64, "process", "processes"),
+        if rustix::process::geteuid().is_root() {
+            ""
+        } else {
+            " (another user's; root sees all)"
+        },
+        if n == 1 { "it may" } else { "they may" }
+    )
+}
+
+/// Finds one object by address, with holders if asked. A POSIX message queue also gets its
+/// capacity and message size (read with `mq_getattr` on a read-only descriptor, when this
+/// user may read the queue).
 pub fn find(addr: &Address, holders: bool) -> Result<Object> {
     let listing = list(&ListOptions {
         kinds: vec![addr.kind()],
         holders,
     })?;
-    if let Some(o) = listing
+    if let Some(mut o) = listing
         .objects
         .into_iter()
         .find(|o| matches_address(o, addr))
     {
+        if o.kind == Kind::PosixMq {
+            platform::inventory::posix_mq_attr(&mut o);
+        }
         return Ok(o);
     }
     // Without an mqueue mount no queue is listed, but one named can still be looked up.
     if let Address::PosixMq(name) = addr {
-        if let Some(o) = platform::inventory::posix_mq_by_name(name)? {
+        if let Some(mut o) = platform::inventory::posix_mq_by_name(name)? {
+            if holders {
+                let scan = platform::inventory::scan_holders();
+                o.holders = scan.holders_of(&o);
+                o.uninspected = scan.unreadable.len();
+            }
             return Ok(o);
         }
     }
@@ -327,20 +421,44 @@ pub fn matches_address(o: &Object, addr: &Address) -> bool {
     }
 }
 
+/// The error for an address that names nothing: the same for every kind, of kind
+/// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
 pub(crate) fn not_found(addr: &Address) -> Error {
-    Error::os("find", addr.to_string(), rustix::io::Errno::NOENT).with_hint(match addr.kind() {
-        Kind::PosixShm => "no such object in /dev/shm; `shmkit ls --kind posix-shm` lists them",
-        Kind::SysvShm => "no such segment; `shmkit ls --kind sysv-shm` lists them",
-        Kind::Memfd => {
-            "that process holds no memfd at that fd; `shmkit ls --kind memfd` lists them"
+    Error::new(
+        ErrorKind::NotFound,
+        "find",
+        addr.to_string(),
+        format!("no such object (no {} has this address)", addr.kind()),
+    )
+}
+
+/// Opens the memfd `addr` names through `/proc` (its fd, or its mapping's map_files entry).
+pub(crate) fn open_memfd(addr: &Address, writable: bool) -> Result<rustix::fd::OwnedFd> {
+    let path = match addr {
+        Address::Memfd { pid, fd } => format!("/proc/{pid}/fd/{fd}"),
+        Address::MemfdMap { pid, inode } => {
+            platform::inventory::map_file(*pid, *inode).ok_or_else(|| not_found(addr))?
         }
-        Kind::SysvSem => "no such semaphore set; `shmkit ls --kind sysv-sem` lists them",
-        Kind::SysvMsg => "no such message queue; `shmkit ls --kind sysv-msg` lists them",
-        Kind::PosixSem => {
-            "no such named semaphore in /dev/shm; `shmkit ls --kind posix-sem` lists them"
-        }
-        Kind::PosixMq => "no such queue in /dev/mqueue; `shmkit ls --kind posix-mq` lists them",
-    })
+        _ => return Err(not_found(addr)),
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(writable)
+        .open(&path)
+        .map_err(|e| {
+            let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
+            let err = Error::os("open", addr.to_string(), errno);
+            match errno {
+                rustix::io::Errno::NOENT => err
+                    .with_kind(ErrorKind::NotFound)
+                    .with_hint("no such process or descriptor (any more)"),
+                _ => err.with_hint(format!(
+                    "{path} must be a memfd of a live process that this user may inspect \
+                     (map_files needs root)"
+                )),
+            }
+        })?;
+    Ok(file.into())
 }
 
 /// Opens a shared-memory object named by `addr` for reading or writing: what `shmkit cat`
@@ -350,8 +468,23 @@ pub fn open_memory(
     writable: bool,
 ) -> Result<Box<dyn std::ops::Deref<Target = crate::Mapping>>> {
     let ro = !writable;
+    // Look first, so that a missing object is the same error whatever its kind (shmctl
+    // says EINVAL for an id that names nothing, shm_open ENOENT).
+    if addr.kind() != Kind::Memfd {
+        find(addr, false)?;
+    }
     Ok(match addr {
-        Address::PosixShm(name) => Box::new(crate::PosixShm::options().read_only(ro).open(name)?),
+        Address::PosixShm(name) => {
+            let text = name.to_str().ok_or_else(|| {
+                Error::new(
+                    ErrorKind::InvalidName,
+                    "open",
+                    addr.to_string(),
+                    "the name is not UTF-8: such an object can be read and removed, not mapped",
+                )
+            })?;
+            Box::new(crate::PosixShm::options().read_only(ro).open(text)?)
+        }
         Address::SysvShmId(id) => Box::new(crate::SysvShm::options().read_only(ro).open_id(*id)?),
         Address::SysvShmKey(k) => Box::new(
             crate::SysvShm::options()
@@ -359,23 +492,7 @@ pub fn open_memory(
                 .open(crate::SysvKey::Key(*k))?,
         ),
         Address::Memfd { .. } | Address::MemfdMap { .. } => {
-            let path = match addr {
-                Address::Memfd { pid, fd } => format!("/proc/{pid}/fd/{fd}"),
-                Address::MemfdMap { pid, inode } => {
-                    platform::inventory::map_file(*pid, *inode).ok_or_else(|| not_found(addr))?
-                }
-                _ => unreachable!(),
-            };
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .write(writable)
-                .open(&path)
-                .map_err(|e| {
-                    let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
-                    Error::os("open", addr.to_string(), errno)
-                        .with_hint(format!("{path} must be a memfd of a live process that this user may inspect (map_files needs root)"))
-                })?;
-            let fd: rustix::fd::OwnedFd = file.into();
+            let fd = open_memfd(addr, writable)?;
             let m = if writable {
                 crate::Memfd::from_fd_writable(fd)?
             } else {

@@ -1,9 +1,13 @@
-//! Removing an IPC object by address, like `ipcrm` for every kind.
+//! Removing an IPC object by address, like `ipcrm` for every kind, and knowing beforehand
+//! whether the removal is allowed.
 
-use super::{Address, Kind};
+use super::{Address, Kind, Object};
 use crate::error::{Error, ErrorKind, Result};
 use crate::sysv::last_errno;
-use std::ffi::CString;
+use rustix::io::Errno;
+use std::ffi::{CString, OsStr};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 
 /// Removes the object `addr` names.
 ///
@@ -15,23 +19,13 @@ pub fn remove(addr: &Address) -> Result<()> {
     let obj = addr.to_string();
     let check = |r: libc::c_int, op: &'static str| {
         if r < 0 {
-            let e = last_errno();
-            let err = Error::os(op, &obj, e);
-            Err(match e {
-                rustix::io::Errno::PERM | rustix::io::Errno::ACCESS => {
-                    err.with_hint("only the object's owner, its creator or root may remove it")
-                }
-                rustix::io::Errno::NOENT | rustix::io::Errno::INVAL | rustix::io::Errno::IDRM => {
-                    err.with_hint("it does not exist (any more)")
-                }
-                _ => err,
-            })
+            Err(removal_error(addr, op, last_errno()))
         } else {
             Ok(())
         }
     };
-    let cname = |n: &str| {
-        CString::new(n).map_err(|_| {
+    let cname = |n: &OsStr| {
+        CString::new(n.as_bytes()).map_err(|_| {
             Error::new(
                 ErrorKind::InvalidName,
                 "remove",
@@ -41,7 +35,9 @@ pub fn remove(addr: &Address) -> Result<()> {
         })
     };
     match addr {
-        Address::PosixShm(name) => crate::PosixShm::unlink_name(name),
+        Address::PosixShm(name) => {
+            rustix::shm::unlink(name.as_os_str()).map_err(|e| removal_error(addr, "shm_unlink", e))
+        }
         Address::SysvShmId(id) => crate::sysv::remove_id(*id),
         Address::SysvShmKey(k) => {
             // SAFETY: shmget takes plain integers.
@@ -69,14 +65,132 @@ pub fn remove(addr: &Address) -> Result<()> {
             // SAFETY: a valid NUL-terminated name.
             check(unsafe { libc::mq_unlink(c.as_ptr()) }, "mq_unlink")
         }
-        Address::Memfd { .. } | Address::MemfdMap { .. } => Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "remove",
-            &obj,
-            format!("a {} has no name to remove", Kind::Memfd),
+        Address::Memfd { .. } | Address::MemfdMap { .. } => Err(no_name(addr)),
+    }
+}
+
+fn no_name(addr: &Address) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        "remove",
+        addr.to_string(),
+        format!("a {} has no name to remove", Kind::Memfd),
+    )
+    .with_hint("it disappears when every process holding it closes it; stop or signal its holders")
+}
+
+fn removal_error(addr: &Address, op: &'static str, e: Errno) -> Error {
+    let err = Error::os(op, addr.to_string(), e);
+    match e {
+        Errno::PERM | Errno::ACCESS => match addr.kind() {
+            Kind::PosixShm | Kind::PosixSem | Kind::PosixMq => err.with_hint(sticky_hint(addr)),
+            _ => err.with_hint("only the object's owner, its creator or root may remove it"),
+        },
+        Errno::NOENT | Errno::INVAL | Errno::IDRM => err
+            .with_kind(ErrorKind::NotFound)
+            .with_hint("it does not exist (any more)"),
+        _ => err,
+    }
+}
+
+/// The directory a POSIX object's name lives in, with its mode and owner.
+fn posix_dir(kind: Kind) -> (String, u32, u32) {
+    let dir = match kind {
+        Kind::PosixMq => crate::platform::inventory::mqueue_mount(),
+        _ => Some(crate::platform::POSIX_SHM_DIR.to_string()),
+    };
+    match dir.and_then(|d| std::fs::metadata(&d).ok().map(|m| (d, m))) {
+        Some((d, m)) => (d, m.mode() & 0o7777, m.uid()),
+        // The kernel's own mqueue mount, when none is visible: root-owned, mode 1777.
+        None => ("the mqueue file system".into(), 0o1777, 0),
+    }
+}
+
+fn sticky_hint(addr: &Address) -> String {
+    let (dir, mode, _) = posix_dir(addr.kind());
+    if mode & 0o1000 != 0 {
+        format!(
+            "{dir} is sticky (mode {mode:04o}): only the object's owner or root may remove it, \
+             whatever the object's own mode"
         )
-        .with_hint(
-            "it disappears when every process holding it closes it; stop or signal its holders",
-        )),
+    } else {
+        format!("removing needs write permission on {dir} (mode {mode:04o})")
+    }
+}
+
+/// Whether this process may remove `o`, by the rules the kernel applies, without trying.
+///
+/// System V (`IPC_RMID`): the owner, the creator, or a process with `CAP_SYS_ADMIN`. POSIX
+/// (unlink in `/dev/shm` or the mqueue file system): write and search permission on the
+/// directory, and, as the directory is sticky, being the object's or the directory's owner,
+/// or `CAP_FOWNER`. Root is taken to have the capabilities. The error is the one the removal
+/// itself would give.
+///
+/// ```
+/// use shmkit::inventory::{self, Address};
+/// let seg = shmkit::SysvShm::create(shmkit::SysvKey::Private, 4096)?;
+/// let o = inventory::find(&Address::SysvShmId(seg.id()), false)?;
+/// inventory::check_removable(&o)?; // our own segment
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn check_removable(o: &Object) -> Result<()> {
+    let euid = rustix::process::geteuid();
+    let me = euid.as_raw();
+    let denied = |op: &'static str, hint: String| {
+        Err(Error::os(op, o.address.to_string(), Errno::PERM).with_hint(hint))
+    };
+    match o.kind {
+        Kind::Memfd => Err(no_name(&o.address)),
+        _ if euid.is_root() => Ok(()),
+        Kind::SysvShm | Kind::SysvSem | Kind::SysvMsg => {
+            if me == o.uid || Some(me) == o.creator_uid {
+                Ok(())
+            } else {
+                denied(
+                    "IPC_RMID",
+                    format!(
+                        "only its owner (uid {}), its creator (uid {}) or root may remove it; \
+                         this process is uid {me}",
+                        o.uid,
+                        o.creator_uid.map_or("?".into(), |u| u.to_string())
+                    ),
+                )
+            }
+        }
+        Kind::PosixShm | Kind::PosixSem | Kind::PosixMq => {
+            let op = match o.kind {
+                Kind::PosixShm => "shm_unlink",
+                Kind::PosixSem => "sem_unlink",
+                _ => "mq_unlink",
+            };
+            let (dir, mode, dir_uid) = posix_dir(o.kind);
+            let writable = if std::path::Path::new(&dir).is_absolute() {
+                rustix::fs::access(
+                    dir.as_str(),
+                    rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+                )
+                .is_ok()
+            } else {
+                mode & 0o003 == 0o003
+            };
+            if !writable {
+                return Err(
+                    Error::os(op, o.address.to_string(), Errno::ACCESS).with_hint(format!(
+                        "removing needs write permission on {dir} (mode {mode:04o})"
+                    )),
+                );
+            }
+            if mode & 0o1000 != 0 && me != o.uid && me != dir_uid {
+                return denied(
+                    op,
+                    format!(
+                        "{dir} is sticky (mode {mode:04o}): only the object's owner (uid {}) or \
+                         root may remove it, whatever the object's own mode; this process is uid {me}",
+                        o.uid
+                    ),
+                );
+            }
+            Ok(())
+        }
     }
 }

@@ -4,9 +4,11 @@
 use crate::error::{Error, Result};
 use crate::inventory::{Address, Holder, Kind, Object};
 use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsString;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 
-const SHM_DIR: &str = "/dev/shm";
+use super::POSIX_SHM_DIR as SHM_DIR;
 
 fn read(path: &str) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
@@ -39,6 +41,16 @@ fn sysvipc(table: &str) -> Result<Vec<HashMap<String, String>>> {
         .collect())
 }
 
+/// One column of System V segment `id`'s row in `/proc/sysvipc/shm`.
+pub(crate) fn sysv_shm_column(id: i32, col: &str) -> Option<u64> {
+    let id = id.to_string();
+    sysvipc("shm")
+        .ok()?
+        .iter()
+        .find(|r| r.get("shmid") == Some(&id))
+        .and_then(|r| num(r, col))
+}
+
 fn num<T: std::str::FromStr>(row: &HashMap<String, String>, col: &str) -> Option<T> {
     row.get(col)?.parse().ok()
 }
@@ -52,8 +64,15 @@ fn sysv_common(o: &mut Object, row: &HashMap<String, String>) {
     o.mode = perms & 0o777;
     o.uid = num(row, "uid").unwrap_or(0);
     o.gid = num(row, "gid").unwrap_or(0);
+    o.creator_uid = num(row, "cuid");
+    o.creator_gid = num(row, "cgid");
     o.key = num(row, "key");
     o.ctime = num(row, "ctime");
+}
+
+/// A System V time column: 0 means "never".
+fn when(row: &HashMap<String, String>, col: &str) -> Option<i64> {
+    num::<i64>(row, col).filter(|t| *t != 0)
 }
 
 pub(crate) fn sysv_shm() -> Result<Vec<Object>> {
@@ -74,6 +93,8 @@ pub(crate) fn sysv_shm() -> Result<Vec<Object>> {
             o.creator_pid = num(row, "cpid");
             o.last_pid = num(row, "lpid");
             o.nattch = num(row, "nattch");
+            o.attach_time = when(row, "atime");
+            o.detach_time = when(row, "dtime");
             o.last_use = ["atime", "dtime", "ctime"]
                 .iter()
                 .filter_map(|c| num::<i64>(row, c))
@@ -93,6 +114,7 @@ pub(crate) fn sysv_sem() -> Result<Vec<Object>> {
             o.id = Some(id);
             let nsems: u32 = num(row, "nsems")?;
             o.nsems = Some(nsems);
+            o.op_time = when(row, "otime");
             o.last_use = ["otime", "ctime"]
                 .iter()
                 .filter_map(|c| num::<i64>(row, c))
@@ -131,6 +153,9 @@ pub(crate) fn sysv_msg() -> Result<Vec<Object>> {
             o.size = num(row, "cbytes");
             o.messages = num(row, "qnum");
             o.last_pid = num(row, "lspid");
+            o.receive_pid = num(row, "lrpid");
+            o.send_time = when(row, "stime");
+            o.receive_time = when(row, "rtime");
             o.last_use = ["stime", "rtime", "ctime"]
                 .iter()
                 .filter_map(|c| num::<i64>(row, c))
@@ -172,13 +197,10 @@ pub(crate) fn posix_shm_dir() -> Result<(Vec<Object>, Vec<Object>)> {
         if !meta.is_file() {
             continue;
         }
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if let Some(sname) = name.strip_prefix("sem.") {
-            let mut o = file_object(
-                Kind::PosixSem,
-                Address::PosixSem(format!("/{sname}")),
-                &meta,
-            );
+        let raw = entry.file_name();
+        let name = raw.to_string_lossy().into_owned();
+        if let Some(sname) = raw.as_bytes().strip_prefix(b"sem.") {
+            let mut o = file_object(Kind::PosixSem, Address::PosixSem(slash(sname)), &meta);
             o.name = Some(name.clone());
             o.size = None;
             // glibc's sem_t on 64-bit Linux: a u64 whose low half is the value and whose high
@@ -195,7 +217,11 @@ pub(crate) fn posix_shm_dir() -> Result<(Vec<Object>, Vec<Object>)> {
             }
             sem.push(o);
         } else {
-            let mut o = file_object(Kind::PosixShm, Address::PosixShm(format!("/{name}")), &meta);
+            let mut o = file_object(
+                Kind::PosixShm,
+                Address::PosixShm(slash(raw.as_bytes())),
+                &meta,
+            );
             o.name = Some(name);
             shm.push(o);
         }
@@ -203,8 +229,16 @@ pub(crate) fn posix_shm_dir() -> Result<(Vec<Object>, Vec<Object>)> {
     Ok((shm, sem))
 }
 
+/// `/NAME` from the bytes of a directory entry.
+fn slash(name: &[u8]) -> OsString {
+    let mut v = Vec::with_capacity(name.len() + 1);
+    v.push(b'/');
+    v.extend_from_slice(name);
+    OsString::from_vec(v)
+}
+
 /// The mqueue file system's mount point, if one is mounted.
-fn mqueue_mount() -> Option<String> {
+pub(crate) fn mqueue_mount() -> Option<String> {
     let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
     mounts.lines().find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -221,8 +255,13 @@ pub(crate) fn posix_mq() -> Result<Option<Vec<Object>>> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(&mount).into_iter().flatten().flatten() {
         let Ok(meta) = entry.metadata() else { continue };
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let mut o = file_object(Kind::PosixMq, Address::PosixMq(format!("/{name}")), &meta);
+        let raw = entry.file_name();
+        let name = raw.to_string_lossy().into_owned();
+        let mut o = file_object(
+            Kind::PosixMq,
+            Address::PosixMq(slash(raw.as_bytes())),
+            &meta,
+        );
         o.name = Some(name);
         // "QSIZE:129 NOTIFY:0 SIGNO:0 NOTIFY_PID:0": bytes queued.
         o.size = std::fs::read_to_string(entry.path()).ok().and_then(|t| {
@@ -243,6 +282,8 @@ enum HeldKey {
     Sysv(i32),
     /// A memfd, by inode.
     Memfd(u64),
+    /// A POSIX message queue, by inode.
+    Mq(u64),
 }
 
 #[derive(Debug, Default, Clone)]
@@ -266,8 +307,31 @@ pub(crate) struct HolderScan {
     held: HashMap<HeldKey, BTreeMap<i32, Holding>>,
     memfds: BTreeMap<u64, MemfdSeen>,
     comm: HashMap<i32, String>,
-    /// (pid, command) of processes whose maps or fds could not be read.
+    /// (pid, command) of processes whose maps or fds could not be read (kernel threads,
+    /// which hold no objects, are not counted).
     pub unreadable: Vec<(i32, String)>,
+}
+
+/// Whether `pid` is a kernel thread (`PF_KTHREAD` in the flags of `/proc/PID/stat`): it has no
+/// memory map and no fd table of its own, so it holds no IPC object.
+fn kernel_thread(pid: i32) -> bool {
+    const PF_KTHREAD: u64 = 0x0020_0000;
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|st| {
+            // The command may contain spaces and parentheses: fields resume after the last ')'.
+            let rest = &st[st.rfind(')')? + 1..];
+            rest.split_whitespace().nth(6)?.parse::<u64>().ok()
+        })
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
+/// Whether the file at `path` is on an mqueue file system.
+fn on_mqueue(path: &std::path::Path) -> bool {
+    const MQUEUE_MAGIC: i64 = 0x1980_0202;
+    // f_type is i64 on x86_64 but another width elsewhere.
+    #[allow(clippy::unnecessary_cast)]
+    rustix::fs::statfs(path).is_ok_and(|s| s.f_type as i64 == MQUEUE_MAGIC)
 }
 
 pub(crate) fn scan_holders() -> HolderScan {
@@ -310,7 +374,9 @@ pub(crate) fn scan_holders() -> HolderScan {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // exited
             Err(_) => {
-                scan.unreadable.push((pid, comm(pid)));
+                if !kernel_thread(pid) {
+                    scan.unreadable.push((pid, comm(pid)));
+                }
                 continue;
             }
         }
@@ -319,7 +385,9 @@ pub(crate) fn scan_holders() -> HolderScan {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue, // exited
             Err(_) => {
-                scan.unreadable.push((pid, comm(pid)));
+                if !kernel_thread(pid) {
+                    scan.unreadable.push((pid, comm(pid)));
+                }
                 continue;
             }
         };
@@ -335,7 +403,17 @@ pub(crate) fn scan_holders() -> HolderScan {
             let memfd_name = t
                 .strip_prefix("/memfd:")
                 .map(|r| r.strip_suffix(" (deleted)").unwrap_or(r).to_string());
-            if !is_shm && memfd_name.is_none() {
+            // A queue descriptor links to `/NAME` on the kernel's internal mqueue mount: a
+            // path with one '/', which a file at the root of a disk could also have, so the
+            // file system says which it is.
+            let t_bytes = target.as_os_str().as_bytes();
+            let is_mq = !is_shm
+                && memfd_name.is_none()
+                && t_bytes.len() > 1
+                && t_bytes[0] == b'/'
+                && !t_bytes[1..].contains(&b'/')
+                && on_mqueue(&fd.path());
+            if !is_shm && memfd_name.is_none() && !is_mq {
                 continue;
             }
             // stat through the link: the object's own inode, size and mode.
@@ -344,6 +422,8 @@ pub(crate) fn scan_holders() -> HolderScan {
             };
             let key = if is_shm {
                 HeldKey::ShmFs(meta.ino())
+            } else if is_mq {
+                HeldKey::Mq(meta.ino())
             } else {
                 HeldKey::Memfd(meta.ino())
             };
@@ -450,15 +530,18 @@ impl HolderScan {
             .collect()
     }
 
-    /// The holders of `o`.
-    pub(crate) fn holders_of(&self, o: &Object) -> Vec<Holder> {
+    /// The holders of `o`, or `None` for the kinds no process can be seen holding (System V
+    /// semaphore sets and message queues are used by id, through no fd or mapping).
+    pub(crate) fn holders_of(&self, o: &Object) -> Option<Vec<Holder>> {
         let key = match (o.kind, o.inode, o.id) {
             (Kind::PosixShm | Kind::PosixSem, Some(ino), _) => HeldKey::ShmFs(ino),
             (Kind::SysvShm, _, Some(id)) => HeldKey::Sysv(id),
             (Kind::Memfd, Some(ino), _) => HeldKey::Memfd(ino),
-            _ => return Vec::new(),
+            (Kind::PosixMq, Some(ino), _) => HeldKey::Mq(ino),
+            _ => return None,
         };
-        self.held
+        let holders = self
+            .held
             .get(&key)
             .map(|m| {
                 m.iter()
@@ -470,7 +553,8 @@ impl HolderScan {
                     })
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        Some(holders)
     }
 }
 
@@ -496,11 +580,13 @@ pub(crate) fn fd_inode(pid: i32, fd: i32) -> Option<u64> {
 /// descriptor is a file descriptor whose `fstat` has the queue's mode, owner and times, so
 /// opening it read-only (no message is taken, nothing is created) tells what a listing
 /// cannot. `None` if there is no such queue.
-pub(crate) fn posix_mq_by_name(name: &str) -> Result<Option<Object>> {
+pub(crate) fn posix_mq_by_name(name: &std::ffi::OsStr) -> Result<Option<Object>> {
     if mqueue_mount().is_some() {
         return Ok(None); // the listing saw every queue there is
     }
-    let Ok(c) = std::ffi::CString::new(name) else {
+    let shown = name.to_string_lossy();
+    let shown = shown.as_ref();
+    let Ok(c) = std::ffi::CString::new(name.as_bytes()) else {
         return Ok(None);
     };
     // SAFETY: a valid C string; no O_CREAT, so no variadic arguments are read.
@@ -508,7 +594,7 @@ pub(crate) fn posix_mq_by_name(name: &str) -> Result<Option<Object>> {
     if mqd < 0 {
         return match crate::sysv::last_errno() {
             rustix::io::Errno::NOENT => Ok(None),
-            e => Err(Error::os("mq_open", name, e)),
+            e => Err(Error::os("mq_open", shown, e)),
         };
     }
     // SAFETY: `mqd` is a file descriptor we own until mq_close below.
@@ -520,19 +606,51 @@ pub(crate) fn posix_mq_by_name(name: &str) -> Result<Option<Object>> {
     let attr_ok = unsafe { libc::mq_getattr(mqd, &mut attr) } == 0;
     // SAFETY: closes the descriptor we opened, once.
     unsafe { libc::mq_close(mqd) };
-    let st = st.map_err(|e| Error::os("fstat", name, e))?;
-    let mut o = Object::new(Kind::PosixMq, Address::PosixMq(name.to_string()));
+    let st = st.map_err(|e| Error::os("fstat", shown, e))?;
+    let mut o = Object::new(Kind::PosixMq, Address::PosixMq(name.to_os_string()));
     o.mode = st.st_mode & 0o7777;
     o.uid = st.st_uid;
     o.gid = st.st_gid;
     o.inode = Some(st.st_ino);
     o.ctime = Some(st.st_ctime);
     o.last_use = Some(st.st_ctime.max(st.st_mtime));
-    o.name = Some(name.trim_start_matches('/').to_string());
+    o.name = Some(shown.trim_start_matches('/').to_string());
     if attr_ok {
-        o.messages = Some(attr.mq_curmsgs as u64);
+        set_mq_attr(&mut o, &attr);
     }
     Ok(Some(o))
+}
+
+fn set_mq_attr(o: &mut Object, attr: &libc::mq_attr) {
+    o.messages = Some(attr.mq_curmsgs as u64);
+    o.max_messages = Some(attr.mq_maxmsg as u64);
+    o.message_size = Some(attr.mq_msgsize as u64);
+}
+
+/// Fills in a queue's messages, capacity and message size (`mq_getattr`): opens the queue
+/// read-only, which takes no message and changes nothing, but needs read permission, so
+/// this is for `info` on one object, not for listings. Leaves them unknown if it cannot.
+pub(crate) fn posix_mq_attr(o: &mut Object) {
+    let Some(name) = o.address.posix_name() else {
+        return;
+    };
+    let Ok(c) = std::ffi::CString::new(name.as_bytes()) else {
+        return;
+    };
+    // SAFETY: a valid C string; no O_CREAT, so no variadic arguments are read.
+    let mqd = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if mqd < 0 {
+        return;
+    }
+    // SAFETY: mq_attr is plain data.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: `mqd` is live; a valid out-pointer.
+    let ok = unsafe { libc::mq_getattr(mqd, &mut attr) } == 0;
+    // SAFETY: closes the descriptor we opened, once.
+    unsafe { libc::mq_close(mqd) };
+    if ok {
+        set_mq_attr(o, &attr);
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,9 @@ pub(crate) fn memory_commit_hint(size: u64) -> String {
 /// against `NAME_MAX`), so longer names could not be opened by C or Python peers.
 pub(crate) const POSIX_NAME_MAX: usize = 253;
 
+/// Where glibc keeps POSIX shared memory and named semaphores.
+pub(crate) const POSIX_SHM_DIR: &str = "/dev/shm";
+
 /// Where a POSIX shm object shows in the file system, for hints.
 pub(crate) fn posix_shm_path(name: &str) -> String {
     format!("/dev/shm{name}")
@@ -149,4 +152,47 @@ pub(crate) fn process_alive(pid: i32) -> bool {
         ),
         None => false,
     }
+}
+
+/// The size of a page.
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// The file behind this process's mapping that starts at `addr`, opened read-only through
+/// `/proc/self/map_files` (which needs `CAP_SYS_ADMIN`; `None` without it). For a System V
+/// segment it is the segment's own shmem file, which `pread` reads without allocating.
+pub(crate) fn mapped_file(addr: usize) -> Option<rustix::fd::OwnedFd> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let head = format!("{addr:x}-");
+    let range = maps
+        .lines()
+        .find(|l| l.starts_with(&head))?
+        .split(' ')
+        .next()?
+        .to_string();
+    rustix::fs::open(
+        format!("/proc/self/map_files/{range}").as_str(),
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .ok()
+}
+
+/// Which pages of `len` bytes from `addr` (page-aligned, mapped by this process) are in
+/// memory (`mincore(2)`): for a shared mapping, whether the object has the page at all, mapped
+/// here or not; a swapped-out page counts as absent. `None` if mincore fails.
+pub(crate) fn pages_present(addr: usize, len: usize) -> Option<Vec<bool>> {
+    let page = page_size();
+    let pages = len.div_ceil(page);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `addr` is page-aligned and the range is mapped by the caller; mincore writes one
+    // byte per page into `vec`, which has that many.
+    let r = unsafe { libc::mincore(addr as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    (r == 0).then(|| vec.iter().map(|b| b & 1 != 0).collect())
+}
+
+/// Bytes of System V segment `id` in swap (the `swap` column of `/proc/sysvipc/shm`).
+pub(crate) fn swapped_sysv_bytes(id: i32) -> Option<u64> {
+    inventory::sysv_shm_column(id, "swap")
 }
