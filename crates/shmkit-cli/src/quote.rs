@@ -94,8 +94,9 @@ pub fn name(raw: &OsStr) -> String {
     }
     flush_quoted(&mut out, &mut quoted);
     flush_escaped(&mut out, &mut escaped);
-    if out.is_empty() {
-        out.push_str("''");
+    // GNU ls starts a name that opens with an escape with '' (so it reads as one word).
+    if out.is_empty() || out.starts_with("$'") {
+        out.insert_str(0, "''");
     }
     out
 }

@@ -40,8 +40,8 @@ pub struct Column {
     pub flexible: bool,
 }
 
-/// Cells of a flexible column longer than this do not widen the column for every row: they
-/// overflow (or are cut, when a width is to be fitted).
+/// Cells of a flexible column longer than this do not widen the column for the other rows:
+/// they overflow (or are cut, when a width is to be fitted).
 const FLEX_CAP: usize = 40;
 /// A flexible column is not cut below this.
 const FLEX_MIN: usize = 10;
@@ -90,7 +90,9 @@ pub fn render(columns: &[Column], rows: &[Vec<String>], layout: Layout) -> Strin
     for r in rows {
         for ((w, c), col) in width.iter_mut().zip(r).zip(columns) {
             let n = chars(c);
-            *w = (*w).max(if col.flexible { n.min(FLEX_CAP) } else { n });
+            if !col.flexible || n <= FLEX_CAP {
+                *w = (*w).max(n);
+            }
         }
     }
     let last = columns.len().saturating_sub(1);

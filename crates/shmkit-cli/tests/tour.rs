@@ -19,6 +19,15 @@ fn leftovers(pid: u32) -> Vec<String> {
             }
         }
     }
+    // Abstract sockets (names in the kernel, not files): `@shmkit-tour-PID-...`.
+    let unix = std::fs::read_to_string("/proc/net/unix").unwrap();
+    for l in unix.lines() {
+        if let Some(name) = l.split_whitespace().nth(7) {
+            if name.starts_with(&format!("@{prefix}")) {
+                found.push(name.to_string());
+            }
+        }
+    }
     let sysv = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
     for l in sysv.lines().skip(1) {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -135,11 +144,11 @@ fn interrupt_at(point: &str, signal: rustix::process::Signal) {
     }
     let before = leftovers(pid);
     assert!(
-        // A memfd has no name; its experiment leaves only the scratch directory's socket.
+        // A memfd has no name; its experiment has only its abstract socket.
         before
             .iter()
             .any(|o| o.starts_with("/dev/shm/") || o.starts_with("shmid"))
-            || (point == "memfd" && !before.is_empty()),
+            || (point == "memfd" && before.iter().any(|o| o.starts_with('@'))),
         "the experiment's objects exist at the pause point: {before:?}"
     );
     rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), signal)
@@ -200,4 +209,103 @@ fn help_explains_the_exit_codes() {
     assert!(String::from_utf8(out.stdout).unwrap().contains("--json"));
     let out = Command::new(BIN).arg("no-such-command").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Ctrl-C sent to the whole process group (as a terminal does) at 12 moments spread over a
+/// run: every interrupted tour exits 130 with no report (or, interrupted while printing it,
+/// a whole one), never with a failure the interruption caused.
+#[test]
+fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failure() {
+    use std::os::unix::process::CommandExt;
+    let full = {
+        let t = std::time::Instant::now();
+        let out = Command::new(BIN).args(["tour", "--json"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        t.elapsed()
+    };
+    for i in 0..12u32 {
+        let child = Command::new(BIN)
+            .args(["tour", "--json"])
+            .process_group(0)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        // From a moment after start (the handler is installed first thing) to the end.
+        std::thread::sleep(full * (i + 1) / 13);
+        let _ = rustix::process::kill_process_group(
+            rustix::process::Pid::from_raw(pid as i32).unwrap(),
+            rustix::process::Signal::INT,
+        );
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        match out.status.code() {
+            Some(130) => {
+                // None, or whole.
+                assert!(
+                    text.trim().is_empty()
+                        || serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+                    "trial {i}: truncated report: {text}"
+                );
+            }
+            Some(0) => {} // it had finished before the signal
+            other => panic!(
+                "trial {i}: exit {other:?}: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+        for _ in 0..100 {
+            if leftovers(pid).is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        assert_eq!(leftovers(pid), Vec::<String>::new(), "trial {i}");
+    }
+}
+
+/// SIGKILL gives the tour no chance to clean up: what it had made in /dev/shm or System V is
+/// `gc`'s to find, but nothing of it is left in the file system outside them.
+#[test]
+fn a_tour_killed_with_sigkill_leaves_no_file_behind() {
+    let mut child = Command::new(BIN)
+        .args(["tour", "--json"])
+        .env("SHMKIT_TOUR_PAUSE_AT", "memfd")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("paused at memfd") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "ended before pausing"
+        );
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let prefix = format!("shmkit-tour-{pid}-");
+    let in_tmp: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(in_tmp.is_empty(), "{in_tmp:?}");
+    // Its peer (in its own process group) is this test's to stop; its objects, to remove.
+    for e in std::fs::read_dir("/dev/shm").unwrap().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let sysv = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
+    for l in sysv.lines().skip(1) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f[4] == pid.to_string() {
+            let _ = Command::new("ipcrm").args(["-m", f[1]]).status();
+        }
+    }
 }

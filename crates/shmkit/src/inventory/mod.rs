@@ -432,6 +432,21 @@ pub(crate) fn not_found(addr: &Address) -> Error {
     )
 }
 
+/// Refuses the kinds that are not memory (semaphores, queues): they have no bytes to read.
+pub(crate) fn not_memory(addr: &Address) -> Result<()> {
+    match addr.kind() {
+        Kind::PosixShm | Kind::SysvShm | Kind::Memfd => Ok(()),
+        other => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "open",
+            addr.to_string(),
+            format!(
+                "a {other} is not shared memory; only /NAME, shm:, key: and memfd: objects have bytes"
+            ),
+        )),
+    }
+}
+
 /// Opens the memfd `addr` names through `/proc` (its fd, or its mapping's map_files entry).
 pub(crate) fn open_memfd(addr: &Address, writable: bool) -> Result<rustix::fd::OwnedFd> {
     let path = match addr {
@@ -468,6 +483,7 @@ pub fn open_memory(
     writable: bool,
 ) -> Result<Box<dyn std::ops::Deref<Target = crate::Mapping>>> {
     let ro = !writable;
+    not_memory(addr)?;
     // Look first, so that a missing object is the same error whatever its kind (shmctl
     // says EINVAL for an id that names nothing, shm_open ENOENT).
     if addr.kind() != Kind::Memfd {

@@ -44,6 +44,7 @@ enum Source {
 /// Opens the object `addr` names for reading (`shmkit cat`). Semaphores and queues are not
 /// memory and are refused; a missing object is [`ErrorKind::NotFound`].
 pub fn open_reader(addr: &Address) -> Result<Reader> {
+    super::not_memory(addr)?;
     if addr.kind() != Kind::Memfd {
         super::find(addr, false)?;
     }
@@ -90,15 +91,7 @@ pub fn open_reader(addr: &Address) -> Result<Reader> {
                 object,
             })
         }
-        other => Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "open",
-            other.to_string(),
-            format!(
-                "a {} is not shared memory; only /NAME, shm:, key: and memfd: objects have bytes",
-                other.kind()
-            ),
-        )),
+        other => Err(super::not_found(other)),
     }
 }
 

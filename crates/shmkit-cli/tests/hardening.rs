@@ -1,0 +1,758 @@
+//! The command as a hostile or careless environment meets it: names made by another user to
+//! fool root's terminal, objects another user's process holds unseen, sparse objects, a bare
+//! `gc`, missing objects, and narrow terminals. Each test is the regression test of a bug that
+//! a try-out found; the ones that need another uid run as `nobody` (CI runs as root).
+
+mod common;
+
+use common::*;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+
+const NOBODY: u32 = 65534;
+
+fn root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+fn as_nobody(args: &[&str]) -> Run {
+    done(
+        Command::new(BIN)
+            .args(args)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// Removes files in /dev/shm by their raw name when dropped (names no command line could
+/// carry as UTF-8).
+struct GoneRaw(Vec<Vec<u8>>);
+impl Drop for GoneRaw {
+    fn drop(&mut self) {
+        for n in &self.0 {
+            let mut p = b"/dev/shm/".to_vec();
+            p.extend_from_slice(n);
+            let _ = std::fs::remove_file(OsStr::from_bytes(&p));
+        }
+    }
+}
+
+/// A process as root that maps `/dev/shm/NAME` and waits for a line on stdin.
+fn root_python_mapping(name: &str) -> std::process::Child {
+    let (py, ready) = python(
+        "import mmap,os,sys\n\
+         fd=os.open('/dev/shm/'+sys.argv[1], os.O_RDWR)\n\
+         m=mmap.mmap(fd, 0)\n\
+         os.close(fd)\n\
+         print('ready', flush=True)\n\
+         sys.stdin.readline()\n",
+        &[name],
+    );
+    assert_eq!(ready, "ready");
+    py
+}
+
+#[test]
+fn gc_as_a_user_skips_an_object_that_a_process_it_cannot_inspect_maps() {
+    if !root() {
+        return; // needs a second uid; CI runs as root
+    }
+    let name = unique("shmkit-hard-gc-blind");
+    let _g = Gone(vec![format!("/{name}")]);
+    let mk = as_nobody(&[
+        "mk",
+        "posix",
+        &format!("/{name}"),
+        "--size",
+        "4K",
+        "--mode",
+        "0666",
+    ]);
+    assert_eq!(mk.code, 0, "{}", mk.err);
+    let mut py = root_python_mapping(&name);
+    let pattern = format!("/{name}");
+    // As nobody, root's python cannot be inspected: the object must not be called an orphan,
+    // and gc must not remove it (before the fix: "removed ... no process maps it").
+    let gc = as_nobody(&[
+        "gc",
+        "--older-than",
+        "0",
+        "--kind",
+        "posix-shm",
+        "--match",
+        &pattern,
+        "--json",
+    ]);
+    assert_eq!(gc.code, 0, "{}", gc.err);
+    let v: serde_json::Value = serde_json::from_str(&gc.out).unwrap();
+    let row = find(&v, &pattern).unwrap_or_else(|| panic!("listed: {}", gc.out));
+    assert_eq!(row["action"], "skipped", "{row}");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("could not be inspected"),
+        "{row}"
+    );
+    assert!(std::path::Path::new(&format!("/dev/shm/{name}")).exists());
+    // One short warning line with a count.
+    let warn: Vec<&str> = gc.err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warn.len(), 1, "{}", gc.err);
+    assert!(
+        warn[0].len() < 160 && warn[0].contains("could not be inspected"),
+        "{}",
+        warn[0]
+    );
+    // ls and info say "unknown", not "orphan", and info warns as ls does.
+    let ls = as_nobody(&["ls", "--holders", "--kind", "posix-shm", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&ls.out).unwrap();
+    let o = find(&v, &pattern).unwrap();
+    assert_eq!(o["orphan"], "unknown", "{o}");
+    assert_eq!(o["status"], serde_json::json!(["unknown"]), "{o}");
+    let info = as_nobody(&["info", &pattern]);
+    assert_eq!(info.code, 0, "{}", info.err);
+    assert!(
+        info.out.contains("unknown") && !info.out.contains("orphan\n"),
+        "{}",
+        info.out
+    );
+    assert!(info.err.contains("could not be inspected"), "{}", info.err);
+    // Root sees root's python: the object is held.
+    let ls = json(&["ls", "--holders", "--kind", "posix-shm", "--json"]);
+    let o = find(&ls, &pattern).unwrap();
+    let holders: Vec<i64> = o["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_i64().unwrap())
+        .collect();
+    assert!(holders.contains(&(py.id() as i64)), "{o}");
+    py.kill().unwrap();
+    py.wait().unwrap();
+}
+
+#[test]
+fn cat_of_sparse_objects_allocates_nothing() {
+    // POSIX: read through pread on the file.
+    let name = format!("/{}", unique("shmkit-hard-sparse"));
+    let _g = Gone(vec![name.clone()]);
+    ok(&["mk", "posix", &name, "--size", "256M"]);
+    ok_in(&["write", &name, "--offset", "100M"], b"island");
+    let out = Command::new(BIN)
+        .args(["cat", &name])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout.len(), 256 << 20);
+    assert_eq!(&out.stdout[100 << 20..(100 << 20) + 6], b"island");
+    assert!(out.stdout[..100 << 20].iter().all(|b| *b == 0));
+    let blocks = std::fs::metadata(format!("/dev/shm{name}")).unwrap();
+    let used = std::os::unix::fs::MetadataExt::blocks(&blocks) * 512;
+    assert!(
+        used <= 4 << 20,
+        "cat allocated {used} bytes of a sparse object"
+    );
+
+    // System V: map_files as root, mincore for other users; the kernel's rss column tells.
+    let made = json(&[
+        "mk",
+        "sysv",
+        "--private",
+        "--size",
+        "256M",
+        "--mode",
+        "0644",
+        "--json",
+    ]);
+    let addr = made["object"].as_str().unwrap().to_string();
+    let _s = Gone(vec![addr.clone()]);
+    ok_in(&["write", &addr, "--offset", "200M"], b"far away");
+    let id = addr.strip_prefix("shm:").unwrap();
+    let rss = || {
+        let t = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
+        let mut lines = t.lines();
+        let h: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+        let col = h.iter().position(|c| *c == "rss").unwrap();
+        let row: Vec<&str> = lines
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|r| r[1] == id)
+            .unwrap();
+        row[col].parse::<u64>().unwrap()
+    };
+    let before = rss();
+    let mut runs = vec![shmkit(&[
+        "cat", &addr, "--offset", "199M", "--length", "2M",
+    ])];
+    if root() {
+        runs.push(as_nobody(&[
+            "cat", &addr, "--offset", "199M", "--length", "2M",
+        ]));
+    }
+    for r in &runs {
+        assert_eq!(r.code, 0, "{}", r.err);
+    }
+    let whole = Command::new(BIN)
+        .args(["cat", &addr])
+        .stdout(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(whole.status.success());
+    assert_eq!(&whole.stdout[200 << 20..(200 << 20) + 8], b"far away");
+    if root() {
+        let r = done(
+            Command::new(BIN)
+                .args(["cat", &addr])
+                .uid(NOBODY)
+                .gid(NOBODY)
+                .stdout(Stdio::piped())
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(r.code, 0, "{}", r.err);
+    }
+    let after = rss();
+    assert!(
+        after <= before + (4 << 20),
+        "cat allocated {} bytes of a sparse System V segment",
+        after - before
+    );
+}
+
+fn ok_in(args: &[&str], input: &[u8]) {
+    let r = shmkit_in(args, input);
+    assert_eq!(r.code, 0, "shmkit {args:?}: {}", r.err);
+}
+
+/// Names that another user made to fool root's terminal reach it quoted; JSON keeps them
+/// exact.
+#[test]
+fn hostile_names_are_quoted_in_every_human_output() {
+    if !root() {
+        return;
+    }
+    let tag = unique("shmkit-hard-evil");
+    let raw: Vec<Vec<u8>> = vec![
+        format!("{tag}-esc\x1b[2J\x1b[31m").into_bytes(),
+        format!("{tag}-nl\nposix-shm  forged").into_bytes(),
+        format!("{tag}-tab\tx").into_bytes(),
+        [format!("{tag}-bad").as_bytes(), b"\xff\xfe"].concat(),
+    ];
+    let _g = GoneRaw(raw.clone());
+    // Owned by nobody, as anyone could make them (the machine's python lives under /root,
+    // out of nobody's reach, so root makes them and gives them away).
+    for n in &raw {
+        let path = OsStr::from_bytes(&[b"/dev/shm/", n.as_slice()].concat()).to_os_string();
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        std::os::unix::fs::chown(&path, Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    let clean = |what: &str, out: &str| {
+        assert!(
+            !out.contains('\x1b'),
+            "{what}: ESC reached the terminal: {out:?}"
+        );
+        assert!(!out.contains('\t'), "{what}: a raw tab: {out:?}");
+        assert!(
+            !out.contains("\nforged") && !out.contains("\nposix-shm  forged"),
+            "{what}: {out:?}"
+        );
+    };
+    let ls = shmkit(&["ls", "--kind", "posix-shm", "--holders"]);
+    assert_eq!(ls.code, 0, "{}", ls.err);
+    clean("ls", &ls.out);
+    let ours: Vec<&str> = ls.out.lines().filter(|l| l.contains(&tag)).collect();
+    assert_eq!(ours.len(), 4, "one row per object: {}", ls.out);
+    assert!(
+        ls.out
+            .contains(&format!("'/{tag}-nl'$'\\n''posix-shm  forged'")),
+        "{}",
+        ls.out
+    );
+    assert!(
+        ls.out.contains(&format!("'/{tag}-bad'$'\\377\\376'")),
+        "{}",
+        ls.out
+    );
+    // JSON is exact: the names come back byte for byte.
+    let v = json(&["ls", "--kind", "posix-shm", "--json"]);
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|o| o["object"].as_str())
+        .collect();
+    assert!(names.contains(&format!("/{tag}-nl\nposix-shm  forged").as_str()));
+    let bad = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| {
+            o["object"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("/{tag}-bad"))
+        })
+        .unwrap();
+    let bytes: Vec<u8> = bad["object_bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(bytes, [b"/", raw[3].as_slice()].concat());
+    // info, cat errors, rm and gc, with the exact bytes as the argument.
+    for n in &raw {
+        let arg = OsStr::from_bytes(&[b"/", n.as_slice()].concat()).to_os_string();
+        let info = done(Command::new(BIN).arg("info").arg(&arg).output().unwrap());
+        assert_eq!(info.code, 0, "{}", info.err);
+        clean("info", &info.out);
+        clean("info stderr", &info.err);
+        let dry = done(
+            Command::new(BIN)
+                .args(["rm", "--dry-run"])
+                .arg(&arg)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(dry.code, 0, "{}", dry.err);
+        clean("rm --dry-run", &dry.out);
+        assert_eq!(dry.out.lines().count(), 1, "{}", dry.out);
+    }
+    let gc = shmkit(&[
+        "gc",
+        "--dry-run",
+        "--all-users",
+        "--older-than",
+        "0",
+        "--match",
+        &format!("/{tag}*"),
+    ]);
+    assert_eq!(gc.code, 0, "{}", gc.err);
+    clean("gc", &gc.out);
+    // Removing by the exact bytes works, and says so quoted.
+    let arg = OsStr::from_bytes(&[b"/", raw[3].as_slice()].concat()).to_os_string();
+    let rm = done(Command::new(BIN).arg("rm").arg(&arg).output().unwrap());
+    assert_eq!(rm.code, 0, "{}", rm.err);
+    assert!(rm.out.contains("$'\\377\\376'"), "{}", rm.out);
+}
+
+#[test]
+fn holders_of_a_posix_message_queue_are_found() {
+    let name = format!("/{}", unique("shmkit-hard-mq"));
+    let _g = Gone(vec![format!("mq:{name}")]);
+    ok(&[
+        "mk",
+        "mq",
+        &name,
+        "--max-messages",
+        "4",
+        "--message-size",
+        "64",
+    ]);
+    // Python holds the queue through librt's mq_open: a descriptor that links to the
+    // mqueue mount, which is not /dev/shm.
+    let (mut py, ready) = python(
+        "import ctypes,os,sys\n\
+         rt=ctypes.CDLL('librt.so.1', use_errno=True)\n\
+         rt.mq_open.restype=ctypes.c_int\n\
+         q=rt.mq_open(sys.argv[1].encode(), os.O_RDONLY)\n\
+         print('ready' if q >= 0 else 'errno %d' % ctypes.get_errno(), flush=True)\n\
+         sys.stdin.readline()\n",
+        &[&name],
+    );
+    assert_eq!(ready, "ready");
+    let info = json(&["info", &format!("mq:{name}"), "--json"]);
+    let holders: Vec<i64> = info["holders"]
+        .as_array()
+        .unwrap_or_else(|| panic!("holders were looked for: {info}"))
+        .iter()
+        .map(|h| h.as_i64().unwrap())
+        .collect();
+    assert!(holders.contains(&(py.id() as i64)), "{info}");
+    assert_eq!(info["max_messages"], 4, "{info}");
+    assert_eq!(info["message_size"], 64, "{info}");
+    assert_eq!(info["messages"], 0, "{info}");
+    let text = ok(&["info", &format!("mq:{name}")]);
+    assert!(
+        text.contains("0 of 4") && text.contains("at most 64 bytes"),
+        "{text}"
+    );
+    py.kill().unwrap();
+    py.wait().unwrap();
+}
+
+#[test]
+fn sem_dot_names_are_semaphores_not_segments() {
+    let name = unique("shmkit-hard-psem");
+    let _g = Gone(vec![format!("psem:/{name}")]);
+    ok(&["mk", "psem", &format!("/{name}"), "--value", "3"]);
+    let seg = format!("/sem.{name}");
+    for args in [
+        vec!["mk", "posix", seg.as_str(), "--size", "4K"],
+        vec!["write", seg.as_str()],
+        vec!["cat", seg.as_str()],
+        vec!["info", seg.as_str()],
+        vec!["rm", seg.as_str()],
+    ] {
+        let r = shmkit_in(&args, b"\xff\xff\xff\x7f");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.err);
+        assert!(
+            r.err.contains(&format!("psem:/{name}")),
+            "{args:?}: {}",
+            r.err
+        );
+    }
+    // The semaphore's value is untouched (before the fix, write made it 2147483647).
+    let v = json(&["info", &format!("psem:/{name}"), "--json"]);
+    assert_eq!(v["value"], 3, "{v}");
+}
+
+#[test]
+fn rm_dry_run_checks_what_rm_checks() {
+    if !root() {
+        return;
+    }
+    let name = format!("/{}", unique("shmkit-hard-dry"));
+    let _g = Gone(vec![name.clone()]);
+    ok(&["mk", "posix", &name, "--size", "1K", "--mode", "0666"]);
+    let made = json(&[
+        "mk",
+        "sysv",
+        "--private",
+        "--size",
+        "4K",
+        "--mode",
+        "0666",
+        "--json",
+    ]);
+    let shm = made["object"].as_str().unwrap().to_string();
+    let _s = Gone(vec![shm.clone()]);
+    for obj in [name.as_str(), shm.as_str()] {
+        let dry = as_nobody(&["rm", "--dry-run", obj]);
+        let real = as_nobody(&["rm", obj]);
+        assert_eq!(dry.code, 5, "{obj}: {} {}", dry.out, dry.err);
+        assert_eq!(real.code, 5, "{obj}: {}", real.err);
+        assert!(!dry.out.contains("would remove"), "{}", dry.out);
+    }
+    // The POSIX refusal names the sticky /dev/shm, not the object's mode.
+    let r = as_nobody(&["rm", &name]);
+    assert!(r.err.contains("sticky"), "{}", r.err);
+    assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists());
+}
+
+#[test]
+fn a_missing_object_is_no_such_object_for_every_command_and_kind() {
+    // An id far above any in use; a name nobody made.
+    let missing = [
+        "shm:2147483000",
+        "key:0x7ffffff1",
+        "sem:2147483000",
+        "msg:2147483000",
+        "/shmkit-hard-never-made",
+        "psem:/shmkit-hard-never-made",
+        "mq:/shmkit-hard-never-made",
+    ];
+    for obj in missing {
+        for cmd in ["info", "cat", "write", "rm"] {
+            if matches!(cmd, "cat" | "write")
+                && (obj.starts_with("sem:")
+                    || obj.starts_with("msg:")
+                    || obj.contains("sem:/")
+                    || obj.starts_with("mq:"))
+            {
+                continue; // not memory: refused for that before being looked up
+            }
+            let r = shmkit_in(&[cmd, obj], b"x");
+            assert_eq!(r.code, 4, "{cmd} {obj}: {}", r.err);
+            assert!(r.err.contains("no such object"), "{cmd} {obj}: {}", r.err);
+            assert!(r.err.contains("`shmkit ls`"), "{cmd} {obj}: {}", r.err);
+            assert!(
+                !r.err.contains("Invalid argument"),
+                "{cmd} {obj}: {}",
+                r.err
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bare_gc_without_a_terminal_removes_nothing() {
+    let name = format!("/{}", unique("shmkit-hard-bare"));
+    let _g = Gone(vec![name.clone()]);
+    ok(&["mk", "posix", &name, "--size", "1K"]);
+    // Not a terminal (stdin is /dev/null): a bare gc lists, says why, removes nothing.
+    let r = done(
+        Command::new(BIN)
+            .arg("gc")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(!r.out.contains("removed "), "{}", r.out);
+    assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists());
+    // Narrowed, a young object is still kept: it was made on purpose a moment ago.
+    let r = shmkit(&["gc", "--match", &name, "--ignore-uninspected", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+    let row = find(&v, &name).unwrap_or_else(|| panic!("{}", r.out));
+    assert_eq!(row["action"], "skipped");
+    assert!(
+        row["reason"]
+            .as_str()
+            .unwrap()
+            .contains("younger than 60 s"),
+        "{row}"
+    );
+    assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists());
+    // --older-than 0 lifts the minimum age.
+    let r = shmkit(&[
+        "gc",
+        "--match",
+        &name,
+        "--ignore-uninspected",
+        "--older-than",
+        "0",
+    ]);
+    assert!(
+        r.out.contains(&format!("removed {name}")),
+        "{} {}",
+        r.out,
+        r.err
+    );
+    // An empty pattern is an error, not a silent no-op.
+    let r = shmkit(&["gc", "--match", ""]);
+    assert_eq!(r.code, 2, "{}", r.err);
+}
+
+#[test]
+fn a_bare_gc_on_a_terminal_asks_and_a_no_keeps_everything() {
+    let name = format!("/{}", unique("shmkit-hard-ask"));
+    let _g = Gone(vec![name.clone()]);
+    ok(&["mk", "posix", &name, "--size", "1K"]);
+    // A pseudo-terminal for stdin (Python's pty), answering "n".
+    let script = "import os,pty,subprocess,sys\n\
+                  m,s=pty.openpty()\n\
+                  os.write(m, b'n\\n')\n\
+                  p=subprocess.run([sys.argv[1],'gc'],stdin=s,capture_output=True)\n\
+                  sys.stdout.write(p.stderr.decode())\n\
+                  sys.exit(p.returncode)\n";
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(BIN)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::path::Path::new(&format!("/dev/shm{name}")).exists());
+}
+
+#[test]
+fn ls_fits_80_columns_with_a_key_column_and_takes_lsipc_options() {
+    let long = format!("/{}-{}", unique("shmkit-hard-long"), "n".repeat(120));
+    let _g = Gone(vec![long.clone()]);
+    ok(&["mk", "posix", &long, "--size", "1536K"]);
+    let key = 0x5e00_0000 | (std::process::id() & 0xffff) as i32;
+    let made = json(&[
+        "mk",
+        "sysv",
+        "--key",
+        &format!("{key:#x}"),
+        "--size",
+        "4K",
+        "--json",
+    ]);
+    let shm = made["object"].as_str().unwrap().to_string();
+    let _s = Gone(vec![shm.clone()]);
+    let run = |args: &[&str]| {
+        let r = done(
+            Command::new(BIN)
+                .args(args)
+                .env("COLUMNS", "80")
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(r.code, 0, "{args:?}: {}", r.err);
+        r.out
+    };
+    let t = run(&["ls"]);
+    let header = t.lines().next().unwrap();
+    assert!(
+        header.contains("KEY") && header.contains("OBJECT"),
+        "{header}"
+    );
+    for l in t.lines() {
+        assert!(
+            l.chars().count() <= 80,
+            "{} columns: {l}",
+            l.chars().count()
+        );
+    }
+    assert!(t.contains('…'), "the long name is cut with a marker: {t}");
+    let row = t.lines().find(|l| l.contains(&shm)).unwrap();
+    assert!(row.contains(&format!("{:#010x}", key as u32)), "{row}");
+    assert!(row.contains("4 KiB"), "human sizes by default: {row}");
+    // Piped with no width, one long name does not widen the other rows.
+    let whole = done(
+        Command::new(BIN)
+            .arg("ls")
+            .env_remove("COLUMNS")
+            .output()
+            .unwrap(),
+    )
+    .out;
+    assert!(whole.contains(&long));
+    let shm_row = whole.lines().find(|l| l.contains(&shm)).unwrap();
+    assert!(shm_row.len() < 120, "{shm_row}");
+    // -o, --bytes, --noheadings, --raw, --sort, --user.
+    let t = run(&[
+        "ls",
+        "-o",
+        "object,size,key",
+        "--bytes",
+        "--noheadings",
+        "--kind",
+        "sysv-shm",
+    ]);
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with(&shm) && l.contains(" 4096 ")),
+        "{t}"
+    );
+    assert!(!t.contains("OBJECT"));
+    let t = run(&[
+        "ls",
+        "--raw",
+        "-o",
+        "object,size",
+        "--bytes",
+        "--kind",
+        "posix-shm",
+    ]);
+    assert!(t.lines().any(|l| l == format!("{long} 1572864")), "{t}");
+    let t = run(&[
+        "ls",
+        "-o",
+        "size",
+        "--bytes",
+        "--sort",
+        "size",
+        "--noheadings",
+        "--kind",
+        "sysv-shm",
+    ]);
+    let sizes: Vec<u64> = t.lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert!(sizes.windows(2).all(|w| w[0] <= w[1]), "{sizes:?}");
+    let me = rustix::process::geteuid().as_raw().to_string();
+    let t = run(&["ls", "--user", &me, "-o", "object", "--noheadings"]);
+    assert!(t.lines().any(|l| l == shm), "{t}");
+    let t = run(&["ls", "--user", "4000000000", "-o", "object", "--noheadings"]);
+    assert_eq!(t, "");
+    let r = shmkit(&["ls", "-o", "nonsense"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("the columns are"), "{}", r.err);
+    // --creator and --time add ipcs -c / -t columns.
+    let t = run(&[
+        "ls",
+        "--creator",
+        "--time",
+        "--output-all",
+        "--kind",
+        "sysv-shm",
+    ]);
+    assert!(
+        t.contains("CPID") && t.contains("ATTACHED") && t.contains("CUSER"),
+        "{t}"
+    );
+    // The summary against limits, like lsipc -g.
+    let v = json(&["ls", "--summary", "--json"]);
+    assert!(
+        v["sysv-shm"]["segments"]["used"].as_u64().unwrap() >= 1,
+        "{v}"
+    );
+    assert!(v["sysv-shm"]["segments"]["limit"].as_u64().is_some(), "{v}");
+}
+
+#[test]
+fn messages_count_in_the_right_number_and_name_our_verbs() {
+    let name = format!("/{}", unique("shmkit-hard-msg"));
+    let _g = Gone(vec![name.clone()]);
+    ok(&["mk", "posix", &name, "--size", "4K"]);
+    let r = shmkit_in(&["write", &name, "--offset", "4K"], b"abcd");
+    assert_eq!(r.code, 2);
+    assert!(
+        r.err.contains("(4 bytes)") && r.err.contains("0 bytes fit"),
+        "{}",
+        r.err
+    );
+    let r = shmkit_in(&["write", &name], b"a");
+    assert!(r.err.contains("wrote 1 byte "), "{}", r.err);
+    let r = shmkit(&["mk", "posix", &name, "--size", "4K"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains(&format!("shmkit rm {name}")), "{}", r.err);
+    assert!(
+        !r.err.contains("PosixShm::") && !r.err.contains("rm /dev/shm"),
+        "{}",
+        r.err
+    );
+    let r = shmkit(&["mk", "sysv", "--key", "0x100000000", "--size", "4K"]);
+    assert!(r.err.contains("above 32 bits"), "{}", r.err);
+    let r = shmkit(&["mk", "sysv", "--key", "0", "--size", "4K"]);
+    assert!(r.err.contains("--private"), "{}", r.err);
+    let r = shmkit(&["mk", "mq", "/x", "--message-size", "0"]);
+    assert_eq!(r.code, 2);
+    assert!(!r.err.contains("segment"), "{}", r.err);
+    for args in [
+        vec!["cat", name.as_str(), "--offset", "-1"],
+        vec!["mk", "posix", "/x", "--size", "-1"],
+    ] {
+        let r = shmkit(&args);
+        assert_eq!(r.code, 2, "{args:?}");
+        assert!(!r.err.contains("-- -1"), "{args:?}: {}", r.err);
+        assert!(r.err.contains("negative"), "{args:?}: {}", r.err);
+    }
+    let r = shmkit(&["mk", "sysv", "--private", "--size", "16E"]);
+    if let Some(line) = r.err.lines().find(|l| l.contains("shmmax")) {
+        // 16 EiB against a shmmax just under it: exact values, not two "16 EiB".
+        assert!(
+            !line.contains("16 EiB exceeds kernel.shmmax 16 EiB"),
+            "{line}"
+        );
+    }
+}
+
+#[test]
+fn man_pages_for_every_subcommand_and_a_tour_help_that_lists_the_experiments() {
+    let dir = std::env::temp_dir().join(unique("shmkit-hard-man"));
+    let r = shmkit(&["man", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let main = std::fs::read_to_string(dir.join("shmkit.1")).unwrap();
+    for sub in [
+        "ls", "info", "mk", "rm", "cat", "write", "limits", "gc", "tour",
+    ] {
+        assert!(main.contains(&format!("shmkit\\-{sub}(1)")), "{sub}");
+        assert!(dir.join(format!("shmkit-{sub}.1")).exists(), "{sub}");
+    }
+    assert!(!dir.join("shmkit-__peer.1").exists());
+    std::fs::remove_dir_all(&dir).unwrap();
+    let help = ok(&["tour", "--help"]);
+    for e in [
+        "anon-fork",
+        "inherit-zero",
+        "sysv-deferred-rmid",
+        "memfd-scm-rights",
+        "mutex-owner-died",
+    ] {
+        assert!(help.contains(e), "{e}: {help}");
+    }
+    for sub in ["tour", "cat", "ls", "gc"] {
+        assert!(!ok(&[sub, "--help"]).contains("article"), "{sub}");
+    }
+}
