@@ -38,6 +38,18 @@ fn leftovers(pid: u32) -> Vec<String> {
     found
 }
 
+/// What is left after up to 2 s: a peer killed by the handler may still be exiting, and its
+/// attachments go with it.
+fn settled_leftovers(pid: u32) -> Vec<String> {
+    for _ in 0..100 {
+        if leftovers(pid).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    leftovers(pid)
+}
+
 #[test]
 fn the_tour_passes_and_cleans_up() {
     let child = Command::new(BIN)
@@ -158,15 +170,8 @@ fn interrupt_at(point: &str, signal: rustix::process::Signal) {
     err.read_line(&mut line).unwrap();
     assert!(line.contains("interrupted; removed"), "{line}");
     assert_eq!(status.code(), Some(130));
-    // A peer killed by the handler may still be exiting; its attachments go with it.
-    for _ in 0..100 {
-        if leftovers(pid).is_empty() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
     assert_eq!(
-        leftovers(pid),
+        settled_leftovers(pid),
         Vec::<String>::new(),
         "after interrupting at {point}"
     );
@@ -255,13 +260,7 @@ fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failu
                 String::from_utf8_lossy(&out.stderr)
             ),
         }
-        for _ in 0..100 {
-            if leftovers(pid).is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        assert_eq!(leftovers(pid), Vec::<String>::new(), "trial {i}");
+        assert_eq!(settled_leftovers(pid), Vec::<String>::new(), "trial {i}");
     }
 }
 

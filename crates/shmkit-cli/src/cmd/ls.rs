@@ -90,6 +90,27 @@ struct Col {
     num: Option<fn(&Object) -> Option<i64>>,
 }
 
+const FIXED: bool = false;
+const FLEX: bool = true;
+
+impl Col {
+    const fn new(
+        name: &'static str,
+        header: &'static str,
+        flexible: bool,
+        cell: fn(&Object, &Cx) -> String,
+        num: Option<fn(&Object) -> Option<i64>>,
+    ) -> Col {
+        Col {
+            name,
+            header,
+            flexible,
+            cell,
+            num,
+        }
+    }
+}
+
 /// What cells need besides the object.
 struct Cx {
     bytes: bool,
@@ -103,174 +124,169 @@ fn when(t: Option<i64>) -> String {
     t.map_or_else(|| "-".into(), render::time)
 }
 
+/// Every column, in the order `--output-all` shows them.
 const COLUMNS: &[Col] = &[
-    Col {
-        name: "kind",
-        header: "KIND",
-        flexible: false,
-        cell: |o, _| o.kind.name().into(),
-        num: None,
-    },
-    Col {
-        name: "object",
-        header: "OBJECT",
-        flexible: true,
-        cell: |o, _| quote::address(&o.address),
-        num: None,
-    },
-    Col {
-        name: "key",
-        header: "KEY",
-        flexible: false,
-        cell: |o, _| match o.kind {
+    Col::new("kind", "KIND", FIXED, |o, _| o.kind.name().into(), None),
+    Col::new(
+        "object",
+        "OBJECT",
+        FLEX,
+        |o, _| quote::address(&o.address),
+        None,
+    ),
+    Col::new(
+        "key",
+        "KEY",
+        FIXED,
+        |o, _| match o.kind {
             Kind::SysvShm | Kind::SysvSem | Kind::SysvMsg => {
                 format!("{:#010x}", o.key.unwrap_or(0) as u32)
             }
             _ => "-".into(),
         },
-        num: Some(|o| o.key.map(|k| k as u32 as i64)),
-    },
-    Col {
-        name: "id",
-        header: "ID",
-        flexible: false,
-        cell: |o, _| opt(o.id),
-        num: Some(|o| o.id.map(i64::from)),
-    },
-    Col {
-        name: "size",
-        header: "SIZE",
-        flexible: false,
-        cell: |o, cx| match o.size {
+        Some(|o| o.key.map(|k| k as u32 as i64)),
+    ),
+    Col::new(
+        "id",
+        "ID",
+        FIXED,
+        |o, _| opt(o.id),
+        Some(|o| o.id.map(i64::from)),
+    ),
+    Col::new(
+        "size",
+        "SIZE",
+        FIXED,
+        |o, cx| match o.size {
             None => "-".into(),
             Some(s) if cx.bytes => s.to_string(),
             Some(s) => shmkit::size::human(s),
         },
-        num: Some(|o| o.size.map(|s| s as i64)),
-    },
-    Col {
-        name: "mode",
-        header: "MODE",
-        flexible: false,
-        cell: |o, _| format!("{:04o}", o.mode),
-        num: Some(|o| Some(o.mode.into())),
-    },
-    Col {
-        name: "owner",
-        header: "OWNER",
-        flexible: false,
-        cell: |o, _| quote::text(&render::user(o.uid)),
-        num: None,
-    },
-    Col {
-        name: "group",
-        header: "GROUP",
-        flexible: false,
-        cell: |o, _| quote::text(&render::group(o.gid)),
-        num: None,
-    },
-    Col {
-        name: "cuser",
-        header: "CUSER",
-        flexible: false,
-        cell: |o, _| {
+        Some(|o| o.size.map(|s| s as i64)),
+    ),
+    Col::new(
+        "mode",
+        "MODE",
+        FIXED,
+        |o, _| format!("{:04o}", o.mode),
+        Some(|o| Some(o.mode.into())),
+    ),
+    Col::new(
+        "owner",
+        "OWNER",
+        FIXED,
+        |o, _| quote::text(&render::user(o.uid)),
+        None,
+    ),
+    Col::new(
+        "group",
+        "GROUP",
+        FIXED,
+        |o, _| quote::text(&render::group(o.gid)),
+        None,
+    ),
+    Col::new(
+        "cuser",
+        "CUSER",
+        FIXED,
+        |o, _| {
             o.creator_uid
                 .map_or("-".into(), |u| quote::text(&render::user(u)))
         },
-        num: None,
-    },
-    Col {
-        name: "cgroup",
-        header: "CGROUP",
-        flexible: false,
-        cell: |o, _| {
+        None,
+    ),
+    Col::new(
+        "cgroup",
+        "CGROUP",
+        FIXED,
+        |o, _| {
             o.creator_gid
                 .map_or("-".into(), |g| quote::text(&render::group(g)))
         },
-        num: None,
-    },
-    Col {
-        name: "cpid",
-        header: "CPID",
-        flexible: false,
-        cell: |o, _| opt(o.creator_pid),
-        num: Some(|o| o.creator_pid.map(i64::from)),
-    },
-    Col {
-        name: "lpid",
-        header: "LPID",
-        flexible: false,
-        cell: |o, _| opt(o.last_pid),
-        num: Some(|o| o.last_pid.map(i64::from)),
-    },
-    Col {
-        name: "nattch",
-        header: "NATTCH",
-        flexible: false,
-        cell: |o, _| opt(o.nattch),
-        num: Some(|o| o.nattch.map(|n| n as i64)),
-    },
-    Col {
-        name: "holders",
-        header: "HOLDERS",
-        flexible: true,
-        cell: |o, _| render::holders_cell(o),
-        num: Some(|o| o.holders.as_ref().map(|h| h.len() as i64)),
-    },
-    Col {
-        name: "ctime",
-        header: "CHANGED(UTC)",
-        flexible: false,
-        cell: |o, _| when(o.ctime),
-        num: Some(|o| o.ctime),
-    },
-    Col {
-        name: "atime",
-        header: "ATTACHED",
-        flexible: false,
-        cell: |o, _| when(o.attach_time),
-        num: Some(|o| o.attach_time),
-    },
-    Col {
-        name: "dtime",
-        header: "DETACHED",
-        flexible: false,
-        cell: |o, _| when(o.detach_time),
-        num: Some(|o| o.detach_time),
-    },
-    Col {
-        name: "otime",
-        header: "SEMOP",
-        flexible: false,
-        cell: |o, _| when(o.op_time),
-        num: Some(|o| o.op_time),
-    },
-    Col {
-        name: "stime",
-        header: "SENT",
-        flexible: false,
-        cell: |o, _| when(o.send_time),
-        num: Some(|o| o.send_time),
-    },
-    Col {
-        name: "rtime",
-        header: "RECEIVED",
-        flexible: false,
-        cell: |o, _| when(o.receive_time),
-        num: Some(|o| o.receive_time),
-    },
-    Col {
-        name: "used",
-        header: "USED(UTC)",
-        flexible: false,
-        cell: |o, _| when(o.last_use),
-        num: Some(|o| o.last_use),
-    },
-    Col {
-        name: "status",
-        header: "STATUS",
-        flexible: false,
-        cell: |o, _| {
+        None,
+    ),
+    Col::new(
+        "cpid",
+        "CPID",
+        FIXED,
+        |o, _| opt(o.creator_pid),
+        Some(|o| o.creator_pid.map(i64::from)),
+    ),
+    Col::new(
+        "lpid",
+        "LPID",
+        FIXED,
+        |o, _| opt(o.last_pid),
+        Some(|o| o.last_pid.map(i64::from)),
+    ),
+    Col::new(
+        "nattch",
+        "NATTCH",
+        FIXED,
+        |o, _| opt(o.nattch),
+        Some(|o| o.nattch.map(|n| n as i64)),
+    ),
+    Col::new(
+        "holders",
+        "HOLDERS",
+        FLEX,
+        |o, _| render::holders_cell(o),
+        Some(|o| o.holders.as_ref().map(|h| h.len() as i64)),
+    ),
+    Col::new(
+        "ctime",
+        "CHANGED(UTC)",
+        FIXED,
+        |o, _| when(o.ctime),
+        Some(|o| o.ctime),
+    ),
+    Col::new(
+        "atime",
+        "ATTACHED",
+        FIXED,
+        |o, _| when(o.attach_time),
+        Some(|o| o.attach_time),
+    ),
+    Col::new(
+        "dtime",
+        "DETACHED",
+        FIXED,
+        |o, _| when(o.detach_time),
+        Some(|o| o.detach_time),
+    ),
+    Col::new(
+        "otime",
+        "SEMOP",
+        FIXED,
+        |o, _| when(o.op_time),
+        Some(|o| o.op_time),
+    ),
+    Col::new(
+        "stime",
+        "SENT",
+        FIXED,
+        |o, _| when(o.send_time),
+        Some(|o| o.send_time),
+    ),
+    Col::new(
+        "rtime",
+        "RECEIVED",
+        FIXED,
+        |o, _| when(o.receive_time),
+        Some(|o| o.receive_time),
+    ),
+    Col::new(
+        "used",
+        "USED(UTC)",
+        FIXED,
+        |o, _| when(o.last_use),
+        Some(|o| o.last_use),
+    ),
+    Col::new(
+        "status",
+        "STATUS",
+        FIXED,
+        |o, _| {
             let s = render::status(o);
             if s.is_empty() {
                 "-".into()
@@ -278,15 +294,9 @@ const COLUMNS: &[Col] = &[
                 s.join(",")
             }
         },
-        num: None,
-    },
-    Col {
-        name: "detail",
-        header: "DETAIL",
-        flexible: true,
-        cell: |o, _| render::detail(o),
-        num: None,
-    },
+        None,
+    ),
+    Col::new("detail", "DETAIL", FLEX, |o, _| render::detail(o), None),
 ];
 
 fn column(name: &str) -> Result<&'static Col, Fail> {
