@@ -19,18 +19,31 @@ enum Item {
 
 static ITEMS: Mutex<Vec<Item>> = Mutex::new(Vec::new());
 
-fn push(item: Item) {
-    ITEMS.lock().unwrap_or_else(|p| p.into_inner()).push(item);
+fn lock() -> std::sync::MutexGuard<'static, Vec<Item>> {
+    ITEMS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+fn push(item: Item) {
+    lock().push(item);
+}
+
+/// Written down, and being created: while this is held the interrupt handler waits, so that
+/// it never removes a name before the object exists and exits with it made. Drop it once the
+/// creation call has returned.
+pub struct Creating(#[allow(dead_code)] std::sync::MutexGuard<'static, Vec<Item>>);
+
 /// A POSIX name this process is about to create.
-pub fn posix(name: &str) {
-    push(Item::Posix(name.to_string()));
+pub fn posix(name: &str) -> Creating {
+    let mut g = lock();
+    g.push(Item::Posix(name.to_string()));
+    Creating(g)
 }
 
 /// A System V key this process is about to create a segment for.
-pub fn sysv_key(key: i32) {
-    push(Item::SysvKey(key));
+pub fn sysv_key(key: i32) -> Creating {
+    let mut g = lock();
+    g.push(Item::SysvKey(key));
+    Creating(g)
 }
 
 /// A peer process, killed if the tour is interrupted.
@@ -50,7 +63,9 @@ pub fn install_handler() {
         INTERRUPTED.store(true, Ordering::SeqCst);
         // Wait for a report being printed; then stop the peers and remove what was created.
         let _report = REPORT.lock().unwrap_or_else(|p| p.into_inner());
-        let removed = run();
+        // Held until the process exits: nothing more is created or written down meanwhile.
+        let mut items = lock();
+        let removed = remove_all(std::mem::take(&mut *items));
         eprintln!(
             "shmkit tour: interrupted; removed {removed} object{} it had created",
             if removed == 1 { "" } else { "s" }
@@ -75,7 +90,11 @@ pub fn begin_report() -> std::sync::MutexGuard<'static, ()> {
 
 /// Removes whatever is left; returns how many objects were removed.
 pub fn run() -> usize {
-    let items = std::mem::take(&mut *ITEMS.lock().unwrap_or_else(|p| p.into_inner()));
+    let items = std::mem::take(&mut *lock());
+    remove_all(items)
+}
+
+fn remove_all(items: Vec<Item>) -> usize {
     let me = std::process::id() as i32;
     let mut removed = 0;
     for item in items.iter().rev() {

@@ -34,6 +34,7 @@ pub fn anon_fork() -> Outcome {
     if pid < 0 {
         return Outcome::error(NAME, "fork", std::io::Error::last_os_error());
     }
+    super::cleanup::child(pid as u32); // an interruption stops it too
     let status = wait(pid);
     let got = cell.load(Ordering::SeqCst);
     Outcome::new(
@@ -136,6 +137,7 @@ fn run_inherit(mode: Inherit) -> Result<(ChildView, u32, Option<i32>), String> {
     if pid < 0 {
         return Err(format!("fork: {}", std::io::Error::last_os_error()));
     }
+    super::cleanup::child(pid as u32); // an interruption stops it (it may wait on our pipe)
     drop((to_child_r, to_parent_w));
     let result = (|| -> Result<ChildView, String> {
         let first = read_u32s::<3>(&to_parent_r)?;

@@ -19,8 +19,9 @@ fn run(scratch: &Scratch) -> Result<Outcome, String> {
     let name = format!("/shmkit-tour-{}", scratch.tag);
     // The article's object: 33 bytes, written by one program, read by another.
     let message = "created this shmem from shmkit!!\n";
-    cleanup::posix(&name);
+    let creating = cleanup::posix(&name);
     let seg = shmkit::PosixShm::create(&name, message.len()).map_err(|e| e.to_string())?;
+    drop(creating);
     seg.write_at(0, message.as_bytes())
         .map_err(|e| e.to_string())?;
     cleanup::pause_point("posix");

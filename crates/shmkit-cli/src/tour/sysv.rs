@@ -29,8 +29,10 @@ fn run() -> Result<Vec<Outcome>, String> {
         let SysvKey::Key(raw) = key else {
             unreachable!("ftok gives a key")
         };
-        cleanup::sysv_key(raw);
-        match SysvShm::create(key, 4096) {
+        let creating = cleanup::sysv_key(raw);
+        let made_now = SysvShm::create(key, 4096);
+        drop(creating);
+        match made_now {
             Ok(seg) => {
                 made = Some((proj, key, raw, seg));
                 break;
