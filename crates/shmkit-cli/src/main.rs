@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 /// Exit codes of the tour (kept under this name for the tour's modules).
 pub(crate) mod exit {
-    pub use crate::fail::code::{ERROR, FAILED, INTERRUPTED, OK};
+    pub use crate::fail::code::{FAILED, INTERRUPTED, OK};
 }
 
 #[derive(Parser)]

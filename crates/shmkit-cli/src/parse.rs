@@ -17,9 +17,6 @@ pub fn offset(s: &str) -> Result<u64, String> {
     if s.trim().chars().all(|c| c == '0') && !s.trim().is_empty() {
         return Ok(0);
     }
-    if s.trim_start().starts_with('-') {
-        return Err(format!("invalid offset '{s}': negative"));
-    }
     shmkit::size::parse(s).map_err(|e| e.replace("size", "offset"))
 }
 

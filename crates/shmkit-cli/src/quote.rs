@@ -52,22 +52,17 @@ pub fn name(raw: &OsStr) -> String {
     let mut out = String::new();
     let mut quoted = String::new();
     let mut escaped = String::new();
-    let flush_quoted = |out: &mut String, q: &mut String| {
-        if !q.is_empty() {
+    // Ends a run: printable text as '...', escapes as $'...'.
+    let flush = |out: &mut String, run: &mut String, open: &str| {
+        if !run.is_empty() {
+            out.push_str(open);
+            out.push_str(run);
             out.push('\'');
-            out.push_str(q);
-            out.push('\'');
-            q.clear();
+            run.clear();
         }
     };
-    let flush_escaped = |out: &mut String, e: &mut String| {
-        if !e.is_empty() {
-            out.push_str("$'");
-            out.push_str(e);
-            out.push('\'');
-            e.clear();
-        }
-    };
+    let flush_quoted = |out: &mut String, q: &mut String| flush(out, q, "'");
+    let flush_escaped = |out: &mut String, e: &mut String| flush(out, e, "$'");
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
             if unprintable(c) {

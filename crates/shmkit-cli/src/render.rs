@@ -112,11 +112,15 @@ pub fn time(secs: i64) -> String {
 /// The status words of an object: `dest` (marked for removal), `orphan`, or `unknown` when
 /// no holder was seen but some processes could not be inspected.
 pub fn status(o: &Object) -> Vec<&'static str> {
+    status_of(o, &o.orphan())
+}
+
+fn status_of(o: &Object, orphan: &Orphan) -> Vec<&'static str> {
     let mut s = Vec::new();
     if o.marked_for_removal {
         s.push("dest");
     }
-    match o.orphan() {
+    match orphan {
         Orphan::Yes(_) => s.push("orphan"),
         Orphan::Unknown(_) => s.push("unknown"),
         Orphan::No => {}
@@ -186,6 +190,8 @@ pub fn detail(o: &Object) -> String {
 
 /// The JSON form of an object (documented in `shmkit ls --help`).
 pub fn object_json(o: &Object) -> Value {
+    // Judged once: for System V it asks the kernel whether the creator lives.
+    let orphan = o.orphan();
     let mut v = json!({
         "kind": o.kind.name(),
         "object": o.address.to_string(),
@@ -196,9 +202,9 @@ pub fn object_json(o: &Object) -> Value {
         "gid": o.gid,
         "ctime": o.ctime,
         "last_use": o.last_use,
-        "status": status(o),
-        "orphan": match o.orphan() { Orphan::Yes(_) => "yes", Orphan::No => "no", Orphan::Unknown(_) => "unknown" },
-        "orphan_reason": match o.orphan() { Orphan::Yes(r) | Orphan::Unknown(r) => Some(r), Orphan::No => None },
+        "status": status_of(o, &orphan),
+        "orphan": match orphan { Orphan::Yes(_) => "yes", Orphan::No => "no", Orphan::Unknown(_) => "unknown" },
+        "orphan_reason": match orphan { Orphan::Yes(r) | Orphan::Unknown(r) => Some(r), Orphan::No => None },
         "uninspected_processes": o.holders.as_ref().map(|_| o.uninspected),
         "holders": o.holders.as_ref().map(|h| h.iter().map(|h| h.pid).collect::<Vec<_>>()),
         "holder_details": o.holders.as_ref().map(|h| h.iter().map(|h| json!({

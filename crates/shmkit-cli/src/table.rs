@@ -40,6 +40,19 @@ pub struct Column {
     pub flexible: bool,
 }
 
+impl Column {
+    /// Columns that are never cut, one per header.
+    pub fn fixed(headers: &[&'static str]) -> Vec<Column> {
+        headers
+            .iter()
+            .map(|&header| Column {
+                header,
+                flexible: false,
+            })
+            .collect()
+    }
+}
+
 /// Cells of a flexible column longer than this do not widen the column for the other rows:
 /// they overflow (or are cut, when a width is to be fitted).
 const FLEX_CAP: usize = 40;

@@ -132,8 +132,9 @@ fn the_table_ends_with_a_count() {
     }
 }
 
-/// Interrupts the tour at `point`, where its objects exist, and checks they are all gone.
-fn interrupt_at(point: &str, signal: rustix::process::Signal) {
+/// Starts `shmkit tour --json` and returns once it has paused at `point` (its objects exist),
+/// with the rest of its stderr.
+fn paused_at(point: &str) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
     let mut child = Command::new(BIN)
         .args(["tour", "--json"])
         .env("SHMKIT_TOUR_PAUSE_AT", point)
@@ -141,19 +142,22 @@ fn interrupt_at(point: &str, signal: rustix::process::Signal) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
-    loop {
+    while !line.contains(&format!("paused at {point}")) {
         line.clear();
         assert!(
             err.read_line(&mut line).unwrap() > 0,
-            "the tour ended before pausing"
+            "the tour ended before pausing at {point}"
         );
-        if line.contains(&format!("paused at {point}")) {
-            break;
-        }
     }
+    (child, err)
+}
+
+/// Interrupts the tour at `point`, where its objects exist, and checks they are all gone.
+fn interrupt_at(point: &str, signal: rustix::process::Signal) {
+    let (mut child, mut err) = paused_at(point);
+    let pid = child.id();
     let before = leftovers(pid);
     assert!(
         // A memfd has no name; its experiment has only its abstract socket.
@@ -166,7 +170,7 @@ fn interrupt_at(point: &str, signal: rustix::process::Signal) {
     rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), signal)
         .unwrap();
     let status = child.wait().unwrap();
-    line.clear();
+    let mut line = String::new();
     err.read_line(&mut line).unwrap();
     assert!(line.contains("interrupted; removed"), "{line}");
     assert_eq!(status.code(), Some(130));
@@ -268,23 +272,8 @@ fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failu
 /// `gc`'s to find, but nothing of it is left in the file system outside them.
 #[test]
 fn a_tour_killed_with_sigkill_leaves_no_file_behind() {
-    let mut child = Command::new(BIN)
-        .args(["tour", "--json"])
-        .env("SHMKIT_TOUR_PAUSE_AT", "memfd")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let (mut child, _err) = paused_at("memfd");
     let pid = child.id();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("paused at memfd") {
-        line.clear();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "ended before pausing"
-        );
-    }
     child.kill().unwrap();
     child.wait().unwrap();
     let prefix = format!("shmkit-tour-{pid}-");

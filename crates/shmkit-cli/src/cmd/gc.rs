@@ -229,12 +229,11 @@ pub fn run(a: Args) -> CmdResult {
 
 /// Whether `o` is an orphan, with the uninspected processes vouched for if asked.
 fn judge(o: &Object, ignore_uninspected: bool) -> Orphan {
-    if ignore_uninspected && o.uninspected > 0 {
-        let mut vouched = o.clone();
-        vouched.uninspected = 0;
-        return vouched.orphan();
+    if ignore_uninspected {
+        o.orphan_vouching()
+    } else {
+        o.orphan()
     }
-    o.orphan()
 }
 
 /// The object may have been taken up since the scan: look again, and remove it only if it is

@@ -60,13 +60,7 @@ pub fn run(a: Args) -> CmdResult {
             ]
         })
         .collect();
-    let header: Vec<Column> = ["LIMIT", "VALUE", "IN USE", "MEANING", "SOURCE"]
-        .into_iter()
-        .map(|h| Column {
-            header: h,
-            flexible: false,
-        })
-        .collect();
+    let header = Column::fixed(&["LIMIT", "VALUE", "IN USE", "MEANING", "SOURCE"]);
     print!("{}", table::render(&header, &rows, Layout::detect()));
     println!("\nTo change a limit:");
     let mut seen = Vec::new();

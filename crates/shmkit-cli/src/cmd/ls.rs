@@ -79,34 +79,41 @@ pub struct Args {
     summary: bool,
 }
 
-/// A column of the table: its name for -o and --sort, its header, whether it may be cut,
-/// its cell and its sort key.
+/// A column of the table: its name for -o and --sort, its header, whether it may be cut, and
+/// what it shows.
 struct Col {
     name: &'static str,
     header: &'static str,
     flexible: bool,
-    cell: fn(&Object, &Cx) -> String,
-    /// Numeric sort key, for columns that are numbers or times.
-    num: Option<fn(&Object) -> Option<i64>>,
+    value: Value,
 }
 
-const FIXED: bool = false;
-const FLEX: bool = true;
+/// What a column shows, and so how it sorts.
+enum Value {
+    /// Text, sorted as text.
+    Text(fn(&Object, &Cx) -> String),
+    /// A number shown as it is (`-` when unknown), sorted numerically.
+    Number(fn(&Object) -> Option<i64>),
+    /// Seconds since the epoch shown as a UTC time, sorted numerically.
+    Time(fn(&Object) -> Option<i64>),
+    /// Shown by the first, sorted numerically by the second (sizes, keys, modes, holders).
+    Shown(fn(&Object, &Cx) -> String, fn(&Object) -> Option<i64>),
+}
 
 impl Col {
-    const fn new(
-        name: &'static str,
-        header: &'static str,
-        flexible: bool,
-        cell: fn(&Object, &Cx) -> String,
-        num: Option<fn(&Object) -> Option<i64>>,
-    ) -> Col {
-        Col {
-            name,
-            header,
-            flexible,
-            cell,
-            num,
+    fn cell(&self, o: &Object, cx: &Cx) -> String {
+        match self.value {
+            Value::Text(f) | Value::Shown(f, _) => f(o, cx),
+            Value::Number(n) => n(o).map_or_else(|| "-".into(), |v| v.to_string()),
+            Value::Time(t) => t(o).map_or_else(|| "-".into(), render::time),
+        }
+    }
+
+    /// The numeric sort key, for columns that are numbers or times.
+    fn number(&self) -> Option<fn(&Object) -> Option<i64>> {
+        match self.value {
+            Value::Text(_) => None,
+            Value::Number(n) | Value::Time(n) | Value::Shown(_, n) => Some(n),
         }
     }
 }
@@ -116,187 +123,129 @@ struct Cx {
     bytes: bool,
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(|| "-".into(), |v| v.to_string())
+const fn col(name: &'static str, header: &'static str, value: Value) -> Col {
+    Col {
+        name,
+        header,
+        flexible: false,
+        value,
+    }
 }
 
-fn when(t: Option<i64>) -> String {
-    t.map_or_else(|| "-".into(), render::time)
+/// A column whose long cells may be cut to fit.
+const fn flex(name: &'static str, header: &'static str, value: Value) -> Col {
+    Col {
+        name,
+        header,
+        flexible: true,
+        value,
+    }
+}
+
+fn pid(p: Option<i32>) -> Option<i64> {
+    p.map(i64::from)
 }
 
 /// Every column, in the order `--output-all` shows them.
 const COLUMNS: &[Col] = &[
-    Col::new("kind", "KIND", FIXED, |o, _| o.kind.name().into(), None),
-    Col::new(
+    col("kind", "KIND", Value::Text(|o, _| o.kind.name().into())),
+    flex(
         "object",
         "OBJECT",
-        FLEX,
-        |o, _| quote::address(&o.address),
-        None,
+        Value::Text(|o, _| quote::address(&o.address)),
     ),
-    Col::new(
+    col(
         "key",
         "KEY",
-        FIXED,
-        |o, _| match o.kind {
-            Kind::SysvShm | Kind::SysvSem | Kind::SysvMsg => {
-                format!("{:#010x}", o.key.unwrap_or(0) as u32)
-            }
-            _ => "-".into(),
-        },
-        Some(|o| o.key.map(|k| k as u32 as i64)),
+        Value::Shown(
+            |o, _| match o.kind {
+                Kind::SysvShm | Kind::SysvSem | Kind::SysvMsg => {
+                    format!("{:#010x}", o.key.unwrap_or(0) as u32)
+                }
+                _ => "-".into(),
+            },
+            |o| o.key.map(|k| k as u32 as i64),
+        ),
     ),
-    Col::new(
-        "id",
-        "ID",
-        FIXED,
-        |o, _| opt(o.id),
-        Some(|o| o.id.map(i64::from)),
-    ),
-    Col::new(
+    col("id", "ID", Value::Number(|o| pid(o.id))),
+    col(
         "size",
         "SIZE",
-        FIXED,
-        |o, cx| match o.size {
-            None => "-".into(),
-            Some(s) if cx.bytes => s.to_string(),
-            Some(s) => shmkit::size::human(s),
-        },
-        Some(|o| o.size.map(|s| s as i64)),
+        Value::Shown(
+            |o, cx| match o.size {
+                None => "-".into(),
+                Some(s) if cx.bytes => s.to_string(),
+                Some(s) => shmkit::size::human(s),
+            },
+            |o| o.size.map(|s| s as i64),
+        ),
     ),
-    Col::new(
+    col(
         "mode",
         "MODE",
-        FIXED,
-        |o, _| format!("{:04o}", o.mode),
-        Some(|o| Some(o.mode.into())),
+        Value::Shown(|o, _| format!("{:04o}", o.mode), |o| Some(o.mode.into())),
     ),
-    Col::new(
+    col(
         "owner",
         "OWNER",
-        FIXED,
-        |o, _| quote::text(&render::user(o.uid)),
-        None,
+        Value::Text(|o, _| quote::text(&render::user(o.uid))),
     ),
-    Col::new(
+    col(
         "group",
         "GROUP",
-        FIXED,
-        |o, _| quote::text(&render::group(o.gid)),
-        None,
+        Value::Text(|o, _| quote::text(&render::group(o.gid))),
     ),
-    Col::new(
+    col(
         "cuser",
         "CUSER",
-        FIXED,
-        |o, _| {
+        Value::Text(|o, _| {
             o.creator_uid
                 .map_or("-".into(), |u| quote::text(&render::user(u)))
-        },
-        None,
+        }),
     ),
-    Col::new(
+    col(
         "cgroup",
         "CGROUP",
-        FIXED,
-        |o, _| {
+        Value::Text(|o, _| {
             o.creator_gid
                 .map_or("-".into(), |g| quote::text(&render::group(g)))
-        },
-        None,
+        }),
     ),
-    Col::new(
-        "cpid",
-        "CPID",
-        FIXED,
-        |o, _| opt(o.creator_pid),
-        Some(|o| o.creator_pid.map(i64::from)),
-    ),
-    Col::new(
-        "lpid",
-        "LPID",
-        FIXED,
-        |o, _| opt(o.last_pid),
-        Some(|o| o.last_pid.map(i64::from)),
-    ),
-    Col::new(
+    col("cpid", "CPID", Value::Number(|o| pid(o.creator_pid))),
+    col("lpid", "LPID", Value::Number(|o| pid(o.last_pid))),
+    col(
         "nattch",
         "NATTCH",
-        FIXED,
-        |o, _| opt(o.nattch),
-        Some(|o| o.nattch.map(|n| n as i64)),
+        Value::Number(|o| o.nattch.map(|n| n as i64)),
     ),
-    Col::new(
+    flex(
         "holders",
         "HOLDERS",
-        FLEX,
-        |o, _| render::holders_cell(o),
-        Some(|o| o.holders.as_ref().map(|h| h.len() as i64)),
+        Value::Shown(
+            |o, _| render::holders_cell(o),
+            |o| o.holders.as_ref().map(|h| h.len() as i64),
+        ),
     ),
-    Col::new(
-        "ctime",
-        "CHANGED(UTC)",
-        FIXED,
-        |o, _| when(o.ctime),
-        Some(|o| o.ctime),
-    ),
-    Col::new(
-        "atime",
-        "ATTACHED",
-        FIXED,
-        |o, _| when(o.attach_time),
-        Some(|o| o.attach_time),
-    ),
-    Col::new(
-        "dtime",
-        "DETACHED",
-        FIXED,
-        |o, _| when(o.detach_time),
-        Some(|o| o.detach_time),
-    ),
-    Col::new(
-        "otime",
-        "SEMOP",
-        FIXED,
-        |o, _| when(o.op_time),
-        Some(|o| o.op_time),
-    ),
-    Col::new(
-        "stime",
-        "SENT",
-        FIXED,
-        |o, _| when(o.send_time),
-        Some(|o| o.send_time),
-    ),
-    Col::new(
-        "rtime",
-        "RECEIVED",
-        FIXED,
-        |o, _| when(o.receive_time),
-        Some(|o| o.receive_time),
-    ),
-    Col::new(
-        "used",
-        "USED(UTC)",
-        FIXED,
-        |o, _| when(o.last_use),
-        Some(|o| o.last_use),
-    ),
-    Col::new(
+    col("ctime", "CHANGED(UTC)", Value::Time(|o| o.ctime)),
+    col("atime", "ATTACHED", Value::Time(|o| o.attach_time)),
+    col("dtime", "DETACHED", Value::Time(|o| o.detach_time)),
+    col("otime", "SEMOP", Value::Time(|o| o.op_time)),
+    col("stime", "SENT", Value::Time(|o| o.send_time)),
+    col("rtime", "RECEIVED", Value::Time(|o| o.receive_time)),
+    col("used", "USED(UTC)", Value::Time(|o| o.last_use)),
+    col(
         "status",
         "STATUS",
-        FIXED,
-        |o, _| {
+        Value::Text(|o, _| {
             let s = render::status(o);
             if s.is_empty() {
                 "-".into()
             } else {
                 s.join(",")
             }
-        },
-        None,
+        }),
     ),
-    Col::new("detail", "DETAIL", FLEX, |o, _| render::detail(o), None),
+    flex("detail", "DETAIL", Value::Text(|o, _| render::detail(o))),
 ];
 
 fn column(name: &str) -> Result<&'static Col, Fail> {
@@ -361,10 +310,10 @@ pub fn run(a: Args) -> CmdResult {
         .collect();
     let cx = Cx { bytes: a.bytes };
     if let Some(c) = sort {
-        match c.num {
+        match c.number() {
             // Unknown values last, as ipcs and lsipc put them.
             Some(key) => objects.sort_by_key(|o| (key(o).is_none(), key(o))),
-            None => objects.sort_by_cached_key(|o| (c.cell)(o, &cx)),
+            None => objects.sort_by_cached_key(|o| c.cell(o, &cx)),
         }
     }
     if a.json {
@@ -374,7 +323,7 @@ pub fn run(a: Args) -> CmdResult {
     }
     let rows: Vec<Vec<String>> = objects
         .iter()
-        .map(|o| cols.iter().map(|c| (c.cell)(o, &cx)).collect())
+        .map(|o| cols.iter().map(|c| c.cell(o, &cx)).collect())
         .collect();
     let header: Vec<Column> = cols
         .iter()
@@ -383,11 +332,17 @@ pub fn run(a: Args) -> CmdResult {
             flexible: c.flexible,
         })
         .collect();
-    let mut layout = Layout::detect();
-    layout.no_headings = a.noheadings;
-    layout.raw = a.raw;
-    print!("{}", table::render(&header, &rows, layout));
+    print!("{}", table::render(&header, &rows, layout(&a)));
     Ok(code::OK)
+}
+
+/// The terminal's layout with --noheadings and --raw.
+fn layout(a: &Args) -> Layout {
+    Layout {
+        no_headings: a.noheadings,
+        raw: a.raw,
+        ..Layout::detect()
+    }
 }
 
 /// Use against the limits, per kind.
@@ -414,7 +369,7 @@ fn summary(a: &Args) -> CmdResult {
                 k.name().to_string(),
                 what.to_string(),
                 used.to_string(),
-                opt(lim),
+                lim.map_or("-".into(), |v| v.to_string()),
                 match lim {
                     Some(l) if l > 0 => format!("{:.1}%", used as f64 * 100.0 / l as f64),
                     _ => "-".into(),
@@ -464,16 +419,7 @@ fn summary(a: &Args) -> CmdResult {
         println!("{}", serde_json::to_string_pretty(&json).expect("json"));
         return Ok(code::OK);
     }
-    let header: Vec<Column> = ["KIND", "RESOURCE", "USED", "LIMIT", "USE%", "LIMIT NAME"]
-        .into_iter()
-        .map(|h| Column {
-            header: h,
-            flexible: false,
-        })
-        .collect();
-    let mut layout = Layout::detect();
-    layout.no_headings = a.noheadings;
-    layout.raw = a.raw;
-    print!("{}", table::render(&header, &rows, layout));
+    let header = Column::fixed(&["KIND", "RESOURCE", "USED", "LIMIT", "USE%", "LIMIT NAME"]);
+    print!("{}", table::render(&header, &rows, layout(a)));
     Ok(code::OK)
 }

@@ -23,6 +23,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> CmdResult {
     // Resolve everything before touching anything.
+    let nothing_removed = |e: shmkit::Error| {
+        let mut f = Fail::from(e);
+        f.message.push_str(". Nothing was removed.");
+        f
+    };
     let mut found = Vec::new();
     for addr in &a.objects {
         if addr.kind() == Kind::Memfd {
@@ -30,11 +35,7 @@ pub fn run(a: Args) -> CmdResult {
                 "{addr}: a memfd has no name to remove; it disappears when every process holding it closes it. Nothing was removed."
             )));
         }
-        let o = inventory::find(addr, false).map_err(|e| {
-            let mut f = Fail::from(e);
-            f.message.push_str(". Nothing was removed.");
-            f
-        })?;
+        let o = inventory::find(addr, false).map_err(nothing_removed)?;
         if found
             .iter()
             .any(|(_, p): &(Address, shmkit::inventory::Object)| p.address == o.address)
@@ -42,11 +43,7 @@ pub fn run(a: Args) -> CmdResult {
             continue; // named twice (e.g. by key and by id)
         }
         // What the kernel would refuse, refused before anything is removed.
-        inventory::check_removable(&o).map_err(|e| {
-            let mut f = Fail::from(e);
-            f.message.push_str(". Nothing was removed.");
-            f
-        })?;
+        inventory::check_removable(&o).map_err(nothing_removed)?;
         found.push((addr.clone(), o));
     }
     let mut failed = None;

@@ -27,23 +27,22 @@ fn push(item: Item) {
     lock().push(item);
 }
 
-/// Written down, and being created: while this is held the interrupt handler waits, so that
-/// it never removes a name before the object exists and exits with it made. Drop it once the
-/// creation call has returned.
-pub struct Creating(#[allow(dead_code)] std::sync::MutexGuard<'static, Vec<Item>>);
-
-/// A POSIX name this process is about to create.
-pub fn posix(name: &str) -> Creating {
-    let mut g = lock();
-    g.push(Item::Posix(name.to_string()));
-    Creating(g)
+/// Creates a POSIX object named `name` by calling `create`, with the name written down first.
+/// The interrupt handler waits while `create` runs, so that it never removes a name before the
+/// object exists and then exits leaving it made.
+pub fn posix<T>(name: &str, create: impl FnOnce() -> T) -> T {
+    creating(Item::Posix(name.to_string()), create)
 }
 
-/// A System V key this process is about to create a segment for.
-pub fn sysv_key(key: i32) -> Creating {
-    let mut g = lock();
-    g.push(Item::SysvKey(key));
-    Creating(g)
+/// Creates a System V segment for `key` by calling `create`, as [`posix`] does.
+pub fn sysv_key<T>(key: i32, create: impl FnOnce() -> T) -> T {
+    creating(Item::SysvKey(key), create)
+}
+
+fn creating<T>(item: Item, create: impl FnOnce() -> T) -> T {
+    let mut items = lock();
+    items.push(item);
+    create() // `create` writes nothing down itself: the lock is not taken twice
 }
 
 /// A peer process, killed if the tour is interrupted.

@@ -62,13 +62,7 @@ impl Outcome {
 /// Runs every experiment and prints the results; returns the exit code.
 pub fn run(json: bool) -> u8 {
     cleanup::install_handler();
-    let scratch = match Scratch::new() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("shmkit tour: cannot create a temporary directory: {e}");
-            return crate::exit::ERROR;
-        }
-    };
+    let scratch = Scratch::new();
     let mut results = Vec::new();
     results.push(fork::anon_fork());
     for mode in [
@@ -158,12 +152,12 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    fn new() -> std::io::Result<Self> {
+    fn new() -> Self {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
-        Ok(Scratch {
+        Scratch {
             tag: format!("{}-{:08x}", std::process::id(), nanos),
-        })
+        }
     }
 }

@@ -19,9 +19,8 @@ fn run(scratch: &Scratch) -> Result<Outcome, String> {
     let name = format!("/shmkit-tour-{}", scratch.tag);
     // The article's object: 33 bytes, written by one program, read by another.
     let message = "created this shmem from shmkit!!\n";
-    let creating = cleanup::posix(&name);
-    let seg = shmkit::PosixShm::create(&name, message.len()).map_err(|e| e.to_string())?;
-    drop(creating);
+    let seg = cleanup::posix(&name, || shmkit::PosixShm::create(&name, message.len()))
+        .map_err(|e| e.to_string())?;
     seg.write_at(0, message.as_bytes())
         .map_err(|e| e.to_string())?;
     cleanup::pause_point("posix");

@@ -41,9 +41,7 @@ pub fn semaphore_handoff(scratch: &Scratch) -> Outcome {
 
 fn run_handoff(scratch: &Scratch) -> Result<Outcome, String> {
     let name = format!("/shmkit-tour-{}-sem", scratch.tag);
-    let creating = cleanup::posix(&name);
-    let seg = PosixShm::create(&name, 4096).map_err(err)?;
-    drop(creating);
+    let seg = cleanup::posix(&name, || PosixShm::create(&name, 4096)).map_err(err)?;
     let filled = Semaphore::init(&seg, FILLED, 0, WakePolicy::Fifo).map_err(err)?;
     let emptied = Semaphore::init(&seg, EMPTIED, 0, WakePolicy::Fifo).map_err(err)?;
     cleanup::pause_point("sem");
@@ -136,9 +134,7 @@ pub fn mutex_owner_died(scratch: &Scratch) -> Outcome {
 
 fn run_owner_died(scratch: &Scratch) -> Result<Outcome, String> {
     let name = format!("/shmkit-tour-{}-mutex", scratch.tag);
-    let creating = cleanup::posix(&name);
-    let seg = PosixShm::create(&name, 4096).map_err(err)?;
-    drop(creating);
+    let seg = cleanup::posix(&name, || PosixShm::create(&name, 4096)).map_err(err)?;
     let mutex = Mutex::init(&seg, MUTEX).map_err(err)?;
     cleanup::pause_point("mutex");
     let mut peer = Peer::spawn("mutex-hold", std::slice::from_ref(&name))?;

@@ -29,10 +29,7 @@ fn run() -> Result<Vec<Outcome>, String> {
         let SysvKey::Key(raw) = key else {
             unreachable!("ftok gives a key")
         };
-        let creating = cleanup::sysv_key(raw);
-        let made_now = SysvShm::create(key, 4096);
-        drop(creating);
-        match made_now {
+        match cleanup::sysv_key(raw, || SysvShm::create(key, 4096)) {
             Ok(seg) => {
                 made = Some((proj, key, raw, seg));
                 break;

@@ -236,6 +236,16 @@ impl Object {
     /// answer is [`Orphan::Unknown`]. Other kinds are never called orphans: a queue or a
     /// semaphore set can wait for its next user by design.
     pub fn orphan(&self) -> Orphan {
+        self.orphan_given(self.uninspected)
+    }
+
+    /// [`Object::orphan`] as if the processes that could not be inspected held nothing: the
+    /// caller vouches for them (`shmkit gc --ignore-uninspected`).
+    pub fn orphan_vouching(&self) -> Orphan {
+        self.orphan_given(0)
+    }
+
+    fn orphan_given(&self, uninspected: usize) -> Orphan {
         match self.kind {
             Kind::SysvShm => match self.creator_pid {
                 Some(cpid)
@@ -250,12 +260,12 @@ impl Object {
                 _ => Orphan::No,
             },
             Kind::PosixShm | Kind::PosixSem => match &self.holders {
-                Some(h) if h.is_empty() && self.uninspected == 0 => {
+                Some(h) if h.is_empty() && uninspected == 0 => {
                     Orphan::Yes("no process maps it or holds an fd to it".into())
                 }
                 Some(h) if h.is_empty() => Orphan::Unknown(format!(
                     "no inspected process holds it, but {} could not be inspected{}",
-                    crate::size::count(self.uninspected as u64, "process", "processes"),
+                    crate::size::count(uninspected as u64, "process", "processes"),
                     if rustix::process::geteuid().is_root() {
                         ""
                     } else {
@@ -265,14 +275,6 @@ impl Object {
                 _ => Orphan::No,
             },
             _ => Orphan::No,
-        }
-    }
-
-    /// Why nobody uses this object, if that is certain ([`Object::orphan`] says more).
-    pub fn orphan_reason(&self) -> Option<String> {
-        match self.orphan() {
-            Orphan::Yes(r) => Some(r),
-            _ => None,
         }
     }
 }
@@ -432,10 +434,13 @@ pub(crate) fn not_found(addr: &Address) -> Error {
     )
 }
 
-/// Refuses the kinds that are not memory (semaphores, queues): they have no bytes to read.
-pub(crate) fn not_memory(addr: &Address) -> Result<()> {
+/// Refuses what has no bytes (semaphores, queues) and what does not exist, with the same
+/// errors whatever the kind: shmctl says EINVAL for an id that names nothing, shm_open ENOENT.
+/// (A memfd is looked up when it is opened through `/proc`.)
+pub(crate) fn check_memory(addr: &Address) -> Result<()> {
     match addr.kind() {
-        Kind::PosixShm | Kind::SysvShm | Kind::Memfd => Ok(()),
+        Kind::PosixShm | Kind::SysvShm => find(addr, false).map(|_| ()),
+        Kind::Memfd => Ok(()),
         other => Err(Error::new(
             ErrorKind::InvalidArgument,
             "open",
@@ -444,6 +449,17 @@ pub(crate) fn not_memory(addr: &Address) -> Result<()> {
                 "a {other} is not shared memory; only /NAME, shm:, key: and memfd: objects have bytes"
             ),
         )),
+    }
+}
+
+/// Attaches the System V segment `addr` names (by id or key).
+pub(crate) fn open_sysv(addr: &Address, read_only: bool) -> Result<crate::SysvShm> {
+    let mut opts = crate::SysvShm::options();
+    opts.read_only(read_only);
+    match addr {
+        Address::SysvShmId(id) => opts.open_id(*id),
+        Address::SysvShmKey(k) => opts.open(crate::SysvKey::Key(*k)),
+        _ => Err(not_found(addr)),
     }
 }
 
@@ -483,12 +499,7 @@ pub fn open_memory(
     writable: bool,
 ) -> Result<Box<dyn std::ops::Deref<Target = crate::Mapping>>> {
     let ro = !writable;
-    not_memory(addr)?;
-    // Look first, so that a missing object is the same error whatever its kind (shmctl
-    // says EINVAL for an id that names nothing, shm_open ENOENT).
-    if addr.kind() != Kind::Memfd {
-        find(addr, false)?;
-    }
+    check_memory(addr)?;
     Ok(match addr {
         Address::PosixShm(name) => {
             let text = name.to_str().ok_or_else(|| {
@@ -501,12 +512,7 @@ pub fn open_memory(
             })?;
             Box::new(crate::PosixShm::options().read_only(ro).open(text)?)
         }
-        Address::SysvShmId(id) => Box::new(crate::SysvShm::options().read_only(ro).open_id(*id)?),
-        Address::SysvShmKey(k) => Box::new(
-            crate::SysvShm::options()
-                .read_only(ro)
-                .open(crate::SysvKey::Key(*k))?,
-        ),
+        Address::SysvShmId(_) | Address::SysvShmKey(_) => Box::new(open_sysv(addr, ro)?),
         Address::Memfd { .. } | Address::MemfdMap { .. } => {
             let fd = open_memfd(addr, writable)?;
             let m = if writable {
@@ -516,16 +522,6 @@ pub fn open_memory(
             };
             Box::new(m)
         }
-        other => {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "open",
-                other.to_string(),
-                format!(
-                "a {} is not shared memory; only /NAME, shm:, key: and memfd: objects have bytes",
-                other.kind()
-            ),
-            ))
-        }
+        _ => unreachable!("check_memory refused every other kind"),
     })
 }

@@ -10,7 +10,7 @@
 //! some of the segment is swapped out (the `swap` column of `/proc/sysvipc/shm`): then the
 //! absent pages are read through the mapping, and a page that was never written is allocated.
 
-use super::{Address, Kind};
+use super::Address;
 use crate::error::{Error, ErrorKind, Result};
 use crate::platform;
 use rustix::fd::OwnedFd;
@@ -44,10 +44,7 @@ enum Source {
 /// Opens the object `addr` names for reading (`shmkit cat`). Semaphores and queues are not
 /// memory and are refused; a missing object is [`ErrorKind::NotFound`].
 pub fn open_reader(addr: &Address) -> Result<Reader> {
-    super::not_memory(addr)?;
-    if addr.kind() != Kind::Memfd {
-        super::find(addr, false)?;
-    }
+    super::check_memory(addr)?;
     let object = addr.to_string();
     let file = |fd: OwnedFd| -> Result<Reader> {
         let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", &object, e))?;
@@ -69,13 +66,7 @@ pub fn open_reader(addr: &Address) -> Result<Reader> {
         }
         Address::Memfd { .. } | Address::MemfdMap { .. } => file(super::open_memfd(addr, false)?),
         Address::SysvShmId(_) | Address::SysvShmKey(_) => {
-            let seg = match addr {
-                Address::SysvShmId(id) => crate::SysvShm::options().read_only(true).open_id(*id)?,
-                Address::SysvShmKey(k) => crate::SysvShm::options()
-                    .read_only(true)
-                    .open(crate::SysvKey::Key(*k))?,
-                _ => unreachable!("matched above"),
-            };
+            let seg = super::open_sysv(addr, true)?;
             let len = seg.len() as u64;
             // The segment's own file, when this process may open map_files (CAP_SYS_ADMIN).
             if let Some(fd) = platform::mapped_file(seg.as_ptr() as usize) {
@@ -91,7 +82,7 @@ pub fn open_reader(addr: &Address) -> Result<Reader> {
                 object,
             })
         }
-        other => Err(super::not_found(other)),
+        _ => unreachable!("check_memory refused every other kind"),
     }
 }
 

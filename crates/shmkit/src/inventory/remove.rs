@@ -109,13 +109,21 @@ fn posix_dir(kind: Kind) -> (String, u32, u32) {
 fn sticky_hint(addr: &Address) -> String {
     let (dir, mode, _) = posix_dir(addr.kind());
     if mode & 0o1000 != 0 {
-        format!(
-            "{dir} is sticky (mode {mode:04o}): only the object's owner or root may remove it, \
-             whatever the object's own mode"
-        )
+        sticky(&dir, mode)
     } else {
-        format!("removing needs write permission on {dir} (mode {mode:04o})")
+        write_needed(&dir, mode)
     }
+}
+
+fn sticky(dir: &str, mode: u32) -> String {
+    format!(
+        "{dir} is sticky (mode {mode:04o}): only the object's owner or root may remove it, \
+         whatever the object's own mode"
+    )
+}
+
+fn write_needed(dir: &str, mode: u32) -> String {
+    format!("removing needs write permission on {dir} (mode {mode:04o})")
 }
 
 /// Whether this process may remove `o`, by the rules the kernel applies, without trying.
@@ -174,18 +182,15 @@ pub fn check_removable(o: &Object) -> Result<()> {
                 mode & 0o003 == 0o003
             };
             if !writable {
-                return Err(
-                    Error::os(op, o.address.to_string(), Errno::ACCESS).with_hint(format!(
-                        "removing needs write permission on {dir} (mode {mode:04o})"
-                    )),
-                );
+                return Err(Error::os(op, o.address.to_string(), Errno::ACCESS)
+                    .with_hint(write_needed(&dir, mode)));
             }
             if mode & 0o1000 != 0 && me != o.uid && me != dir_uid {
                 return denied(
                     op,
                     format!(
-                        "{dir} is sticky (mode {mode:04o}): only the object's owner (uid {}) or \
-                         root may remove it, whatever the object's own mode; this process is uid {me}",
+                        "{}; the owner is uid {}, this process uid {me}",
+                        sticky(&dir, mode),
                         o.uid
                     ),
                 );
