@@ -345,36 +345,71 @@ fn layout(a: &Args) -> Layout {
     }
 }
 
-/// Use against the limits, per kind.
+/// Use against the limits, per kind. The use of every limited resource is the one
+/// `shmkit::limits` measures (the same figures `shmkit limits` shows); the listing only
+/// counts what no limit bounds.
 fn summary(a: &Args) -> CmdResult {
     let limits = shmkit::limits::read()?;
-    let get = |n: &str| limits.iter().find(|l| l.name == n);
-    let listing = inventory::list(&ListOptions {
-        kinds: a.kinds.clone(),
-        holders: false,
-    })?;
     let kinds: Vec<Kind> = if a.kinds.is_empty() {
         Kind::ALL.to_vec()
     } else {
         a.kinds.clone()
     };
+    // Only the kinds with a resource no limit measures need listing.
+    let unlimited = [Kind::PosixShm, Kind::PosixSem, Kind::Memfd, Kind::SysvMsg];
+    let listing = inventory::list(&ListOptions {
+        kinds: kinds
+            .iter()
+            .copied()
+            .filter(|k| unlimited.contains(k))
+            .collect(),
+        holders: false,
+    })?;
     let mut rows = Vec::new();
     let mut json = serde_json::Map::new();
     for k in kinds {
-        let of: Vec<&Object> = listing.objects.iter().filter(|o| o.kind == k).collect();
-        let bytes: u64 = of.iter().filter_map(|o| o.size).sum();
-        let mut add = |what: &str, used: u64, limit: Option<&shmkit::limits::Limit>| {
+        let of = || listing.objects.iter().filter(move |o| o.kind == k);
+        let count = || Some(of().count() as u64);
+        // (resource, in use, the limit's name)
+        let resources: Vec<(&str, Option<u64>, Option<&str>)> = match k {
+            Kind::SysvShm => vec![
+                ("segments", None, Some("shmmni")),
+                ("pages", None, Some("shmall")),
+            ],
+            Kind::SysvSem => vec![
+                ("sets", None, Some("semmni")),
+                ("semaphores", None, Some("semmns")),
+            ],
+            Kind::SysvMsg => vec![
+                ("queues", None, Some("msgmni")),
+                (
+                    "bytes queued",
+                    Some(of().filter_map(|o| o.size).sum()),
+                    None,
+                ),
+            ],
+            Kind::PosixShm => vec![
+                ("objects", count(), None),
+                ("bytes", None, Some("dev_shm_size")),
+            ],
+            Kind::PosixMq => vec![("queues", None, Some("queues_max"))],
+            Kind::PosixSem | Kind::Memfd => vec![("objects", count(), None)],
+        };
+        for (what, counted, limit_name) in resources {
+            let limit = limit_name.and_then(|n| limits.iter().find(|l| l.name == n));
+            let used = counted.or(limit.and_then(|l| l.usage));
             let lim = limit.and_then(|l| l.value);
+            let shown = |v: Option<u64>| v.map_or_else(|| "-".into(), |v| v.to_string());
             rows.push(vec![
                 k.name().to_string(),
                 what.to_string(),
-                used.to_string(),
-                lim.map_or("-".into(), |v| v.to_string()),
-                match lim {
-                    Some(l) if l > 0 => format!("{:.1}%", used as f64 * 100.0 / l as f64),
+                shown(used),
+                shown(lim),
+                match (used, lim) {
+                    (Some(u), Some(l)) if l > 0 => format!("{:.1}%", u as f64 * 100.0 / l as f64),
                     _ => "-".into(),
                 },
-                limit.map_or("-".into(), |l| l.name.to_string()),
+                limit_name.unwrap_or("-").to_string(),
             ]);
             json.entry(k.name().to_string())
                 .or_insert_with(|| serde_json::json!({}))
@@ -382,37 +417,8 @@ fn summary(a: &Args) -> CmdResult {
                 .expect("an object")
                 .insert(
                     what.replace(' ', "_"),
-                    serde_json::json!({ "used": used, "limit": lim, "limit_name": limit.map(|l| l.name) }),
+                    serde_json::json!({ "used": used, "limit": lim, "limit_name": limit_name }),
                 );
-        };
-        match k {
-            Kind::SysvShm => {
-                add("segments", of.len() as u64, get("shmmni"));
-                let page = rustix::param::page_size() as u64;
-                let pages: u64 = of
-                    .iter()
-                    .filter_map(|o| o.size)
-                    .map(|s| s.div_ceil(page))
-                    .sum();
-                add("pages", pages, get("shmall"));
-            }
-            Kind::SysvSem => {
-                add("sets", of.len() as u64, get("semmni"));
-                let sems: u64 = of.iter().filter_map(|o| o.nsems).map(u64::from).sum();
-                add("semaphores", sems, get("semmns"));
-            }
-            Kind::SysvMsg => {
-                add("queues", of.len() as u64, get("msgmni"));
-                add("bytes queued", bytes, None);
-            }
-            Kind::PosixShm => {
-                add("objects", of.len() as u64, None);
-                add("bytes", bytes, get("dev_shm_size"));
-            }
-            Kind::PosixMq => {
-                add("queues", of.len() as u64, get("queues_max"));
-            }
-            Kind::PosixSem | Kind::Memfd => add("objects", of.len() as u64, None),
         }
     }
     if a.json {
