@@ -756,3 +756,33 @@ fn man_pages_for_every_subcommand_and_a_tour_help_that_lists_the_experiments() {
         assert!(!ok(&[sub, "--help"]).contains("article"), "{sub}");
     }
 }
+
+/// `memfd:PID:FD` names a memfd: an fd of any other file (here a private file of the test)
+/// is no such object for every command, not a way to read the file through shmkit.
+#[test]
+fn memfd_addresses_reach_only_memfds() {
+    let path = std::env::temp_dir().join(unique("shmkit-hard-notmemfd"));
+    std::fs::write(&path, b"secret\n").unwrap();
+    let (mut py, fd) = python(
+        "import os,sys\n\
+         f=os.open(sys.argv[1], os.O_RDWR)\n\
+         m=os.memfd_create('shmkit-hard-real')\n\
+         os.ftruncate(m, 4096)\n\
+         print(f, m, flush=True)\n\
+         sys.stdin.readline()\n",
+        &[path.to_str().unwrap()],
+    );
+    let _ = std::fs::remove_file(&path);
+    let (file_fd, memfd) = fd.split_once(' ').unwrap();
+    let pid = py.id();
+    for cmd in ["info", "cat", "write"] {
+        let r = shmkit_in(&[cmd, &format!("memfd:{pid}:{file_fd}")], b"x");
+        assert_eq!(r.code, 4, "{cmd}: {} {}", r.out, r.err);
+        assert!(!r.out.contains("secret"), "{cmd}: {}", r.out);
+    }
+    // The memfd itself is reached.
+    let r = shmkit(&["cat", &format!("memfd:{pid}:{memfd}"), "--length", "4"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    py.kill().unwrap();
+    py.wait().unwrap();
+}

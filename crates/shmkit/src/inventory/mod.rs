@@ -489,7 +489,12 @@ pub(crate) fn open_memfd(addr: &Address, writable: bool) -> Result<rustix::fd::O
                 )),
             }
         })?;
-    Ok(file.into())
+    let fd: rustix::fd::OwnedFd = file.into();
+    // The fd could be any file the process holds: only a memfd is this address's object.
+    if !platform::inventory::is_memfd(rustix::fd::AsFd::as_fd(&fd)) {
+        return Err(not_found(addr));
+    }
+    Ok(fd)
 }
 
 /// Opens a shared-memory object named by `addr` for reading or writing: what `shmkit cat`

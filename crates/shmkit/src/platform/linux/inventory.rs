@@ -558,6 +558,24 @@ impl HolderScan {
     }
 }
 
+/// Whether `fd` (one this process holds) is a memfd: a shmem inode (tmpfs, or hugetlbfs for
+/// `MFD_HUGETLB`) whose `/proc/self/fd` link reads `/memfd:NAME (deleted)`, as the kernel names
+/// every memfd. (Only an unlinked file called `/memfd:...` on a tmpfs root could look the same.)
+pub(crate) fn is_memfd(fd: rustix::fd::BorrowedFd<'_>) -> bool {
+    use rustix::fd::AsRawFd;
+    let Ok(link) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
+        return false;
+    };
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    // f_type is i64 on x86_64 but another width elsewhere.
+    #[allow(clippy::unnecessary_cast)]
+    let shmem = rustix::fs::fstatfs(fd)
+        .is_ok_and(|s| matches!(s.f_type as i64, TMPFS_MAGIC | HUGETLBFS_MAGIC));
+    let link = link.as_os_str().as_bytes();
+    shmem && link.starts_with(b"/memfd:") && link.ends_with(b" (deleted)")
+}
+
 /// `/proc/PID/map_files/START-END` of a mapping of the memfd with this inode.
 pub(crate) fn map_file(pid: i32, inode: u64) -> Option<String> {
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
