@@ -786,3 +786,50 @@ fn memfd_addresses_reach_only_memfds() {
     py.kill().unwrap();
     py.wait().unwrap();
 }
+
+/// A holder names itself (`PR_SET_NAME`): an escape sequence or bytes that are not UTF-8 in
+/// its name reach neither the terminal raw nor an empty cell.
+#[test]
+fn a_holders_hostile_command_name_is_shown_escaped() {
+    let name = unique("shmkit-hard-comm");
+    let _g = Gone(vec![format!("/{name}")]);
+    ok(&["mk", "posix", &format!("/{name}"), "--size", "4K"]);
+    let (mut py, ready) = python(
+        "import ctypes,mmap,os,sys\n\
+         ctypes.CDLL(None).prctl(15, b'x\\x1b[2J\\xff')\n\
+         fd=os.open('/dev/shm/'+sys.argv[1], os.O_RDWR)\n\
+         m=mmap.mmap(fd, 0)\n\
+         print('ready', flush=True)\n\
+         sys.stdin.readline()\n",
+        &[&name],
+    );
+    assert_eq!(ready, "ready");
+    let pid = py.id();
+    let ls = ok(&[
+        "ls",
+        "--holders",
+        "--kind",
+        "posix-shm",
+        "-o",
+        "object,holders",
+    ]);
+    let row = ls.lines().find(|l| l.contains(&name)).unwrap();
+    assert!(!row.contains('\x1b'), "{row:?}");
+    assert!(row.contains(&format!("{pid}(x\\033[2J")), "{row:?}");
+    let info = ok(&["info", &format!("/{name}")]);
+    assert!(
+        !info.contains('\x1b') && info.contains("x\\033[2J"),
+        "{info}"
+    );
+    let v = json(&["info", &format!("/{name}"), "--json"]);
+    let cmd = v["holder_details"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cmd.starts_with("x\x1b[2J"),
+        "JSON keeps what it can exactly: {cmd:?}"
+    );
+    py.kill().unwrap();
+    py.wait().unwrap();
+}

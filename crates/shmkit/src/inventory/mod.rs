@@ -96,7 +96,8 @@ impl FromStr for Kind {
 pub struct Holder {
     /// Its pid.
     pub pid: i32,
-    /// Its command name (`/proc/PID/comm`).
+    /// Its command name (`/proc/PID/comm`; any bytes the process chose, shown lossily where
+    /// they are not UTF-8).
     pub command: String,
     /// Whether it has the object mapped.
     pub maps: bool,

@@ -466,9 +466,11 @@ pub(crate) fn scan_holders() -> HolderScan {
     scan
 }
 
+/// The command name (`/proc/PID/comm`): any bytes a process set with `PR_SET_NAME`, so read
+/// as bytes and shown lossily (a name that is not UTF-8 would otherwise read as nothing).
 fn comm(pid: i32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .map(|c| c.trim_end().to_string())
+    std::fs::read(format!("/proc/{pid}/comm"))
+        .map(|c| String::from_utf8_lossy(c.strip_suffix(b"\n").unwrap_or(&c)).into_owned())
         .unwrap_or_default()
 }
 
