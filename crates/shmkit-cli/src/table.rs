@@ -25,9 +25,14 @@ impl Layout {
             .flatten()
             .map(|ws| ws.ws_col as usize)
             .filter(|w| *w > 0);
-        let env = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+        // A $COLUMNS too small to hold a table is ignored, as an unparsable one is.
+        let usable = |w: &usize| *w >= 20;
+        let env = std::env::var("COLUMNS")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .filter(usable);
         Layout {
-            width: env.or(tty).filter(|w: &usize| *w >= 20),
+            width: env.or(tty.filter(usable)),
             ..Layout::default()
         }
     }
@@ -53,8 +58,8 @@ impl Column {
     }
 }
 
-/// Cells of a flexible column longer than this do not widen the column for the other rows:
-/// they overflow (or are cut, when a width is to be fitted).
+/// Without a width to fit (a pipe), cells of a flexible column longer than this do not widen
+/// the column for the other rows: they overflow their own row.
 const FLEX_CAP: usize = 40;
 /// A flexible column is not cut below this.
 const FLEX_MIN: usize = 10;
@@ -103,7 +108,9 @@ pub fn render(columns: &[Column], rows: &[Vec<String>], layout: Layout) -> Strin
     for r in rows {
         for ((w, c), col) in width.iter_mut().zip(r).zip(columns) {
             let n = chars(c);
-            if !col.flexible || n <= FLEX_CAP {
+            // With a width to fit, a long cell takes the room there is and is cut only if it
+            // must be; without one, it must not pad every other row to its length.
+            if !col.flexible || n <= FLEX_CAP || layout.width.is_some() {
                 *w = (*w).max(n);
             }
         }
@@ -226,6 +233,18 @@ mod tests {
             assert!(l.chars().count() <= 20, "{l:?}");
         }
         assert!(t.contains('…'));
+    }
+
+    #[test]
+    fn a_wide_terminal_cuts_nothing_that_fits() {
+        let name = "z".repeat(60);
+        let rows = vec![vec!["a".into(), name.clone(), "2".into()]];
+        let wide = Layout {
+            width: Some(200),
+            ..Layout::default()
+        };
+        let t = render(&cols(), &rows, wide);
+        assert!(t.contains(&name) && !t.contains('…'), "{t}");
     }
 
     #[test]

@@ -406,6 +406,14 @@ fn sem_dot_names_are_semaphores_not_segments() {
             r.err
         );
     }
+    // `/sem.` alone names no semaphore: the hint says what such names are, not "psem:/".
+    let r = shmkit(&["info", "/sem."]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(
+        r.err.contains("psem:/NAME") && !r.err.contains("psem:/'"),
+        "{}",
+        r.err
+    );
     // The semaphore's value is untouched (before the fix, write made it 2147483647).
     let v = json(&["info", &format!("psem:/{name}"), "--json"]);
     assert_eq!(v["value"], 3, "{v}");

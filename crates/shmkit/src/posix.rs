@@ -259,14 +259,24 @@ pub fn validate_name(name: &str) -> Result<()> {
             ErrorKind::InvalidName,
             "shm_open",
             name,
-            format!(
-                "names starting with /sem. are where glibc keeps named semaphores (this one is \
-                 the semaphore /{sem}); a segment of that name would overwrite its bytes"
-            ),
+            if sem.is_empty() {
+                "names starting with /sem. are where glibc keeps named semaphores (sem.NAME is \
+                 the semaphore /NAME)"
+                    .to_string()
+            } else {
+                format!(
+                    "names starting with /sem. are where glibc keeps named semaphores (this one \
+                     is the semaphore /{sem}); a segment of that name would overwrite its bytes"
+                )
+            },
         )
-        .with_hint(format!(
-            "choose another name, or open the semaphore as a semaphore (NamedSemaphore::open(\"/{sem}\"))"
-        )));
+        .with_hint(if sem.is_empty() {
+            "choose another name".to_string()
+        } else {
+            format!(
+                "choose another name, or open the semaphore as a semaphore (NamedSemaphore::open(\"/{sem}\"))"
+            )
+        }));
     }
     Ok(())
 }

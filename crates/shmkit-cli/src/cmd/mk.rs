@@ -168,7 +168,7 @@ fn our_remedy(e: shmkit::Error, addr: &str) -> shmkit::Error {
         return e.with_hint(how);
     }
     if e.kind() == shmkit::ErrorKind::InvalidName {
-        if let Some(sem) = addr.strip_prefix("/sem.") {
+        if let Some(sem) = addr.strip_prefix("/sem.").filter(|s| !s.is_empty()) {
             return e.with_hint(format!(
                 "a named semaphore is made with `shmkit mk psem /{sem}` and addressed as psem:/{sem}; \
                  choose another name for a segment"

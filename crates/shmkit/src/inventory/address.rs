@@ -181,6 +181,12 @@ fn posix_name(prefix: &str, name: &OsStr) -> Result<OsString, String> {
     // glibc's sem_open keeps a named semaphore in /dev/shm as sem.NAME: as a segment name it
     // would reach (and overwrite) the semaphore's bytes.
     if prefix.is_empty() {
+        if b == b"/sem." {
+            return Err(format!(
+                "'{shown}' is not a segment name: /dev/shm/sem.NAME is where glibc keeps the \
+                 named semaphore psem:/NAME"
+            ));
+        }
         if let Some(sem) = b.strip_prefix(b"/sem.") {
             return Err(format!(
                 "'{shown}' is where the named semaphore psem:/{} lives, not a shared-memory \
