@@ -132,11 +132,13 @@ fn the_table_ends_with_a_count() {
     }
 }
 
-/// Starts `shmkit tour --json` and returns once it has paused at `point` (its objects exist),
-/// with the rest of its stderr.
+/// Starts `shmkit tour --json` in a process group of its own and returns once it has paused
+/// at `point` (its objects exist), with the rest of its stderr.
 fn paused_at(point: &str) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
+    use std::os::unix::process::CommandExt;
     let mut child = Command::new(BIN)
         .args(["tour", "--json"])
+        .process_group(0)
         .env("SHMKIT_TOUR_PAUSE_AT", point)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -220,52 +222,106 @@ fn help_explains_the_exit_codes() {
     assert_eq!(out.status.code(), Some(2));
 }
 
-/// Ctrl-C sent to the whole process group (as a terminal does) at 12 moments spread over a
-/// run: every interrupted tour exits 130 with no report (or, interrupted while printing it,
-/// a whole one), never with a failure the interruption caused.
+/// Ctrl-C sent to the whole process group (as a terminal does) at 20 moments in the first
+/// 20 ms (the fork experiments) and 12 spread over a run: every interrupted tour exits 130
+/// with no report (or, interrupted while printing it, a whole one), never with a failure the
+/// interruption caused, and no process of it outlives it (a fork child once waited forever on
+/// a pipe it held both ends of, keeping the caller's stdout open).
 #[test]
 fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failure() {
-    use std::os::unix::process::CommandExt;
+    use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    use std::time::{Duration, Instant};
     let full = {
-        let t = std::time::Instant::now();
+        let t = Instant::now();
         let out = Command::new(BIN).args(["tour", "--json"]).output().unwrap();
         assert_eq!(out.status.code(), Some(0));
         t.elapsed()
     };
-    for i in 0..12u32 {
-        let child = Command::new(BIN)
+    let delays = (1..=20u64)
+        .map(Duration::from_millis)
+        // From a moment after start (the handler is installed first thing) to the end.
+        .chain((0..12u32).map(|i| full * (i + 1) / 13));
+    let out_path =
+        std::env::temp_dir().join(format!("shmkit-test-tour-out-{}", std::process::id()));
+    for (i, delay) in delays.enumerate() {
+        // Stdout to a file, so that a process left behind cannot make the test wait on a pipe.
+        let out = std::fs::File::create(&out_path).unwrap();
+        let mut child = Command::new(BIN)
             .args(["tour", "--json"])
             .process_group(0)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(out)
+            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let pid = child.id();
-        // From a moment after start (the handler is installed first thing) to the end.
-        std::thread::sleep(full * (i + 1) / 13);
-        let _ = rustix::process::kill_process_group(
-            rustix::process::Pid::from_raw(pid as i32).unwrap(),
-            rustix::process::Signal::INT,
-        );
-        let out = child.wait_with_output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        match out.status.code() {
-            Some(130) => {
-                // None, or whole.
-                assert!(
-                    text.trim().is_empty()
-                        || serde_json::from_str::<serde_json::Value>(&text).is_ok(),
-                    "trial {i}: truncated report: {text}"
-                );
+        let group = Pid::from_raw(pid as i32).unwrap();
+        std::thread::sleep(delay);
+        let _ = kill_process_group(group, Signal::INT);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
             }
-            Some(0) => {} // it had finished before the signal
-            other => panic!(
-                "trial {i}: exit {other:?}: {text} {}",
-                String::from_utf8_lossy(&out.stderr)
+            if Instant::now() > deadline {
+                let _ = kill_process_group(group, Signal::KILL);
+                panic!("trial {i} ({delay:?}): the tour did not end");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let text = std::fs::read_to_string(&out_path).unwrap();
+        match status.code() {
+            Some(130) => assert!(
+                text.trim().is_empty() || serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+                "trial {i} ({delay:?}): truncated report: {text}"
             ),
+            Some(0) => {} // it had finished before the signal
+            // Killed by the signal before its handler was installed (the first instants after
+            // exec): it had created nothing yet, which the leftovers check below confirms.
+            None if status.signal() == Some(libc::SIGINT) && text.is_empty() => {}
+            other => panic!("trial {i} ({delay:?}): exit {other:?}: {text}"),
         }
-        assert_eq!(settled_leftovers(pid), Vec::<String>::new(), "trial {i}");
+        // Nothing of its process group lives on (its peers have groups of their own and are
+        // among the leftovers below).
+        let mut outlived = true;
+        for _ in 0..100 {
+            if test_kill_process_group(group).is_err() {
+                outlived = false;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if outlived {
+            let _ = kill_process_group(group, Signal::KILL);
+            panic!("trial {i} ({delay:?}): a process of the tour outlived it");
+        }
+        assert_eq!(
+            settled_leftovers(pid),
+            Vec::<String>::new(),
+            "trial {i} ({delay:?})"
+        );
     }
+    let _ = std::fs::remove_file(&out_path);
+}
+
+/// A fork child waiting on the tour ends when the tour is killed outright (SIGKILL: no handler
+/// runs): it must not hold the write end of the pipe it reads, or it would wait forever and
+/// keep the caller's stdout open.
+#[test]
+fn a_fork_child_ends_with_a_tour_killed_while_it_waits() {
+    use rustix::process::{kill_process_group, test_kill_process_group, Pid, Signal};
+    let (mut child, _err) = paused_at("inherit-share");
+    let group = Pid::from_raw(child.id() as i32).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for _ in 0..100 {
+        if test_kill_process_group(group).is_err() {
+            return; // the fork child saw the pipe close and ended
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = kill_process_group(group, Signal::KILL);
+    panic!("the fork child outlived the killed tour");
 }
 
 /// SIGKILL gives the tour no chance to clean up: what it had made in /dev/shm or System V is

@@ -130,6 +130,9 @@ fn run_inherit(mode: Inherit) -> Result<(ChildView, u32, Option<i32>), String> {
     // no allocation, no locks) and `_exit`s.
     let pid = unsafe { libc::fork() };
     if pid == 0 {
+        // The parent's ends, closed (a plain close(2)): with them open the child would hold
+        // the write end of the pipe it reads, and wait forever on a parent that was killed.
+        drop((to_child_w, to_parent_r));
         let code = child_side(addr, &cells, &to_child_r, &to_parent_w);
         // SAFETY: ends the child without running the parent's destructors.
         unsafe { libc::_exit(code) };
@@ -141,6 +144,8 @@ fn run_inherit(mode: Inherit) -> Result<(ChildView, u32, Option<i32>), String> {
     drop((to_child_r, to_parent_w));
     let result = (|| -> Result<ChildView, String> {
         let first = read_u32s::<3>(&to_parent_r)?;
+        // The child is now waiting for our next byte.
+        super::cleanup::pause_point(&format!("inherit-{mode}"));
         cells[1].store(2, Ordering::SeqCst);
         rustix::io::write(&to_child_w, &[1]).map_err(|e| format!("pipe write: {e}"))?;
         let [after] = read_u32s::<1>(&to_parent_r)?;
