@@ -1,5 +1,6 @@
 //! The CLI's failures: a one-line message for stderr and a documented exit code.
 
+use shmkit::inventory::Address;
 use shmkit::ErrorKind;
 
 /// Exit codes (listed in `shmkit --help`).
@@ -38,6 +39,21 @@ impl Fail {
         Fail {
             code: code::USAGE,
             message: message.into(),
+        }
+    }
+
+    /// The failure `e` of an operation on the object `addr` names, with the object shown as
+    /// every human output shows it (quoted like GNU ls, its exact bytes): the library's
+    /// message has the lossy `Display` of the address.
+    pub fn about(addr: &Address) -> impl Fn(shmkit::Error) -> Fail + '_ {
+        move |e| {
+            let raw = addr.to_string();
+            let mut f = Fail::from(e);
+            if let Some(at) = f.message.find(&raw) {
+                f.message
+                    .replace_range(at..at + raw.len(), &crate::quote::address(addr));
+            }
+            f
         }
     }
 

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
@@ -333,6 +333,19 @@ fn hostile_names_are_quoted_in_every_human_output() {
     ]);
     assert_eq!(gc.code, 0, "{}", gc.err);
     clean("gc", &gc.out);
+    // Errors name the object as the rest of the output does: quoted, with its exact bytes.
+    let mut gone = format!("/{tag}-never\x1b[2J").into_bytes();
+    gone.push(0xff);
+    let gone = std::ffi::OsString::from_vec(gone);
+    let r = done(Command::new(BIN).arg("info").arg(&gone).output().unwrap());
+    assert_eq!(r.code, 4, "{}", r.err);
+    clean("error", &r.err);
+    assert!(
+        r.err
+            .contains(&format!("'/{tag}-never'$'\\033''[2J'$'\\377'")),
+        "{}",
+        r.err
+    );
     // Removing by the exact bytes works, and says so quoted.
     let arg = OsStr::from_bytes(&[b"/", raw[3].as_slice()].concat()).to_os_string();
     let rm = done(Command::new(BIN).arg("rm").arg(&arg).output().unwrap());

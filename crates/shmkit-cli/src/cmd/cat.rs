@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CmdResult {
-    let seg = inventory::open_reader(&a.object)?;
+    let seg = inventory::open_reader(&a.object).map_err(Fail::about(&a.object))?;
     let size = seg.len();
     let shown = crate::quote::address(&a.object);
     if a.offset > size {
@@ -54,7 +54,8 @@ pub fn run(a: Args) -> CmdResult {
     let end = a.offset + len;
     while pos < end {
         let n = (end - pos).min(buf.len() as u64) as usize;
-        seg.read_at(pos, &mut buf[..n])?;
+        seg.read_at(pos, &mut buf[..n])
+            .map_err(Fail::about(&a.object))?;
         let r = if a.hex {
             hex(&mut out, pos, &buf[..n])
         } else {

@@ -1,6 +1,6 @@
 //! `shmkit info`: everything known about one object.
 
-use crate::fail::{code, CmdResult};
+use crate::fail::{code, CmdResult, Fail};
 use crate::quote;
 use crate::render;
 use shmkit::inventory::{self, Address, Kind, Orphan};
@@ -23,7 +23,7 @@ pub struct Args {
 type Fields = Vec<(&'static str, Option<String>)>;
 
 pub fn run(a: Args) -> CmdResult {
-    let o = inventory::find(&a.object, true)?;
+    let o = inventory::find(&a.object, true).map_err(Fail::about(&a.object))?;
     if o.holders.is_some() && o.uninspected > 0 {
         eprintln!(
             "shmkit: note: {}",

@@ -23,11 +23,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> CmdResult {
     // Resolve everything before touching anything.
-    let nothing_removed = |e: shmkit::Error| {
-        let mut f = Fail::from(e);
-        f.message.push_str(". Nothing was removed.");
-        f
-    };
+
     let mut found = Vec::new();
     for addr in &a.objects {
         if addr.kind() == Kind::Memfd {
@@ -35,7 +31,7 @@ pub fn run(a: Args) -> CmdResult {
                 "{addr}: a memfd has no name to remove; it disappears when every process holding it closes it. Nothing was removed."
             )));
         }
-        let o = inventory::find(addr, false).map_err(nothing_removed)?;
+        let o = inventory::find(addr, false).map_err(|e| nothing_removed(addr, e))?;
         if found
             .iter()
             .any(|(_, p): &(Address, shmkit::inventory::Object)| p.address == o.address)
@@ -43,7 +39,7 @@ pub fn run(a: Args) -> CmdResult {
             continue; // named twice (e.g. by key and by id)
         }
         // What the kernel would refuse, refused before anything is removed.
-        inventory::check_removable(&o).map_err(nothing_removed)?;
+        inventory::check_removable(&o).map_err(|e| nothing_removed(addr, e))?;
         found.push((addr.clone(), o));
     }
     let mut failed = None;
@@ -57,12 +53,20 @@ pub fn run(a: Args) -> CmdResult {
         match inventory::remove(&o.address) {
             Ok(()) => println!("removed {} ({what})", quote::address(addr)),
             Err(e) => {
-                eprintln!("shmkit: {}", quote::text(&e.to_string()));
-                failed = Some(crate::fail::Fail::from(e).code);
+                let f = Fail::about(addr)(e);
+                eprintln!("shmkit: {}", quote::text(&f.message));
+                failed = Some(f.code);
             }
         }
     }
     Ok(failed.unwrap_or(code::OK))
+}
+
+/// A refusal found while checking the arguments: nothing has been touched.
+fn nothing_removed(addr: &Address, e: shmkit::Error) -> Fail {
+    let mut f = Fail::about(addr)(e);
+    f.message.push_str(". Nothing was removed.");
+    f
 }
 
 fn describe(o: &shmkit::inventory::Object) -> String {

@@ -19,7 +19,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> CmdResult {
-    let seg = inventory::open_memory(&a.object, true)?;
+    let seg = inventory::open_memory(&a.object, true).map_err(Fail::about(&a.object))?;
     let size = seg.len() as u64;
     let shown = quote::address(&a.object);
     if a.offset > size {
@@ -50,7 +50,8 @@ pub fn run(a: Args) -> CmdResult {
             count(room, "byte", "bytes"),
         )));
     }
-    seg.write_at(a.offset as usize, &data)?;
+    seg.write_at(a.offset as usize, &data)
+        .map_err(Fail::about(&a.object))?;
     eprintln!(
         "shmkit: wrote {} to {shown} at offset {}",
         count(data.len() as u64, "byte", "bytes"),
