@@ -50,6 +50,22 @@ pub fn child(pid: u32) {
     push(Item::Child(pid));
 }
 
+/// Reaps the child `pid` by calling `reap` (a `waitpid`), first taking it off the list: the
+/// handler must never kill a pid once its child is gone, as the pid may then be another
+/// process's. Waiting with `WNOWAIT` first keeps the exited child a zombie, holding its pid,
+/// until it is off the list; the handler is not held up while the child runs.
+pub fn reap<T>(pid: u32, reap: impl FnOnce() -> T) -> T {
+    if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::waitid(
+            rustix::process::WaitId::Pid(p),
+            rustix::process::WaitIdOptions::EXITED | rustix::process::WaitIdOptions::NOWAIT,
+        );
+    }
+    let mut items = lock();
+    items.retain(|i| !matches!(i, Item::Child(c) if *c == pid));
+    reap()
+}
+
 /// Set by the first interruption; from then on the experiments' results are not reported.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Held while the report is printed and until the process exits: an interruption waits for
@@ -134,5 +150,24 @@ pub fn pause_point(point: &str) {
     if std::env::var("SHMKIT_TOUR_PAUSE_AT").is_ok_and(|p| p == point) {
         eprintln!("shmkit tour: paused at {point}");
         std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reaped_child_is_off_the_list_so_its_pid_is_never_signalled() {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id();
+        child(pid);
+        assert!(lock()
+            .iter()
+            .any(|i| matches!(i, Item::Child(p) if *p == pid)));
+        assert!(reap(pid, || c.wait()).unwrap().success());
+        assert!(!lock()
+            .iter()
+            .any(|i| matches!(i, Item::Child(p) if *p == pid)));
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 fn wait(pid: libc::pid_t) -> Option<i32> {
     let mut status = 0;
     // SAFETY: waits for our own child; `status` is a valid out-pointer.
-    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    let r = super::cleanup::reap(pid as u32, || unsafe { libc::waitpid(pid, &mut status, 0) });
     (r == pid && libc::WIFEXITED(status)).then(|| libc::WEXITSTATUS(status))
 }
 

@@ -12,6 +12,8 @@ pub struct Peer {
     child: Child,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
+    /// Waited for (by `kill` or `finish`): its pid is no longer ours to signal.
+    reaped: bool,
 }
 
 impl Peer {
@@ -38,6 +40,7 @@ impl Peer {
             child,
             stdin,
             stdout,
+            reaped: false,
         })
     }
 
@@ -76,8 +79,9 @@ impl Peer {
         self.child
             .kill()
             .map_err(|e| format!("kill the peer: {e}"))?;
-        self.child
-            .wait()
+        let pid = self.child.id();
+        self.reaped = true;
+        super::cleanup::reap(pid, || self.child.wait())
             .map(|_| ())
             .map_err(|e| format!("reap the peer: {e}"))
     }
@@ -85,16 +89,19 @@ impl Peer {
     /// Waits for the peer to exit; true if it succeeded.
     pub fn finish(mut self) -> bool {
         self.stdin = None;
-        self.child.wait().is_ok_and(|s| s.success())
+        let pid = self.child.id();
+        self.reaped = true;
+        super::cleanup::reap(pid, || self.child.wait()).is_ok_and(|s| s.success())
     }
 }
 
 impl Drop for Peer {
     fn drop(&mut self) {
         // A peer left running (a failed step) must not outlive the tour.
-        if let Ok(None) = self.child.try_wait() {
+        if !self.reaped {
             let _ = self.child.kill();
-            let _ = self.child.wait();
+            let pid = self.child.id();
+            let _ = super::cleanup::reap(pid, || self.child.wait());
         }
     }
 }
