@@ -72,21 +72,34 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// it, so the output is either whole or absent.
 static REPORT: Mutex<()> = Mutex::new(());
 
-/// Installs the signal handler that cleans up and exits.
+/// Installs the handling of SIGINT, SIGTERM and SIGHUP: a thread that, at the first of them,
+/// cleans up and exits (the signal handler itself only wakes it, as signal-hook arranges:
+/// removing objects and killing peers is no work for a signal handler).
 pub fn install_handler() {
-    let _ = ctrlc::set_handler(|| {
-        INTERRUPTED.store(true, Ordering::SeqCst);
-        // Wait for a report being printed; then stop the peers and remove what was created.
-        let _report = REPORT.lock().unwrap_or_else(|p| p.into_inner());
-        // Held until the process exits: nothing more is created or written down meanwhile.
-        let mut items = lock();
-        let removed = remove_all(std::mem::take(&mut *items));
-        eprintln!(
-            "shmkit tour: interrupted; removed {removed} object{} it had created",
-            if removed == 1 { "" } else { "s" }
-        );
-        std::process::exit(crate::exit::INTERRUPTED as i32);
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        eprintln!("shmkit tour: warning: cannot catch Ctrl-C; an interrupted tour leaves its objects");
+        return;
+    };
+    std::thread::spawn(move || {
+        if signals.forever().next().is_some() {
+            interrupted();
+        }
     });
+}
+
+fn interrupted() -> ! {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    // Wait for a report being printed; then stop the peers and remove what was created.
+    let _report = REPORT.lock().unwrap_or_else(|p| p.into_inner());
+    // Held until the process exits: nothing more is created or written down meanwhile.
+    let mut items = lock();
+    let removed = remove_all(std::mem::take(&mut *items));
+    eprintln!(
+        "shmkit tour: interrupted; removed {removed} object{} it had created",
+        if removed == 1 { "" } else { "s" }
+    );
+    std::process::exit(crate::exit::INTERRUPTED as i32);
 }
 
 /// Called when every experiment has ended, before the report: returns the guard to hold
