@@ -78,7 +78,9 @@ static REPORT: Mutex<()> = Mutex::new(());
 pub fn install_handler() {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
-        eprintln!("shmkit tour: warning: cannot catch Ctrl-C; an interrupted tour leaves its objects");
+        eprintln!(
+            "shmkit tour: warning: cannot catch Ctrl-C; an interrupted tour leaves its objects"
+        );
         return;
     };
     std::thread::spawn(move || {
