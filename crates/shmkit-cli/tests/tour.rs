@@ -265,11 +265,19 @@ fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failu
         .map(Duration::from_millis)
         // From a moment after start (the handler is installed first thing) to the end.
         .chain((0..12u32).map(|i| full * (i + 1) / 13));
-    let out_path =
-        std::env::temp_dir().join(format!("shmkit-test-tour-out-{}", std::process::id()));
+    // Removed when the test ends, failed or not.
+    struct TempFile(std::path::PathBuf);
+    impl Drop for TempFile {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let out_file =
+        TempFile(std::env::temp_dir().join(format!("shmkit-test-tour-out-{}", std::process::id())));
+    let out_path = &out_file.0;
     for (i, delay) in delays.enumerate() {
         // Stdout to a file, so that a process left behind cannot make the test wait on a pipe.
-        let out = std::fs::File::create(&out_path).unwrap();
+        let out = std::fs::File::create(out_path).unwrap();
         let mut child = Command::new(BIN)
             .args(["tour", "--json"])
             .process_group(0)
@@ -292,7 +300,7 @@ fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failu
             }
             std::thread::sleep(Duration::from_millis(10));
         };
-        let text = std::fs::read_to_string(&out_path).unwrap();
+        let text = std::fs::read_to_string(out_path).unwrap();
         match status.code() {
             Some(130) => assert!(
                 text.trim().is_empty() || serde_json::from_str::<serde_json::Value>(&text).is_ok(),
@@ -324,7 +332,6 @@ fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failu
             "trial {i} ({delay:?})"
         );
     }
-    let _ = std::fs::remove_file(&out_path);
 }
 
 /// A fork child waiting on the tour ends when the tour is killed outright (SIGKILL: no handler
