@@ -20,25 +20,46 @@ fn read(path: &str) -> Result<String> {
     })
 }
 
-/// The rows of a `/proc/sysvipc/*` table, each as a map from column name to text.
-fn sysvipc(table: &str) -> Result<Vec<HashMap<String, String>>> {
+/// A `/proc/sysvipc/*` table: its text, read once, and its column names.
+struct SysvTable {
+    text: String,
+    columns: HashMap<String, usize>,
+}
+
+/// One row of a [`SysvTable`]: its cells, borrowed from the table's text.
+struct Row<'a> {
+    columns: &'a HashMap<String, usize>,
+    cells: Vec<&'a str>,
+}
+
+impl Row<'_> {
+    fn get(&self, col: &str) -> Option<&str> {
+        self.cells.get(*self.columns.get(col)?).copied()
+    }
+}
+
+impl SysvTable {
+    fn rows(&self) -> impl Iterator<Item = Row<'_>> {
+        self.text.lines().skip(1).map(|l| Row {
+            columns: &self.columns,
+            cells: l.split_whitespace().collect(),
+        })
+    }
+}
+
+/// Reads `/proc/sysvipc/TABLE`. Its rows are not copied into maps of strings: with thousands
+/// of objects that copying was most of `shmkit ls`'s time.
+fn sysvipc(table: &str) -> Result<SysvTable> {
     let text = read(&format!("/proc/sysvipc/{table}"))?;
-    let mut lines = text.lines();
-    let header: Vec<String> = lines
+    let columns = text
+        .lines()
         .next()
         .unwrap_or_default()
         .split_whitespace()
-        .map(String::from)
+        .enumerate()
+        .map(|(i, c)| (c.to_string(), i))
         .collect();
-    Ok(lines
-        .map(|l| {
-            header
-                .iter()
-                .cloned()
-                .zip(l.split_whitespace().map(String::from))
-                .collect()
-        })
-        .collect())
+    Ok(SysvTable { text, columns })
 }
 
 /// One column of System V segment `id`'s row in `/proc/sysvipc/shm`.
@@ -46,17 +67,17 @@ pub(crate) fn sysv_shm_column(id: i32, col: &str) -> Option<u64> {
     let id = id.to_string();
     sysvipc("shm")
         .ok()?
-        .iter()
-        .find(|r| r.get("shmid") == Some(&id))
-        .and_then(|r| num(r, col))
+        .rows()
+        .find(|r| r.get("shmid") == Some(id.as_str()))
+        .and_then(|r| num(&r, col))
 }
 
-fn num<T: std::str::FromStr>(row: &HashMap<String, String>, col: &str) -> Option<T> {
+fn num<T: std::str::FromStr>(row: &Row<'_>, col: &str) -> Option<T> {
     row.get(col)?.parse().ok()
 }
 
 /// Mode and ownership common to the three System V tables.
-fn sysv_common(o: &mut Object, row: &HashMap<String, String>) {
+fn sysv_common(o: &mut Object, row: &Row<'_>) {
     let perms = row
         .get("perms")
         .and_then(|p| u32::from_str_radix(p, 8).ok())
@@ -71,14 +92,15 @@ fn sysv_common(o: &mut Object, row: &HashMap<String, String>) {
 }
 
 /// A System V time column: 0 means "never".
-fn when(row: &HashMap<String, String>, col: &str) -> Option<i64> {
+fn when(row: &Row<'_>, col: &str) -> Option<i64> {
     num::<i64>(row, col).filter(|t| *t != 0)
 }
 
 pub(crate) fn sysv_shm() -> Result<Vec<Object>> {
     Ok(sysvipc("shm")?
-        .iter()
+        .rows()
         .filter_map(|row| {
+            let row = &row;
             let id: i32 = num(row, "shmid")?;
             let mut o = Object::new(Kind::SysvShm, Address::SysvShmId(id));
             sysv_common(&mut o, row);
@@ -106,8 +128,9 @@ pub(crate) fn sysv_shm() -> Result<Vec<Object>> {
 
 pub(crate) fn sysv_sem() -> Result<Vec<Object>> {
     Ok(sysvipc("sem")?
-        .iter()
+        .rows()
         .filter_map(|row| {
+            let row = &row;
             let id: i32 = num(row, "semid")?;
             let mut o = Object::new(Kind::SysvSem, Address::SysvSem(id));
             sysv_common(&mut o, row);
@@ -144,8 +167,9 @@ pub(crate) fn sysv_sem() -> Result<Vec<Object>> {
 
 pub(crate) fn sysv_msg() -> Result<Vec<Object>> {
     Ok(sysvipc("msg")?
-        .iter()
+        .rows()
         .filter_map(|row| {
+            let row = &row;
             let id: i32 = num(row, "msqid")?;
             let mut o = Object::new(Kind::SysvMsg, Address::SysvMsg(id));
             sysv_common(&mut o, row);
