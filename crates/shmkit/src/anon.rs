@@ -35,7 +35,12 @@ impl AnonShared {
     }
 
     /// Like [`AnonShared::new`], backed by huge pages (`MAP_HUGETLB`). Fails with a message
-    /// that says so when the machine has none reserved.
+    /// that says so when the machine has none reserved. Linux only.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Os`] (`ENOMEM`) when no huge pages are free, with how many are reserved.
+    #[cfg(target_os = "linux")]
+    #[doc(alias = "MAP_HUGETLB")]
     pub fn new_huge(len: usize) -> Result<AnonShared> {
         AnonShared::map(len, true)
     }
@@ -51,8 +56,8 @@ impl AnonShared {
             ));
         }
         let mut flags = MapFlags::SHARED;
-        if huge {
-            flags |= MapFlags::HUGETLB;
+        if let (true, Some(f)) = (huge, crate::platform::MAP_HUGE) {
+            flags |= f;
         }
         // SAFETY: a new mapping at an address the kernel chooses; it aliases nothing.
         let p = unsafe {
@@ -66,13 +71,13 @@ impl AnonShared {
         .map_err(|e| {
             let err = Error::os("mmap", object, e);
             if huge {
-                err.with_hint(crate::platform::huge_pages_hint())
+                err.with_hint(crate::error::hint::huge_pages())
             } else {
                 err
             }
         })?;
         let unit = if huge {
-            huge_page_size()
+            crate::platform::huge_page_size()
         } else {
             rustix::param::page_size()
         };
@@ -94,21 +99,4 @@ impl AnonShared {
     }
 }
 
-/// The default huge page size (`Hugepagesize` in `/proc/meminfo`), 2 MiB if unknown.
-fn huge_page_size() -> usize {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("Hugepagesize:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<usize>().ok())
-        })
-        .map_or(2 << 20, |kib| kib * 1024)
-}
-
-impl std::ops::Deref for AnonShared {
-    type Target = Mapping;
-    fn deref(&self) -> &Mapping {
-        &self.map
-    }
-}
+crate::segment::segment!(AnonShared, map);

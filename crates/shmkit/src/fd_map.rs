@@ -2,6 +2,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::mapping::{Mapping, Unmap};
+use crate::platform;
 use rustix::fd::AsFd;
 use rustix::mm::{self, MapFlags, ProtFlags};
 
@@ -83,12 +84,12 @@ pub(crate) fn usable_size(
 /// `/dev/hugepages`) the huge page size, which `st_blksize` reports there.
 fn fd_page_size(fd: rustix::fd::BorrowedFd<'_>) -> usize {
     let small = rustix::param::page_size();
-    match (rustix::fs::fstatfs(fd), rustix::fs::fstat(fd)) {
-        (Ok(fs), Ok(st)) if (fs.f_type as u64 & 0xffff_ffff) == crate::sigbus::HUGETLBFS_MAGIC => {
-            usize::try_from(st.st_blksize).unwrap_or(small).max(small)
-        }
-        _ => small,
+    if platform::fs_kind(fd) != platform::FsKind::Hugetlbfs {
+        return small;
     }
+    rustix::fs::fstat(fd).map_or(small, |st| {
+        usize::try_from(st.st_blksize).unwrap_or(small).max(small)
+    })
 }
 
 /// `mmap(2)` of `len` bytes of `fd`, `MAP_SHARED`.

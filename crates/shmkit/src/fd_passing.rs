@@ -1,10 +1,12 @@
 //! Handing an fd to an unrelated process over a Unix socket (`SCM_RIGHTS`, `unix(7)`).
+//!
+//! The examples use a memfd, so they run on Linux; the calls work on macOS too.
 
 use crate::error::{Error, ErrorKind, Result};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use crate::platform;
 use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
+    RecvAncillaryBuffer, RecvAncillaryMessage, SendAncillaryBuffer, SendAncillaryMessage,
 };
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
@@ -12,7 +14,14 @@ use std::mem::MaybeUninit;
 /// Sends `fd` with the bytes `payload` (at least one byte: a stream socket cannot carry
 /// ancillary data alone).
 ///
+/// A peer that closed its end makes this fail with `EPIPE`; on Linux no `SIGPIPE` is raised
+/// (`MSG_NOSIGNAL`), on macOS the caller ignores `SIGPIPE` or sets `SO_NOSIGPIPE` itself.
+///
+/// # Errors
+/// The socket's errors, and [`ErrorKind::InvalidArgument`] for an empty payload.
+///
 /// ```
+/// # #[cfg(target_os = "linux")] {
 /// use std::os::unix::net::UnixStream;
 /// let (a, b) = UnixStream::pair().unwrap();
 /// let m = shmkit::Memfd::create("doc-pass", 4096)?;
@@ -24,6 +33,7 @@ use std::mem::MaybeUninit;
 /// let mut out = [0u8; 6];
 /// got.read_at(0, &mut out)?;
 /// assert_eq!((&out, n), (b"passed", 1));
+/// # }
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<()> {
@@ -53,7 +63,7 @@ pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
             &socket,
             &[IoSlice::new(&payload[sent..])],
             &mut control,
-            SendFlags::NOSIGNAL,
+            platform::SEND_NOSIGNAL,
         )
         .map_err(|e| Error::os("sendmsg", "unix socket", e))?;
         control = SendAncillaryBuffer::default();
@@ -62,8 +72,16 @@ pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
     Ok(())
 }
 
-/// Receives one fd, close-on-exec (`MSG_CMSG_CLOEXEC`), and up to `buf.len()` payload bytes;
-/// returns the fd and how many bytes arrived.
+/// Receives one fd, close-on-exec, and up to `buf.len()` payload bytes; returns the fd and how
+/// many bytes arrived.
+///
+/// On Linux the fd is close-on-exec from the moment it exists (`MSG_CMSG_CLOEXEC`); macOS has
+/// no such flag, so there it is made close-on-exec right after `recvmsg` returns, and a thread
+/// that runs `exec` in between would pass it on.
+///
+/// # Errors
+/// The socket's errors, and [`ErrorKind::InvalidArgument`] when a message or the end of the
+/// stream arrives without an fd.
 pub fn recv_fd(socket: impl AsFd, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);
@@ -71,7 +89,7 @@ pub fn recv_fd(socket: impl AsFd, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
         &socket,
         &mut [IoSliceMut::new(buf)],
         &mut control,
-        RecvFlags::CMSG_CLOEXEC,
+        platform::RECV_CLOEXEC,
     )
     .map_err(|e| Error::os("recvmsg", "unix socket", e))?;
     let mut received = None;
@@ -84,7 +102,10 @@ pub fn recv_fd(socket: impl AsFd, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
         }
     }
     match received {
-        Some(fd) => Ok((fd, msg.bytes)),
+        Some(fd) => {
+            platform::received_fd(fd.as_fd());
+            Ok((fd, msg.bytes))
+        }
         None if msg.bytes == 0 => Err(Error::new(
             ErrorKind::InvalidArgument,
             "recvmsg",

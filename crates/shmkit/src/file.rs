@@ -36,46 +36,13 @@ pub struct FileSegment {
 
 /// How to create or open a [`FileSegment`]. Defaults: mode 0600, read-write, deleted on drop
 /// by its creator, any size accepted on open.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct FileOptions {
-    mode: u32,
-    read_only: bool,
-    keep: bool,
-    min_size: usize,
-}
-
-impl Default for FileOptions {
-    fn default() -> Self {
-        FileOptions {
-            mode: 0o600,
-            read_only: false,
-            keep: false,
-            min_size: 0,
-        }
-    }
+    common: crate::options::Common,
 }
 
 impl FileOptions {
-    /// Permission bits of a created file (default 0600), set exactly whatever the umask.
-    pub fn mode(&mut self, mode: u32) -> &mut Self {
-        self.mode = mode;
-        self
-    }
-    /// Open and map read-only.
-    pub fn read_only(&mut self, yes: bool) -> &mut Self {
-        self.read_only = yes;
-        self
-    }
-    /// Keep a created file when the value is dropped.
-    pub fn keep(&mut self, yes: bool) -> &mut Self {
-        self.keep = yes;
-        self
-    }
-    /// Refuse to open a file smaller than this.
-    pub fn min_size(&mut self, bytes: usize) -> &mut Self {
-        self.min_size = bytes;
-        self
-    }
+    crate::options::common_setters!("file", "`O_RDONLY`, `PROT_READ`");
 
     /// Creates a new file of `size` bytes (fails if it exists) and maps it.
     pub fn create(&self, path: impl AsRef<Path>, size: usize) -> Result<FileSegment> {
@@ -93,22 +60,22 @@ impl FileOptions {
             .read(true)
             .write(true)
             .create_new(true)
-            .mode(self.mode)
+            .mode(self.common.mode)
             .open(path)
             .map_err(|e| io_error("open", &object, e))?;
         let made = (|| {
-            file.set_permissions(std::fs::Permissions::from_mode(self.mode))
+            file.set_permissions(std::fs::Permissions::from_mode(self.common.mode))
                 .map_err(|e| io_error("fchmod", &object, e))?;
             file.set_len(size as u64)
                 .map_err(|e| io_error("ftruncate", &object, e))?;
-            fd_map::map_fd(&file, size, !self.read_only, true, &object)
+            fd_map::map_fd(&file, size, !self.common.read_only, true, &object)
         })();
         match made {
             Ok(map) => Ok(FileSegment {
                 map,
                 file,
                 path: path.to_path_buf(),
-                own: Ownership::created(self.keep),
+                own: Ownership::created(self.common.keep),
             }),
             Err(e) => {
                 let _ = std::fs::remove_file(path);
@@ -123,12 +90,12 @@ impl FileOptions {
         let object = path.display().to_string();
         let file = OpenOptions::new()
             .read(true)
-            .write(!self.read_only)
+            .write(!self.common.read_only)
             .open(path)
             .map_err(|e| io_error("open", &object, e))?;
         let st = fd_map::object_stat(&file, &object)?;
-        let len = fd_map::usable_size(st.size, self.min_size, "open", &object)?;
-        let map = fd_map::map_fd(&file, len, !self.read_only, true, &object)?;
+        let len = fd_map::usable_size(st.size, self.common.min_size, "open", &object)?;
+        let map = fd_map::map_fd(&file, len, !self.common.read_only, true, &object)?;
         Ok(FileSegment {
             map,
             file,
@@ -143,7 +110,7 @@ impl FileOptions {
         match self.create(path, size) {
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
                 let mut open = self.clone();
-                open.min_size = open.min_size.max(size);
+                open.common.min_size = open.common.min_size.max(size);
                 open.open(path)
             }
             r => r,
@@ -172,22 +139,9 @@ impl FileSegment {
     pub fn stat(&self) -> Result<ObjectStat> {
         fd_map::object_stat(&self.file, self.map.object())
     }
-    /// Whether this value created the file (and so deletes it on drop).
-    pub fn is_owner(&self) -> bool {
-        self.own.is_creator()
-    }
-    /// Keep the file after drop (`true`), or delete it as its creator (`false`).
-    pub fn set_keep(&self, keep: bool) {
-        self.own.set_keep(keep);
-    }
 }
 
-impl std::ops::Deref for FileSegment {
-    type Target = Mapping;
-    fn deref(&self) -> &Mapping {
-        &self.map
-    }
-}
+crate::segment::segment!(FileSegment, map);
 
 impl Drop for FileSegment {
     fn drop(&mut self) {
@@ -206,3 +160,5 @@ fn io_error(op: &'static str, object: &str, e: std::io::Error) -> Error {
         err
     }
 }
+
+crate::ownership::owned!(FileSegment, own, "file");

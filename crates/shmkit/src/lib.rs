@@ -18,7 +18,12 @@
 //!
 //! [`sync`] puts semaphores, a mutex that reports its owner's death, condition variables,
 //! events and create-or-open initialization inside any segment; [`posix_sem`], [`posix_mq`],
-//! [`sysv_sem`] and [`sysv_msg`] wrap the operating system's own semaphores and queues.
+//! [`sysv::sem`] and [`sysv::msg`] wrap the operating system's own semaphores and queues.
+//!
+//! Linux is the first platform; on macOS the crate builds with anonymous, POSIX, System V and
+//! file segments, fork inheritance (`Share`, `Copy`, `None`) and System V semaphores. Items
+//! marked "Linux only" in their documentation (memfds, POSIX semaphores and queues, System V
+//! message queues, [`sync`], huge pages) are absent elsewhere.
 //!
 //! ```
 //! use shmkit::PosixShm;
@@ -37,41 +42,40 @@
 #![deny(missing_docs)]
 
 mod anon;
-mod copy;
 mod error;
 mod fd_map;
 pub mod fd_passing;
 mod file;
-mod inherit;
 pub mod inventory;
 pub mod limits;
 mod mapping;
 #[cfg(target_os = "linux")]
 mod memfd;
+mod options;
 mod ownership;
 mod platform;
 pub mod posix;
 #[cfg(target_os = "linux")]
 pub mod posix_mq;
+#[cfg(target_os = "linux")]
 pub mod posix_sem;
-mod registry;
-mod sigbus;
+mod segment;
 pub mod size;
+#[cfg(target_os = "linux")]
 pub mod sync;
 pub mod sysv;
-pub mod sysv_msg;
-pub mod sysv_sem;
 mod view;
 
 pub use anon::AnonShared;
 pub use error::{Error, ErrorKind, Result};
 pub use fd_map::ObjectStat;
 pub use file::{FileOptions, FileSegment};
-pub use inherit::Inherit;
 pub use mapping::Mapping;
 #[cfg(target_os = "linux")]
 pub use memfd::{Memfd, Seals};
+pub use platform::Inherit;
 pub use posix::{PosixOptions, PosixShm};
+pub use segment::AnySegment;
 pub use sysv::{SysvKey, SysvOptions, SysvShm, SysvStat};
 pub use view::View;
 

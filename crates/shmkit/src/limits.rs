@@ -9,6 +9,7 @@
 //! ```
 
 use crate::error::Result;
+use crate::inventory::{self, Kind, ListOptions};
 
 /// One limit.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +22,7 @@ pub struct Limit {
     pub unit: &'static str,
     /// What it limits.
     pub meaning: &'static str,
-    /// Where the value comes from (a file, a constant of the kernel).
+    /// Where the value comes from (a file, a sysctl, a constant of the kernel).
     pub source: String,
     /// What is in use now against it, in the same unit, where that can be measured.
     pub usage: Option<u64>,
@@ -31,7 +32,53 @@ pub struct Limit {
     pub change: String,
 }
 
-/// Reads every IPC limit of this machine.
+/// Reads every IPC limit of this machine, with what the objects that exist now use of it.
+///
+/// # Errors
+/// When the System V tables cannot be read (see [`inventory::list`]).
 pub fn read() -> Result<Vec<Limit>> {
-    crate::platform::limits::read()
+    let facts = crate::platform::limits::read()?;
+    let listing = inventory::list(&ListOptions {
+        kinds: vec![Kind::SysvShm, Kind::SysvSem, Kind::SysvMsg],
+        holders: false,
+    })?;
+    let of = |k: Kind| listing.objects.iter().filter(move |o| o.kind == k);
+    let shm: Vec<u64> = of(Kind::SysvShm).filter_map(|o| o.size).collect();
+    let sems: Vec<u64> = of(Kind::SysvSem)
+        .filter_map(|o| o.nsems.map(u64::from))
+        .collect();
+    let msg: Vec<u64> = of(Kind::SysvMsg).filter_map(|o| o.size).collect();
+    let page = crate::platform::page_size() as u64;
+    // POSIX queues are counted only where the OS lists them (an mqueue mount on Linux).
+    let queues = || inventory::posix_mq_count().ok().flatten();
+    Ok(facts
+        .into_iter()
+        .map(|f| {
+            let measured = match f.name {
+                "shmmax" => shm.iter().copied().max(),
+                "shmall" => Some(shm.iter().map(|s| s.div_ceil(page)).sum()),
+                "shmmni" => Some(shm.len() as u64),
+                "shmmin" => shm.iter().copied().min(),
+                "msgmnb" => msg.iter().copied().max(),
+                "msgmni" => Some(msg.len() as u64),
+                "semmsl" => sems.iter().copied().max(),
+                "semmns" => Some(sems.iter().sum()),
+                "semmni" => Some(sems.len() as u64),
+                "queues_max" => queues(),
+                _ => None,
+            };
+            Limit {
+                name: f.name,
+                value: f.value,
+                unit: f.unit,
+                meaning: f.meaning,
+                source: f.source,
+                usage: f.usage.or(measured),
+                bytes: f
+                    .unit_bytes
+                    .and_then(|b| f.value.map(|v| v.saturating_mul(b))),
+                change: f.change,
+            }
+        })
+        .collect())
 }

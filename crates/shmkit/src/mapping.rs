@@ -31,9 +31,9 @@
 //! primitives, which check after every operation.
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::registry::{self, Slot, ABSENT, NO_SPACE, TRUNCATED};
+use crate::platform::maps::{self as registry, Slot, ABSENT, NO_SPACE, TRUNCATED};
 use crate::view::View;
-use crate::{copy, platform, sigbus, Inherit};
+use crate::platform::{self, copy, sigbus, Inherit};
 use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use rustix::mm;
 use std::ptr::NonNull;
@@ -180,7 +180,7 @@ impl Mapping {
     /// Chooses what a `fork` child gets of this mapping; see [`Inherit`].
     pub fn set_inherit(&self, mode: Inherit) -> Result<()> {
         self.check_present("set_inherit")?;
-        platform::set_inherit(self.slot, mode).map_err(|e| Error::os("madvise", &self.object, e))
+        platform::set_inherit(self.slot, mode, &self.object)
     }
 
     /// Whether another process truncated the object under this mapping (and an access here met

@@ -83,7 +83,7 @@ impl Memfd {
         let fd = rustix::fs::memfd_create(name, flags).map_err(|e| {
             let err = Error::os("memfd_create", &object, e);
             if huge && e == Errno::INVAL {
-                err.with_hint(crate::platform::huge_pages_hint())
+                err.with_hint(crate::error::hint::huge_pages())
             } else {
                 err
             }
@@ -91,7 +91,7 @@ impl Memfd {
         rustix::fs::ftruncate(&fd, size as u64).map_err(|e| {
             let err = Error::os("ftruncate", &object, e);
             if huge {
-                err.with_hint(crate::platform::huge_pages_hint())
+                err.with_hint(crate::error::hint::huge_pages())
             } else {
                 err
             }
@@ -104,7 +104,7 @@ impl Memfd {
         )?;
         let map = fd_map::map_fd(&fd, len, true, true, &object).map_err(|e| {
             if huge {
-                e.with_hint(crate::platform::huge_pages_hint())
+                e.with_hint(crate::error::hint::huge_pages())
             } else {
                 e
             }
@@ -224,12 +224,7 @@ impl Memfd {
     }
 }
 
-impl std::ops::Deref for Memfd {
-    type Target = Mapping;
-    fn deref(&self) -> &Mapping {
-        &self.map
-    }
-}
+crate::segment::segment!(Memfd, map);
 
 fn validate_name(name: &str, object: &str) -> Result<()> {
     if name.contains('\0') {

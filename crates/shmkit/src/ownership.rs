@@ -50,3 +50,22 @@ impl Ownership {
         self.keep.store(true, Ordering::Relaxed);
     }
 }
+
+/// `is_owner` and `set_keep` for a type that holds an [`Ownership`] in `$field`: the same two
+/// methods, with the same meaning, on every object that removes itself.
+macro_rules! owned {
+    ($t:ty, $field:ident, $what:literal) => {
+        impl $t {
+            #[doc = concat!("Whether this value created the ", $what, " (and so removes it when dropped).")]
+            pub fn is_owner(&self) -> bool {
+                self.$field.is_creator()
+            }
+
+            #[doc = concat!("Keep the ", $what, " after this value is dropped (`true`), or remove it as its creator (`false`). Only a creator ever removes it, and never in a `fork` child.")]
+            pub fn set_keep(&self, keep: bool) {
+                self.$field.set_keep(keep);
+            }
+        }
+    };
+}
+pub(crate) use owned;

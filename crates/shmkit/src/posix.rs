@@ -38,49 +38,13 @@ pub struct PosixShm {
 
 /// How to create or open a [`PosixShm`]. Defaults: mode 0600, read-write, removed on drop by
 /// its creator, any size accepted on open.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct PosixOptions {
-    mode: u32,
-    read_only: bool,
-    keep: bool,
-    min_size: usize,
-}
-
-impl Default for PosixOptions {
-    fn default() -> Self {
-        PosixOptions {
-            mode: 0o600,
-            read_only: false,
-            keep: false,
-            min_size: 0,
-        }
-    }
+    common: crate::options::Common,
 }
 
 impl PosixOptions {
-    /// Permission bits of a created object (default 0600). Set exactly, whatever the umask.
-    pub fn mode(&mut self, mode: u32) -> &mut Self {
-        self.mode = mode;
-        self
-    }
-
-    /// Open read-only (`O_RDONLY`, `PROT_READ`); writes are refused.
-    pub fn read_only(&mut self, yes: bool) -> &mut Self {
-        self.read_only = yes;
-        self
-    }
-
-    /// Keep a created object when the value is dropped.
-    pub fn keep(&mut self, yes: bool) -> &mut Self {
-        self.keep = yes;
-        self
-    }
-
-    /// Refuse to open an object smaller than this.
-    pub fn min_size(&mut self, bytes: usize) -> &mut Self {
-        self.min_size = bytes;
-        self
-    }
+    crate::options::common_setters!("object", "`O_RDONLY`, `PROT_READ`");
 
     /// Creates a new object of `size` bytes; fails with `EEXIST` if the name is taken.
     pub fn create(&self, name: &str, size: usize) -> Result<PosixShm> {
@@ -93,29 +57,29 @@ impl PosixOptions {
                 "size must be at least 1 byte",
             ));
         }
-        if self.mode > 0o777 {
+        if self.common.mode > 0o777 {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "shm_open",
                 name,
-                format!("mode {:o} is not a permission mode (0 to 0777)", self.mode),
+                format!("mode {:o} is not a permission mode (0 to 0777)", self.common.mode),
             ));
         }
         let fd = shm::open(
             name,
             shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
-            Mode::from_raw_mode(self.mode),
+            Mode::from_raw_mode(self.common.mode),
         )
         .map_err(|e| open_error(name, e))?;
         // From here on the object exists: remove it again if any later step fails.
         let made = (|| {
             // The umask may have cleared bits of the mode asked for: set it exactly.
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.mode))
+            rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.common.mode))
                 .map_err(|e| Error::os("fchmod", name, e))?;
             rustix::fs::ftruncate(&fd, size as u64).map_err(|e| Error::os("ftruncate", name, e))?;
             let st = fd_map::object_stat(&fd, name)?;
             let len = fd_map::usable_size(st.size, size, "shm_open", name)?;
-            let map = fd_map::map_fd(&fd, len, !self.read_only, true, name)?;
+            let map = fd_map::map_fd(&fd, len, !self.common.read_only, true, name)?;
             Ok(map)
         })();
         match made {
@@ -123,7 +87,7 @@ impl PosixOptions {
                 map,
                 fd,
                 name: name.to_string(),
-                own: Ownership::created(self.keep),
+                own: Ownership::created(self.common.keep),
             }),
             Err(e) => {
                 let _ = shm::unlink(name);
@@ -135,15 +99,15 @@ impl PosixOptions {
     /// Opens an existing object and maps all of it.
     pub fn open(&self, name: &str) -> Result<PosixShm> {
         validate_name(name)?;
-        let flags = if self.read_only {
+        let flags = if self.common.read_only {
             shm::OFlags::RDONLY
         } else {
             shm::OFlags::RDWR
         };
         let fd = shm::open(name, flags, Mode::empty()).map_err(|e| open_error(name, e))?;
         let st = fd_map::object_stat(&fd, name)?;
-        let len = fd_map::usable_size(st.size, self.min_size, "shm_open", name)?;
-        let map = fd_map::map_fd(&fd, len, !self.read_only, true, name)?;
+        let len = fd_map::usable_size(st.size, self.common.min_size, "shm_open", name)?;
+        let map = fd_map::map_fd(&fd, len, !self.common.read_only, true, name)?;
         Ok(PosixShm {
             map,
             fd,
@@ -156,7 +120,7 @@ impl PosixOptions {
     /// [`PosixShm::is_owner`] tells which happened.
     pub fn create_or_open(&self, name: &str, size: usize) -> Result<PosixShm> {
         let mut open = self.clone();
-        open.min_size = open.min_size.max(size);
+        open.common.min_size = open.common.min_size.max(size);
         // A peer may remove the object between our EEXIST and our open: try again then.
         let mut last = None;
         for _ in 0..8 {
@@ -192,7 +156,7 @@ impl PosixShm {
     /// their mappings.
     pub fn unlink_name(name: &str) -> Result<()> {
         validate_name(name)?;
-        shm::unlink(name).map_err(|e| open_error(name, e).with_op("shm_unlink"))
+        unlink_os(name.as_ref()).map_err(|e| open_error(name, e).with_op("shm_unlink"))
     }
 
     /// The object's name, with its leading `/`.
@@ -210,15 +174,6 @@ impl PosixShm {
         self.fd.as_fd()
     }
 
-    /// Whether this value created the object (and so removes it on drop).
-    pub fn is_owner(&self) -> bool {
-        self.own.is_creator()
-    }
-
-    /// Keep the object after drop (`true`), or remove it as its creator (`false`).
-    pub fn set_keep(&self, keep: bool) {
-        self.own.set_keep(keep);
-    }
 
     /// Removes the name now. The mapping stays valid until drop.
     pub fn unlink(&self) -> Result<()> {
@@ -228,12 +183,7 @@ impl PosixShm {
     }
 }
 
-impl std::ops::Deref for PosixShm {
-    type Target = Mapping;
-    fn deref(&self) -> &Mapping {
-        &self.map
-    }
-}
+crate::segment::segment!(PosixShm, map);
 
 impl Drop for PosixShm {
     fn drop(&mut self) {
@@ -314,12 +264,16 @@ fn open_error(name: &str, e: Errno) -> Error {
     let err = Error::os("shm_open", name, e);
     let path = platform::posix_shm_path(name);
     match e {
-        Errno::EXIST => err.with_hint(format!(
-            "open it instead (PosixShm::open), or remove it first (PosixShm::unlink_name; it is {path})"
-        )),
+        Errno::EXIST => err.with_hint(match &path {
+            Some(p) => format!(
+                "open it instead (PosixShm::open), or remove it first (PosixShm::unlink_name; it is {p})"
+            ),
+            None => "open it instead (PosixShm::open), or remove it first (PosixShm::unlink_name)"
+                .to_string(),
+        }),
         Errno::NOENT => err.with_hint("create it first, or check the name"),
-        Errno::ACCESS | Errno::PERM => match std::fs::metadata(&path) {
-            Ok(m) => {
+        Errno::ACCESS | Errno::PERM => match path.map(std::fs::metadata) {
+            Some(Ok(m)) => {
                 use std::os::unix::fs::MetadataExt;
                 err.with_hint(format!(
                     "the object is mode {:04o}, owned by uid {} gid {}; this process is uid {}",
@@ -329,7 +283,7 @@ fn open_error(name: &str, e: Errno) -> Error {
                     rustix::process::geteuid().as_raw()
                 ))
             }
-            Err(_) => err,
+            _ => err,
         },
         Errno::NAMETOOLONG => err.with_hint(format!(
             "names are limited to {} bytes after the '/'",
@@ -337,4 +291,12 @@ fn open_error(name: &str, e: Errno) -> Error {
         )),
         _ => err,
     }
+}
+
+crate::ownership::owned!(PosixShm, own, "object");
+
+/// `shm_unlink` of any name, even one that `validate_name` would refuse (an object made by
+/// another program): for removal by address.
+pub(crate) fn unlink_os(name: &std::ffi::OsStr) -> std::result::Result<(), Errno> {
+    shm::unlink(name)
 }

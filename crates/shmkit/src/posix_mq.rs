@@ -4,7 +4,7 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
 use crate::posix::validate_name_for;
-use crate::sysv::last_errno;
+use crate::platform::errno as last_errno;
 use rustix::io::Errno;
 use std::ffi::CString;
 use std::time::Duration;
@@ -102,9 +102,9 @@ impl MessageQueue {
                     .with_hint(format!(
                         "above the limits: fs.mqueue.msg_max = {}, fs.mqueue.msgsize_max = {}, \
                          and the RLIMIT_MSGQUEUE bytes of this user (limits::read lists them)",
-                        crate::platform::proc_u64("/proc/sys/fs/mqueue/msg_max")
+                        crate::platform::sysctl_u64("fs.mqueue.msg_max")
                             .map_or("?".into(), |v| v.to_string()),
-                        crate::platform::proc_u64("/proc/sys/fs/mqueue/msgsize_max")
+                        crate::platform::sysctl_u64("fs.mqueue.msgsize_max")
                             .map_or("?".into(), |v| v.to_string()),
                     )),
                 _ => err,
@@ -217,25 +217,11 @@ impl MessageQueue {
         }
     }
 
-    /// Keep the name after this value is dropped (or not).
-    pub fn set_keep(&self, keep: bool) {
-        self.owner.set_keep(keep);
-    }
-
-    /// Whether this value created it.
-    pub fn is_owner(&self) -> bool {
-        self.owner.is_creator()
-    }
 
     /// `mq_unlink` by name.
     pub fn unlink_name(name: &str) -> Result<()> {
         validate_name_for("mq_unlink", name)?;
-        let c = CString::new(name).expect("validated: no NUL");
-        // SAFETY: a valid C string.
-        if unsafe { libc::mq_unlink(c.as_ptr()) } < 0 {
-            return Err(Error::os("mq_unlink", name, last_errno()));
-        }
-        Ok(())
+        unlink_os(name.as_ref()).map_err(|e| Error::os("mq_unlink", name, e))
     }
 }
 
@@ -247,4 +233,17 @@ impl Drop for MessageQueue {
         // SAFETY: closes our descriptor, once.
         unsafe { libc::mq_close(self.mqd) };
     }
+}
+
+crate::ownership::owned!(MessageQueue, owner, "queue");
+
+/// `mq_unlink` of any name (one made by another program): for removal by address.
+pub(crate) fn unlink_os(name: &std::ffi::OsStr) -> std::result::Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(name.as_bytes()).map_err(|_| Errno::INVAL)?;
+    // SAFETY: a valid C string.
+    if unsafe { libc::mq_unlink(c.as_ptr()) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
 }

@@ -5,8 +5,8 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
 use crate::posix::validate_name_for;
-use crate::registry::{self, FAULTED, NO_SPACE, TRUNCATED};
-use crate::sysv::last_errno;
+use crate::platform::maps::{self as registry, FAULTED, NO_SPACE, TRUNCATED};
+use crate::platform::errno as last_errno;
 use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::io::Errno;
 use std::ffi::CString;
@@ -116,7 +116,7 @@ impl NamedSemaphore {
                 format!(
                     "another process truncated {} while it was open; the semaphore is no longer \
                      shared",
-                    sem_path(&self.name)
+                    crate::platform::posix_sem_path(&self.name).unwrap_or_default()
                 ),
             )
             .with_hint("remove the name and create the semaphore again")),
@@ -205,15 +205,6 @@ impl NamedSemaphore {
         Ok(v.max(0) as u32)
     }
 
-    /// Whether this value created it (and removes it when dropped).
-    pub fn is_owner(&self) -> bool {
-        self.owner.is_creator()
-    }
-
-    /// Keep the name after this value is dropped (or not).
-    pub fn set_keep(&self, keep: bool) {
-        self.owner.set_keep(keep);
-    }
 
     /// `sem_unlink`: removes the name now; processes that have it open keep using it.
     pub fn unlink(&self) -> Result<()> {
@@ -225,13 +216,7 @@ impl NamedSemaphore {
     /// `sem_unlink` by name.
     pub fn unlink_name(name: &str) -> Result<()> {
         validate_name_for("sem_unlink", name)?;
-        let c = CString::new(name).expect("validated: no NUL");
-        // SAFETY: a valid C string.
-        if unsafe { libc::sem_unlink(c.as_ptr()) } == 0 {
-            Ok(())
-        } else {
-            Err(Error::os("sem_unlink", name, last_errno()))
-        }
+        unlink_os(name.as_ref()).map_err(|e| Error::os("sem_unlink", name, e))
     }
 }
 
@@ -252,11 +237,6 @@ impl Drop for NamedSemaphore {
     }
 }
 
-/// Where glibc keeps a named semaphore.
-fn sem_path(name: &str) -> String {
-    format!("/dev/shm/sem.{}", name.trim_start_matches('/'))
-}
-
 /// Registers glibc's mapping of the semaphore (one page, at offset 0 of the file) with the
 /// SIGBUS guard, with a descriptor of the file for the guard's size check. `None` (no guard)
 /// if the mapping is not where glibc puts it or the file cannot be opened.
@@ -266,12 +246,12 @@ fn guard_for(sem: *mut libc::sem_t, name: &str) -> Option<Guard> {
         return None;
     }
     let fd = rustix::fs::open(
-        sem_path(name),
+        crate::platform::posix_sem_path(name)?,
         rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
     .ok()?;
-    crate::sigbus::install();
+    crate::platform::sigbus::install();
     let slot = registry::register(registry::NewSlot {
         start: sem as usize,
         len: page,
@@ -289,5 +269,19 @@ impl std::fmt::Debug for NamedSemaphore {
             .field("name", &self.name)
             .field("value", &self.value().ok())
             .finish()
+    }
+}
+
+crate::ownership::owned!(NamedSemaphore, owner, "semaphore");
+
+/// `sem_unlink` of any name (one made by another program): for removal by address.
+pub(crate) fn unlink_os(name: &std::ffi::OsStr) -> std::result::Result<(), Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = CString::new(name.as_bytes()).map_err(|_| Errno::INVAL)?;
+    // SAFETY: a valid C string.
+    if unsafe { libc::sem_unlink(c.as_ptr()) } == 0 {
+        Ok(())
+    } else {
+        Err(last_errno())
     }
 }

@@ -1,7 +1,8 @@
 //! A typed, volatile window onto a value in shared memory.
 
 use crate::error::Result;
-use crate::{copy, Mapping};
+use crate::platform::copy;
+use crate::Mapping;
 use std::marker::PhantomData;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 

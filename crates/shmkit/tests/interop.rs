@@ -126,7 +126,7 @@ fn a_segment_made_by_ipcmk_is_opened_by_key() {
     assert!(!seg.is_owner());
     drop(seg);
     assert!(
-        sysv::stat_id(id).is_ok(),
+        sysv::shm::stat_id(id).is_ok(),
         "an opener does not remove ipcmk's segment"
     );
 }
@@ -140,7 +140,7 @@ fn a_segment_made_by_shmkit_shows_in_ipcs_and_lsipc() {
         .unwrap();
     let id = seg.id();
     let _g = Cleanup(move || {
-        let _ = sysv::remove_id(id);
+        let _ = sysv::shm::remove_id(id);
     });
     let ipcs = sh("ipcs", &["-m"]);
     let line = ipcs
@@ -178,5 +178,5 @@ fn ipcrm_removal_is_deferred_for_a_shmkit_attachment() {
     seg.read_at(0, &mut buf).unwrap();
     assert_eq!(&buf, b"alive");
     drop(seg);
-    assert!(sysv::stat_id(id).is_err());
+    assert!(sysv::shm::stat_id(id).is_err());
 }

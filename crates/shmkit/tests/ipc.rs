@@ -6,8 +6,8 @@ mod common;
 use common::{cue, say, sh, unique, unique_key, Cleanup, Peer};
 use shmkit::posix_mq::MessageQueue;
 use shmkit::posix_sem::NamedSemaphore;
-use shmkit::sysv_msg::{MsgQueue, MsgType};
-use shmkit::sysv_sem::{SemOp, SemSet};
+use shmkit::sysv::msg::{MsgQueue, MsgType};
+use shmkit::sysv::sem::{SemOp, SemSet};
 use shmkit::SysvKey;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -130,7 +130,7 @@ fn a_created_semaphore_set_is_removed_by_its_creator() {
     let e = set.op(&[SemOp::post(7)]).unwrap_err();
     assert!(e.to_string().contains("the set has 3 semaphores"), "{e}");
     drop(set);
-    assert!(shmkit::sysv_sem::stat_id(id).is_err());
+    assert!(shmkit::sysv::sem::stat_id(id).is_err());
 }
 
 /// Python with ctypes: msgsnd/msgrcv straight from libc, as a C program would.
@@ -188,7 +188,7 @@ fn messages_cross_between_shmkit_and_raw_syscalls_on_an_ipcmk_queue() {
         b"noise"
     );
     q.remove().unwrap();
-    assert!(shmkit::sysv_msg::stat_id(id).is_err());
+    assert!(shmkit::sysv::msg::stat_id(id).is_err());
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod common;
 use common::{say, unique, Cleanup};
 use shmkit::posix_sem::NamedSemaphore;
 use shmkit::sync::{init_once, Condvar, Event, InitOutcome, Mutex, Semaphore, WakePolicy};
-use shmkit::sysv_sem::SemSet;
+use shmkit::sysv::sem::SemSet;
 use shmkit::{AnonShared, ErrorKind, FileSegment, Inherit, Memfd, PosixShm, SysvKey};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -7,9 +7,9 @@ use shmkit::{sysv, ErrorKind, SysvKey, SysvShm};
 /// Removes the segment with this id if a failed assertion left it.
 fn guard_id(id: i32) -> Cleanup<impl FnMut()> {
     Cleanup(move || {
-        if let Ok(st) = sysv::stat_id(id) {
+        if let Ok(st) = sysv::shm::stat_id(id) {
             if st.creator_pid == std::process::id() as i32 {
-                let _ = sysv::remove_id(id);
+                let _ = sysv::shm::remove_id(id);
             }
         }
     })
@@ -146,9 +146,9 @@ fn the_creator_removes_on_drop_an_opener_does_not_keep_keeps() {
     let id = seg.id();
     let _g = guard_id(id);
     drop(SysvShm::open_id(id).unwrap());
-    assert!(sysv::stat_id(id).is_ok(), "an opener's drop leaves it");
+    assert!(sysv::shm::stat_id(id).is_ok(), "an opener's drop leaves it");
     drop(seg);
-    let e = sysv::stat_id(id).unwrap_err();
+    let e = sysv::shm::stat_id(id).unwrap_err();
     assert!(
         matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EIDRM)),
         "{e}"
@@ -161,9 +161,9 @@ fn the_creator_removes_on_drop_an_opener_does_not_keep_keeps() {
     let id = kept.id();
     let _g2 = guard_id(id);
     drop(kept);
-    let st = sysv::stat_id(id).unwrap();
+    let st = sysv::shm::stat_id(id).unwrap();
     assert_eq!((st.nattch, st.marked_for_removal), (0, false));
-    sysv::remove_id(id).unwrap();
+    sysv::shm::remove_id(id).unwrap();
 }
 
 #[test]
@@ -196,11 +196,11 @@ fn removal_is_deferred_until_the_last_process_detaches() {
     assert_eq!(&buf, b"after rmid");
 
     drop(seg);
-    assert_eq!(sysv::stat_id(id).unwrap().nattch, 1);
+    assert_eq!(sysv::shm::stat_id(id).unwrap().nattch, 1);
     p.send("detach");
     assert_eq!(p.recv(), "detached");
     p.finish();
-    assert!(sysv::stat_id(id).is_err());
+    assert!(sysv::shm::stat_id(id).is_err());
 }
 
 #[test]

@@ -4,8 +4,8 @@ use crate::fail::{code, CmdResult, Fail};
 use crate::parse;
 use shmkit::posix_mq::MessageQueue;
 use shmkit::posix_sem::NamedSemaphore;
-use shmkit::sysv_msg::MsgQueue;
-use shmkit::sysv_sem::SemSet;
+use shmkit::sysv::msg::MsgQueue;
+use shmkit::sysv::sem::SemSet;
 use shmkit::{PosixShm, SysvKey, SysvShm};
 
 /// Create an IPC object and print its address: POSIX or System V shared memory, a System V

@@ -146,8 +146,8 @@ fn remove_all(items: Vec<Item>) -> usize {
                 // SAFETY: shmget takes plain integers.
                 let id = unsafe { libc::shmget(*key, 0, 0) };
                 if id >= 0 {
-                    if let Ok(st) = shmkit::sysv::stat_id(id) {
-                        if st.creator_pid == me && shmkit::sysv::remove_id(id).is_ok() {
+                    if let Ok(st) = shmkit::sysv::shm::stat_id(id) {
+                        if st.creator_pid == me && shmkit::sysv::shm::remove_id(id).is_ok() {
                             removed += 1;
                         }
                     }

@@ -83,11 +83,11 @@ fn run() -> Result<Vec<Outcome>, String> {
     seg.read_at(1024, &mut reply).map_err(|e| e.to_string())?;
     let reply = super::peer::text(&reply);
     drop(seg); // the writer detaches
-    let after_writer = shmkit::sysv::stat_id(id);
+    let after_writer = shmkit::sysv::shm::stat_id(id);
     peer.send("detach")?;
     peer.recv()?;
     let ok_exit = peer.finish();
-    let after_last = shmkit::sysv::stat_id(id)
+    let after_last = shmkit::sysv::shm::stat_id(id)
         .err()
         .and_then(|e| e.raw_os_error());
 

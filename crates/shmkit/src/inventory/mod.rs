@@ -15,15 +15,19 @@
 //! ```
 
 mod address;
+mod open;
 mod reader;
 mod remove;
+mod sources;
 
 pub use address::{parse_key, Address};
+pub use open::open_memory;
+pub(crate) use open::{check_memory, open_memfd, open_sysv};
 pub use reader::{open_reader, Reader};
 pub use remove::{check_removable, remove};
+pub(crate) use sources::{posix_mq_count, sysv_swap};
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::platform;
 use std::fmt;
 use std::str::FromStr;
 
@@ -252,7 +256,7 @@ impl Object {
                 Some(cpid)
                     if self.nattch == Some(0)
                         && !self.marked_for_removal
-                        && !platform::process_alive(cpid) =>
+                        && !sources::alive(cpid) =>
                 {
                     Orphan::Yes(format!(
                         "no attachment and its creator (pid {cpid}) is gone"
@@ -307,9 +311,9 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
     let want = |k: Kind| opts.kinds.is_empty() || opts.kinds.contains(&k);
     let mut objects = Vec::new();
     let mut notes = Vec::new();
-    let scan = (opts.holders || want(Kind::Memfd)).then(platform::inventory::scan_holders);
+    let scan = (opts.holders || want(Kind::Memfd)).then(crate::platform::inventory::scan_holders);
     if want(Kind::PosixShm) || want(Kind::PosixSem) {
-        let (shm, sem) = platform::inventory::posix_shm_dir()?;
+        let (shm, sem) = sources::posix_files()?;
         if want(Kind::PosixShm) {
             objects.extend(shm);
         }
@@ -318,19 +322,19 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
         }
     }
     if want(Kind::SysvShm) {
-        objects.extend(platform::inventory::sysv_shm()?);
+        objects.extend(sources::sysv_shm()?);
     }
     if want(Kind::Memfd) {
-        objects.extend(scan.as_ref().expect("scanned for memfds").memfds());
+        objects.extend(sources::memfds(scan.as_ref().expect("scanned for memfds")));
     }
     if want(Kind::SysvSem) {
-        objects.extend(platform::inventory::sysv_sem()?);
+        objects.extend(sources::sysv_sem()?);
     }
     if want(Kind::SysvMsg) {
-        objects.extend(platform::inventory::sysv_msg()?);
+        objects.extend(sources::sysv_msg()?);
     }
     if want(Kind::PosixMq) {
-        match platform::inventory::posix_mq()? {
+        match sources::posix_mq()? {
             Some(mqs) => objects.extend(mqs),
             None => notes.push(
                 "POSIX message queues are not listed: no mqueue file system is mounted \
@@ -344,7 +348,7 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
         unreadable = scan.unreadable.clone();
         if opts.holders {
             for o in &mut objects {
-                o.holders = scan.holders_of(o);
+                o.holders = sources::holders_of(scan, o);
                 o.uninspected = unreadable.len();
             }
         }
@@ -389,16 +393,16 @@ pub fn find(addr: &Address, holders: bool) -> Result<Object> {
         .find(|o| matches_address(o, addr))
     {
         if o.kind == Kind::PosixMq {
-            platform::inventory::posix_mq_attr(&mut o);
+            sources::mq_attr(&mut o);
         }
         return Ok(o);
     }
     // Without an mqueue mount no queue is listed, but one named can still be looked up.
     if let Address::PosixMq(name) = addr {
-        if let Some(mut o) = platform::inventory::posix_mq_by_name(name)? {
+        if let Some(mut o) = sources::posix_mq_by_name(name)? {
             if holders {
-                let scan = platform::inventory::scan_holders();
-                o.holders = scan.holders_of(&o);
+                let scan = crate::platform::inventory::scan_holders();
+                o.holders = sources::holders_of(&scan, &o);
                 o.uninspected = scan.unreadable.len();
             }
             return Ok(o);
@@ -416,7 +420,7 @@ pub fn matches_address(o: &Object, addr: &Address) -> bool {
         Address::Memfd { pid, fd } => {
             o.kind == Kind::Memfd
                 && (o.address == *addr
-                    || platform::inventory::fd_inode(*pid, *fd)
+                    || crate::platform::inventory::fd_inode(*pid, *fd)
                         .is_some_and(|ino| Some(ino) == o.inode))
         }
         Address::MemfdMap { inode, .. } => o.kind == Kind::Memfd && o.inode == Some(*inode),
@@ -433,101 +437,4 @@ pub(crate) fn not_found(addr: &Address) -> Error {
         addr.to_string(),
         format!("no such object (no {} has this address)", addr.kind()),
     )
-}
-
-/// Refuses what has no bytes (semaphores, queues) and what does not exist, with the same
-/// errors whatever the kind: shmctl says EINVAL for an id that names nothing, shm_open ENOENT.
-/// (A memfd is looked up when it is opened through `/proc`.)
-pub(crate) fn check_memory(addr: &Address) -> Result<()> {
-    match addr.kind() {
-        Kind::PosixShm | Kind::SysvShm => find(addr, false).map(|_| ()),
-        Kind::Memfd => Ok(()),
-        other => Err(Error::new(
-            ErrorKind::InvalidArgument,
-            "open",
-            addr.to_string(),
-            format!(
-                "a {other} is not shared memory; only /NAME, shm:, key: and memfd: objects have bytes"
-            ),
-        )),
-    }
-}
-
-/// Attaches the System V segment `addr` names (by id or key).
-pub(crate) fn open_sysv(addr: &Address, read_only: bool) -> Result<crate::SysvShm> {
-    let mut opts = crate::SysvShm::options();
-    opts.read_only(read_only);
-    match addr {
-        Address::SysvShmId(id) => opts.open_id(*id),
-        Address::SysvShmKey(k) => opts.open(crate::SysvKey::Key(*k)),
-        _ => Err(not_found(addr)),
-    }
-}
-
-/// Opens the memfd `addr` names through `/proc` (its fd, or its mapping's map_files entry).
-pub(crate) fn open_memfd(addr: &Address, writable: bool) -> Result<rustix::fd::OwnedFd> {
-    let path = match addr {
-        Address::Memfd { pid, fd } => format!("/proc/{pid}/fd/{fd}"),
-        Address::MemfdMap { pid, inode } => {
-            platform::inventory::map_file(*pid, *inode).ok_or_else(|| not_found(addr))?
-        }
-        _ => return Err(not_found(addr)),
-    };
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(writable)
-        .open(&path)
-        .map_err(|e| {
-            let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
-            let err = Error::os("open", addr.to_string(), errno);
-            match errno {
-                rustix::io::Errno::NOENT => err
-                    .with_kind(ErrorKind::NotFound)
-                    .with_hint("no such process or descriptor (any more)"),
-                _ => err.with_hint(format!(
-                    "{path} must be a memfd of a live process that this user may inspect \
-                     (map_files needs root)"
-                )),
-            }
-        })?;
-    let fd: rustix::fd::OwnedFd = file.into();
-    // The fd could be any file the process holds: only a memfd is this address's object.
-    if !platform::inventory::is_memfd(rustix::fd::AsFd::as_fd(&fd)) {
-        return Err(not_found(addr));
-    }
-    Ok(fd)
-}
-
-/// Opens a shared-memory object named by `addr` for reading or writing: what `shmkit cat`
-/// and `shmkit write` use. Semaphores and queues are not memory and are refused.
-pub fn open_memory(
-    addr: &Address,
-    writable: bool,
-) -> Result<Box<dyn std::ops::Deref<Target = crate::Mapping>>> {
-    let ro = !writable;
-    check_memory(addr)?;
-    Ok(match addr {
-        Address::PosixShm(name) => {
-            let text = name.to_str().ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidName,
-                    "open",
-                    addr.to_string(),
-                    "the name is not UTF-8: such an object can be read and removed, not mapped",
-                )
-            })?;
-            Box::new(crate::PosixShm::options().read_only(ro).open(text)?)
-        }
-        Address::SysvShmId(_) | Address::SysvShmKey(_) => Box::new(open_sysv(addr, ro)?),
-        Address::Memfd { .. } | Address::MemfdMap { .. } => {
-            let fd = open_memfd(addr, writable)?;
-            let m = if writable {
-                crate::Memfd::from_fd_writable(fd)?
-            } else {
-                crate::Memfd::from_fd(fd)?
-            };
-            Box::new(m)
-        }
-        _ => unreachable!("check_memory refused every other kind"),
-    })
 }

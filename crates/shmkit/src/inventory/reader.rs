@@ -156,7 +156,7 @@ fn read_present(seg: &crate::SysvShm, offset: usize, buf: &mut [u8]) -> Result<(
     let first = offset - offset % page;
     // One mincore call for the range; swapped pages look absent to it, so with any page of the
     // segment in swap (or its row unreadable) everything is read through the mapping.
-    let present = match platform::swapped_sysv_bytes(seg.id()) {
+    let present = match super::sysv_swap(seg.id()) {
         Some(0) => {
             platform::pages_present(seg.as_ptr() as usize + first, offset + buf.len() - first)
         }

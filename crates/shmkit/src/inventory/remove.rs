@@ -3,10 +3,7 @@
 
 use super::{Address, Kind, Object};
 use crate::error::{Error, ErrorKind, Result};
-use crate::sysv::last_errno;
 use rustix::io::Errno;
-use std::ffi::{CString, OsStr};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 
 /// Removes the object `addr` names.
@@ -16,55 +13,27 @@ use std::os::unix::fs::MetadataExt;
 /// that have them open keep them until they close them). A memfd has no name to remove and is
 /// refused.
 pub fn remove(addr: &Address) -> Result<()> {
-    let obj = addr.to_string();
-    let check = |r: libc::c_int, op: &'static str| {
-        if r < 0 {
-            Err(removal_error(addr, op, last_errno()))
-        } else {
-            Ok(())
-        }
-    };
-    let cname = |n: &OsStr| {
-        CString::new(n.as_bytes()).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidName,
-                "remove",
-                &obj,
-                "the name contains a NUL byte",
-            )
-        })
-    };
+    let fail = |op: &'static str| move |e: Errno| removal_error(addr, op, e);
     match addr {
-        Address::PosixShm(name) => {
-            rustix::shm::unlink(name.as_os_str()).map_err(|e| removal_error(addr, "shm_unlink", e))
-        }
-        Address::SysvShmId(id) => crate::sysv::remove_id(*id),
+        Address::PosixShm(name) => crate::posix::unlink_os(name).map_err(fail("shm_unlink")),
+        Address::SysvShmId(id) => crate::sysv::shm::remove_id(*id),
         Address::SysvShmKey(k) => {
-            // SAFETY: shmget takes plain integers.
-            let id = unsafe { libc::shmget(*k, 0, 0) };
-            check(id, "shmget")?;
-            crate::sysv::remove_id(id)
+            crate::sysv::shm::remove_id(crate::sysv::shm::id_of_key(*k).map_err(fail("shmget"))?)
         }
-        // SAFETY: IPC_RMID takes no argument beyond the id.
-        Address::SysvSem(id) => check(
-            unsafe { libc::semctl(*id, 0, libc::IPC_RMID) },
-            "semctl(IPC_RMID)",
-        ),
-        // SAFETY: IPC_RMID takes no buffer.
-        Address::SysvMsg(id) => check(
-            unsafe { libc::msgctl(*id, libc::IPC_RMID, std::ptr::null_mut()) },
-            "msgctl(IPC_RMID)",
-        ),
-        Address::PosixSem(name) => {
-            let c = cname(name)?;
-            // SAFETY: a valid NUL-terminated name.
-            check(unsafe { libc::sem_unlink(c.as_ptr()) }, "sem_unlink")
-        }
-        Address::PosixMq(name) => {
-            let c = cname(name)?;
-            // SAFETY: a valid NUL-terminated name.
-            check(unsafe { libc::mq_unlink(c.as_ptr()) }, "mq_unlink")
-        }
+        Address::SysvSem(id) => crate::sysv::sem::rmid(*id).map_err(fail("semctl(IPC_RMID)")),
+        #[cfg(target_os = "linux")]
+        Address::SysvMsg(id) => crate::sysv::msg::rmid(*id).map_err(fail("msgctl(IPC_RMID)")),
+        #[cfg(target_os = "linux")]
+        Address::PosixSem(name) => crate::posix_sem::unlink_os(name).map_err(fail("sem_unlink")),
+        #[cfg(target_os = "linux")]
+        Address::PosixMq(name) => crate::posix_mq::unlink_os(name).map_err(fail("mq_unlink")),
+        #[cfg(not(target_os = "linux"))]
+        Address::SysvMsg(_) | Address::PosixSem(_) | Address::PosixMq(_) => Err(Error::new(
+            ErrorKind::Unsupported,
+            "remove",
+            addr.to_string(),
+            format!("shmkit handles {} objects on Linux only so far", addr.kind()),
+        )),
         Address::Memfd { .. } | Address::MemfdMap { .. } => Err(no_name(addr)),
     }
 }
@@ -96,8 +65,8 @@ fn removal_error(addr: &Address, op: &'static str, e: Errno) -> Error {
 /// The directory a POSIX object's name lives in, with its mode and owner.
 fn posix_dir(kind: Kind) -> (String, u32, u32) {
     let dir = match kind {
-        Kind::PosixMq => crate::platform::inventory::mqueue_mount(),
-        _ => Some(crate::platform::POSIX_SHM_DIR.to_string()),
+        Kind::PosixMq => crate::platform::inventory::mqueue_dir(),
+        _ => crate::platform::POSIX_SHM_DIR.map(str::to_string),
     };
     match dir.and_then(|d| std::fs::metadata(&d).ok().map(|m| (d, m))) {
         Some((d, m)) => (d, m.mode() & 0o7777, m.uid()),

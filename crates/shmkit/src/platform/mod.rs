@@ -1,13 +1,122 @@
-//! The operating-system layer: everything that differs between kernels lives below here.
+//! The floor of the crate: every call, path, file and structure field that differs between
+//! operating systems lives below here, and nothing here uses the crate above it but the error
+//! type. It reports raw facts (rows, numbers, descriptors); the segment types, the inventory
+//! and the limits build their own values from them, and hint text lives with the errors.
 //!
-//! A port adds one module with the same functions (`set_inherit`, `limits`, `huge_pages`,
-//! ...). Linux is the only one so far; on macOS `set_inherit` maps to `minherit`, the limits
-//! to `kern.sysv.*` sysctls, and memfd is absent.
+//! # Layout
+//!
+//! - shared by every OS: [`maps`] (the table of live mappings that the fork and SIGBUS
+//!   handlers read), [`sigbus`] (surviving a peer's truncation), [`copy`] (race-free copies
+//!   of shared bytes), [`Inherit`], [`facts`] (the row types below) and `unix` (POSIX calls
+//!   that are the same everywhere: `errno`, `kill(pid, 0)`, `mincore`, ...);
+//! - one module per OS, `linux` and `macos`, re-exported here item by item.
+//!
+//! # The contract: what an OS module provides
+//!
+//! Mappings and fork:
+//! - `ensure_fork_handlers()`: registers whatever must run at `fork` (Linux: the
+//!   `pthread_atfork` handlers that rebuild `Copy`/`Zero` mappings; macOS: nothing, the kernel
+//!   does it);
+//! - `set_inherit(slot, Inherit, object) -> Result<()>` (`madvise` / `minherit`);
+//! - `thread_id() -> u32`, `mapping_page_size(addr)`, `mapped_file(addr)` (an fd of the file
+//!   behind a mapping, where the OS can give one), `MAP_HUGE` and `SHM_HUGE` (the huge-page
+//!   flags, `None` where there are none), `huge_pages()`, `huge_page_size()`, `memory()`;
+//! - `fs_kind(fd)`: the file system an object is on ([`FsKind`]), callable from a signal
+//!   handler.
+//!
+//! Names and limits:
+//! - `POSIX_NAME_MAX`, `POSIX_SHM_DIR`, `posix_shm_path(name)`, `posix_sem_path(name)` (`None` where objects
+//!   have no path);
+//! - `sysctl_u64(name)` (a numeric sysctl by its dotted name), `sysv_sysctl(limit)` (the
+//!   sysctl behind a System V limit), `sysv_shm_limits()`, `sysv_sem_limits()`,
+//!   `limits::read()` (every IPC limit as [`facts::LimitFact`]s).
+//!
+//! System V structures:
+//! - `perm_key(&ipc_perm)`, `msg_cbytes(&msqid_ds)` (Linux) and `semtimedop` (Linux).
+//!
+//! Descriptor passing:
+//! - `RECV_CLOEXEC`, `SEND_NOSIGNAL`, `received_fd(fd)` (what makes a received fd
+//!   close-on-exec where `MSG_CMSG_CLOEXEC` does not exist).
+//!
+//! Inventory (`inventory::*`): `sysv_shm()`, `sysv_sem()`, `sysv_msg()` (rows),
+//! `posix_files()`, `posix_mq()`, `mqueue_dir()`, `mq_stat(name)`, `mq_attr(name)`,
+//! `scan_holders()`, `is_memfd(fd)`, `map_file(pid, inode)`, `fd_inode(pid, fd)`. An OS that
+//! cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
+//! says why.
+//!
+//! Linux only, and so gated where they are used: `futex` (the waits under [`crate::sync`]),
+//! memfds, POSIX message queues.
+//!
+//! A new OS adds a module here that provides every item above; the compiler lists what is
+//! missing, since the re-exports below name each one.
+
+pub(crate) mod copy;
+pub(crate) mod facts;
+mod inherit;
+pub(crate) mod maps;
+pub(crate) mod sigbus;
+mod unix;
+
+pub use inherit::Inherit;
+pub(crate) use unix::{errno, page_size, pages_present, process_alive, realtime_after};
 
 #[cfg(target_os = "linux")]
 mod linux;
 #[cfg(target_os = "linux")]
-pub(crate) use linux::*;
+use linux as os;
 
-#[cfg(not(target_os = "linux"))]
-compile_error!("shmkit supports Linux for now; the macOS port (minherit, kern.sysv.*) is planned");
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(target_os = "macos")]
+use macos as os;
+
+#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+compile_error!("shmkit supports Linux and macOS; a port adds a module under src/platform/");
+
+pub(crate) use os::{
+    ensure_fork_handlers, fs_kind, huge_page_size, huge_pages, inventory, limits, mapped_file,
+    mapping_page_size, memory, perm_key, posix_sem_path, posix_shm_path, received_fd,
+    set_inherit, sysctl_u64, sysv_sem_limits, sysv_shm_limits, sysv_sysctl, thread_id, MAP_HUGE,
+    POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC, SEND_NOSIGNAL, SHM_HUGE,
+};
+#[cfg(target_os = "linux")]
+pub(crate) use os::{futex, msg_cbytes, semtimedop};
+
+/// The file system an object lives on, as far as shmkit cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FsKind {
+    /// Memory-backed (`/dev/shm`, memfds): a full one fails page allocation.
+    Tmpfs,
+    /// Huge-page backed: mappings come in huge pages.
+    Hugetlbfs,
+    /// The POSIX message queue file system.
+    Mqueue,
+    /// Anything else.
+    Other,
+}
+
+/// The System V shared-memory limits that errors quote.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SysvShmLimits {
+    pub shmmax: Option<u64>,
+    pub shmall_pages: Option<u64>,
+    pub shmmni: Option<u64>,
+}
+
+/// The System V semaphore limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SemLimits {
+    pub semmsl: Option<u64>,
+    pub semmns: Option<u64>,
+    pub semopm: Option<u64>,
+    pub semmni: Option<u64>,
+}
+
+/// What an `ENOMEM` at creation is measured against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Memory {
+    /// RAM and swap together, in bytes.
+    pub ram_and_swap: u64,
+    /// The overcommit policy (`vm.overcommit_memory`), where there is one.
+    pub overcommit: Option<u64>,
+}

@@ -109,7 +109,7 @@ pub(crate) fn lock_pi(word: &AtomicU32, deadline: Option<Instant>) -> PiLock {
             r => r,
         }
     } else {
-        match super::realtime_after(sleep) {
+        match crate::platform::realtime_after(sleep) {
             Some(at) => futex::lock_pi(
                 word,
                 Flags::empty(),
@@ -167,7 +167,7 @@ pub(crate) fn tid() -> u32 {
 fn tid_slow() -> u32 {
     // Before anything is cached: a fork from now on runs the child handler that forgets it.
     super::ensure_fork_handlers();
-    let v = rustix::thread::gettid().as_raw_nonzero().get() as u32;
+    let v = super::thread_id();
     TID.with(|t| t.set(v));
     v
 }

@@ -3,7 +3,8 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
-use crate::sysv::{last_errno, SysvKey};
+use super::SysvKey;
+use crate::platform::{self, errno as last_errno};
 use rustix::io::Errno;
 
 /// Which message [`MsgQueue::recv`] takes.
@@ -44,7 +45,7 @@ pub struct MsgStat {
 ///
 /// ```
 /// use shmkit::SysvKey;
-/// use shmkit::sysv_msg::{MsgQueue, MsgType};
+/// use shmkit::sysv::msg::{MsgQueue, MsgType};
 /// let q = MsgQueue::create(SysvKey::Private, 0o600)?;
 /// q.send(2, b"second kind", false)?;
 /// q.send(1, b"first kind", false)?;
@@ -136,7 +137,7 @@ impl MsgQueue {
                         Errno::INVAL => err.with_hint(format!(
                             "a {}-byte message exceeds kernel.msgmax ({}), or the queue is gone",
                             body.len(),
-                            crate::platform::proc_u64("/proc/sys/kernel/msgmax")
+                            platform::sysctl_u64(&platform::sysv_sysctl("msgmax"))
                                 .map_or("?".into(), |v| v.to_string())
                         )),
                         _ => err,
@@ -188,26 +189,9 @@ impl MsgQueue {
         stat_id(self.id)
     }
 
-    /// Keep the queue after this value is dropped (or not).
-    pub fn set_keep(&self, keep: bool) {
-        self.owner.set_keep(keep);
-    }
-
-    /// Whether this value created it.
-    pub fn is_owner(&self) -> bool {
-        self.owner.is_creator()
-    }
-
     /// `IPC_RMID`: removes it and its messages now.
     pub fn remove(&self) -> Result<()> {
-        // SAFETY: plain integers and a null buffer, which IPC_RMID ignores.
-        if unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
-            return Err(Error::os(
-                "msgctl(IPC_RMID)",
-                format!("msqid {}", self.id),
-                last_errno(),
-            ));
-        }
+        remove_id(self.id)?;
         self.owner.removed();
         Ok(())
     }
@@ -255,14 +239,34 @@ pub fn stat_id(id: i32) -> Result<MsgStat> {
         ));
     }
     Ok(MsgStat {
-        key: ds.msg_perm.__key,
+        key: platform::perm_key(&ds.msg_perm),
         mode: u32::from(ds.msg_perm.mode) & 0o777,
         uid: ds.msg_perm.uid,
         gid: ds.msg_perm.gid,
         messages: ds.msg_qnum as u64,
-        bytes: ds.__msg_cbytes,
+        bytes: platform::msg_cbytes(&ds),
         max_bytes: ds.msg_qbytes as u64,
         last_send_pid: ds.msg_lspid,
         last_recv_pid: ds.msg_lrpid,
     })
+}
+
+crate::ownership::owned!(MsgQueue, owner, "queue");
+
+/// `msgctl(IPC_RMID)`: removes the queue with id `id` and its messages now.
+///
+/// # Errors
+/// `EINVAL` when no queue has the id, `EPERM` when this user is not its owner, creator or
+/// root.
+#[doc(alias = "msgctl")]
+pub fn remove_id(id: i32) -> Result<()> {
+    rmid(id).map_err(|e| Error::os("msgctl(IPC_RMID)", format!("msqid {id}"), e))
+}
+
+pub(crate) fn rmid(id: i32) -> std::result::Result<(), Errno> {
+    // SAFETY: plain integers and a null buffer, which IPC_RMID ignores.
+    if unsafe { libc::msgctl(id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
 }

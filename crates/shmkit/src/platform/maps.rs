@@ -136,7 +136,7 @@ impl ForkSafeLock {
 
     fn me() -> u64 {
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32 as u64;
-        let tid = rustix::thread::gettid().as_raw_nonzero().get() as u32 as u64;
+        let tid = super::thread_id() as u64;
         (pid << 32) | tid
     }
 
@@ -260,7 +260,7 @@ pub(crate) struct NewSlot {
 /// Registers a mapping and returns its slot.
 pub(crate) fn register(new: NewSlot) -> &'static Slot {
     assert!(new.start != 0, "a mapping never starts at address 0");
-    crate::platform::ensure_fork_handlers();
+    super::ensure_fork_handlers();
     let mut spare: Option<Box<Chunk>> = None;
     loop {
         let guard = LOCK.lock();

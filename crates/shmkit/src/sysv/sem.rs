@@ -4,7 +4,8 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
-use crate::sysv::{last_errno, SysvKey};
+use super::SysvKey;
+use crate::platform::{self, errno as last_errno};
 use rustix::io::Errno;
 use std::time::Duration;
 
@@ -89,7 +90,7 @@ pub struct SemStat {
 ///
 /// ```
 /// use shmkit::SysvKey;
-/// use shmkit::sysv_sem::{SemOp, SemSet};
+/// use shmkit::sysv::sem::{SemOp, SemSet};
 /// let set = SemSet::create(SysvKey::Private, 2, 0o600)?;
 /// set.set(0, 1)?;
 /// assert!(set.op(&[SemOp::wait(0).undo()])?);
@@ -193,17 +194,8 @@ impl SemSet {
                         tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
                         tv_nsec: left.subsec_nanos() as libc::c_long,
                     };
-                    // SAFETY: semtimedop(2) with a valid sembuf array and timespec; libc has
-                    // no wrapper on every glibc, so the raw system call.
-                    unsafe {
-                        libc::syscall(
-                            libc::SYS_semtimedop,
-                            self.id,
-                            raw.as_mut_ptr(),
-                            raw.len(),
-                            &ts as *const libc::timespec,
-                        ) as i32
-                    }
+                    // SAFETY: a valid array of `raw.len()` sembufs.
+                    unsafe { platform::semtimedop(self.id, raw.as_mut_ptr(), raw.len(), &ts) }
                 }
             };
             if r == 0 {
@@ -285,19 +277,10 @@ impl SemSet {
         stat_id(self.id)
     }
 
-    /// Keep the set after this value is dropped (or not).
-    pub fn set_keep(&self, keep: bool) {
-        self.owner.set_keep(keep);
-    }
-
-    /// Whether this value created it.
-    pub fn is_owner(&self) -> bool {
-        self.owner.is_creator()
-    }
 
     /// `IPC_RMID`: removes it now; waiters fail with `EIDRM`.
     pub fn remove(&self) -> Result<()> {
-        self.ctl(0, libc::IPC_RMID, "semctl(IPC_RMID)")?;
+        remove_id(self.id)?;
         self.owner.removed();
         Ok(())
     }
@@ -350,7 +333,7 @@ pub fn stat_id(id: i32) -> Result<SemStat> {
         ));
     }
     Ok(SemStat {
-        key: ds.sem_perm.__key,
+        key: platform::perm_key(&ds.sem_perm),
         nsems: ds.sem_nsems as usize,
         mode: u32::from(ds.sem_perm.mode) & 0o777,
         uid: ds.sem_perm.uid,
@@ -369,9 +352,9 @@ pub fn stat_id(id: i32) -> Result<SemStat> {
 /// `IPC_STAT` afterwards checks that the id still names the same set (same size, same change
 /// time), else the values belong to another set and the call is retried.
 pub(crate) fn get_all_id(id: i32) -> Result<Vec<u16>> {
-    let semmsl = crate::platform::kernel_sem()
-        .first()
-        .and_then(|&v| usize::try_from(v).ok())
+    let semmsl = platform::sysv_sem_limits()
+        .semmsl
+        .and_then(|v| usize::try_from(v).ok())
         .unwrap_or(32_000);
     for _ in 0..10 {
         let before = stat_id(id)?;
@@ -397,4 +380,37 @@ pub(crate) fn get_all_id(id: i32) -> Result<Vec<u16>> {
         Error::os("semctl(GETALL)", format!("semid {id}"), Errno::AGAIN)
             .with_hint("the set kept changing while it was read; try again"),
     )
+}
+
+/// Processes waiting on the first `nsems` semaphores of set `id` (`GETNCNT` plus `GETZCNT`);
+/// a semaphore whose counts cannot be read counts 0.
+pub(crate) fn waiters_id(id: i32, nsems: usize) -> u64 {
+    (0..nsems.min(i32::MAX as usize) as i32)
+        .map(|i| {
+            // SAFETY: GETNCNT/GETZCNT take no argument beyond the index.
+            let n = unsafe { libc::semctl(id, i, libc::GETNCNT) };
+            // SAFETY: as above.
+            let z = unsafe { libc::semctl(id, i, libc::GETZCNT) };
+            n.max(0) as u64 + z.max(0) as u64
+        })
+        .sum()
+}
+
+crate::ownership::owned!(SemSet, owner, "set");
+
+/// `semctl(IPC_RMID)`: removes the set with id `id` now; its waiters fail with `EIDRM`.
+///
+/// # Errors
+/// `EINVAL` when no set has the id, `EPERM` when this user is not its owner, creator or root.
+#[doc(alias = "semctl")]
+pub fn remove_id(id: i32) -> Result<()> {
+    rmid(id).map_err(|e| Error::os("semctl(IPC_RMID)", format!("semid {id}"), e))
+}
+
+pub(crate) fn rmid(id: i32) -> std::result::Result<(), Errno> {
+    // SAFETY: IPC_RMID takes no argument beyond the id.
+    if unsafe { libc::semctl(id, 0, libc::IPC_RMID) } < 0 {
+        return Err(last_errno());
+    }
+    Ok(())
 }

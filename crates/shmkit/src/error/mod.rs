@@ -1,5 +1,7 @@
 //! The one error type of shmkit: the operation, the object and the OS error, plus a remedy.
 
+pub(crate) mod hint;
+
 use std::fmt;
 use std::io;
 

@@ -11,11 +11,11 @@
 //! mapping keeps):
 //!
 //! - the page lies past the object's end: a truncation. Everything past the end is replaced
-//!   and the mapping is marked [`TRUNCATED`](crate::registry::TRUNCATED);
+//!   and the mapping is marked [`TRUNCATED`](crate::platform::maps::TRUNCATED);
 //! - the page lies inside the object, on a tmpfs: the file system is full. Only that page is
-//!   replaced, the mapping is marked [`NO_SPACE`](crate::registry::NO_SPACE);
+//!   replaced, the mapping is marked [`NO_SPACE`](crate::platform::maps::NO_SPACE);
 //! - inside the object elsewhere (an I/O error, the huge-page pool exhausted): only that page
-//!   is replaced, the mapping is marked [`FAULTED`](crate::registry::FAULTED).
+//!   is replaced, the mapping is marked [`FAULTED`](crate::platform::maps::FAULTED).
 //!
 //! Every accessor checks the mark, so the caller gets [`ErrorKind::Truncated`],
 //! [`ErrorKind::NoSpace`] or [`ErrorKind::Fault`] instead of silently lost bytes, from then on.
@@ -36,14 +36,9 @@
 //! [`ErrorKind::NoSpace`]: crate::ErrorKind::NoSpace
 //! [`ErrorKind::Fault`]: crate::ErrorKind::Fault
 
-use crate::registry::{self, ForkSafeLock, FAULTED, NO_SPACE, TRUNCATED};
+use crate::platform::maps::{self as registry, ForkSafeLock, FAULTED, NO_SPACE, TRUNCATED};
 use rustix::fd::BorrowedFd;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
-
-/// `statfs(2)` magic of tmpfs (`/dev/shm`, memfds).
-pub(crate) const TMPFS_MAGIC: u64 = 0x0102_1994;
-/// `statfs(2)` magic of hugetlbfs (`MFD_HUGETLB` memfds, files on `/dev/hugepages`).
-pub(crate) const HUGETLBFS_MAGIC: u64 = 0x9584_58f6;
 
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 /// Serializes installation; fork-safe, so a child forked mid-installation can install.
@@ -135,8 +130,9 @@ fn replace(slot: &registry::Slot, addr: usize) -> bool {
         let end = size.div_ceil(page).saturating_mul(page);
         (start + end.min(len), start + len, TRUNCATED)
     } else {
-        let mark = match rustix::fs::fstatfs(fd) {
-            Ok(fs) if (fs.f_type as u64 & 0xffff_ffff) == TMPFS_MAGIC => NO_SPACE,
+        // fstatfs only: a plain system call, safe here.
+        let mark = match super::fs_kind(fd) {
+            super::FsKind::Tmpfs => NO_SPACE,
             _ => FAULTED,
         };
         (fault_page, (fault_page + page).min(start + len), mark)

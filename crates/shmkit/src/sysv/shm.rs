@@ -3,80 +3,15 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::mapping::{Mapping, Unmap};
 use crate::ownership::Ownership;
-use crate::platform;
+use crate::platform::{self, errno as last_errno};
+use super::SysvKey;
 use rustix::io::Errno;
-use std::ffi::CString;
-use std::path::Path;
 
 /// `SHM_DEST` in `shm_perm.mode`: the segment is marked for removal (`IPC_RMID`) and will be
 /// destroyed when its last process detaches.
 const SHM_DEST: u32 = 0o1000;
 /// `SHM_LOCKED` in `shm_perm.mode`: locked in memory with `SHM_LOCK`.
 const SHM_LOCKED: u32 = 0o2000;
-
-/// The key that names a System V object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SysvKey {
-    /// `IPC_PRIVATE`: always a new object, reachable only through its id.
-    Private,
-    /// A key chosen by the caller (or computed by [`SysvKey::ftok`]).
-    Key(i32),
-}
-
-impl SysvKey {
-    /// `ftok(3)`: a key from an existing file's inode and device and a project id (1 to 255).
-    ///
-    /// ```
-    /// let k = shmkit::SysvKey::ftok("/", 1)?;
-    /// assert_eq!(k, shmkit::SysvKey::ftok("/", 1)?);
-    /// assert_ne!(k, shmkit::SysvKey::ftok("/", 2)?);
-    /// # Ok::<(), shmkit::Error>(())
-    /// ```
-    pub fn ftok(path: impl AsRef<Path>, proj_id: u8) -> Result<SysvKey> {
-        let path = path.as_ref();
-        let shown = format!("{}:{proj_id}", path.display());
-        if proj_id == 0 {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "ftok",
-                shown,
-                "the project id must be 1 to 255 (ftok uses its low 8 bits, and 0 is reserved)",
-            ));
-        }
-        use std::os::unix::ffi::OsStrExt;
-        let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidArgument,
-                "ftok",
-                &shown,
-                "the path contains a NUL byte",
-            )
-        })?;
-        // SAFETY: `c` is a valid NUL-terminated string that outlives the call.
-        let key = unsafe { libc::ftok(c.as_ptr(), proj_id as libc::c_int) };
-        if key == -1 {
-            return Err(Error::os("ftok", shown, last_errno())
-                .with_hint("ftok needs an existing file that this process can stat"));
-        }
-        Ok(SysvKey::Key(key))
-    }
-
-    pub(crate) fn raw(self) -> libc::key_t {
-        match self {
-            SysvKey::Private => libc::IPC_PRIVATE,
-            SysvKey::Key(k) => k,
-        }
-    }
-}
-
-impl std::fmt::Display for SysvKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            SysvKey::Private => f.write_str("key IPC_PRIVATE"),
-            SysvKey::Key(k) => write!(f, "key {:#010x}", *k as u32),
-        }
-    }
-}
 
 /// What `shmctl(IPC_STAT)` says of a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,47 +75,24 @@ pub struct SysvShm {
 /// its creator on drop, no huge pages.
 #[derive(Debug, Clone, Default)]
 pub struct SysvOptions {
-    mode: Option<u32>,
-    read_only: bool,
-    keep: bool,
+    common: crate::options::Common,
     huge_pages: bool,
-    min_size: usize,
 }
 
 impl SysvOptions {
-    /// Permission bits of a created segment (default 0600).
-    pub fn mode(&mut self, mode: u32) -> &mut Self {
-        self.mode = Some(mode);
-        self
-    }
+    crate::options::common_setters!("segment", "`SHM_RDONLY`");
 
-    /// Attach read-only (`SHM_RDONLY`); writes are refused.
-    pub fn read_only(&mut self, yes: bool) -> &mut Self {
-        self.read_only = yes;
-        self
-    }
-
-    /// Keep a created segment when the value is dropped.
-    pub fn keep(&mut self, yes: bool) -> &mut Self {
-        self.keep = yes;
-        self
-    }
-
-    /// Back a created segment with huge pages (`SHM_HUGETLB`).
+    /// Back a created segment with huge pages (`SHM_HUGETLB`). Linux only.
+    #[cfg(target_os = "linux")]
+    #[doc(alias = "SHM_HUGETLB")]
     pub fn huge_pages(&mut self, yes: bool) -> &mut Self {
         self.huge_pages = yes;
         self
     }
 
-    /// Refuse to open a segment smaller than this.
-    pub fn min_size(&mut self, bytes: usize) -> &mut Self {
-        self.min_size = bytes;
-        self
-    }
-
     /// Creates a new segment (`IPC_CREAT | IPC_EXCL`) and attaches it.
     pub fn create(&self, key: SysvKey, size: usize) -> Result<SysvShm> {
-        let mode = self.mode.unwrap_or(0o600);
+        let mode = self.common.mode;
         if mode > 0o777 {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -198,8 +110,8 @@ impl SysvOptions {
             ));
         }
         let mut flags = libc::IPC_CREAT | libc::IPC_EXCL | mode as libc::c_int;
-        if self.huge_pages {
-            flags |= libc::SHM_HUGETLB;
+        if let (true, Some(f)) = (self.huge_pages, platform::SHM_HUGE) {
+            flags |= f;
         }
         // SAFETY: shmget takes plain integers.
         let id = unsafe { libc::shmget(key.raw(), size, flags) };
@@ -208,12 +120,12 @@ impl SysvOptions {
         }
         // IPC_PRIVATE and IPC_CREAT|IPC_EXCL guarantee the segment is ours: remove it again if
         // attaching fails.
-        match attach(id, key, self.read_only, 0) {
+        match attach(id, key, self.common.read_only, 0) {
             Ok(map) => Ok(SysvShm {
                 map,
                 id,
                 key,
-                own: Ownership::created(self.keep),
+                own: Ownership::created(self.common.keep),
             }),
             Err(e) => {
                 let _ = remove_id(id);
@@ -238,7 +150,7 @@ impl SysvOptions {
             return Err(shmget_error(key, 0, last_errno(), false));
         }
         Ok(SysvShm {
-            map: attach(id, key, self.read_only, self.min_size)?,
+            map: attach(id, key, self.common.read_only, self.common.min_size)?,
             id,
             key,
             own: Ownership::opened(),
@@ -254,7 +166,7 @@ impl SysvOptions {
             SysvKey::Key(st.key)
         };
         Ok(SysvShm {
-            map: attach(id, key, self.read_only, self.min_size)?,
+            map: attach(id, key, self.common.read_only, self.common.min_size)?,
             id,
             key,
             own: Ownership::opened(),
@@ -265,7 +177,7 @@ impl SysvOptions {
     /// more). [`SysvShm::is_owner`] tells which happened.
     pub fn create_or_open(&self, key: SysvKey, size: usize) -> Result<SysvShm> {
         let mut open = self.clone();
-        open.min_size = open.min_size.max(size);
+        open.common.min_size = open.common.min_size.max(size);
         let mut last = None;
         for _ in 0..8 {
             match self.create(key, size) {
@@ -319,15 +231,6 @@ impl SysvShm {
         stat_id(self.id)
     }
 
-    /// Whether this value created the segment (and so removes it on drop).
-    pub fn is_owner(&self) -> bool {
-        self.own.is_creator()
-    }
-
-    /// Keep the segment after drop (`true`), or remove it as its creator (`false`).
-    pub fn set_keep(&self, keep: bool) {
-        self.own.set_keep(keep);
-    }
 
     /// Marks the segment for removal (`IPC_RMID`). It stays usable by every process that has
     /// it attached, this one included, and is destroyed at the last detach; meanwhile its key
@@ -345,12 +248,7 @@ impl SysvShm {
     }
 }
 
-impl std::ops::Deref for SysvShm {
-    type Target = Mapping;
-    fn deref(&self) -> &Mapping {
-        &self.map
-    }
-}
+crate::segment::segment!(SysvShm, map);
 
 impl Drop for SysvShm {
     fn drop(&mut self) {
@@ -379,7 +277,7 @@ pub fn stat_id(id: i32) -> Result<SysvStat> {
     let mode = ds.shm_perm.mode as u32;
     Ok(SysvStat {
         id,
-        key: ds.shm_perm.__key,
+        key: platform::perm_key(&ds.shm_perm),
         size: ds.shm_segsz,
         mode: mode & 0o777,
         uid: ds.shm_perm.uid,
@@ -410,6 +308,16 @@ pub fn remove_id(id: i32) -> Result<()> {
         });
     }
     Ok(())
+}
+
+/// The id of the segment that has `key` (`shmget(key, 0, 0)`).
+pub(crate) fn id_of_key(key: i32) -> std::result::Result<i32, Errno> {
+    // SAFETY: shmget takes plain integers.
+    let id = unsafe { libc::shmget(key, 0, 0) };
+    if id < 0 {
+        return Err(last_errno());
+    }
+    Ok(id)
 }
 
 /// `shmat(2)` of the whole segment.
@@ -482,24 +390,27 @@ fn shmget_error_with(
         Errno::NOENT => err.with_hint("no segment has this key; create it first"),
         Errno::INVAL if size > 0 => match limits.shmmax {
             Some(max) if size as u64 > max => err.with_hint(format!(
-                "segment size {} exceeds kernel.shmmax {}; {}",
+                "segment size {} exceeds {} {}; {}",
                 crate::size::human(size as u64),
+                platform::sysv_sysctl("shmmax"),
                 crate::size::human(max),
-                platform::sysctl_hint("shmmax")
+                crate::error::hint::raise_sysv("shmmax")
             )),
             _ => err.with_hint(
                 "the size is below shmmin, or a segment with this key exists and is smaller",
             ),
         },
         Errno::NOSPC => err.with_hint(format!(
-            "either every segment id is in use (kernel.shmmni = {}) or the total would exceed \
-             kernel.shmall ({} pages); remove unused segments (IPC_RMID) or {}",
+            "either every segment id is in use ({} = {}) or the total would exceed \
+             {} ({} pages); remove unused segments (IPC_RMID) or {}",
+            platform::sysv_sysctl("shmmni"),
             limits.shmmni.map_or("?".into(), |v| v.to_string()),
+            platform::sysv_sysctl("shmall"),
             limits.shmall_pages.map_or("?".into(), |v| v.to_string()),
-            platform::sysctl_hint("shmall")
+            crate::error::hint::raise_sysv("shmall")
         )),
-        Errno::NOMEM if huge => err.with_hint(platform::huge_pages_hint()),
-        Errno::NOMEM => err.with_hint(platform::memory_commit_hint(size as u64)),
+        Errno::NOMEM if huge => err.with_hint(crate::error::hint::huge_pages()),
+        Errno::NOMEM => err.with_hint(crate::error::hint::memory_commit(size as u64)),
         Errno::PERM if huge => err.with_hint(
             "SHM_HUGETLB needs CAP_IPC_LOCK or membership of the group in vm.hugetlb_shm_group",
         ),
@@ -527,10 +438,6 @@ fn access_hint(matches: impl Fn(i32, i32) -> bool) -> Option<String> {
             rustix::process::geteuid().as_raw()
         ))
     })
-}
-
-pub(crate) fn last_errno() -> Errno {
-    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
 }
 
 #[cfg(test)]
@@ -580,3 +487,5 @@ mod tests {
         assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
     }
 }
+
+crate::ownership::owned!(SysvShm, own, "segment");

@@ -1,0 +1,39 @@
+//! Remedies that several errors share, written from the facts the platform layer reports.
+
+use crate::platform;
+use crate::size::human;
+
+/// How to raise the System V limit `limit` (`shmmax`, `shmall`, ...).
+pub(crate) fn raise_sysv(limit: &str) -> String {
+    format!(
+        "raise it with `sysctl -w {}=VALUE` (as root)",
+        platform::sysv_sysctl(limit)
+    )
+}
+
+/// The remedy for a failed huge-page mapping, from how many the machine reserves.
+pub(crate) fn huge_pages() -> String {
+    let (total, free) = platform::huge_pages();
+    if total == 0 {
+        "this machine has no huge pages configured (HugePages_Total is 0 in /proc/meminfo); \
+         reserve some with `sysctl -w vm.nr_hugepages=N` (as root)"
+            .to_string()
+    } else {
+        format!(
+            "{free} of {total} huge pages are free (/proc/meminfo); the size must be a multiple \
+             of the huge page size; reserve more with `sysctl -w vm.nr_hugepages=N`"
+        )
+    }
+}
+
+/// The remedy when the kernel refuses to commit memory for a new segment (`ENOMEM`).
+pub(crate) fn memory_commit(size: u64) -> String {
+    let m = platform::memory();
+    let policy = m.overcommit.map_or("?".into(), |v| v.to_string());
+    format!(
+        "the kernel would not commit {} to the segment; this machine has {} of RAM and swap \
+         (vm.overcommit_memory = {policy}); ask for less",
+        human(size),
+        human(m.ram_and_swap)
+    )
+}

@@ -1,0 +1,252 @@
+//! Objects built from the rows the platform layer reads: one function per source.
+
+use super::{Address, Holder, Kind, Object};
+use crate::error::Result;
+use crate::platform::facts::{
+    FileStat, HeldKey, HolderScan, MqAttr, Perm, PosixFile, PosixWhat, SysvMsgRow, SysvSemRow,
+    SysvShmRow,
+};
+use crate::platform::{self, inventory as os};
+use std::ffi::OsStr;
+
+/// `SHM_DEST` in `shm_perm.mode`: marked for removal, destroyed at the last detach.
+const SHM_DEST: u32 = 0o1000;
+
+/// Mode and ownership common to the three System V tables.
+fn sysv_common(o: &mut Object, p: &Perm, ctime: Option<i64>) {
+    o.mode = p.mode & 0o777;
+    o.uid = p.uid.unwrap_or(0);
+    o.gid = p.gid.unwrap_or(0);
+    o.creator_uid = p.cuid;
+    o.creator_gid = p.cgid;
+    o.key = p.key;
+    o.ctime = ctime;
+}
+
+/// A System V time: 0 means "never".
+fn when(t: Option<i64>) -> Option<i64> {
+    t.filter(|t| *t != 0)
+}
+
+fn latest(times: &[Option<i64>]) -> Option<i64> {
+    times.iter().flatten().copied().max()
+}
+
+fn shm_object(r: &SysvShmRow) -> Object {
+    let mut o = Object::new(Kind::SysvShm, Address::SysvShmId(r.id));
+    sysv_common(&mut o, &r.perm, r.ctime);
+    o.marked_for_removal = r.perm.mode & SHM_DEST != 0;
+    o.id = Some(r.id);
+    o.inode = Some(r.id as u64);
+    o.size = r.size;
+    o.creator_pid = r.cpid;
+    o.last_pid = r.lpid;
+    o.nattch = r.nattch;
+    o.attach_time = when(r.atime);
+    o.detach_time = when(r.dtime);
+    o.last_use = latest(&[r.atime, r.dtime, r.ctime]);
+    o
+}
+
+pub(super) fn sysv_shm() -> Result<Vec<Object>> {
+    Ok(os::sysv_shm()?.iter().map(shm_object).collect())
+}
+
+/// Bytes of System V segment `id` in swap.
+pub(crate) fn sysv_swap(id: i32) -> Option<u64> {
+    os::sysv_shm().ok()?.into_iter().find(|r| r.id == id)?.swap
+}
+
+fn sem_object(r: &SysvSemRow) -> Object {
+    let mut o = Object::new(Kind::SysvSem, Address::SysvSem(r.id));
+    sysv_common(&mut o, &r.perm, r.ctime);
+    o.id = Some(r.id);
+    o.nsems = Some(r.nsems);
+    o.op_time = when(r.otime);
+    o.last_use = latest(&[r.otime, r.ctime]);
+    // GETALL, GETNCNT and GETZCNT only read; they need read permission, so values stay
+    // unknown for sets this user may not read. The number of sets read from the table may be
+    // stale (the id removed and reused by a larger set since): get_all_id sizes its buffer
+    // from the set as it is now.
+    if let Ok(vals) = crate::sysv::sem::get_all_id(r.id) {
+        o.nsems = Some(vals.len() as u32);
+        o.values = Some(vals.iter().map(|&v| v as i64).collect());
+        o.waiters = Some(crate::sysv::sem::waiters_id(r.id, vals.len()));
+    }
+    o
+}
+
+pub(super) fn sysv_sem() -> Result<Vec<Object>> {
+    Ok(os::sysv_sem()?.iter().map(sem_object).collect())
+}
+
+fn msg_object(r: &SysvMsgRow) -> Object {
+    let mut o = Object::new(Kind::SysvMsg, Address::SysvMsg(r.id));
+    sysv_common(&mut o, &r.perm, r.ctime);
+    o.id = Some(r.id);
+    o.size = r.cbytes;
+    o.messages = r.qnum;
+    o.last_pid = r.lspid;
+    o.receive_pid = r.lrpid;
+    o.send_time = when(r.stime);
+    o.receive_time = when(r.rtime);
+    o.last_use = latest(&[r.stime, r.rtime, r.ctime]);
+    o
+}
+
+pub(super) fn sysv_msg() -> Result<Vec<Object>> {
+    Ok(os::sysv_msg()?.iter().map(msg_object).collect())
+}
+
+fn file_object(kind: Kind, address: Address, st: &FileStat) -> Object {
+    let mut o = Object::new(kind, address);
+    o.size = Some(st.size);
+    o.mode = st.mode;
+    o.uid = st.uid;
+    o.gid = st.gid;
+    o.inode = Some(st.ino);
+    o.ctime = Some(st.ctime);
+    o.last_use = Some(st.ctime.max(st.mtime));
+    o
+}
+
+/// The name as listings show it: without the `/`, lossily.
+fn shown(name: &OsStr) -> String {
+    let s = name.to_string_lossy();
+    s.strip_prefix('/').unwrap_or(&s).to_string()
+}
+
+fn posix_object(f: PosixFile) -> Object {
+    let mut o = match f.what {
+        PosixWhat::Shm => file_object(Kind::PosixShm, Address::PosixShm(f.name.clone()), &f.stat),
+        PosixWhat::Sem(value) => {
+            let mut o = file_object(Kind::PosixSem, Address::PosixSem(f.name.clone()), &f.stat);
+            o.size = None;
+            if let Some((v, w)) = value {
+                o.values = Some(vec![i64::from(v)]);
+                o.waiters = Some(w);
+            }
+            o
+        }
+        PosixWhat::Mq(qsize) => {
+            let mut o = file_object(Kind::PosixMq, Address::PosixMq(f.name.clone()), &f.stat);
+            o.size = qsize;
+            o
+        }
+    };
+    o.name = Some(shown(&f.name));
+    if o.kind == Kind::PosixSem {
+        o.name = Some(format!("sem.{}", shown(&f.name)));
+    }
+    o
+}
+
+/// POSIX shared memory and named semaphores.
+pub(super) fn posix_files() -> Result<(Vec<Object>, Vec<Object>)> {
+    let (shm, sem) = os::posix_files()?
+        .into_iter()
+        .map(posix_object)
+        .partition(|o| o.kind == Kind::PosixShm);
+    Ok((shm, sem))
+}
+
+/// POSIX message queues, or `None` where the OS does not list them.
+pub(super) fn posix_mq() -> Result<Option<Vec<Object>>> {
+    Ok(os::posix_mq()?.map(|q| q.into_iter().map(posix_object).collect()))
+}
+
+/// How many POSIX message queues exist, where the OS lists them.
+pub(crate) fn posix_mq_count() -> Result<Option<u64>> {
+    Ok(os::posix_mq()?.map(|q| q.len() as u64))
+}
+
+fn set_mq_attr(o: &mut Object, a: MqAttr) {
+    o.messages = Some(a.curmsgs);
+    o.max_messages = Some(a.maxmsg);
+    o.message_size = Some(a.msgsize);
+}
+
+/// Fills in a queue's messages, capacity and message size, when this user may read it.
+pub(super) fn mq_attr(o: &mut Object) {
+    if let Some(a) = o.address.posix_name().and_then(os::mq_attr) {
+        set_mq_attr(o, a);
+    }
+}
+
+/// One POSIX message queue by name when the OS lists none (no mqueue mount): `None` if there
+/// is no such queue, or if the listing saw every queue there is.
+pub(super) fn posix_mq_by_name(name: &OsStr) -> Result<Option<Object>> {
+    if os::mqueue_dir().is_some() {
+        return Ok(None);
+    }
+    let Some((st, attr)) = os::mq_stat(name)? else {
+        return Ok(None);
+    };
+    let mut o = file_object(Kind::PosixMq, Address::PosixMq(name.to_os_string()), &st);
+    o.size = None;
+    o.name = Some(shown(name));
+    if let Some(a) = attr {
+        set_mq_attr(&mut o, a);
+    }
+    Ok(Some(o))
+}
+
+/// Every memfd the scan saw, addressed by its first holder's fd.
+pub(super) fn memfds(scan: &HolderScan) -> Vec<Object> {
+    scan.memfds
+        .iter()
+        .map(|(ino, seen)| {
+            let address = match seen.first_fd {
+                Some((pid, fd)) => Address::Memfd { pid, fd },
+                None => Address::MemfdMap {
+                    pid: seen.first_map.0,
+                    inode: *ino,
+                },
+            };
+            let mut o = Object::new(Kind::Memfd, address);
+            o.inode = Some(*ino);
+            o.name = Some(seen.name.clone());
+            if let Some(st) = &seen.stat {
+                o.size = Some(st.size);
+                o.mode = st.mode;
+                o.uid = st.uid;
+                o.gid = st.gid;
+                o.ctime = Some(st.ctime);
+                o.last_use = Some(st.ctime);
+            }
+            o
+        })
+        .collect()
+}
+
+/// The holders of `o`, or `None` for the kinds no process can be seen holding (System V
+/// semaphore sets and message queues are used by id, through no fd or mapping).
+pub(super) fn holders_of(scan: &HolderScan, o: &Object) -> Option<Vec<Holder>> {
+    let key = match (o.kind, o.inode, o.id) {
+        (Kind::PosixShm | Kind::PosixSem, Some(ino), _) => HeldKey::ShmFs(ino),
+        (Kind::SysvShm, _, Some(id)) => HeldKey::Sysv(id),
+        (Kind::Memfd, Some(ino), _) => HeldKey::Memfd(ino),
+        (Kind::PosixMq, Some(ino), _) => HeldKey::Mq(ino),
+        _ => return None,
+    };
+    let holders = scan
+        .held
+        .get(&key)
+        .map(|m| {
+            m.iter()
+                .map(|(pid, h)| Holder {
+                    pid: *pid,
+                    command: scan.comm.get(pid).cloned().unwrap_or_default(),
+                    maps: h.maps,
+                    fds: h.fds.clone(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(holders)
+}
+
+/// Whether a process is alive, for the orphan rule.
+pub(super) fn alive(pid: i32) -> bool {
+    platform::process_alive(pid)
+}

@@ -1,0 +1,162 @@
+//! Named POSIX objects: the files of `/dev/shm` (shared memory, and glibc's `sem.NAME`
+//! semaphores) and of the mqueue file system, and a queue's attributes by name.
+
+use crate::error::{Error, Result};
+use crate::platform::errno;
+use crate::platform::facts::{FileStat, MqAttr, PosixFile, PosixWhat};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+const SHM_DIR: &str = "/dev/shm";
+
+/// POSIX shared memory and named semaphores (`sem.NAME`) in `/dev/shm`.
+pub(crate) fn posix_files() -> Result<Vec<PosixFile>> {
+    let mut out = Vec::new();
+    let dir = match std::fs::read_dir(SHM_DIR) {
+        Ok(d) => d,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(e) => {
+            return Err(Error::os(
+                "opendir",
+                SHM_DIR,
+                rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
+            ))
+        }
+    };
+    for entry in dir.flatten() {
+        let Ok(meta) = entry.metadata() else { continue }; // removed meanwhile
+        if !meta.is_file() {
+            continue;
+        }
+        let raw = entry.file_name();
+        let stat = FileStat::of(&meta);
+        if let Some(sname) = raw.as_bytes().strip_prefix(b"sem.") {
+            // glibc's sem_t on 64-bit Linux: a u64 whose low half is the value and whose high
+            // half counts waiters, then padding to 32 bytes. Reading the file is a plain read:
+            // no sem_open, no change to the semaphore.
+            let mut value = None;
+            if stat.size == 32 {
+                if let Ok(bytes) = std::fs::read(entry.path()) {
+                    if let Some(word) = bytes.get(..8).filter(|_| bytes.len() == 32) {
+                        let word = u64::from_ne_bytes(word.try_into().expect("8 bytes"));
+                        value = Some(((word & 0xffff_ffff) as u32, word >> 32));
+                    }
+                }
+            }
+            out.push(PosixFile {
+                name: slash(sname),
+                stat,
+                what: PosixWhat::Sem(value),
+            });
+        } else {
+            out.push(PosixFile {
+                name: slash(raw.as_bytes()),
+                stat,
+                what: PosixWhat::Shm,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// `/NAME` from the bytes of a directory entry.
+fn slash(name: &[u8]) -> OsString {
+    let mut v = Vec::with_capacity(name.len() + 1);
+    v.push(b'/');
+    v.extend_from_slice(name);
+    OsString::from_vec(v)
+}
+
+/// The directory of POSIX message queues: the mqueue file system's mount point, if one is
+/// mounted.
+pub(crate) fn mqueue_dir() -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.len() > 2 && f[2] == "mqueue").then(|| f[1].to_string())
+    })
+}
+
+/// POSIX message queues, or `None` when no mqueue file system is mounted (the only place
+/// Linux shows them; shmkit mounts nothing).
+pub(crate) fn posix_mq() -> Result<Option<Vec<PosixFile>>> {
+    let Some(mount) = mqueue_dir() else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&mount).into_iter().flatten().flatten() {
+        let Ok(meta) = entry.metadata() else { continue };
+        // "QSIZE:129 NOTIFY:0 SIGNO:0 NOTIFY_PID:0": bytes queued.
+        let qsize = std::fs::read_to_string(entry.path()).ok().and_then(|t| {
+            t.split_whitespace()
+                .find_map(|f| f.strip_prefix("QSIZE:")?.parse().ok())
+        });
+        out.push(PosixFile {
+            name: slash(entry.file_name().as_bytes()),
+            stat: FileStat::of(&meta),
+            what: PosixWhat::Mq(qsize),
+        });
+    }
+    Ok(Some(out))
+}
+
+/// Opens queue `name` read-only (no message is taken, nothing is created) and runs `f` on
+/// the descriptor; `Ok(None)` if there is no such queue.
+fn with_queue<T>(name: &OsStr, f: impl FnOnce(libc::mqd_t) -> T) -> Result<Option<T>> {
+    let Ok(c) = std::ffi::CString::new(name.as_bytes()) else {
+        return Ok(None);
+    };
+    // SAFETY: a valid C string; no O_CREAT, so no variadic arguments are read.
+    let mqd = unsafe { libc::mq_open(c.as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    if mqd < 0 {
+        return match errno() {
+            rustix::io::Errno::NOENT => Ok(None),
+            e => Err(Error::os("mq_open", name.to_string_lossy(), e)),
+        };
+    }
+    let out = f(mqd);
+    // SAFETY: closes the descriptor we opened, once.
+    unsafe { libc::mq_close(mqd) };
+    Ok(Some(out))
+}
+
+fn getattr(mqd: libc::mqd_t) -> Option<MqAttr> {
+    // SAFETY: mq_attr is plain data.
+    let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
+    // SAFETY: `mqd` is live; a valid out-pointer.
+    (unsafe { libc::mq_getattr(mqd, &mut attr) } == 0).then(|| MqAttr {
+        curmsgs: attr.mq_curmsgs as u64,
+        maxmsg: attr.mq_maxmsg as u64,
+        msgsize: attr.mq_msgsize as u64,
+    })
+}
+
+/// One POSIX message queue by name, for when no mqueue file system is mounted: a queue
+/// descriptor is a file descriptor whose `fstat` has the queue's mode, owner and times.
+/// `None` if there is no such queue.
+pub(crate) fn mq_stat(name: &OsStr) -> Result<Option<(FileStat, Option<MqAttr>)>> {
+    let shown = name.to_string_lossy().into_owned();
+    with_queue(name, |mqd| {
+        // SAFETY: `mqd` is a file descriptor that stays open for this closure.
+        let fd = unsafe { rustix::fd::BorrowedFd::borrow_raw(mqd) };
+        let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", &shown, e))?;
+        let stat = FileStat {
+            size: 0,
+            mode: st.st_mode & 0o7777,
+            uid: st.st_uid,
+            gid: st.st_gid,
+            ino: st.st_ino,
+            ctime: st.st_ctime,
+            mtime: st.st_mtime,
+        };
+        Ok((stat, getattr(mqd)))
+    })?
+    .transpose()
+}
+
+/// A queue's messages, capacity and message size (`mq_getattr`): opens the queue read-only,
+/// which takes no message and changes nothing, but needs read permission. `None` if it
+/// cannot.
+pub(crate) fn mq_attr(name: &OsStr) -> Option<MqAttr> {
+    with_queue(name, getattr).ok().flatten().flatten()
+}

@@ -1,0 +1,57 @@
+//! Calls that every supported OS (Linux, macOS) has in the same form: POSIX and XSI.
+
+use rustix::io::Errno;
+
+/// The calling thread's `errno`, as the libc function that just failed left it.
+pub(crate) fn errno() -> Errno {
+    Errno::from_io_error(&std::io::Error::last_os_error()).unwrap_or(Errno::IO)
+}
+
+/// The `CLOCK_REALTIME` time `after` from now, as the absolute timeouts of `sem_timedwait`,
+/// `mq_timedreceive` and `FUTEX_LOCK_PI` want it.
+///
+/// `None` when the time cannot be expressed (`Duration::MAX`, or past what `time_t` holds):
+/// such a timeout means "wait forever", the same on every primitive and OS object.
+pub(crate) fn realtime_after(after: std::time::Duration) -> Option<libc::timespec> {
+    let at = std::time::SystemTime::now()
+        .duration_since(std::time::SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .checked_add(after)?;
+    Some(libc::timespec {
+        tv_sec: libc::time_t::try_from(at.as_secs()).ok()?,
+        tv_nsec: at.subsec_nanos() as libc::c_long,
+    })
+}
+
+/// The size of a page (`sysconf(_SC_PAGESIZE)`).
+pub(crate) fn page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// Whether a process exists (`kill(pid, 0)`: `EPERM` means it exists but is not ours).
+pub(crate) fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        // 0 and negatives name process groups or everyone in kill(2), never one process.
+        return false;
+    }
+    match rustix::process::Pid::from_raw(pid) {
+        Some(p) => !matches!(
+            rustix::process::test_kill_process(p),
+            Err(rustix::io::Errno::SRCH)
+        ),
+        None => false,
+    }
+}
+
+/// Which pages of `len` bytes from `addr` (page-aligned, mapped by this process) are in
+/// memory (`mincore(2)`): for a shared mapping, whether the object has the page at all, mapped
+/// here or not; a swapped-out page counts as absent. `None` if mincore fails.
+pub(crate) fn pages_present(addr: usize, len: usize) -> Option<Vec<bool>> {
+    let page = page_size();
+    let pages = len.div_ceil(page);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `addr` is page-aligned and the range is mapped by the caller; mincore writes one
+    // byte per page into `vec`, which has that many.
+    let r = unsafe { libc::mincore(addr as *mut libc::c_void, len, vec.as_mut_ptr().cast()) };
+    (r == 0).then(|| vec.iter().map(|b| b & 1 != 0).collect())
+}
