@@ -35,7 +35,7 @@ pub(crate) fn object_stat(fd: impl AsFd, object: &str) -> Result<ObjectStat> {
         size: st.st_size as u64,
         blocks: st.st_blocks as u64,
         block_size: st.st_blksize as u64,
-        mode: st.st_mode & 0o7777,
+        mode: platform::mode_from_raw(st.st_mode) & 0o7777,
         uid: st.st_uid,
         gid: st.st_gid,
         inode: st.st_ino,

@@ -3,8 +3,8 @@
 //! The examples use a memfd, so they run on Linux; the calls work on macOS too.
 
 use crate::error::{Error, ErrorKind, Result};
-use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use crate::platform;
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, SendAncillaryBuffer, SendAncillaryMessage,
 };

@@ -32,8 +32,8 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::platform::maps::{self as registry, Slot, ABSENT, NO_SPACE, TRUNCATED};
-use crate::view::View;
 use crate::platform::{self, copy, sigbus, Inherit};
+use crate::view::View;
 use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use rustix::mm;
 use std::ptr::NonNull;
@@ -495,6 +495,7 @@ impl Mapping {
         self.check_writable(op)
     }
 
+    #[cfg(target_os = "linux")]
     pub(crate) fn check_state_for(&self, op: &'static str) -> Result<()> {
         self.check_state(op)
     }

@@ -246,15 +246,7 @@ fn validate_name(name: &str, object: &str) -> Result<()> {
     Ok(())
 }
 
-/// The memfd's name as `/proc/self/fd` shows it (`/memfd:NAME (deleted)`).
+/// The memfd's name as the kernel shows it.
 fn fd_name(fd: &OwnedFd) -> String {
-    use rustix::fd::AsRawFd;
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .ok()
-        .and_then(|p| {
-            let s = p.to_string_lossy().into_owned();
-            let s = s.strip_prefix("/memfd:")?.to_string();
-            Some(s.strip_suffix(" (deleted)").unwrap_or(&s).to_string())
-        })
-        .unwrap_or_else(|| "(received)".to_string())
+    crate::platform::memfd_name(fd.as_fd()).unwrap_or_else(|| "(received)".to_string())
 }

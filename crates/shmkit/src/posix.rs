@@ -62,20 +62,26 @@ impl PosixOptions {
                 ErrorKind::InvalidArgument,
                 "shm_open",
                 name,
-                format!("mode {:o} is not a permission mode (0 to 0777)", self.common.mode),
+                format!(
+                    "mode {:o} is not a permission mode (0 to 0777)",
+                    self.common.mode
+                ),
             ));
         }
         let fd = shm::open(
             name,
             shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR,
-            Mode::from_raw_mode(self.common.mode),
+            Mode::from_raw_mode(platform::mode_to_raw(self.common.mode)),
         )
         .map_err(|e| open_error(name, e))?;
         // From here on the object exists: remove it again if any later step fails.
         let made = (|| {
             // The umask may have cleared bits of the mode asked for: set it exactly.
-            rustix::fs::fchmod(&fd, Mode::from_raw_mode(self.common.mode))
-                .map_err(|e| Error::os("fchmod", name, e))?;
+            rustix::fs::fchmod(
+                &fd,
+                Mode::from_raw_mode(platform::mode_to_raw(self.common.mode)),
+            )
+            .map_err(|e| Error::os("fchmod", name, e))?;
             rustix::fs::ftruncate(&fd, size as u64).map_err(|e| Error::os("ftruncate", name, e))?;
             let st = fd_map::object_stat(&fd, name)?;
             let len = fd_map::usable_size(st.size, size, "shm_open", name)?;
@@ -173,7 +179,6 @@ impl PosixShm {
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
-
 
     /// Removes the name now. The mapping stays valid until drop.
     pub fn unlink(&self) -> Result<()> {

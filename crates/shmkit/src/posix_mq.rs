@@ -3,8 +3,8 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
-use crate::posix::validate_name_for;
 use crate::platform::errno as last_errno;
+use crate::posix::validate_name_for;
 use rustix::io::Errno;
 use std::ffi::CString;
 use std::time::Duration;
@@ -216,7 +216,6 @@ impl MessageQueue {
             }
         }
     }
-
 
     /// `mq_unlink` by name.
     pub fn unlink_name(name: &str) -> Result<()> {

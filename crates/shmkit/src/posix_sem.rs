@@ -4,9 +4,9 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
-use crate::posix::validate_name_for;
-use crate::platform::maps::{self as registry, FAULTED, NO_SPACE, TRUNCATED};
 use crate::platform::errno as last_errno;
+use crate::platform::maps::{self as registry, FAULTED, NO_SPACE, TRUNCATED};
+use crate::posix::validate_name_for;
 use rustix::fd::{AsRawFd, OwnedFd};
 use rustix::io::Errno;
 use std::ffi::CString;
@@ -204,7 +204,6 @@ impl NamedSemaphore {
         })?;
         Ok(v.max(0) as u32)
     }
-
 
     /// `sem_unlink`: removes the name now; processes that have it open keep using it.
     pub fn unlink(&self) -> Result<()> {

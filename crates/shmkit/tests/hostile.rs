@@ -3,6 +3,9 @@
 //! block of a segment while this process uses them. Nothing may panic or crash, and every
 //! timed wait must end within its timeout plus a small bound. `SHMKIT_HOSTILE_SECS` sets the
 //! duration (10 s by default).
+// Linux only: what this file tests (memfds, futex-based sync, /proc, util-linux tools, the
+// OS queues and semaphores) is absent from the crate elsewhere.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::{cue, say, unique, Cleanup, Peer};

@@ -1,5 +1,8 @@
 //! Interoperation with code nobody here wrote: Python's `multiprocessing.shared_memory` and
 //! util-linux's `ipcmk`, `ipcs`, `lsipc`, `ipcrm`.
+// Linux only: what this file tests (memfds, futex-based sync, /proc, util-linux tools, the
+// OS queues and semaphores) is absent from the crate elsewhere.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::{sh, unique, unique_key, Cleanup};

@@ -1,6 +1,9 @@
 //! The OS's own IPC objects: POSIX named semaphores and message queues, System V semaphore
 //! sets and message queues. Between real processes, and with util-linux's `ipcmk`/`ipcs` and
 //! Python's raw `msgsnd`/`msgrcv` (through ctypes), which nobody here wrote.
+// Linux only: what this file tests (memfds, futex-based sync, /proc, util-linux tools, the
+// OS queues and semaphores) is absent from the crate elsewhere.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::{cue, say, sh, unique, unique_key, Cleanup, Peer};

@@ -1,4 +1,7 @@
 //! memfd: seals, fd passing to a real process, ownership.
+// Linux only: what this file tests (memfds, futex-based sync, /proc, util-linux tools, the
+// OS queues and semaphores) is absent from the crate elsewhere.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::Peer;

@@ -2,6 +2,9 @@
 //! that safe code could reach. Each test failed before its fix. Fork is used where fork
 //! semantics are the point (the child does little and `_exit`s); other second processes are
 //! this test binary run again as a peer.
+// Linux only: what this file tests (memfds, futex-based sync, /proc, util-linux tools, the
+// OS queues and semaphores) is absent from the crate elsewhere.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::{say, unique, Cleanup};

@@ -1,5 +1,8 @@
 //! Synchronization inside shared memory, between real processes: this test binary re-run as
 //! peers that open the same POSIX segment by name.
+// Linux only: what this file tests (memfds, futex-based sync, /proc, util-linux tools, the
+// OS queues and semaphores) is absent from the crate elsewhere.
+#![cfg(target_os = "linux")]
 
 mod common;
 use common::{cue, say, unique, Peer};

@@ -218,6 +218,7 @@ fn a_killed_peer_is_detached_by_the_kernel() {
     assert_eq!((st.nattch, st.last_pid), (1, pid));
 }
 
+#[cfg(target_os = "linux")] // /proc figures, huge pages
 #[test]
 fn huge_pages_fail_clearly_when_none_are_reserved() {
     let total: u64 = std::fs::read_to_string("/proc/meminfo")
@@ -291,6 +292,7 @@ fn permission_denied_names_the_mode_and_the_owner() {
     );
 }
 
+#[cfg(target_os = "linux")] // /proc figures, huge pages
 #[test]
 fn a_segment_larger_than_memory_fails_with_the_machines_figures() {
     let policy = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap();

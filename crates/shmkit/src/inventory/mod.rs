@@ -311,7 +311,9 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
     let want = |k: Kind| opts.kinds.is_empty() || opts.kinds.contains(&k);
     let mut objects = Vec::new();
     let mut notes = Vec::new();
-    let scan = (opts.holders || want(Kind::Memfd)).then(crate::platform::inventory::scan_holders);
+    let scan = (opts.holders || want(Kind::Memfd))
+        .then(crate::platform::inventory::scan_holders)
+        .transpose()?;
     if want(Kind::PosixShm) || want(Kind::PosixSem) {
         let (shm, sem) = sources::posix_files()?;
         if want(Kind::PosixShm) {
@@ -401,7 +403,7 @@ pub fn find(addr: &Address, holders: bool) -> Result<Object> {
     if let Address::PosixMq(name) = addr {
         if let Some(mut o) = sources::posix_mq_by_name(name)? {
             if holders {
-                let scan = crate::platform::inventory::scan_holders();
+                let scan = crate::platform::inventory::scan_holders()?;
                 o.holders = sources::holders_of(&scan, &o);
                 o.uninspected = scan.unreadable.len();
             }

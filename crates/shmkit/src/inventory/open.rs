@@ -36,7 +36,7 @@ pub(crate) fn open_sysv(addr: &Address, read_only: bool) -> Result<crate::SysvSh
 /// Opens the memfd `addr` names through `/proc` (its fd, or its mapping's map_files entry).
 pub(crate) fn open_memfd(addr: &Address, writable: bool) -> Result<rustix::fd::OwnedFd> {
     let path = match addr {
-        Address::Memfd { pid, fd } => format!("/proc/{pid}/fd/{fd}"),
+        Address::Memfd { pid, fd } => crate::platform::inventory::fd_path(*pid, *fd),
         Address::MemfdMap { pid, inode } => {
             crate::platform::inventory::map_file(*pid, *inode).ok_or_else(|| not_found(addr))?
         }

@@ -32,7 +32,10 @@ pub fn remove(addr: &Address) -> Result<()> {
             ErrorKind::Unsupported,
             "remove",
             addr.to_string(),
-            format!("shmkit handles {} objects on Linux only so far", addr.kind()),
+            format!(
+                "shmkit handles {} objects on Linux only so far",
+                addr.kind()
+            ),
         )),
         Address::Memfd { .. } | Address::MemfdMap { .. } => Err(no_name(addr)),
     }

@@ -40,7 +40,7 @@
 //!
 //! Inventory (`inventory::*`): `sysv_shm()`, `sysv_sem()`, `sysv_msg()` (rows),
 //! `posix_files()`, `posix_mq()`, `mqueue_dir()`, `mq_stat(name)`, `mq_attr(name)`,
-//! `scan_holders()`, `is_memfd(fd)`, `map_file(pid, inode)`, `fd_inode(pid, fd)`. An OS that
+//! `scan_holders()`, `fd_path(pid, fd)`, `is_memfd(fd)`, `map_file(pid, inode)`, `fd_inode(pid, fd)`. An OS that
 //! cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
 //! says why.
 //!
@@ -58,7 +58,9 @@ pub(crate) mod sigbus;
 mod unix;
 
 pub use inherit::Inherit;
-pub(crate) use unix::{errno, page_size, pages_present, process_alive, realtime_after};
+#[cfg(target_os = "linux")]
+pub(crate) use unix::realtime_after;
+pub(crate) use unix::{errno, mode_from_raw, mode_to_raw, page_size, pages_present, process_alive};
 
 #[cfg(target_os = "linux")]
 mod linux;
@@ -75,14 +77,15 @@ compile_error!("shmkit supports Linux and macOS; a port adds a module under src/
 
 pub(crate) use os::{
     ensure_fork_handlers, fs_kind, huge_page_size, huge_pages, inventory, limits, mapped_file,
-    mapping_page_size, memory, perm_key, posix_sem_path, posix_shm_path, received_fd,
-    set_inherit, sysctl_u64, sysv_sem_limits, sysv_shm_limits, sysv_sysctl, thread_id, MAP_HUGE,
-    POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC, SEND_NOSIGNAL, SHM_HUGE,
+    mapping_page_size, memory, perm_key, posix_shm_path, received_fd, set_inherit, sysv_sem_limits,
+    sysv_shm_limits, sysv_sysctl, thread_id, MAP_HUGE, POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC,
+    SEND_NOSIGNAL, SHM_HUGE,
 };
 #[cfg(target_os = "linux")]
-pub(crate) use os::{futex, msg_cbytes, semtimedop};
+pub(crate) use os::{futex, memfd_name, msg_cbytes, posix_sem_path, semtimedop, sysctl_u64};
 
-/// The file system an object lives on, as far as shmkit cares.
+/// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FsKind {
     /// Memory-backed (`/dev/shm`, memfds): a full one fails page allocation.
@@ -103,7 +106,8 @@ pub(crate) struct SysvShmLimits {
     pub shmmni: Option<u64>,
 }
 
-/// The System V semaphore limits.
+/// The System V semaphore limits (macOS has no `semopm`, and nothing reads it there).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SemLimits {
     pub semmsl: Option<u64>,

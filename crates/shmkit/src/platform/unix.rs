@@ -12,6 +12,7 @@ pub(crate) fn errno() -> Errno {
 ///
 /// `None` when the time cannot be expressed (`Duration::MAX`, or past what `time_t` holds):
 /// such a timeout means "wait forever", the same on every primitive and OS object.
+#[cfg(target_os = "linux")]
 pub(crate) fn realtime_after(after: std::time::Duration) -> Option<libc::timespec> {
     let at = std::time::SystemTime::now()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
@@ -54,4 +55,16 @@ pub(crate) fn pages_present(addr: usize, len: usize) -> Option<Vec<bool>> {
     // byte per page into `vec`, which has that many.
     let r = unsafe { libc::mincore(addr as *mut libc::c_void, len, vec.as_mut_ptr().cast()) };
     (r == 0).then(|| vec.iter().map(|b| b & 1 != 0).collect())
+}
+
+/// A file mode as shmkit keeps it (`u32`) from the OS's `mode_t` (`u16` on macOS).
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn mode_from_raw(m: rustix::fs::RawMode) -> u32 {
+    m as u32
+}
+
+/// A permission mode (at most `0o7777`, checked by the caller) as the OS's `mode_t`.
+#[allow(clippy::unnecessary_cast)]
+pub(crate) fn mode_to_raw(m: u32) -> rustix::fs::RawMode {
+    (m & 0o7777) as rustix::fs::RawMode
 }

@@ -1,9 +1,9 @@
 //! System V message queues: `msgget`, `msgsnd`, `msgrcv` (by type, non-blocking), `msgctl`
 //! (`IPC_STAT`, `IPC_RMID`); see `sysvipc(7)`.
 
+use super::SysvKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
-use super::SysvKey;
 use crate::platform::{self, errno as last_errno};
 use rustix::io::Errno;
 

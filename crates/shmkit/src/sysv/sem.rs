@@ -2,9 +2,9 @@
 //! (`GETVAL`, `SETVAL`, `GETALL`, `GETNCNT`, `GETZCNT`, `GETPID`, `IPC_STAT`, `IPC_RMID`);
 //! see `sysvipc(7)`.
 
+use super::SysvKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
-use super::SysvKey;
 use crate::platform::{self, errno as last_errno};
 use rustix::io::Errno;
 use std::time::Duration;
@@ -175,6 +175,9 @@ impl SemSet {
     }
 
     /// `semtimedop`: as [`op`](Self::op), waiting at most `timeout`; `Ok(false)` on timeout.
+    /// Linux only (macOS has no `semtimedop`).
+    #[cfg(target_os = "linux")]
+    #[doc(alias = "semtimedop")]
     pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
         self.op_inner(ops, Some(timeout))
     }
@@ -188,6 +191,7 @@ impl SemSet {
                     // SAFETY: `raw` is a valid array of `raw.len()` sembufs.
                     unsafe { libc::semop(self.id, raw.as_mut_ptr(), raw.len()) }
                 }
+                #[cfg(target_os = "linux")]
                 Some(d) => {
                     let left = d.saturating_duration_since(std::time::Instant::now());
                     let ts = libc::timespec {
@@ -197,6 +201,8 @@ impl SemSet {
                     // SAFETY: a valid array of `raw.len()` sembufs.
                     unsafe { platform::semtimedop(self.id, raw.as_mut_ptr(), raw.len(), &ts) }
                 }
+                #[cfg(not(target_os = "linux"))]
+                Some(_) => unreachable!("only op_timeout passes a timeout, and it is Linux only"),
             };
             if r == 0 {
                 return Ok(true);
@@ -277,7 +283,6 @@ impl SemSet {
         stat_id(self.id)
     }
 
-
     /// `IPC_RMID`: removes it now; waiters fail with `EIDRM`.
     pub fn remove(&self) -> Result<()> {
         remove_id(self.id)?;
@@ -307,16 +312,27 @@ fn semget_error(key: SysvKey, e: Errno) -> Error {
             ))
         }
         Errno::NOENT => err.with_hint("no set has this key; create it first"),
-        Errno::INVAL => err.with_hint(
-            "more semaphores than kernel.sem's SEMMSL (first field of /proc/sys/kernel/sem), \
-             or an existing set under this key has fewer",
-        ),
-        Errno::NOSPC => err.with_hint(
-            "kernel.sem's SEMMNI (sets) or SEMMNS (semaphores) is reached; remove unused sets \
-             (IPC_RMID) or raise them with sysctl -w kernel.sem=...",
-        ),
+        Errno::INVAL => err.with_hint(format!(
+            "more semaphores than SEMMSL ({} = {}), or an existing set under this key has fewer",
+            platform::sysv_sysctl("semmsl"),
+            show(platform::sysv_sem_limits().semmsl)
+        )),
+        Errno::NOSPC => {
+            let l = platform::sysv_sem_limits();
+            err.with_hint(format!(
+                "SEMMNI (sets, {}) or SEMMNS (semaphores, {}) is reached; remove unused sets \
+                 (IPC_RMID) or raise them with sysctl ({})",
+                show(l.semmni),
+                show(l.semmns),
+                platform::sysv_sysctl("semmni")
+            ))
+        }
         _ => err,
     }
+}
+
+fn show(v: Option<u64>) -> String {
+    v.map_or("?".into(), |v| v.to_string())
 }
 
 /// `IPC_STAT` of the set `id`.

@@ -1,10 +1,10 @@
 //! System V shared memory: `ftok`, `shmget`, `shmat`, `shmdt`, `shmctl` (`sysvipc(7)`).
 
+use super::SysvKey;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mapping::{Mapping, Unmap};
 use crate::ownership::Ownership;
 use crate::platform::{self, errno as last_errno};
-use super::SysvKey;
 use rustix::io::Errno;
 
 /// `SHM_DEST` in `shm_perm.mode`: the segment is marked for removal (`IPC_RMID`) and will be
@@ -231,7 +231,6 @@ impl SysvShm {
         stat_id(self.id)
     }
 
-
     /// Marks the segment for removal (`IPC_RMID`). It stays usable by every process that has
     /// it attached, this one included, and is destroyed at the last detach; meanwhile its key
     /// becomes `IPC_PRIVATE`, so no new process can open it by key.
@@ -422,22 +421,19 @@ fn shmget_error_with(
     }
 }
 
-/// "the segment is mode 0600 owned by uid 0; this process is uid 65534", from
-/// `/proc/sysvipc/shm`, which shows every segment even to those who may not `IPC_STAT` it.
+/// "the segment is mode 0600 owned by uid 0; this process is uid 65534", from the OS's table
+/// of segments, which shows every segment even to those who may not `IPC_STAT` it.
 fn access_hint(matches: impl Fn(i32, i32) -> bool) -> Option<String> {
-    let table = std::fs::read_to_string("/proc/sysvipc/shm").ok()?;
-    table.lines().skip(1).find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        if f.len() <= 8 || !matches(f[0].parse().ok()?, f[1].parse().ok()?) {
-            return None;
-        }
-        let mode = u32::from_str_radix(f[2], 8).ok()? & 0o777;
-        Some(format!(
-            "the segment is mode {mode:04o} owned by uid {}; this process is uid {}",
-            f[7],
-            rustix::process::geteuid().as_raw()
-        ))
-    })
+    let rows = platform::inventory::sysv_shm().ok()?;
+    let row = rows
+        .iter()
+        .find(|r| r.perm.key.is_some_and(|k| matches(k, r.id)))?;
+    Some(format!(
+        "the segment is mode {:04o} owned by uid {}; this process is uid {}",
+        row.perm.mode & 0o777,
+        row.perm.uid?,
+        rustix::process::geteuid().as_raw()
+    ))
 }
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! What `fork` gives a child of each mapping (`madvise(2)`, `pthread_atfork(3)`), and the fork
 //! handlers that rebuild `Copy` and `Zero` mappings and hide `None` ones in the child.
 
-use crate::platform::maps::{self as registry, ForkSafeLock, Slot, ABSENT};
 use crate::error::{Error, Result};
+use crate::platform::maps::{self as registry, ForkSafeLock, Slot, ABSENT};
 use crate::platform::{copy, Inherit};
 use rustix::io::Errno;
 use rustix::mm::{self, Advice, MapFlags, ProtFlags};

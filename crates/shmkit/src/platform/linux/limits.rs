@@ -67,10 +67,30 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
     // /proc/sys/kernel/sem: SEMMSL SEMMNS SEMOPM SEMMNI.
     let sem = super::sysv_sem_limits();
     for (i, (name, value, unit, meaning)) in [
-        ("semmsl", sem.semmsl, "semaphores", "semaphores in one System V set"),
-        ("semmns", sem.semmns, "semaphores", "System V semaphores in all sets"),
-        ("semopm", sem.semopm, "operations", "operations in one semop call"),
-        ("semmni", sem.semmni, "sets", "number of System V semaphore sets"),
+        (
+            "semmsl",
+            sem.semmsl,
+            "semaphores",
+            "semaphores in one System V set",
+        ),
+        (
+            "semmns",
+            sem.semmns,
+            "semaphores",
+            "System V semaphores in all sets",
+        ),
+        (
+            "semopm",
+            sem.semopm,
+            "operations",
+            "operations in one semop call",
+        ),
+        (
+            "semmni",
+            sem.semmni,
+            "sets",
+            "number of System V semaphore sets",
+        ),
     ]
     .into_iter()
     .enumerate()
@@ -91,7 +111,8 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
     // POSIX shared memory is bounded by the tmpfs behind /dev/shm.
     if let Ok(vfs) = rustix::fs::statvfs("/dev/shm") {
         let frsize = vfs.f_frsize;
-        let limit = |name, unit, meaning, value, usage| Limit {
+        let limit = |name, unit, meaning, value, usage| {
+            Limit {
             name,
             value: Some(value),
             unit,
@@ -100,6 +121,7 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
             source: "statvfs(/dev/shm)".into(),
             usage: Some(usage),
             change: "mount -o remount,size=SIZE,nr_inodes=N /dev/shm (as root; persist it in /etc/fstab)".into(),
+        }
         };
         out.push(limit(
             "dev_shm_size",
@@ -118,10 +140,26 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
     }
     for (name, unit, meaning) in [
         ("queues_max", "queues", "POSIX message queues on the system"),
-        ("msg_max", "messages", "largest mq_maxmsg an unprivileged mq_open may ask for"),
-        ("msgsize_max", "bytes", "largest mq_msgsize an unprivileged mq_open may ask for"),
-        ("msg_default", "messages", "mq_maxmsg of a queue created without attributes"),
-        ("msgsize_default", "bytes", "mq_msgsize of a queue created without attributes"),
+        (
+            "msg_max",
+            "messages",
+            "largest mq_maxmsg an unprivileged mq_open may ask for",
+        ),
+        (
+            "msgsize_max",
+            "bytes",
+            "largest mq_msgsize an unprivileged mq_open may ask for",
+        ),
+        (
+            "msg_default",
+            "messages",
+            "mq_maxmsg of a queue created without attributes",
+        ),
+        (
+            "msgsize_default",
+            "bytes",
+            "mq_msgsize of a queue created without attributes",
+        ),
     ] {
         out.push(proc_limit("fs/mqueue", name, unit, meaning));
     }

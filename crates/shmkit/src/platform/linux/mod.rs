@@ -9,8 +9,8 @@ mod memory;
 pub(crate) mod sysv;
 
 pub(crate) use fork::{ensure_fork_handlers, set_inherit};
-pub(crate) use sysv::{msg_cbytes, perm_key, semtimedop};
 pub(crate) use memory::{huge_page_size, huge_pages, mapped_file, mapping_page_size, memory};
+pub(crate) use sysv::{msg_cbytes, perm_key, semtimedop};
 
 use super::{FsKind, SemLimits, SysvShmLimits};
 use rustix::fd::BorrowedFd;
@@ -85,17 +85,18 @@ pub(crate) fn sysv_sem_limits() -> SemLimits {
 
 /// The file system `fd` is on, by its `statfs` magic. A plain system call: safe in a signal
 /// handler.
+// f_type is i64 on x86_64 but another width elsewhere.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn fs_kind(fd: BorrowedFd<'_>) -> FsKind {
     rustix::fs::fstatfs(fd).map_or(FsKind::Other, |s| magic(s.f_type as i64))
 }
 
 /// The file system `path` is on.
+#[allow(clippy::unnecessary_cast)]
 pub(crate) fn fs_kind_path(path: &std::path::Path) -> FsKind {
     rustix::fs::statfs(path).map_or(FsKind::Other, |s| magic(s.f_type as i64))
 }
 
-// f_type is i64 on x86_64 but another width elsewhere.
-#[allow(clippy::unnecessary_cast)]
 fn magic(f_type: i64) -> FsKind {
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
@@ -121,3 +122,13 @@ pub(crate) const SEND_NOSIGNAL: rustix::net::SendFlags = rustix::net::SendFlags:
 
 /// Makes a received fd close-on-exec: nothing to do, [`RECV_CLOEXEC`] did it.
 pub(crate) fn received_fd(_fd: BorrowedFd<'_>) {}
+
+/// The name a memfd was created with, as the kernel shows it in `/proc/self/fd`
+/// (`/memfd:NAME (deleted)`); `None` if `fd` is not one.
+pub(crate) fn memfd_name(fd: BorrowedFd<'_>) -> Option<String> {
+    use rustix::fd::AsRawFd;
+    let p = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    let s = p.to_string_lossy();
+    let s = s.strip_prefix("/memfd:")?;
+    Some(s.strip_suffix(" (deleted)").unwrap_or(s).to_string())
+}

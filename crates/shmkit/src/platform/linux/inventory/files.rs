@@ -124,7 +124,8 @@ fn getattr(mqd: libc::mqd_t) -> Option<MqAttr> {
     // SAFETY: mq_attr is plain data.
     let mut attr: libc::mq_attr = unsafe { std::mem::zeroed() };
     // SAFETY: `mqd` is live; a valid out-pointer.
-    (unsafe { libc::mq_getattr(mqd, &mut attr) } == 0).then(|| MqAttr {
+    let ok = unsafe { libc::mq_getattr(mqd, &mut attr) } == 0;
+    ok.then_some(MqAttr {
         curmsgs: attr.mq_curmsgs as u64,
         maxmsg: attr.mq_maxmsg as u64,
         msgsize: attr.mq_msgsize as u64,

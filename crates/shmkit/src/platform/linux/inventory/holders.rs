@@ -26,7 +26,7 @@ fn on_mqueue(path: &std::path::Path) -> bool {
 
 /// One pass over `/proc/PID/maps` and `/proc/PID/fd` for every process: linear in the number
 /// of processes and their mappings and fds.
-pub(crate) fn scan_holders() -> HolderScan {
+pub(crate) fn scan_holders() -> crate::error::Result<HolderScan> {
     let mut scan = HolderScan::default();
     let pids: Vec<i32> = std::fs::read_dir("/proc")
         .into_iter()
@@ -155,7 +155,7 @@ pub(crate) fn scan_holders() -> HolderScan {
             holding.fds.sort_unstable();
         }
     }
-    scan
+    Ok(scan)
 }
 
 /// The command name (`/proc/PID/comm`): any bytes a process set with `PR_SET_NAME`, so read
@@ -194,10 +194,7 @@ pub(crate) fn is_memfd(fd: rustix::fd::BorrowedFd<'_>) -> bool {
     let Ok(link) = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())) else {
         return false;
     };
-    let shmem = matches!(
-        super::super::fs_kind(fd),
-        FsKind::Tmpfs | FsKind::Hugetlbfs
-    );
+    let shmem = matches!(super::super::fs_kind(fd), FsKind::Tmpfs | FsKind::Hugetlbfs);
     let link = link.as_os_str().as_bytes();
     shmem && link.starts_with(b"/memfd:") && link.ends_with(b" (deleted)")
 }
@@ -218,6 +215,11 @@ pub(crate) fn fd_inode(pid: i32, fd: i32) -> Option<u64> {
     std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
         .ok()
         .map(|m| m.ino())
+}
+
+/// The path that opens another process's fd (`/proc/PID/fd/FD`).
+pub(crate) fn fd_path(pid: i32, fd: i32) -> String {
+    format!("/proc/{pid}/fd/{fd}")
 }
 
 #[cfg(test)]

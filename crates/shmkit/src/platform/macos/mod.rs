@@ -1,0 +1,138 @@
+//! macOS: inheritance through `minherit(2)` (the kernel's own `vm_inherit`, so no fork
+//! handlers), limits from the `kern.sysv.*` sysctls, POSIX names of at most 31 bytes.
+//!
+//! Not here yet, and absent from the crate on macOS: memfds, POSIX semaphores and message
+//! queues, System V message queues, huge pages, the futex-based [`crate::sync`] (its port to
+//! `os_sync_wait_on_address` comes with Mach memory entries and semaphores), and the inventory
+//! (listing needs `kern.sysv.ipcs` and `proc_pidinfo`), which says so.
+
+mod fork;
+pub(crate) mod inventory;
+pub(crate) mod limits;
+
+pub(crate) use fork::{ensure_fork_handlers, set_inherit};
+
+use super::{FsKind, Memory, SemLimits, SysvShmLimits};
+use rustix::fd::BorrowedFd;
+
+/// No huge pages for `shmget` on macOS.
+pub(crate) const SHM_HUGE: Option<i32> = None;
+
+/// No huge pages for `mmap` of shared memory on macOS (superpages are for private memory).
+pub(crate) const MAP_HUGE: Option<rustix::mm::MapFlags> = None;
+
+/// Longest POSIX shm name after the leading `/`: the kernel's `PSHMNAMLEN` is 31 bytes,
+/// counting the `/`.
+pub(crate) const POSIX_NAME_MAX: usize = 30;
+
+/// POSIX objects live in the kernel, in no directory.
+pub(crate) const POSIX_SHM_DIR: Option<&str> = None;
+
+/// POSIX objects have no path on macOS.
+pub(crate) fn posix_shm_path(_name: &str) -> Option<String> {
+    None
+}
+
+/// A numeric sysctl by name (`sysctlbyname(3)`), 32 or 64 bits wide.
+pub(crate) fn sysctl_u64(name: &str) -> Option<u64> {
+    let c = std::ffi::CString::new(name).ok()?;
+    let mut buf = [0u8; 8];
+    let mut len: libc::size_t = buf.len();
+    // SAFETY: `buf` has `len` writable bytes; no new value is set (null, 0).
+    let r = unsafe {
+        libc::sysctlbyname(
+            c.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    match (r, len) {
+        (0, 4) => Some(u64::from(u32::from_ne_bytes(buf[..4].try_into().ok()?))),
+        (0, 8) => Some(u64::from_ne_bytes(buf)),
+        _ => None,
+    }
+}
+
+/// The sysctl that holds a System V limit (`shmmax` → `kern.sysv.shmmax`).
+pub(crate) fn sysv_sysctl(limit: &str) -> String {
+    format!("kern.sysv.{limit}")
+}
+
+/// The System V shared-memory limits that errors quote.
+pub(crate) fn sysv_shm_limits() -> SysvShmLimits {
+    SysvShmLimits {
+        shmmax: sysctl_u64("kern.sysv.shmmax"),
+        shmall_pages: sysctl_u64("kern.sysv.shmall"),
+        shmmni: sysctl_u64("kern.sysv.shmmni"),
+    }
+}
+
+/// The System V semaphore limits (`kern.sysv.sem*`; macOS has no SEMOPM sysctl).
+pub(crate) fn sysv_sem_limits() -> SemLimits {
+    SemLimits {
+        semmsl: sysctl_u64("kern.sysv.semmsl"),
+        semmns: sysctl_u64("kern.sysv.semmns"),
+        semopm: None,
+        semmni: sysctl_u64("kern.sysv.semmni"),
+    }
+}
+
+/// The key in an `ipc_perm` (`_key` in Darwin's headers).
+pub(crate) fn perm_key(perm: &libc::ipc_perm) -> i32 {
+    perm._key
+}
+
+/// macOS has no tmpfs or hugetlbfs behind shared memory: every object is "other".
+pub(crate) fn fs_kind(_fd: BorrowedFd<'_>) -> FsKind {
+    FsKind::Other
+}
+
+/// This thread's id (`pthread_threadid_np`), truncated to the 32 bits the fork-safe lock keeps.
+pub(crate) fn thread_id() -> u32 {
+    let mut id = 0u64;
+    // SAFETY: the current thread and a valid out-pointer.
+    unsafe { libc::pthread_threadid_np(0 as libc::pthread_t, &mut id) };
+    id as u32
+}
+
+/// Mappings of shared memory use the base page size on macOS.
+pub(crate) fn mapping_page_size(_addr: usize) -> usize {
+    rustix::param::page_size()
+}
+
+/// macOS cannot open the file behind a mapping by address.
+pub(crate) fn mapped_file(_addr: usize) -> Option<rustix::fd::OwnedFd> {
+    None
+}
+
+/// No huge pages for shared memory.
+pub(crate) fn huge_pages() -> (u64, u64) {
+    (0, 0)
+}
+
+/// The base page size: there are no huge pages for shared memory.
+pub(crate) fn huge_page_size() -> usize {
+    rustix::param::page_size()
+}
+
+/// RAM (`hw.memsize`) for an `ENOMEM` at creation; macOS swaps dynamically and has no
+/// overcommit policy.
+pub(crate) fn memory() -> Memory {
+    Memory {
+        ram_and_swap: sysctl_u64("hw.memsize").unwrap_or(0),
+        overcommit: None,
+    }
+}
+
+/// macOS has no `MSG_CMSG_CLOEXEC`: [`received_fd`] sets the flag instead.
+pub(crate) const RECV_CLOEXEC: rustix::net::RecvFlags = rustix::net::RecvFlags::empty();
+
+/// macOS has no `MSG_NOSIGNAL` (its equivalent is the socket option `SO_NOSIGPIPE`).
+pub(crate) const SEND_NOSIGNAL: rustix::net::SendFlags = rustix::net::SendFlags::empty();
+
+/// Makes a received fd close-on-exec (`fcntl(F_SETFD, FD_CLOEXEC)`).
+pub(crate) fn received_fd(fd: BorrowedFd<'_>) {
+    let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+}
