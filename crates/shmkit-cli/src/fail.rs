@@ -67,38 +67,24 @@ impl Fail {
 }
 
 impl From<shmkit::Error> for Fail {
+    /// The exit code comes from the error's kind alone; an object that does not exist gets
+    /// this command's own remedy, the same for every kind of object.
     fn from(e: shmkit::Error) -> Self {
-        if e.kind() == ErrorKind::NotFound {
-            // One wording for every kind of address (the library says which kind it looked
-            // for); the remedy names this command's own verb.
-            return Fail {
-                code: code::NOT_FOUND,
-                message: e
-                    .with_hint("`shmkit ls` lists the objects there are")
-                    .to_string(),
-            };
-        }
-        let code = match (e.raw_os_error(), e.kind()) {
-            (Some(libc::ENOENT | libc::EIDRM), _) => code::NOT_FOUND,
-            // shmctl and friends answer EINVAL for an id that names nothing.
-            (Some(libc::EINVAL), _)
-                if e.op().starts_with("shmctl")
-                    || e.op().starts_with("semctl")
-                    || e.op().starts_with("msgctl") =>
-            {
-                code::NOT_FOUND
-            }
-            (Some(libc::EACCES | libc::EPERM), _) | (None, ErrorKind::ReadOnly) => code::DENIED,
-            (
-                None,
-                ErrorKind::InvalidArgument
-                | ErrorKind::InvalidName
-                | ErrorKind::OutOfBounds
-                | ErrorKind::TooSmall
-                | ErrorKind::Misaligned,
-            ) => code::USAGE,
-            (Some(libc::ENAMETOOLONG | libc::EEXIST), _) => code::USAGE,
+        let code = match e.kind() {
+            ErrorKind::NotFound => code::NOT_FOUND,
+            ErrorKind::PermissionDenied | ErrorKind::ReadOnly => code::DENIED,
+            ErrorKind::InvalidArgument
+            | ErrorKind::InvalidName
+            | ErrorKind::OutOfBounds
+            | ErrorKind::TooSmall
+            | ErrorKind::Misaligned
+            | ErrorKind::AlreadyExists => code::USAGE,
             _ => code::ERROR,
+        };
+        let e = if e.kind() == ErrorKind::NotFound {
+            e.with_hint("`shmkit ls` lists the objects there are")
+        } else {
+            e
         };
         Fail {
             code,

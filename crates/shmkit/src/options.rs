@@ -22,24 +22,49 @@ impl Default for Common {
     }
 }
 
-/// The four setters of [`Common`] for an options type that holds it in a field `common`.
-macro_rules! common_setters {
-    ($what:literal, $ro:literal) => {
-        #[doc = concat!("Permission bits of a created ", $what, " (default 0600), set exactly whatever the umask.")]
+/// The options of the OS's semaphores and queues: the mode of a created object, and keeping
+/// it after drop. Defaults: mode 0600, removed on drop by its creator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ipc {
+    pub mode: u32,
+    pub keep: bool,
+}
+
+impl Default for Ipc {
+    fn default() -> Self {
+        Ipc {
+            mode: 0o600,
+            keep: false,
+        }
+    }
+}
+
+/// `mode` and `keep`, for an options type whose field `common` is an [`Ipc`] or a [`Common`].
+macro_rules! ipc_setters {
+    ($what:literal) => {
+        #[doc = concat!("Permission bits of a created ", $what, " (default 0600).")]
         pub fn mode(&mut self, mode: u32) -> &mut Self {
             self.common.mode = mode;
             self
         }
 
+        #[doc = concat!("Keep a created ", $what, " when the value is dropped (default: its creator removes it).")]
+        pub fn keep(&mut self, yes: bool) -> &mut Self {
+            self.common.keep = yes;
+            self
+        }
+    };
+}
+pub(crate) use ipc_setters;
+
+/// The four setters of [`Common`] for an options type that holds it in a field `common`.
+macro_rules! common_setters {
+    ($what:literal, $ro:literal) => {
+        crate::options::ipc_setters!($what);
+
         #[doc = concat!("Open read-only (", $ro, "); writes are refused.")]
         pub fn read_only(&mut self, yes: bool) -> &mut Self {
             self.common.read_only = yes;
-            self
-        }
-
-        #[doc = concat!("Keep a created ", $what, " when the value is dropped.")]
-        pub fn keep(&mut self, yes: bool) -> &mut Self {
-            self.common.keep = yes;
             self
         }
 

@@ -26,7 +26,7 @@ pub struct MqAttr {
 /// ```
 /// use shmkit::posix_mq::MessageQueue;
 /// let name = format!("/shmkit-doc-mq-{}", std::process::id());
-/// let q = MessageQueue::create(&name, 8, 128, 0o600)?;
+/// let q = MessageQueue::create(&name, 8, 128)?;
 /// q.send(b"low", 1)?;
 /// q.send(b"high", 9)?;
 /// assert_eq!(q.receive()?, (b"high".to_vec(), 9));
@@ -41,10 +41,60 @@ pub struct MessageQueue {
     owner: Ownership,
 }
 
+/// How to create or open a [`MessageQueue`]. Defaults: mode 0600, removed on drop by its
+/// creator.
+#[derive(Debug, Clone, Default)]
+pub struct QueueOptions {
+    common: crate::options::Ipc,
+}
+
+impl QueueOptions {
+    crate::options::ipc_setters!("queue");
+
+    /// `mq_open(O_CREAT | O_EXCL)`: creates `name` for at most `max_messages` messages of at
+    /// most `message_size` bytes.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`], [`ErrorKind::InvalidArgument`] for a zero capacity,
+    /// `EEXIST` when the name is taken, `EINVAL`/`EMFILE`/`ENOMEM` above the limits (the hint
+    /// quotes them).
+    #[doc(alias = "mq_open")]
+    pub fn create(&self, name: &str, max_messages: u64, message_size: u64) -> Result<MessageQueue> {
+        MessageQueue::create_with(name, max_messages, message_size, self.common)
+    }
+
+    /// `mq_open`: opens an existing `name` for sending and receiving.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`], `ENOENT` when there is no such queue, `EACCES`.
+    pub fn open(&self, name: &str) -> Result<MessageQueue> {
+        validate_name_for("mq_open", name)?;
+        MessageQueue::open_with(name, libc::O_RDWR, 0, None, true)
+    }
+}
+
 impl MessageQueue {
-    /// Creates `name` for at most `max_messages` messages of at most `message_size` bytes,
-    /// exclusively, with `mode`.
-    pub fn create(name: &str, max_messages: u64, message_size: u64, mode: u32) -> Result<Self> {
+    /// How to create or open a queue, beyond the defaults.
+    pub fn options() -> QueueOptions {
+        QueueOptions::default()
+    }
+
+    /// `mq_open`: creates `name` for at most `max_messages` messages of at most
+    /// `message_size` bytes, exclusively, mode 0600.
+    ///
+    /// # Errors
+    /// As [`QueueOptions::create`].
+    #[doc(alias = "mq_open")]
+    pub fn create(name: &str, max_messages: u64, message_size: u64) -> Result<Self> {
+        Self::options().create(name, max_messages, message_size)
+    }
+
+    fn create_with(
+        name: &str,
+        max_messages: u64,
+        message_size: u64,
+        common: crate::options::Ipc,
+    ) -> Result<Self> {
         validate_name_for("mq_open", name)?;
         if max_messages == 0 || message_size == 0 {
             return Err(Error::new(
@@ -61,15 +111,18 @@ impl MessageQueue {
         Self::open_with(
             name,
             libc::O_RDWR | libc::O_CREAT | libc::O_EXCL,
-            mode,
+            common.mode,
             Some(&mut attr),
+            common.keep,
         )
     }
 
     /// Opens an existing `name` for sending and receiving.
+    ///
+    /// # Errors
+    /// As [`QueueOptions::open`].
     pub fn open(name: &str) -> Result<Self> {
-        validate_name_for("mq_open", name)?;
-        Self::open_with(name, libc::O_RDWR, 0, None)
+        Self::options().open(name)
     }
 
     fn open_with(
@@ -77,6 +130,7 @@ impl MessageQueue {
         flags: i32,
         mode: u32,
         attr: Option<&mut libc::mq_attr>,
+        keep: bool,
     ) -> Result<Self> {
         let c = CString::new(name).expect("validated: no NUL");
         let attr_ptr = attr.map_or(std::ptr::null_mut(), |a| a as *mut libc::mq_attr);
@@ -115,7 +169,7 @@ impl MessageQueue {
             name: name.to_string(),
             message_size: 0,
             owner: if flags & libc::O_CREAT != 0 {
-                Ownership::created(false)
+                Ownership::created(keep)
             } else {
                 Ownership::opened()
             },
@@ -245,4 +299,19 @@ pub(crate) fn unlink_os(name: &std::ffi::OsStr) -> std::result::Result<(), Errno
         return Err(last_errno());
     }
     Ok(())
+}
+
+/// The capacity (messages, bytes per message) that `mq_open` gives a queue created without
+/// attributes: `fs.mqueue.msg_default` and `fs.mqueue.msgsize_default` (10 and 8192, the
+/// kernel's own defaults, when they cannot be read).
+///
+/// ```
+/// let (messages, size) = shmkit::posix_mq::default_capacity();
+/// assert!(messages > 0 && size > 0);
+/// ```
+pub fn default_capacity() -> (u64, u64) {
+    (
+        crate::platform::sysctl_u64("fs.mqueue.msg_default").unwrap_or(10),
+        crate::platform::sysctl_u64("fs.mqueue.msgsize_default").unwrap_or(8192),
+    )
 }

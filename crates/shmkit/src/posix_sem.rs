@@ -17,7 +17,7 @@ use std::time::Duration;
 /// ```
 /// use shmkit::posix_sem::NamedSemaphore;
 /// let name = format!("/shmkit-doc-psem-{}", std::process::id());
-/// let sem = NamedSemaphore::create(&name, 1, 0o600)?; // removed when dropped
+/// let sem = NamedSemaphore::create(&name, 1)?; // removed when dropped
 /// sem.wait()?;
 /// assert_eq!(sem.value()?, 0);
 /// sem.post()?;
@@ -45,19 +45,66 @@ unsafe impl Send for NamedSemaphore {}
 // SAFETY: as above.
 unsafe impl Sync for NamedSemaphore {}
 
+/// How to create or open a [`NamedSemaphore`]. Defaults: mode 0600, removed on drop by its
+/// creator.
+#[derive(Debug, Clone, Default)]
+pub struct SemaphoreOptions {
+    common: crate::options::Ipc,
+}
+
+impl SemaphoreOptions {
+    crate::options::ipc_setters!("semaphore");
+
+    /// `sem_open(O_CREAT | O_EXCL)`: creates `name` with `value`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] for a name `sem_open` would refuse, `EEXIST` when the name
+    /// is taken, `EINVAL` when `value` exceeds `SEM_VALUE_MAX`.
+    #[doc(alias = "sem_open")]
+    pub fn create(&self, name: &str, value: u32) -> Result<NamedSemaphore> {
+        NamedSemaphore::open_with(
+            name,
+            libc::O_CREAT | libc::O_EXCL,
+            self.common.mode,
+            value,
+            self.common.keep,
+        )
+    }
+
+    /// `sem_open`: opens an existing `name`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`], `ENOENT` when there is no such semaphore, `EACCES`.
+    pub fn open(&self, name: &str) -> Result<NamedSemaphore> {
+        NamedSemaphore::open_with(name, 0, 0, 0, true)
+    }
+}
+
 impl NamedSemaphore {
-    /// Creates `name` with `value` and `mode`, exclusively (`O_CREAT | O_EXCL`); removed
-    /// when dropped unless [`set_keep`](Self::set_keep).
-    pub fn create(name: &str, value: u32, mode: u32) -> Result<Self> {
-        Self::open_with(name, libc::O_CREAT | libc::O_EXCL, mode, value)
+    /// How to create or open a semaphore, beyond the defaults.
+    pub fn options() -> SemaphoreOptions {
+        SemaphoreOptions::default()
+    }
+
+    /// `sem_open`: creates `name` with `value`, exclusively (`O_CREAT | O_EXCL`), mode 0600;
+    /// removed when dropped unless [`set_keep`](Self::set_keep).
+    ///
+    /// # Errors
+    /// As [`SemaphoreOptions::create`].
+    #[doc(alias = "sem_open")]
+    pub fn create(name: &str, value: u32) -> Result<Self> {
+        Self::options().create(name, value)
     }
 
     /// Opens an existing `name`.
+    ///
+    /// # Errors
+    /// As [`SemaphoreOptions::open`].
     pub fn open(name: &str) -> Result<Self> {
-        Self::open_with(name, 0, 0, 0)
+        Self::options().open(name)
     }
 
-    fn open_with(name: &str, flags: i32, mode: u32, value: u32) -> Result<Self> {
+    fn open_with(name: &str, flags: i32, mode: u32, value: u32, keep: bool) -> Result<Self> {
         validate_name_for("sem_open", name)?;
         let c = CString::new(name).expect("validated: no NUL");
         // SAFETY: a valid C string; mode and value are passed as the variadic arguments
@@ -82,7 +129,7 @@ impl NamedSemaphore {
             guard: guard_for(sem, name),
             name: name.to_string(),
             owner: if flags & libc::O_CREAT != 0 {
-                Ownership::created(false)
+                Ownership::created(keep)
             } else {
                 Ownership::opened()
             },

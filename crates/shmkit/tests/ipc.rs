@@ -50,9 +50,9 @@ fn peer() {
 #[test]
 fn named_semaphore_between_processes() {
     let name = format!("/{}", unique("shmkit-test-psem"));
-    let s = NamedSemaphore::create(&name, 0, 0o600).unwrap();
+    let s = NamedSemaphore::create(&name, 0).unwrap();
     assert!(std::path::Path::new(&format!("/dev/shm/sem.{}", &name[1..])).exists());
-    let e = NamedSemaphore::create(&name, 0, 0o600).unwrap_err();
+    let e = NamedSemaphore::create(&name, 0).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EEXIST));
     assert!(e.to_string().contains("NamedSemaphore::open"), "{e}");
     let mut p = Peer::spawn("psem-wait", &[&name]);
@@ -125,10 +125,16 @@ fn an_ipcmk_semaphore_set_is_used_and_a_dead_holder_is_undone() {
 #[test]
 fn a_created_semaphore_set_is_removed_by_its_creator() {
     let key = unique_key();
-    let set = SemSet::create(SysvKey::Key(key), 3, 0o640).unwrap();
+    let set = SemSet::options()
+        .mode(0o640)
+        .create(SysvKey::Key(key), 3)
+        .unwrap();
     let id = set.id();
     assert!(sh("ipcs", &["-s", "-i", &id.to_string()]).contains("nsems = 3"));
-    let e = SemSet::create(SysvKey::Key(key), 3, 0o640).unwrap_err();
+    let e = SemSet::options()
+        .mode(0o640)
+        .create(SysvKey::Key(key), 3)
+        .unwrap_err();
     assert!(e.to_string().contains(&format!("semid {id}")), "{e}");
     let e = set.op(&[SemOp::post(7)]).unwrap_err();
     assert!(e.to_string().contains("the set has 3 semaphores"), "{e}");
@@ -197,7 +203,7 @@ fn messages_cross_between_shmkit_and_raw_syscalls_on_an_ipcmk_queue() {
 #[test]
 fn posix_message_queue_orders_by_priority_between_processes() {
     let name = format!("/{}", unique("shmkit-test-mq"));
-    let q = MessageQueue::create(&name, 4, 64, 0o600).unwrap();
+    let q = MessageQueue::create(&name, 4, 64).unwrap();
     let a = q.attr().unwrap();
     assert_eq!((a.max_messages, a.message_size, a.messages), (4, 64, 0));
     q.send(b"low", 1).unwrap();

@@ -221,12 +221,12 @@ fn peer() {
         // IPC namespace) returns the new set's values, without overrunning a buffer sized for
         // the old one.
         "getall-reused-id" => {
-            let old = SemSet::create(SysvKey::Private, 3, 0o600).unwrap();
+            let old = SemSet::create(SysvKey::Private, 3).unwrap();
             let id = old.id();
             old.set_keep(true);
             old.remove().unwrap();
             std::fs::write("/proc/sys/kernel/sem_next_id", id.to_string()).unwrap();
-            let new = SemSet::create(SysvKey::Private, 200, 0o600).unwrap();
+            let new = SemSet::create(SysvKey::Private, 200).unwrap();
             assert_eq!(new.id(), id, "sem_next_id did not reuse the id");
             new.set(199, 7).unwrap();
             let all = old.get_all().unwrap();
@@ -534,7 +534,7 @@ fn add_seals_keeps_the_inheritance_mode() {
 #[test]
 fn huge_timeouts_wait_instead_of_panicking_failing_or_returning_at_once() {
     let name = format!("/{}", unique("shmkit-test-maxwait"));
-    let sem = NamedSemaphore::create(&name, 0, 0o600).unwrap();
+    let sem = NamedSemaphore::create(&name, 0).unwrap();
     let seg = AnonShared::new(4096).unwrap();
     let s = Semaphore::init(&seg, 0, 0, WakePolicy::Any).unwrap();
     let m = Mutex::init(&seg, 64).unwrap();
@@ -633,7 +633,7 @@ fn a_panicking_initializer_lets_the_next_caller_take_over_at_once() {
 #[test]
 fn a_truncated_named_semaphore_reports_truncated_instead_of_sigbus() {
     let name = format!("/{}", unique("shmkit-test-semtrunc"));
-    let sem = NamedSemaphore::create(&name, 1, 0o600).unwrap();
+    let sem = NamedSemaphore::create(&name, 1).unwrap();
     common::sh(
         "truncate",
         &["-s", "0", &format!("/dev/shm/sem.{}", &name[1..])],
@@ -643,7 +643,7 @@ fn a_truncated_named_semaphore_reports_truncated_instead_of_sigbus() {
     // A waiter whose first access meets the truncation sleeps on a private page that no post
     // reaches: it must find out by itself (found by review: it hung).
     let name = format!("/{}", unique("shmkit-test-semtrunc-wait"));
-    let sem = NamedSemaphore::create(&name, 0, 0o600).unwrap();
+    let sem = NamedSemaphore::create(&name, 0).unwrap();
     common::sh(
         "truncate",
         &["-s", "0", &format!("/dev/shm/sem.{}", &name[1..])],

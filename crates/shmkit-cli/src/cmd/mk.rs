@@ -137,13 +137,6 @@ enum What {
     },
 }
 
-fn proc_default(path: &str, fallback: u64) -> u64 {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(fallback)
-}
-
 fn print(json: bool, addr: &str, fields: serde_json::Value) {
     if json {
         let mut v = fields;
@@ -270,8 +263,10 @@ pub fn run(a: Args) -> CmdResult {
             if nsems == 0 {
                 return Err(Fail::usage("--nsems must be at least 1"));
             }
-            let set =
-                SemSet::create(key, nsems.into(), mode).map_err(|e| our_remedy(e, "sem:ID"))?;
+            let set = SemSet::options()
+                .mode(mode)
+                .create(key, nsems.into())
+                .map_err(|e| our_remedy(e, "sem:ID"))?;
             // Until the values are set, a failure removes the set (drop); then keep it.
             if value != 0 {
                 for n in 0..nsems {
@@ -287,7 +282,10 @@ pub fn run(a: Args) -> CmdResult {
             );
         }
         What::Msg { key, mode, json } => {
-            let q = MsgQueue::create(key.key()?, mode).map_err(|e| our_remedy(e, "msg:ID"))?;
+            let q = MsgQueue::options()
+                .mode(mode)
+                .create(key.key()?)
+                .map_err(|e| our_remedy(e, "msg:ID"))?;
             q.set_keep(true);
             let st = q.stat()?;
             print(
@@ -302,7 +300,9 @@ pub fn run(a: Args) -> CmdResult {
             mode,
             json,
         } => {
-            let s = NamedSemaphore::create(&name, value, mode)
+            let s = NamedSemaphore::options()
+                .mode(mode)
+                .create(&name, value)
                 .map_err(|e| our_remedy(e, &format!("psem:{name}")))?;
             s.set_keep(true);
             print(
@@ -318,11 +318,12 @@ pub fn run(a: Args) -> CmdResult {
             mode,
             json,
         } => {
-            let max =
-                max_messages.unwrap_or_else(|| proc_default("/proc/sys/fs/mqueue/msg_default", 10));
-            let size = message_size
-                .unwrap_or_else(|| proc_default("/proc/sys/fs/mqueue/msgsize_default", 8192));
-            let q = MessageQueue::create(&name, max, size, mode)
+            let (default_max, default_size) = shmkit::posix_mq::default_capacity();
+            let max = max_messages.unwrap_or(default_max);
+            let size = message_size.unwrap_or(default_size);
+            let q = MessageQueue::options()
+                .mode(mode)
+                .create(&name, max, size)
                 .map_err(|e| our_remedy(e, &format!("mq:{name}")))?;
             q.set_keep(true);
             let a = q.attr()?;

@@ -9,7 +9,8 @@ use std::io;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// The operating system refused the call; [`Error::raw_os_error`] has the errno.
+    /// The operating system refused the call for a reason no other kind names;
+    /// [`Error::raw_os_error`] has the errno (which every OS error keeps, whatever its kind).
     Os,
     /// A POSIX shared-memory or memfd name that the OS would reject.
     InvalidName,
@@ -49,8 +50,28 @@ pub enum ErrorKind {
     /// The operating system could not provide a page of the mapping for another reason than a
     /// truncation or a full file system (an I/O error, the huge-page pool exhausted).
     Fault,
-    /// No object has the address that was looked up (the inventory's `find`).
+    /// The object does not exist: no object has the name, key, id or address (`ENOENT`,
+    /// `EIDRM`, and the `EINVAL` that `shmctl`, `semctl` and `msgctl` give for an unused id).
     NotFound,
+    /// An object with this name or key exists already (`EEXIST`): creation is exclusive.
+    AlreadyExists,
+    /// The object's permissions, or its owner, do not allow the operation (`EACCES`,
+    /// `EPERM`).
+    PermissionDenied,
+}
+
+impl ErrorKind {
+    /// The kind of an OS error number, for errors the OS reported.
+    fn of_errno(errno: rustix::io::Errno) -> Self {
+        use rustix::io::Errno;
+        match errno {
+            Errno::NOENT | Errno::IDRM => ErrorKind::NotFound,
+            Errno::EXIST => ErrorKind::AlreadyExists,
+            Errno::ACCESS | Errno::PERM => ErrorKind::PermissionDenied,
+            Errno::NAMETOOLONG => ErrorKind::InvalidName,
+            _ => ErrorKind::Os,
+        }
+    }
 }
 
 /// An error from a shmkit operation.
@@ -83,7 +104,7 @@ struct Inner {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// An OS error from `op` on `object`.
+    /// An OS error from `op` on `object`, of the kind its errno says.
     pub(crate) fn os(
         op: &'static str,
         object: impl Into<String>,
@@ -92,7 +113,7 @@ impl Error {
         Self::from_inner(Inner {
             op,
             object: object.into(),
-            kind: ErrorKind::Os,
+            kind: ErrorKind::of_errno(errno),
             os: Some(errno.raw_os_error()),
             detail: None,
             hint: None,

@@ -13,3 +13,19 @@ pub mod shm;
 
 pub use key::SysvKey;
 pub use shm::{SysvOptions, SysvShm, SysvStat};
+
+/// An error from a control call on an id (`shmctl`, `semctl`, `msgctl` with `IPC_STAT` or
+/// `IPC_RMID`): there `EINVAL` means no object has the id, so it is
+/// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound).
+pub(crate) fn id_error(
+    op: &'static str,
+    object: impl Into<String>,
+    e: rustix::io::Errno,
+) -> crate::Error {
+    let err = crate::Error::os(op, object, e);
+    if e == rustix::io::Errno::INVAL {
+        err.with_kind(crate::ErrorKind::NotFound)
+    } else {
+        err
+    }
+}

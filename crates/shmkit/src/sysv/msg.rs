@@ -46,7 +46,7 @@ pub struct MsgStat {
 /// ```
 /// use shmkit::SysvKey;
 /// use shmkit::sysv::msg::{MsgQueue, MsgType};
-/// let q = MsgQueue::create(SysvKey::Private, 0o600)?;
+/// let q = MsgQueue::create(SysvKey::Private)?;
 /// q.send(2, b"second kind", false)?;
 /// q.send(1, b"first kind", false)?;
 /// let (ty, body) = q.recv(MsgType::Exactly(1), 100, false)?.unwrap();
@@ -60,14 +60,26 @@ pub struct MsgQueue {
     owner: Ownership,
 }
 
-impl MsgQueue {
-    /// Creates a queue under `key`, exclusively, with `mode`.
-    pub fn create(key: SysvKey, mode: u32) -> Result<Self> {
+/// How to create or open a [`MsgQueue`]. Defaults: mode 0600, removed on drop by its creator.
+#[derive(Debug, Clone, Default)]
+pub struct MsgQueueOptions {
+    common: crate::options::Ipc,
+}
+
+impl MsgQueueOptions {
+    crate::options::ipc_setters!("queue");
+
+    /// `msgget(IPC_CREAT | IPC_EXCL)`: creates a queue under `key`.
+    ///
+    /// # Errors
+    /// `EEXIST` when `key` names a queue already, `ENOSPC` when MSGMNI is reached.
+    #[doc(alias = "msgget")]
+    pub fn create(&self, key: SysvKey) -> Result<MsgQueue> {
         // SAFETY: plain integers.
         let id = unsafe {
             libc::msgget(
                 key.raw(),
-                libc::IPC_CREAT | libc::IPC_EXCL | (mode & 0o777) as i32,
+                libc::IPC_CREAT | libc::IPC_EXCL | (self.common.mode & 0o777) as i32,
             )
         };
         if id < 0 {
@@ -75,12 +87,15 @@ impl MsgQueue {
         }
         Ok(MsgQueue {
             id,
-            owner: Ownership::created(false),
+            owner: Ownership::created(self.common.keep),
         })
     }
 
-    /// Opens the queue under `key`.
-    pub fn open(key: SysvKey) -> Result<Self> {
+    /// `msgget(key, 0)`: opens the queue under `key`.
+    ///
+    /// # Errors
+    /// `ENOENT` when no queue has the key, `EACCES` without permission.
+    pub fn open(&self, key: SysvKey) -> Result<MsgQueue> {
         // SAFETY: plain integers.
         let id = unsafe { libc::msgget(key.raw(), 0) };
         if id < 0 {
@@ -93,12 +108,47 @@ impl MsgQueue {
     }
 
     /// Opens the queue with this id (as `ipcs -q` shows it).
-    pub fn open_id(id: i32) -> Result<Self> {
+    ///
+    /// # Errors
+    /// `EINVAL` when no queue has the id, `EACCES` without read permission.
+    pub fn open_id(&self, id: i32) -> Result<MsgQueue> {
         stat_id(id)?;
         Ok(MsgQueue {
             id,
             owner: Ownership::opened(),
         })
+    }
+}
+
+impl MsgQueue {
+    /// How to create or open a queue, beyond the defaults.
+    pub fn options() -> MsgQueueOptions {
+        MsgQueueOptions::default()
+    }
+
+    /// `msgget`: creates a queue under `key`, exclusively, mode 0600.
+    ///
+    /// # Errors
+    /// As [`MsgQueueOptions::create`].
+    #[doc(alias = "msgget")]
+    pub fn create(key: SysvKey) -> Result<Self> {
+        Self::options().create(key)
+    }
+
+    /// Opens the queue under `key`.
+    ///
+    /// # Errors
+    /// As [`MsgQueueOptions::open`].
+    pub fn open(key: SysvKey) -> Result<Self> {
+        Self::options().open(key)
+    }
+
+    /// Opens the queue with this id (as `ipcs -q` shows it).
+    ///
+    /// # Errors
+    /// As [`MsgQueueOptions::open_id`].
+    pub fn open_id(id: i32) -> Result<Self> {
+        Self::options().open_id(id)
     }
 
     /// The queue's id.
@@ -232,7 +282,7 @@ pub fn stat_id(id: i32) -> Result<MsgStat> {
     let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: IPC_STAT writes a msqid_ds.
     if unsafe { libc::msgctl(id, libc::IPC_STAT, &mut ds) } < 0 {
-        return Err(Error::os(
+        return Err(super::id_error(
             "msgctl(IPC_STAT)",
             format!("msqid {id}"),
             last_errno(),
@@ -260,7 +310,7 @@ crate::ownership::owned!(MsgQueue, owner, "queue");
 /// root.
 #[doc(alias = "msgctl")]
 pub fn remove_id(id: i32) -> Result<()> {
-    rmid(id).map_err(|e| Error::os("msgctl(IPC_RMID)", format!("msqid {id}"), e))
+    rmid(id).map_err(|e| super::id_error("msgctl(IPC_RMID)", format!("msqid {id}"), e))
 }
 
 pub(crate) fn rmid(id: i32) -> std::result::Result<(), Errno> {

@@ -91,7 +91,7 @@ pub struct SemStat {
 /// ```
 /// use shmkit::SysvKey;
 /// use shmkit::sysv::sem::{SemOp, SemSet};
-/// let set = SemSet::create(SysvKey::Private, 2, 0o600)?;
+/// let set = SemSet::create(SysvKey::Private, 2)?;
 /// set.set(0, 1)?;
 /// assert!(set.op(&[SemOp::wait(0).undo()])?);
 /// assert_eq!(set.get_all()?, vec![0, 0]);
@@ -104,9 +104,30 @@ pub struct SemSet {
     owner: Ownership,
 }
 
-impl SemSet {
-    /// Creates a set of `nsems` semaphores (all 0) under `key`, exclusively, with `mode`.
-    pub fn create(key: SysvKey, nsems: usize, mode: u32) -> Result<Self> {
+/// How to create or open a [`SemSet`]. Defaults: mode 0600, removed on drop by its creator.
+///
+/// ```
+/// use shmkit::{sysv::sem::SemSet, SysvKey};
+/// let set = SemSet::options().mode(0o640).create(SysvKey::Private, 1)?;
+/// assert_eq!(set.stat()?.mode, 0o640);
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SemSetOptions {
+    common: crate::options::Ipc,
+}
+
+impl SemSetOptions {
+    crate::options::ipc_setters!("set");
+
+    /// `semget(IPC_CREAT | IPC_EXCL)`: creates a set of `nsems` semaphores (all 0) under `key`.
+    ///
+    /// # Errors
+    /// `EEXIST` when `key` names a set already (the hint gives its id), `EINVAL` above SEMMSL,
+    /// `ENOSPC` when SEMMNI or SEMMNS is reached (the hints quote the limits).
+    #[doc(alias = "semget")]
+    pub fn create(&self, key: SysvKey, nsems: usize) -> Result<SemSet> {
+        let mode = self.common.mode;
         if nsems == 0 || nsems > i32::MAX as usize {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -129,28 +150,67 @@ impl SemSet {
         Ok(SemSet {
             id,
             nsems,
-            owner: Ownership::created(false),
+            owner: Ownership::created(self.common.keep),
         })
     }
 
-    /// Opens the set under `key`.
-    pub fn open(key: SysvKey) -> Result<Self> {
+    /// `semget(key, 0, 0)`: opens the set under `key`.
+    ///
+    /// # Errors
+    /// `ENOENT` when no set has the key, `EACCES` without permission.
+    pub fn open(&self, key: SysvKey) -> Result<SemSet> {
         // SAFETY: plain integers.
         let id = unsafe { libc::semget(key.raw(), 0, 0) };
         if id < 0 {
             return Err(semget_error(key, last_errno()));
         }
-        Self::open_id(id)
+        self.open_id(id)
     }
 
     /// Opens the set with this id (as `ipcs -s` shows it).
-    pub fn open_id(id: i32) -> Result<Self> {
+    ///
+    /// # Errors
+    /// `EINVAL` when no set has the id, `EACCES` without read permission.
+    pub fn open_id(&self, id: i32) -> Result<SemSet> {
         let st = stat_id(id)?;
         Ok(SemSet {
             id,
             nsems: st.nsems,
             owner: Ownership::opened(),
         })
+    }
+}
+
+impl SemSet {
+    /// How to create or open a set, beyond the defaults.
+    pub fn options() -> SemSetOptions {
+        SemSetOptions::default()
+    }
+
+    /// `semget`: creates a set of `nsems` semaphores (all 0) under `key`, exclusively, mode
+    /// 0600. See [`SemSetOptions::create`].
+    ///
+    /// # Errors
+    /// As [`SemSetOptions::create`].
+    #[doc(alias = "semget")]
+    pub fn create(key: SysvKey, nsems: usize) -> Result<Self> {
+        Self::options().create(key, nsems)
+    }
+
+    /// Opens the set under `key`.
+    ///
+    /// # Errors
+    /// As [`SemSetOptions::open`].
+    pub fn open(key: SysvKey) -> Result<Self> {
+        Self::options().open(key)
+    }
+
+    /// Opens the set with this id (as `ipcs -s` shows it).
+    ///
+    /// # Errors
+    /// As [`SemSetOptions::open_id`].
+    pub fn open_id(id: i32) -> Result<Self> {
+        Self::options().open_id(id)
     }
 
     /// The set's id.
@@ -342,7 +402,7 @@ pub fn stat_id(id: i32) -> Result<SemStat> {
     // SAFETY: IPC_STAT writes a semid_ds through the fourth argument.
     let r = unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) };
     if r < 0 {
-        return Err(Error::os(
+        return Err(super::id_error(
             "semctl(IPC_STAT)",
             format!("semid {id}"),
             last_errno(),
@@ -420,7 +480,7 @@ crate::ownership::owned!(SemSet, owner, "set");
 /// `EINVAL` when no set has the id, `EPERM` when this user is not its owner, creator or root.
 #[doc(alias = "semctl")]
 pub fn remove_id(id: i32) -> Result<()> {
-    rmid(id).map_err(|e| Error::os("semctl(IPC_RMID)", format!("semid {id}"), e))
+    rmid(id).map_err(|e| super::id_error("semctl(IPC_RMID)", format!("semid {id}"), e))
 }
 
 pub(crate) fn rmid(id: i32) -> std::result::Result<(), Errno> {

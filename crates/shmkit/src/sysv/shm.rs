@@ -265,7 +265,7 @@ pub fn stat_id(id: i32) -> Result<SysvStat> {
     // SAFETY: `ds` is a valid, writable shmid_ds.
     if unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) } < 0 {
         let e = last_errno();
-        let err = Error::os("shmctl(IPC_STAT)", format!("shmid {id}"), e);
+        let err = super::id_error("shmctl(IPC_STAT)", format!("shmid {id}"), e);
         return Err(
             match access_hint(|_, i| i == id).filter(|_| e == Errno::ACCESS) {
                 Some(h) => err.with_hint(h),
@@ -299,7 +299,7 @@ pub fn remove_id(id: i32) -> Result<()> {
     // SAFETY: IPC_RMID takes no buffer.
     if unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {
         let e = last_errno();
-        let err = Error::os("shmctl(IPC_RMID)", format!("shmid {id}"), e);
+        let err = super::id_error("shmctl(IPC_RMID)", format!("shmid {id}"), e);
         return Err(if e == Errno::PERM {
             err.with_hint("only the segment's owner, its creator or root may remove it")
         } else {
