@@ -16,24 +16,7 @@ pub fn group(gid: u32) -> String {
     GROUPS.with(|c| {
         c.borrow_mut()
             .entry(gid)
-            .or_insert_with(|| {
-                let mut buf = vec![0 as libc::c_char; 4096];
-                // SAFETY: plain data, filled by getgrgid_r.
-                let mut gr: libc::group = unsafe { std::mem::zeroed() };
-                let mut out = std::ptr::null_mut();
-                // SAFETY: all pointers are valid for the call; `buf` outlives the use of `gr`.
-                let r = unsafe {
-                    libc::getgrgid_r(gid, &mut gr, buf.as_mut_ptr(), buf.len(), &mut out)
-                };
-                if r == 0 && !out.is_null() {
-                    // SAFETY: gr_name points into `buf`, NUL-terminated.
-                    unsafe { std::ffi::CStr::from_ptr(gr.gr_name) }
-                        .to_string_lossy()
-                        .into_owned()
-                } else {
-                    gid.to_string()
-                }
-            })
+            .or_insert_with(|| shmkit::users::group_name(gid).unwrap_or_else(|| gid.to_string()))
             .clone()
     })
 }
@@ -43,22 +26,15 @@ pub fn uid_of(user: &str) -> Result<u32, crate::fail::Fail> {
     if let Ok(uid) = user.parse::<u32>() {
         return Ok(uid);
     }
-    let c = std::ffi::CString::new(user)
-        .map_err(|_| crate::fail::Fail::usage("a user name has no NUL byte"))?;
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: plain data, filled by getpwnam_r.
-    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut out = std::ptr::null_mut();
-    // SAFETY: all pointers are valid for the call.
-    let r = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) };
-    if r == 0 && !out.is_null() {
-        Ok(pw.pw_uid)
-    } else {
-        Err(crate::fail::Fail::usage(format!(
+    if user.contains('\0') {
+        return Err(crate::fail::Fail::usage("a user name has no NUL byte"));
+    }
+    shmkit::users::uid_by_name(user).ok_or_else(|| {
+        crate::fail::Fail::usage(format!(
             "no user '{}' (give a name this machine knows, or a uid)",
             quote::text(user)
-        )))
-    }
+        ))
+    })
 }
 
 /// The user name of `uid` (through NSS, like `ls -l`), or the number.
@@ -66,24 +42,7 @@ pub fn user(uid: u32) -> String {
     USERS.with(|c| {
         c.borrow_mut()
             .entry(uid)
-            .or_insert_with(|| {
-                let mut buf = vec![0 as libc::c_char; 4096];
-                // SAFETY: plain data, filled by getpwuid_r.
-                let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
-                let mut out = std::ptr::null_mut();
-                // SAFETY: all pointers are valid for the call; `buf` outlives the use of `pw`.
-                let r = unsafe {
-                    libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out)
-                };
-                if r == 0 && !out.is_null() {
-                    // SAFETY: pw_name points into `buf`, NUL-terminated.
-                    unsafe { std::ffi::CStr::from_ptr(pw.pw_name) }
-                        .to_string_lossy()
-                        .into_owned()
-                } else {
-                    uid.to_string()
-                }
-            })
+            .or_insert_with(|| shmkit::users::user_name(uid).unwrap_or_else(|| uid.to_string()))
             .clone()
     })
 }

@@ -64,6 +64,7 @@ pub mod size;
 #[cfg(target_os = "linux")]
 pub mod sync;
 pub mod sysv;
+pub mod users;
 mod view;
 
 pub use anon::AnonShared;

@@ -143,9 +143,7 @@ fn remove_all(items: Vec<Item>) -> usize {
             Item::SysvKey(key) => {
                 // The key may now belong to a segment marked for removal (key 0) or to
                 // nothing; look for segments with this key that we created.
-                // SAFETY: shmget takes plain integers.
-                let id = unsafe { libc::shmget(*key, 0, 0) };
-                if id >= 0 {
+                if let Ok(id) = shmkit::sysv::shm::key_id(shmkit::SysvKey::Key(*key)) {
                     if let Ok(st) = shmkit::sysv::shm::stat_id(id) {
                         if st.creator_pid == me && shmkit::sysv::shm::remove_id(id).is_ok() {
                             removed += 1;

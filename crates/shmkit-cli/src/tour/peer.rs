@@ -3,17 +3,19 @@
 //! observed as one JSON object per line on stdout and takes its cues line by line on stdin.
 
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 
-/// A running peer, as the writer sees it.
-pub struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    /// Waited for (by `kill` or `finish`): its pid is no longer ours to signal.
-    reaped: bool,
+/// A running peer, as the writer sees it: the shared harness, tracked by the tour's cleanup
+/// (killed if the tour is interrupted, reaped through it so a stale pid is never signalled),
+/// reporting JSON.
+pub struct Peer(shmkit_peer::Peer);
+
+fn reap(
+    pid: u32,
+    wait: &mut dyn FnMut() -> std::io::Result<std::process::ExitStatus>,
+) -> std::io::Result<std::process::ExitStatus> {
+    super::cleanup::reap(pid, wait)
 }
 
 impl Peer {
@@ -21,40 +23,25 @@ impl Peer {
     pub fn spawn(role: &str, args: &[String]) -> Result<Peer, String> {
         let exe =
             std::env::current_exe().map_err(|e| format!("cannot find own executable: {e}"))?;
+        let mut cmd = Command::new(exe);
         // Its own process group: a Ctrl-C at the terminal goes to the tour alone, which then
         // stops its peers itself; a peer killed by the signal would make a step fail.
-        let mut child = Command::new(exe)
-            .process_group(0)
-            .arg("__peer")
-            .arg(role)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|e| format!("cannot start the peer process: {e}"))?;
-        super::cleanup::child(child.id());
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        Ok(Peer {
-            child,
-            stdin,
-            stdout,
-            reaped: false,
-        })
+        cmd.process_group(0).arg("__peer").arg(role).args(args);
+        shmkit_peer::Peer::spawn_tracked(cmd, super::cleanup::child, reap)
+            .map(Peer)
+            .map_err(|e| format!("cannot start the peer process: {e}"))
     }
 
     /// The peer's process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.0.pid()
     }
 
     /// The next report; an `{"error": ...}` report becomes `Err`.
     pub fn recv(&mut self) -> Result<Value, String> {
-        let mut line = String::new();
-        match self.stdout.read_line(&mut line) {
-            Ok(0) => Err("the peer exited without reporting".into()),
-            Ok(_) => {
+        match self.0.line() {
+            Ok(None) => Err("the peer exited without reporting".into()),
+            Ok(Some(line)) => {
                 let v: Value =
                     serde_json::from_str(&line).map_err(|e| format!("peer said {line:?}: {e}"))?;
                 match v.get("error") {
@@ -68,41 +55,22 @@ impl Peer {
 
     /// Sends a cue.
     pub fn send(&mut self, cue: &str) -> Result<(), String> {
-        let stdin = self.stdin.as_mut().ok_or("peer stdin closed")?;
-        writeln!(stdin, "{cue}")
-            .and_then(|_| stdin.flush())
+        self.0
+            .send(cue)
             .map_err(|e| format!("cue {cue:?} to the peer: {e}"))
     }
 
     /// Kills the peer with SIGKILL (no chance to clean up) and reaps it.
     pub fn kill(&mut self) -> Result<(), String> {
-        self.child
+        self.0
             .kill()
-            .map_err(|e| format!("kill the peer: {e}"))?;
-        let pid = self.child.id();
-        self.reaped = true;
-        super::cleanup::reap(pid, || self.child.wait())
             .map(|_| ())
-            .map_err(|e| format!("reap the peer: {e}"))
+            .map_err(|e| format!("kill the peer: {e}"))
     }
 
     /// Waits for the peer to exit; true if it succeeded.
-    pub fn finish(mut self) -> bool {
-        self.stdin = None;
-        let pid = self.child.id();
-        self.reaped = true;
-        super::cleanup::reap(pid, || self.child.wait()).is_ok_and(|s| s.success())
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        // A peer left running (a failed step) must not outlive the tour.
-        if !self.reaped {
-            let _ = self.child.kill();
-            let pid = self.child.id();
-            let _ = super::cleanup::reap(pid, || self.child.wait());
-        }
+    pub fn finish(self) -> bool {
+        self.0.wait().is_ok_and(|s| s.success())
     }
 }
 
@@ -126,16 +94,13 @@ pub fn run(role: &str, args: &[String]) -> u8 {
 }
 
 pub(super) fn report(v: Value) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{v}");
-    let _ = out.flush();
+    shmkit_peer::report(&v.to_string());
 }
 
 pub(super) fn cue() -> Result<String, String> {
-    let mut line = String::new();
-    match std::io::stdin().read_line(&mut line) {
-        Ok(0) => Err("the writer went away".into()),
-        Ok(_) => Ok(line.trim().to_string()),
+    match shmkit_peer::cue() {
+        Ok(None) => Err("the writer went away".into()),
+        Ok(Some(line)) => Ok(line),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -2,7 +2,7 @@
 
 use shmkit::sync::{Mutex, Semaphore, WakePolicy};
 use shmkit::{Mapping, PosixShm};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Instant;
 
@@ -221,17 +221,15 @@ pub fn main() {
         for k in 0..4 {
             let which = (k + round) % 4;
             let how = hows[which];
-            let mut child = Command::new(&exe)
-                .env("SHMKIT_BENCH_PEER", format!("{name}:{how:?}:{TRIPS}"))
-                .stdin(Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut cmd = Command::new(&exe);
+            cmd.env("SHMKIT_BENCH_PEER", format!("{name}:{how:?}:{TRIPS}"));
+            let peer = shmkit_peer::Peer::spawn(cmd).unwrap();
             // Warm up the peer's start-up out of the timing: the first trip is not timed.
             run(&seg, how, 1, false);
             let t = Instant::now();
             run(&seg, how, TRIPS - 1, false);
             trips[which].push(t.elapsed().as_nanos() as f64 / (TRIPS - 1) as f64 / 1000.0);
-            assert!(child.wait().unwrap().success());
+            assert!(peer.wait().unwrap().success());
         }
         eprint!("\rping-pong rounds {}/{rounds}", round + 1);
     }

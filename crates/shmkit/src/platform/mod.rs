@@ -60,7 +60,10 @@ mod unix;
 pub use inherit::Inherit;
 #[cfg(target_os = "linux")]
 pub(crate) use unix::realtime_after;
-pub(crate) use unix::{errno, mode_from_raw, mode_to_raw, page_size, pages_present, process_alive};
+pub(crate) use unix::{
+    errno, group_name, mode_from_raw, mode_to_raw, page_size, pages_present, process_alive,
+    uid_by_name, user_name,
+};
 
 #[cfg(target_os = "linux")]
 mod linux;

@@ -309,7 +309,15 @@ pub fn remove_id(id: i32) -> Result<()> {
     Ok(())
 }
 
-/// The id of the segment that has `key` (`shmget(key, 0, 0)`).
+/// `shmget(key, 0, 0)`: the id of the segment that has `key` now, without attaching it.
+///
+/// # Errors
+/// `ENOENT` ([`ErrorKind::NotFound`]) when no segment has the key.
+#[doc(alias = "shmget")]
+pub fn key_id(key: SysvKey) -> Result<i32> {
+    id_of_key(key.raw()).map_err(|e| Error::os("shmget", key.to_string(), e))
+}
+
 pub(crate) fn id_of_key(key: i32) -> std::result::Result<i32, Errno> {
     // SAFETY: shmget takes plain integers.
     let id = unsafe { libc::shmget(key, 0, 0) };

@@ -5,8 +5,7 @@
 //! `PEER `, taking cues from stdin.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -96,24 +95,17 @@ pub fn peer_role() -> Option<(String, Vec<String>)> {
 
 /// Reports one line to the test that started this peer.
 pub fn say(line: impl AsRef<str>) {
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "PEER {}", line.as_ref()).unwrap();
-    out.flush().unwrap();
+    shmkit_peer::report(&format!("PEER {}", line.as_ref()));
 }
 
-/// Waits for a cue from the test that started this peer.
+/// Waits for a cue from the test that started this peer ("" once the test closed stdin).
 pub fn cue() -> String {
-    let mut s = String::new();
-    std::io::stdin().read_line(&mut s).unwrap();
-    s.trim().to_string()
+    shmkit_peer::cue().unwrap().unwrap_or_default()
 }
 
-/// A peer process as the test sees it; killed on drop if still running.
-pub struct Peer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-}
+/// A peer process as the test sees it (the shared harness, with this file's conventions:
+/// reports start with `PEER `, failures panic); killed on drop if still running.
+pub struct Peer(shmkit_peer::Peer);
 
 impl Peer {
     /// Runs this test binary's `peer` test in a new process with `role` and `args`.
@@ -134,70 +126,43 @@ impl Peer {
             use std::os::unix::process::CommandExt;
             cmd.uid(uid).gid(uid);
         }
-        let mut child = cmd
-            .args(PEER_ARGS)
+        cmd.args(PEER_ARGS)
             .env("SHMKIT_PEER_ROLE", role)
-            .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn the test binary as a peer");
-        let stdin = child.stdin.take();
-        let stdout = BufReader::new(child.stdout.take().unwrap());
-        Peer {
-            child,
-            stdin,
-            stdout,
-        }
+            .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"));
+        Peer(shmkit_peer::Peer::spawn(cmd).expect("spawn the test binary as a peer"))
     }
 
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.0.pid() as i32
     }
 
     /// The next `PEER ` line, without the prefix.
     pub fn recv(&mut self) -> String {
-        loop {
-            let mut line = String::new();
-            let n = self.stdout.read_line(&mut line).unwrap();
-            assert!(n > 0, "the peer exited without reporting");
-            if let Some(rest) = line.strip_prefix("PEER ") {
-                return rest.trim_end().to_string();
-            }
-        }
+        self.0
+            .line_with_prefix("PEER ")
+            .unwrap()
+            .expect("the peer exited without reporting")
+            .trim_end()
+            .to_string()
     }
 
     pub fn send(&mut self, cue: &str) {
-        let s = self.stdin.as_mut().unwrap();
-        writeln!(s, "{cue}").unwrap();
-        s.flush().unwrap();
+        self.0.send(cue).unwrap();
     }
 
     /// Closes the peer's stdin: its next `cue()` returns an empty line.
     pub fn stdin_close(&mut self) {
-        self.stdin = None;
+        self.0.close_stdin();
     }
 
     /// Waits for the peer; panics unless it exited successfully.
-    pub fn finish(mut self) {
-        self.stdin = None;
-        let st = self.child.wait().unwrap();
+    pub fn finish(self) {
+        let st = self.0.wait().unwrap();
         assert!(st.success(), "peer failed: {st}");
     }
 
     pub fn kill9(&mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        self.0.kill().unwrap();
     }
 }
 
