@@ -3,8 +3,12 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+
+/// The uid of `nobody`, which the tests that need another user run as.
+pub const NOBODY: u32 = 65534;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_shmkit");
 
@@ -113,4 +117,39 @@ pub fn ipcmk(args: &[&str]) -> i32 {
         .unwrap()
         .parse()
         .unwrap()
+}
+
+pub fn root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+pub fn as_nobody(args: &[&str]) -> Run {
+    done(
+        Command::new(BIN)
+            .args(args)
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .output()
+            .unwrap(),
+    )
+}
+
+/// A process as root that maps `/dev/shm/NAME` and waits for a line on stdin.
+pub fn root_python_mapping(name: &str) -> std::process::Child {
+    let (py, ready) = python(
+        "import mmap,os,sys\n\
+         fd=os.open('/dev/shm/'+sys.argv[1], os.O_RDWR)\n\
+         m=mmap.mmap(fd, 0)\n\
+         os.close(fd)\n\
+         print('ready', flush=True)\n\
+         sys.stdin.readline()\n",
+        &[name],
+    );
+    assert_eq!(ready, "ready");
+    py
+}
+
+pub fn ok_in(args: &[&str], input: &[u8]) {
+    let r = shmkit_in(args, input);
+    assert_eq!(r.code, 0, "shmkit {args:?}: {}", r.err);
 }

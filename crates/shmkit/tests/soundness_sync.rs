@@ -1,0 +1,226 @@
+//! Regressions of the soundness review, in one process: timeouts, hostile words in shared
+//! memory, panicking initializers and racing copies must neither hang, panic nor be undefined
+//! behaviour. Each test failed before its fix. (The tests that need a fork or a peer process
+//! are in `soundness.rs`.)
+// Linux only: what this file tests (futex-based sync, POSIX semaphores) is absent from the
+// crate elsewhere.
+#![cfg(target_os = "linux")]
+
+mod common;
+use common::unique;
+use shmkit::posix_sem::NamedSemaphore;
+use shmkit::sync::{init_once, Condvar, InitOutcome, Mutex, Semaphore, WakePolicy};
+use shmkit::AnonShared;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+#[test]
+fn a_scribbled_lock_word_does_not_strand_a_waiter_at_unlock() {
+    let seg = AnonShared::new(4096).unwrap();
+    let m = Mutex::init(&seg, 0).unwrap();
+    let word = seg.atomic_u32(8).unwrap(); // magic, version, then the lock word
+    std::thread::scope(|s| {
+        let g = m.lock().unwrap().guard();
+        let waiter = s.spawn(|| {
+            let t = Instant::now();
+            let got = m.lock_timeout(Duration::from_secs(10)).unwrap().is_some();
+            (got, t.elapsed())
+        });
+        let t = Instant::now();
+        while word.load(Ordering::SeqCst) & rustix::thread::futex::WAITERS == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "the waiter never queued"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A hostile peer wipes the word while we hold the lock and a waiter sleeps.
+        word.store(0, Ordering::SeqCst);
+        let unlocked = Instant::now();
+        drop(g);
+        let (got, _) = waiter.join().unwrap();
+        assert!(got);
+        // Handed over at unlock, not when the waiter's own slice or deadline ran out.
+        assert!(
+            unlocked.elapsed() < Duration::from_millis(300),
+            "the waiter got the lock {:?} after unlock",
+            unlocked.elapsed()
+        );
+    });
+}
+
+// ---- 5. Condvar::wait_timeout ends in time whatever the mutex word holds ----
+
+#[test]
+fn condvar_wait_timeout_ends_in_time_whatever_a_peer_writes_into_the_mutex() {
+    let seg = AnonShared::new(4096).unwrap();
+    let want = Duration::from_millis(50);
+    let bound = want + Duration::from_millis(400);
+    // A live thread that is not the waiter, for its id.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let other = std::thread::spawn(move || {
+        tx.send(rustix::thread::gettid().as_raw_nonzero().get() as u32)
+            .unwrap();
+        let _ = stop_rx.recv_timeout(Duration::from_secs(30));
+    });
+    let live_tid = rx.recv().unwrap();
+    for value in [0u32, 0xffff_ffff, live_tid, 0x8000_0000, u32::MAX >> 2, 1] {
+        let m = Mutex::init(&seg, 0).unwrap();
+        let cv = Condvar::init(&seg, 64).unwrap();
+        let word = seg.atomic_u32(8).unwrap();
+        let cv_waiters = seg.atomic_u32(64 + 12).unwrap();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                let g = m.lock().unwrap().guard();
+                let t = Instant::now();
+                let r = cv
+                    .wait_timeout(g, want)
+                    .map(|(l, timed_out)| (l.owner_died(), timed_out));
+                (t.elapsed(), r.map_err(|e| e.kind()))
+            });
+            let t = Instant::now();
+            while cv_waiters.load(Ordering::SeqCst) == 0 && t.elapsed() < Duration::from_secs(5) {
+                std::thread::yield_now();
+            }
+            word.store(value, Ordering::SeqCst);
+            let (took, r) = waiter.join().unwrap();
+            assert!(
+                took < bound,
+                "word {value:#x}: wait_timeout took {took:?} ({r:?})"
+            );
+        });
+    }
+    let _ = stop_tx.send(());
+    other.join().unwrap();
+}
+
+// ---- 6. and 7. Truncation: a fork child keeps the guard; sync primitives report it ----
+
+#[test]
+fn huge_timeouts_wait_instead_of_panicking_failing_or_returning_at_once() {
+    let name = format!("/{}", unique("shmkit-test-maxwait"));
+    let sem = NamedSemaphore::create(&name, 0).unwrap();
+    let seg = AnonShared::new(4096).unwrap();
+    let s = Semaphore::init(&seg, 0, 0, WakePolicy::Any).unwrap();
+    let m = Mutex::init(&seg, 64).unwrap();
+    let huge = [Duration::MAX, Duration::from_secs(i64::MAX as u64)];
+    for t in huge {
+        std::thread::scope(|sc| {
+            let named = sc.spawn(|| sem.wait_timeout(t).map_err(|e| e.kind()));
+            let ours = sc.spawn(|| s.wait_timeout(t).map_err(|e| e.kind()));
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                !named.is_finished() && !ours.is_finished(),
+                "{t:?} returned at once"
+            );
+            sem.post().unwrap();
+            s.post().unwrap();
+            assert_eq!(named.join().unwrap(), Ok(true));
+            assert_eq!(ours.join().unwrap(), Ok(true));
+            // A contended lock with that timeout.
+            let g = m.lock().unwrap().guard();
+            let locker = sc.spawn(|| {
+                m.lock_timeout(t)
+                    .map(|l| l.map(|l| l.owner_died()))
+                    .map_err(|e| e.to_string())
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            assert!(
+                !locker.is_finished(),
+                "lock_timeout({t:?}) returned at once"
+            );
+            drop(g);
+            assert_eq!(locker.join().unwrap(), Ok(Some(false)));
+        });
+    }
+}
+
+// ---- 11. and 12. Hostile words; a panicking initializer ----
+
+#[test]
+fn hostile_words_do_not_panic_in_debug_builds() {
+    let seg = AnonShared::new(4096).unwrap();
+    for policy in [WakePolicy::Any, WakePolicy::Fifo] {
+        let s = Semaphore::init(&seg, 0, 0, policy).unwrap();
+        for (value, waiters, grants) in [
+            (u32::MAX, 0, 0),
+            (0, 1, u32::MAX),
+            (u32::MAX, u32::MAX, u32::MAX),
+        ] {
+            seg.atomic_u32(8).unwrap().store(value, Ordering::SeqCst);
+            seg.atomic_u32(12).unwrap().store(waiters, Ordering::SeqCst);
+            seg.atomic_u32(16).unwrap().store(grants, Ordering::SeqCst);
+            // No panic, whatever the words; a full value is the documented overflow.
+            let r = s.post();
+            if value == u32::MAX && (policy == WakePolicy::Any || waiters == 0) {
+                assert_eq!(r.unwrap_err().raw_os_error(), Some(libc::EOVERFLOW));
+            }
+            let _ = s.value();
+            let _ = s.try_wait();
+            let _ = s.wait_timeout(Duration::from_millis(1));
+        }
+    }
+    // init_once with pid words that name no process (negative as i32, or past pid_max).
+    for pid in [0x8000_0000u32, u32::MAX, (1 << 22) + 1] {
+        let seg = AnonShared::new(4096).unwrap();
+        seg.atomic_u32(0)
+            .unwrap()
+            .store(0x8000_0001, Ordering::SeqCst); // BUSY, generation 1
+        seg.atomic_u32(4).unwrap().store(pid, Ordering::SeqCst);
+        let t = Instant::now();
+        let r = init_once(&seg, 0, *b"test", 1, Duration::from_secs(5), |_| Ok(())).unwrap();
+        assert!(matches!(r, InitOutcome::TookOver { .. }), "{pid:#x}: {r:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{pid:#x}: {:?}",
+            t.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_panicking_initializer_lets_the_next_caller_take_over_at_once() {
+    let seg = AnonShared::new(4096).unwrap();
+    let r = std::panic::catch_unwind(|| {
+        init_once(&seg, 0, *b"test", 1, Duration::from_secs(30), |_| {
+            panic!("initializer fails")
+        })
+    });
+    assert!(r.is_err());
+    let t = Instant::now();
+    let r = init_once(&seg, 0, *b"test", 1, Duration::from_secs(30), |_| Ok(())).unwrap();
+    assert_eq!(r, InitOutcome::Initialized);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
+
+// ---- 13. A truncated /dev/shm/sem.NAME ----
+
+#[test]
+fn concurrent_reads_and_writes_of_one_range_are_not_data_races() {
+    let seg = AnonShared::new(4096).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..2u8 {
+            let seg = &seg;
+            s.spawn(move || {
+                let mut buf = [0u8; 100];
+                for i in 0..2_000u32 {
+                    if i % 2 == 0 {
+                        seg.write_at(3, &[t; 100]).unwrap();
+                    } else {
+                        seg.read_at(3, &mut buf).unwrap();
+                    }
+                    let _ = seg.view::<u64>(8).unwrap().load().unwrap();
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn error_is_one_pointer_wide() {
+    assert_eq!(
+        std::mem::size_of::<shmkit::Error>(),
+        std::mem::size_of::<usize>()
+    );
+}
