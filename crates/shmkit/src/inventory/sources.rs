@@ -32,6 +32,9 @@ fn latest(times: &[Option<i64>]) -> Option<i64> {
     times.iter().flatten().copied().max()
 }
 
+// `shm_object`, `sem_object` and `msg_object` look alike because each copies the fields of
+// its own row type into an `Object`; they share what is common (`sysv_common`, `when`,
+// `latest`), and what is left differs field by field.
 fn shm_object(r: &SysvShmRow) -> Object {
     let mut o = Object::new(Kind::SysvShm, Address::SysvShmId(r.id));
     sysv_common(&mut o, &r.perm, r.ctime);

@@ -176,3 +176,56 @@ pub(crate) struct LimitFact {
     pub usage: Option<u64>,
     pub change: String,
 }
+
+/// What each System V limit counts and limits, the same on every OS that has it.
+const SYSV_LIMITS: &[(&str, &str, &str)] = &[
+    ("shmmax", "bytes", "largest System V shared-memory segment"),
+    ("shmall", "pages", "all System V shared memory together"),
+    (
+        "shmmni",
+        "segments",
+        "number of System V shared-memory segments",
+    ),
+    ("shmmin", "bytes", "smallest System V shared-memory segment"),
+    (
+        "shmseg",
+        "segments",
+        "System V segments one process may attach",
+    ),
+    ("msgmax", "bytes", "largest System V message"),
+    (
+        "msgmnb",
+        "bytes",
+        "bytes one System V message queue may hold",
+    ),
+    ("msgmni", "queues", "number of System V message queues"),
+    ("semmsl", "semaphores", "semaphores in one System V set"),
+    ("semmns", "semaphores", "System V semaphores in all sets"),
+    ("semopm", "operations", "operations in one semop call"),
+    ("semmni", "sets", "number of System V semaphore sets"),
+    (
+        "semume",
+        "undo entries",
+        "SEM_UNDO entries one process may have",
+    ),
+];
+
+/// The unit and meaning of System V limit `name` (`("?", "?")` for a name not in the table,
+/// which a test rules out).
+pub(crate) fn sysv_limit(name: &str) -> (&'static str, &'static str) {
+    SYSV_LIMITS
+        .iter()
+        .find(|l| l.0 == name)
+        .map_or(("?", "?"), |l| (l.1, l.2))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_limit_the_os_modules_name_is_described() {
+        for l in crate::platform::limits::read().unwrap() {
+            assert_ne!(l.unit, "?", "{}", l.name);
+            assert_ne!(l.meaning, "?", "{}", l.name);
+        }
+    }
+}

@@ -29,3 +29,71 @@ pub(crate) fn id_error(
         err
     }
 }
+
+/// What System V semaphore sets and queues share, with the same meaning on both: `open`,
+/// `open_id`, `id`, `stat`, `remove`, and a `Drop` that removes the object if this value
+/// created it. `$t` has fields `id` and `owner`; its module has `stat_id` and `rmid`.
+macro_rules! sysv_object {
+    ($t:ident, $what:literal, $ipcs:literal, $opts:ident, $stat:ident, $removed:literal) => {
+        impl $t {
+            #[doc = concat!("Opens the ", $what, " under `key`.\n\n# Errors\nAs [`", stringify!($opts), "::open`].")]
+            pub fn open(key: SysvKey) -> Result<Self> {
+                Self::options().open(key)
+            }
+
+            #[doc = concat!("Opens the ", $what, " with this id (as `", $ipcs, "` shows it).\n\n# Errors\nAs [`", stringify!($opts), "::open_id`].")]
+            pub fn open_id(id: i32) -> Result<Self> {
+                Self::options().open_id(id)
+            }
+
+            #[doc = concat!("The ", $what, "'s id.")]
+            pub fn id(&self) -> i32 {
+                self.id
+            }
+
+            /// `IPC_STAT`.
+            ///
+            /// # Errors
+            /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) once it was removed,
+            /// `EACCES` without read permission.
+            pub fn stat(&self) -> Result<$stat> {
+                stat_id(self.id)
+            }
+
+            #[doc = concat!("`IPC_RMID`: ", $removed, "\n\n# Errors\n`EPERM` unless this user is its owner, its creator or root.")]
+            pub fn remove(&self) -> Result<()> {
+                remove_id(self.id)?;
+                self.owner.removed();
+                Ok(())
+            }
+        }
+
+        impl Drop for $t {
+            fn drop(&mut self) {
+                if self.owner.removes_on_drop() {
+                    let _ = rmid(self.id);
+                }
+            }
+        }
+    };
+}
+pub(crate) use sysv_object;
+
+/// Runs a System V call that may wait (`msgsnd`, `semop`, `semtimedop`), again after each
+/// signal that interrupted it: `Ok(true)` when it succeeded, `Ok(false)` when it would have
+/// waited with `IPC_NOWAIT` or its timeout ran out (`EAGAIN`), the errno otherwise.
+pub(crate) fn restarting(
+    mut call: impl FnMut() -> i32,
+) -> std::result::Result<bool, rustix::io::Errno> {
+    use rustix::io::Errno;
+    loop {
+        if call() == 0 {
+            return Ok(true);
+        }
+        match crate::platform::errno() {
+            Errno::INTR => continue,
+            Errno::AGAIN => return Ok(false),
+            e => return Err(e),
+        }
+    }
+}

@@ -135,27 +135,6 @@ impl MsgQueue {
         Self::options().create(key)
     }
 
-    /// Opens the queue under `key`.
-    ///
-    /// # Errors
-    /// As [`MsgQueueOptions::open`].
-    pub fn open(key: SysvKey) -> Result<Self> {
-        Self::options().open(key)
-    }
-
-    /// Opens the queue with this id (as `ipcs -q` shows it).
-    ///
-    /// # Errors
-    /// As [`MsgQueueOptions::open_id`].
-    pub fn open_id(id: i32) -> Result<Self> {
-        Self::options().open_id(id)
-    }
-
-    /// The queue's id.
-    pub fn id(&self) -> i32 {
-        self.id
-    }
-
     /// `msgsnd`: queues `body` with type `mtype` (> 0). With `nowait`, `Ok(false)` instead
     /// of waiting for room.
     pub fn send(&self, mtype: i64, body: &[u8], nowait: bool) -> Result<bool> {
@@ -172,29 +151,23 @@ impl MsgQueue {
         buf.extend_from_slice(&(mtype as libc::c_long).to_ne_bytes());
         buf.extend_from_slice(body);
         let flags = if nowait { libc::IPC_NOWAIT } else { 0 };
-        loop {
+        super::restarting(|| {
             // SAFETY: `buf` is an mtype followed by `body.len()` bytes of text.
-            let r = unsafe { libc::msgsnd(self.id, buf.as_ptr().cast(), body.len(), flags) };
-            if r == 0 {
-                return Ok(true);
+            unsafe { libc::msgsnd(self.id, buf.as_ptr().cast(), body.len(), flags) }
+        })
+        .map_err(|e| {
+            let err = Error::os("msgsnd", format!("msqid {}", self.id), e);
+            match e {
+                Errno::INVAL => err.with_hint(format!(
+                    "a {}-byte message exceeds {} ({}), or the queue is gone",
+                    body.len(),
+                    platform::sysv_sysctl("msgmax"),
+                    platform::sysctl_u64(&platform::sysv_sysctl("msgmax"))
+                        .map_or("?".into(), |v| v.to_string())
+                )),
+                _ => err,
             }
-            match last_errno() {
-                Errno::INTR => continue,
-                Errno::AGAIN => return Ok(false),
-                e => {
-                    let err = Error::os("msgsnd", format!("msqid {}", self.id), e);
-                    return Err(match e {
-                        Errno::INVAL => err.with_hint(format!(
-                            "a {}-byte message exceeds kernel.msgmax ({}), or the queue is gone",
-                            body.len(),
-                            platform::sysctl_u64(&platform::sysv_sysctl("msgmax"))
-                                .map_or("?".into(), |v| v.to_string())
-                        )),
-                        _ => err,
-                    });
-                }
-            }
-        }
+        })
     }
 
     /// `msgrcv`: takes the first message that `which` selects, at most `max` bytes of text
@@ -233,28 +206,16 @@ impl MsgQueue {
             }
         }
     }
-
-    /// `IPC_STAT`.
-    pub fn stat(&self) -> Result<MsgStat> {
-        stat_id(self.id)
-    }
-
-    /// `IPC_RMID`: removes it and its messages now.
-    pub fn remove(&self) -> Result<()> {
-        remove_id(self.id)?;
-        self.owner.removed();
-        Ok(())
-    }
 }
 
-impl Drop for MsgQueue {
-    fn drop(&mut self) {
-        if self.owner.removes_on_drop() {
-            // SAFETY: as in `remove`.
-            unsafe { libc::msgctl(self.id, libc::IPC_RMID, std::ptr::null_mut()) };
-        }
-    }
-}
+super::sysv_object!(
+    MsgQueue,
+    "queue",
+    "ipcs -q",
+    MsgQueueOptions,
+    MsgStat,
+    "removes it and its messages now."
+);
 
 fn msgget_error(key: SysvKey, e: Errno) -> Error {
     let err = Error::os("msgget", key.to_string(), e);

@@ -197,27 +197,6 @@ impl SemSet {
         Self::options().create(key, nsems)
     }
 
-    /// Opens the set under `key`.
-    ///
-    /// # Errors
-    /// As [`SemSetOptions::open`].
-    pub fn open(key: SysvKey) -> Result<Self> {
-        Self::options().open(key)
-    }
-
-    /// Opens the set with this id (as `ipcs -s` shows it).
-    ///
-    /// # Errors
-    /// As [`SemSetOptions::open_id`].
-    pub fn open_id(id: i32) -> Result<Self> {
-        Self::options().open_id(id)
-    }
-
-    /// The set's id.
-    pub fn id(&self) -> i32 {
-        self.id
-    }
-
     /// How many semaphores it has.
     pub fn len(&self) -> usize {
         self.nsems
@@ -245,46 +224,37 @@ impl SemSet {
     fn op_inner(&self, ops: &[SemOp], timeout: Option<Duration>) -> Result<bool> {
         let mut raw: Vec<libc::sembuf> = ops.iter().map(|o| o.raw()).collect();
         let deadline = timeout.and_then(|t| std::time::Instant::now().checked_add(t));
-        loop {
-            let r = match deadline {
-                None => {
-                    // SAFETY: `raw` is a valid array of `raw.len()` sembufs.
-                    unsafe { libc::semop(self.id, raw.as_mut_ptr(), raw.len()) }
-                }
-                #[cfg(target_os = "linux")]
-                Some(d) => {
-                    let left = d.saturating_duration_since(std::time::Instant::now());
-                    let ts = libc::timespec {
-                        tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
-                        tv_nsec: left.subsec_nanos() as libc::c_long,
-                    };
-                    // SAFETY: a valid array of `raw.len()` sembufs.
-                    unsafe { platform::semtimedop(self.id, raw.as_mut_ptr(), raw.len(), &ts) }
-                }
-                #[cfg(not(target_os = "linux"))]
-                Some(_) => unreachable!("only op_timeout passes a timeout, and it is Linux only"),
-            };
-            if r == 0 {
-                return Ok(true);
+        super::restarting(|| match deadline {
+            None => {
+                // SAFETY: `raw` is a valid array of `raw.len()` sembufs.
+                unsafe { libc::semop(self.id, raw.as_mut_ptr(), raw.len()) }
             }
-            match last_errno() {
-                Errno::INTR => continue,
-                Errno::AGAIN => return Ok(false),
-                e => {
-                    let err = Error::os("semop", format!("semid {}", self.id), e);
-                    return Err(match e {
-                        Errno::FBIG => err.with_hint(format!(
-                            "the set has {} semaphores (0..{})",
-                            self.nsems,
-                            self.nsems.saturating_sub(1)
-                        )),
-                        Errno::IDRM => err.with_hint("the set was removed while we waited"),
-                        Errno::RANGE => err.with_hint("the value would exceed SEMVMX (32767)"),
-                        _ => err,
-                    });
-                }
+            #[cfg(target_os = "linux")]
+            Some(d) => {
+                let left = d.saturating_duration_since(std::time::Instant::now());
+                let ts = libc::timespec {
+                    tv_sec: libc::time_t::try_from(left.as_secs()).unwrap_or(libc::time_t::MAX),
+                    tv_nsec: left.subsec_nanos() as libc::c_long,
+                };
+                // SAFETY: a valid array of `raw.len()` sembufs.
+                unsafe { platform::semtimedop(self.id, raw.as_mut_ptr(), raw.len(), &ts) }
             }
-        }
+            #[cfg(not(target_os = "linux"))]
+            Some(_) => unreachable!("only op_timeout passes a timeout, and it is Linux only"),
+        })
+        .map_err(|e| {
+            let err = Error::os("semop", format!("semid {}", self.id), e);
+            match e {
+                Errno::FBIG => err.with_hint(format!(
+                    "the set has {} semaphores (0..{})",
+                    self.nsems,
+                    self.nsems.saturating_sub(1)
+                )),
+                Errno::IDRM => err.with_hint("the set was removed while we waited"),
+                Errno::RANGE => err.with_hint("the value would exceed SEMVMX (32767)"),
+                _ => err,
+            }
+        })
     }
 
     fn ctl(&self, num: u16, cmd: i32, what: &'static str) -> Result<i32> {
@@ -337,28 +307,16 @@ impl SemSet {
     pub fn pid(&self, num: u16) -> Result<i32> {
         self.ctl(num, libc::GETPID, "semctl(GETPID)")
     }
-
-    /// `IPC_STAT`.
-    pub fn stat(&self) -> Result<SemStat> {
-        stat_id(self.id)
-    }
-
-    /// `IPC_RMID`: removes it now; waiters fail with `EIDRM`.
-    pub fn remove(&self) -> Result<()> {
-        remove_id(self.id)?;
-        self.owner.removed();
-        Ok(())
-    }
 }
 
-impl Drop for SemSet {
-    fn drop(&mut self) {
-        if self.owner.removes_on_drop() {
-            // SAFETY: plain integers.
-            unsafe { libc::semctl(self.id, 0, libc::IPC_RMID) };
-        }
-    }
-}
+super::sysv_object!(
+    SemSet,
+    "set",
+    "ipcs -s",
+    SemSetOptions,
+    SemStat,
+    "removes it now; waiters fail with `EIDRM`."
+);
 
 fn semget_error(key: SysvKey, e: Errno) -> Error {
     let err = Error::os("semget", key.to_string(), e);

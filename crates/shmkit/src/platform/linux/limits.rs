@@ -2,7 +2,7 @@
 
 use super::sysctl_u64;
 use crate::error::Result;
-use crate::platform::facts::LimitFact as Limit;
+use crate::platform::facts::{sysv_limit, LimitFact as Limit};
 
 fn sysctl(name: &str, path: &str) -> String {
     format!("sysctl -w {name}=VALUE (as root; persist it in /etc/sysctl.d/*.conf); file {path}")
@@ -28,13 +28,16 @@ fn proc_limit(dir: &str, name: &'static str, unit: &'static str, meaning: &'stat
 /// only the file system knows (how full `/dev/shm` is).
 pub(crate) fn read() -> Result<Vec<Limit>> {
     let page = rustix::param::page_size() as u64;
-    let k = |name, unit, meaning| proc_limit("kernel", name, unit, meaning);
-    let mut shmall = k("shmall", "pages", "all System V shared memory together");
+    let k = |name| {
+        let (unit, meaning) = sysv_limit(name);
+        proc_limit("kernel", name, unit, meaning)
+    };
+    let mut shmall = k("shmall");
     shmall.unit_bytes = Some(page);
     let mut out = vec![
-        k("shmmax", "bytes", "largest System V shared-memory segment"),
+        k("shmmax"),
         shmall,
-        k("shmmni", "segments", "number of System V shared-memory segments"),
+        k("shmmni"),
         Limit {
             name: "shmmin",
             value: Some(1),
@@ -55,14 +58,15 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
             usage: None,
             change: sysctl("kernel.shmmni", "/proc/sys/kernel/shmmni"),
         },
-        k(
+        proc_limit(
+            "kernel",
             "shm_rmid_forced",
             "boolean",
             "1: segments are destroyed when their last process exits, even without IPC_RMID",
         ),
-        k("msgmax", "bytes", "largest System V message"),
-        k("msgmnb", "bytes", "bytes one System V message queue may hold"),
-        k("msgmni", "queues", "number of System V message queues"),
+        k("msgmax"),
+        k("msgmnb"),
+        k("msgmni"),
     ];
     // /proc/sys/kernel/sem: SEMMSL SEMMNS SEMOPM SEMMNI.
     let sem = super::sysv_sem_limits();

@@ -3,12 +3,13 @@
 
 use super::sysctl_u64;
 use crate::error::Result;
-use crate::platform::facts::LimitFact as Limit;
+use crate::platform::facts::{sysv_limit, LimitFact as Limit};
 
 /// Every System V limit macOS reports. POSIX objects have no limit macOS exposes.
 pub(crate) fn read() -> Result<Vec<Limit>> {
     let page = rustix::param::page_size() as u64;
-    let k = |name: &'static str, unit, meaning| {
+    let k = |name: &'static str| {
+        let (unit, meaning) = sysv_limit(name);
         let sysctl = format!("kern.sysv.{name}");
         Limit {
             name,
@@ -24,27 +25,10 @@ pub(crate) fn read() -> Result<Vec<Limit>> {
             usage: None,
         }
     };
-    Ok(vec![
-        k("shmmax", "bytes", "largest System V shared-memory segment"),
-        k("shmall", "pages", "all System V shared memory together"),
-        k(
-            "shmmni",
-            "segments",
-            "number of System V shared-memory segments",
-        ),
-        k("shmmin", "bytes", "smallest System V shared-memory segment"),
-        k(
-            "shmseg",
-            "segments",
-            "System V segments one process may attach",
-        ),
-        k("semmsl", "semaphores", "semaphores in one System V set"),
-        k("semmns", "semaphores", "System V semaphores in all sets"),
-        k("semmni", "sets", "number of System V semaphore sets"),
-        k(
-            "semume",
-            "undo entries",
-            "SEM_UNDO entries one process may have",
-        ),
-    ])
+    Ok([
+        "shmmax", "shmall", "shmmni", "shmmin", "shmseg", "semmsl", "semmns", "semmni", "semume",
+    ]
+    .into_iter()
+    .map(k)
+    .collect())
 }
