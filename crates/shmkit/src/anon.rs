@@ -29,16 +29,23 @@ pub struct AnonShared {
 }
 
 impl AnonShared {
-    /// Maps `len` bytes of zeroed shared memory.
+    /// `mmap(2)` with `MAP_SHARED | MAP_ANONYMOUS`: maps `len` bytes of zeroed shared memory.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a zero `len`; the OS error of `mmap` (such as
+    /// `ENOMEM`).
+    #[doc(alias = "mmap")]
     pub fn new(len: usize) -> Result<AnonShared> {
         AnonShared::map(len, false)
     }
 
-    /// Like [`AnonShared::new`], backed by huge pages (`MAP_HUGETLB`). Fails with a message
-    /// that says so when the machine has none reserved. Linux only.
+    /// `mmap(2)` with `MAP_HUGETLB`: like [`AnonShared::new`], backed by huge pages. Fails with a
+    /// message that says so when the machine has none reserved. Linux only: macOS has no huge
+    /// pages for shared memory (its superpages are for private memory).
     ///
     /// # Errors
-    /// [`ErrorKind::Os`] (`ENOMEM`) when no huge pages are free, with how many are reserved.
+    /// As [`AnonShared::new`]; `ENOMEM` ([`ErrorKind::Os`]) when no huge pages are free, with a
+    /// hint that says how many are reserved.
     #[cfg(target_os = "linux")]
     #[doc(alias = "MAP_HUGETLB")]
     pub fn new_huge(len: usize) -> Result<AnonShared> {

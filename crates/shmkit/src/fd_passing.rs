@@ -11,8 +11,8 @@ use rustix::net::{
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 
-/// Sends `fd` with the bytes `payload` (at least one byte: a stream socket cannot carry
-/// ancillary data alone).
+/// `sendmsg(2)` with `SCM_RIGHTS`: sends `fd` with the bytes `payload` (at least one byte: a
+/// stream socket cannot carry ancillary data alone).
 ///
 /// A peer that closed its end makes this fail with `EPIPE`; on Linux no `SIGPIPE` is raised
 /// (`MSG_NOSIGNAL`), on macOS the caller ignores `SIGPIPE` or sets `SO_NOSIGPIPE` itself.
@@ -36,6 +36,8 @@ use std::mem::MaybeUninit;
 /// # }
 /// # Ok::<(), shmkit::Error>(())
 /// ```
+#[doc(alias = "sendmsg")]
+#[doc(alias = "SCM_RIGHTS")]
 pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<()> {
     if payload.is_empty() {
         return Err(Error::new(
@@ -72,8 +74,8 @@ pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
     Ok(())
 }
 
-/// Receives one fd, close-on-exec, and up to `buf.len()` payload bytes; returns the fd and how
-/// many bytes arrived.
+/// `recvmsg(2)` with `SCM_RIGHTS`: receives one fd, close-on-exec, and up to `buf.len()`
+/// payload bytes; returns the fd and how many bytes arrived.
 ///
 /// On Linux the fd is close-on-exec from the moment it exists (`MSG_CMSG_CLOEXEC`); macOS has
 /// no such flag, so there it is made close-on-exec right after `recvmsg` returns, and a thread
@@ -82,6 +84,8 @@ pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
 /// # Errors
 /// The socket's errors, and [`ErrorKind::InvalidArgument`] when a message or the end of the
 /// stream arrives without an fd.
+#[doc(alias = "recvmsg")]
+#[doc(alias = "SCM_RIGHTS")]
 pub fn recv_fd(socket: impl AsFd, buf: &mut [u8]) -> Result<(OwnedFd, usize)> {
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
     let mut control = RecvAncillaryBuffer::new(&mut space);

@@ -45,6 +45,11 @@ impl FileOptions {
     crate::options::common_setters!("file", "`O_RDONLY`, `PROT_READ`");
 
     /// Creates a new file of `size` bytes (fails if it exists) and maps it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for size 0, [`ErrorKind::AlreadyExists`] if the file exists,
+    /// [`ErrorKind::NotFound`] or [`ErrorKind::PermissionDenied`] from `open`, or the OS error of
+    /// `fchmod`, `ftruncate` or `mmap` (after which the file is deleted again).
     pub fn create(&self, path: impl AsRef<Path>, size: usize) -> Result<FileSegment> {
         let path = path.as_ref();
         let object = path.display().to_string();
@@ -85,6 +90,11 @@ impl FileOptions {
     }
 
     /// Opens an existing file and maps all of it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] or [`ErrorKind::PermissionDenied`] from `open`,
+    /// [`ErrorKind::TooSmall`] if the file is empty or smaller than [`min_size`](Self::min_size),
+    /// or the OS error of `open`, `fstat` or `mmap`.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<FileSegment> {
         let path = path.as_ref();
         let object = path.display().to_string();
@@ -105,6 +115,10 @@ impl FileOptions {
     }
 
     /// Creates the file, or opens it if it exists (then it must have at least `size` bytes).
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open); an existing file smaller than `size`
+    /// is [`ErrorKind::TooSmall`].
     pub fn create_or_open(&self, path: impl AsRef<Path>, size: usize) -> Result<FileSegment> {
         let path = path.as_ref();
         match self.create(path, size) {
@@ -124,10 +138,16 @@ impl FileSegment {
         FileOptions::default()
     }
     /// Creates a new file of `size` bytes, mode 0600, and maps it.
+    ///
+    /// # Errors
+    /// As [`FileOptions::create`].
     pub fn create(path: impl AsRef<Path>, size: usize) -> Result<FileSegment> {
         FileOptions::default().create(path, size)
     }
     /// Opens an existing file read-write and maps all of it.
+    ///
+    /// # Errors
+    /// As [`FileOptions::open`].
     pub fn open(path: impl AsRef<Path>) -> Result<FileSegment> {
         FileOptions::default().open(path)
     }
@@ -135,7 +155,11 @@ impl FileSegment {
     pub fn path(&self) -> &Path {
         &self.path
     }
-    /// What `fstat(2)` says now.
+    /// `fstat(2)`: the file's size, blocks, mode and owner now.
+    ///
+    /// # Errors
+    /// The OS error of `fstat`.
+    #[doc(alias = "fstat")]
     pub fn stat(&self) -> Result<ObjectStat> {
         fd_map::object_stat(&self.file, self.map.object())
     }

@@ -40,6 +40,7 @@
 //! ```
 
 #![deny(missing_docs)]
+#![warn(clippy::missing_errors_doc)]
 
 mod anon;
 mod error;

@@ -53,7 +53,8 @@ pub(crate) enum Unmap {
 ///
 /// Every segment type of shmkit dereferences to a `Mapping`, so these methods work on all of
 /// them. Its length is the object's real size as the kernel reports it; no accessor touches a
-/// byte past it.
+/// byte past it. Dropping it undoes the mapping (`munmap(2)`, or `shmdt(2)` for a System V
+/// attachment).
 ///
 /// ```
 /// let seg = shmkit::AnonShared::new(4096)?;
@@ -64,6 +65,7 @@ pub(crate) enum Unmap {
 /// assert!(seg.write_at(4094, b"too long").is_err());
 /// # Ok::<(), shmkit::Error>(())
 /// ```
+#[doc(alias = "munmap")]
 pub struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
@@ -177,7 +179,14 @@ impl Mapping {
         Inherit::from_u8(self.slot.inherit.load(Ordering::Relaxed))
     }
 
-    /// Chooses what a `fork` child gets of this mapping; see [`Inherit`].
+    /// `madvise(2)` (Linux) or `minherit(2)` (macOS): chooses what a `fork` child gets of this
+    /// mapping; see [`Inherit`].
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotInherited`] in a `fork` child that did not get the mapping; the OS error
+    /// of `madvise` or `minherit`; on macOS [`ErrorKind::Unsupported`] for [`Inherit::Zero`].
+    #[doc(alias = "madvise")]
+    #[doc(alias = "minherit")]
     pub fn set_inherit(&self, mode: Inherit) -> Result<()> {
         self.check_present("set_inherit")?;
         platform::set_inherit(self.slot, mode, &self.object)
@@ -194,6 +203,11 @@ impl Mapping {
     /// [`ErrorKind::Truncated`], [`ErrorKind::NoSpace`] or [`ErrorKind::Fault`] once it cannot
     /// (see the module documentation for when each is noticed). Every accessor does this
     /// check; call it yourself after a series of operations through an `&AtomicU32`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotInherited`] in a `fork` child that did not get the mapping;
+    /// [`ErrorKind::Truncated`], [`ErrorKind::NoSpace`] or [`ErrorKind::Fault`] once an access
+    /// met a fault.
     ///
     /// ```
     /// let seg = shmkit::AnonShared::new(4096)?;
@@ -324,6 +338,10 @@ impl Mapping {
     }
 
     /// Copies `buf.len()` bytes starting at `offset` out of the segment.
+    ///
+    /// # Errors
+    /// [`ErrorKind::OutOfBounds`] if `offset + buf.len()` is past the end; the errors of
+    /// [`Mapping::check`], checked before and after the copy.
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         let src = self.range("read_at", offset, buf.len())?;
         // SAFETY: `range` checked that [src, src+len) is inside the mapping and `touch` that
@@ -336,6 +354,9 @@ impl Mapping {
     }
 
     /// Copies `data` into the segment at `offset`, or writes nothing if it does not fit.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`] on a read-only mapping; otherwise as [`Mapping::read_at`].
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_writable("write_at")?;
         let dst = self.range("write_at", offset, data.len())?;
@@ -346,6 +367,9 @@ impl Mapping {
     }
 
     /// Copies the whole segment out into a new vector.
+    ///
+    /// # Errors
+    /// As [`Mapping::check`] (the copy is never out of bounds).
     pub fn to_vec(&self) -> Result<Vec<u8>> {
         let mut v = vec![0u8; self.len];
         self.read_at(0, &mut v)?;
@@ -353,6 +377,9 @@ impl Mapping {
     }
 
     /// Reads a `T` (any alignment) at `offset` by copy.
+    ///
+    /// # Errors
+    /// As [`Mapping::read_at`], for the `size_of::<T>()` bytes at `offset`.
     ///
     /// ```
     /// let seg = shmkit::AnonShared::new(64)?;
@@ -373,6 +400,9 @@ impl Mapping {
     }
 
     /// Writes a `T` (any alignment) at `offset` by copy.
+    ///
+    /// # Errors
+    /// As [`Mapping::write_at`], for the `size_of::<T>()` bytes at `offset`.
     pub fn write<T: IntoBytes + Immutable>(&self, offset: usize, value: &T) -> Result<()> {
         self.write_at(offset, value.as_bytes())
     }
@@ -400,6 +430,11 @@ impl Mapping {
     /// would fault, and on a mapping that [`check`](Self::check) refuses. The reference cannot
     /// report a truncation that happens later: see the module documentation.
     ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`] on a read-only mapping, [`ErrorKind::OutOfBounds`] past the end,
+    /// [`ErrorKind::Misaligned`] for an offset that is not a multiple of 4, and the errors of
+    /// [`Mapping::check`].
+    ///
     /// ```
     /// use std::sync::atomic::Ordering;
     /// let seg = shmkit::AnonShared::new(64)?;
@@ -418,6 +453,9 @@ impl Mapping {
     }
 
     /// An `AtomicU64` at `offset` (a multiple of 8); see [`Mapping::atomic_u32`].
+    ///
+    /// # Errors
+    /// As [`Mapping::atomic_u32`], for an offset that must be a multiple of 8.
     pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
         let p = self.atomic_ptr::<AtomicU64>("atomic_u64", offset)?;
         // SAFETY: as in `atomic_u32`.
@@ -427,6 +465,11 @@ impl Mapping {
     /// A typed, volatile view of a `T` at `offset`, aligned for `T`. `T` must be valid for every
     /// bit pattern (`FromBytes`) and have no padding (`IntoBytes`), because another process can
     /// write any bytes there and will read whatever we store.
+    ///
+    /// # Errors
+    /// [`ErrorKind::OutOfBounds`] past the end, [`ErrorKind::Misaligned`] for an offset not
+    /// aligned for `T`, [`ErrorKind::NotInherited`] in a `fork` child that did not get the
+    /// mapping. (The view's [`load`](View::load) and [`store`](View::store) check the rest.)
     ///
     /// ```
     /// use zerocopy::{FromBytes, IntoBytes, Immutable, KnownLayout};
@@ -483,7 +526,12 @@ impl Mapping {
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
-    /// Writes dirty pages of a file-backed mapping to the file (`msync(2)` with `MS_SYNC`).
+    /// `msync(2)` with `MS_SYNC`: writes dirty pages of a file-backed mapping to the file.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotInherited`] in a `fork` child that did not get the mapping; the OS error
+    /// of `msync`.
+    #[doc(alias = "msync")]
     pub fn flush(&self) -> Result<()> {
         self.check_present("msync")?;
         // SAFETY: the range is this live mapping, present in this process (checked).

@@ -11,6 +11,8 @@ use rustix::mm::MapFlags;
 
 bitflags::bitflags! {
     /// Seals of a memfd: promises the kernel enforces on everyone who holds the fd.
+    ///
+    /// Linux only, as memfds are.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
     pub struct Seals: u32 {
         /// `F_SEAL_SEAL`: no further seals can be added.
@@ -37,6 +39,8 @@ const MEMFD_NAME_MAX: usize = 249;
 /// or passed over a Unix socket ([`crate::fd_passing`]). It disappears when the last fd and the
 /// last mapping are gone, so dropping the creator's value is its removal.
 ///
+/// Linux only: `memfd_create` and seals are Linux system calls.
+///
 /// ```
 /// use shmkit::{Memfd, Seals};
 /// let mut m = Memfd::create("doc", 4096)?;
@@ -54,13 +58,25 @@ pub struct Memfd {
 }
 
 impl Memfd {
-    /// Creates a memfd of `size` bytes that allows sealing, close-on-exec, and maps it.
+    /// `memfd_create(2)` with `MFD_ALLOW_SEALING | MFD_CLOEXEC`, `ftruncate`, `mmap`: creates a
+    /// memfd of `size` bytes that allows sealing, close-on-exec, and maps it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] for a name with a NUL byte or over 249 bytes,
+    /// [`ErrorKind::InvalidArgument`] for size 0, or the OS error of `memfd_create`, `ftruncate`,
+    /// `fstat` or `mmap`.
+    #[doc(alias = "memfd_create")]
     pub fn create(name: &str, size: usize) -> Result<Memfd> {
         Memfd::create_with(name, size, false)
     }
 
-    /// Like [`Memfd::create`], backed by huge pages (`MFD_HUGETLB`); `size` must be a multiple
-    /// of the huge page size.
+    /// `memfd_create(2)` with `MFD_HUGETLB`: like [`Memfd::create`], backed by huge pages; `size`
+    /// must be a multiple of the huge page size.
+    ///
+    /// # Errors
+    /// As [`Memfd::create`]; an error of `memfd_create` (`EINVAL`), `ftruncate` or `mmap` carries
+    /// a hint that says how many huge pages the machine reserves and has free.
+    #[doc(alias = "MFD_HUGETLB")]
     pub fn create_huge(name: &str, size: usize) -> Result<Memfd> {
         Memfd::create_with(name, size, true)
     }
@@ -118,6 +134,10 @@ impl Memfd {
 
     /// Maps a memfd received from elsewhere, writable if its seals and access mode allow,
     /// read-only otherwise.
+    ///
+    /// # Errors
+    /// The OS error of `fcntl(F_GET_SEALS)` for an fd that is not a memfd (`EINVAL`), or of
+    /// `fcntl(F_GETFL)`, `fstat` or `mmap`; [`ErrorKind::TooSmall`] for an empty memfd.
     pub fn from_fd(fd: OwnedFd) -> Result<Memfd> {
         let writable = Self::can_write(&fd)?;
         Self::map_received(fd, writable)
@@ -125,6 +145,10 @@ impl Memfd {
 
     /// Maps a received memfd writable, or fails the way the kernel does (`EPERM` for a memfd
     /// sealed against writes, `EACCES` for an fd opened read-only).
+    ///
+    /// # Errors
+    /// As [`Memfd::from_fd`]; from `mmap`, [`ErrorKind::PermissionDenied`] for a memfd sealed
+    /// against writes (`EPERM`) or an fd opened read-only (`EACCES`).
     pub fn from_fd_writable(fd: OwnedFd) -> Result<Memfd> {
         Self::map_received(fd, true)
     }
@@ -161,19 +185,28 @@ impl Memfd {
         self.fd.as_fd()
     }
 
-    /// What `fstat(2)` says now.
+    /// `fstat(2)`: the memfd's size, blocks, mode and owner now.
+    ///
+    /// # Errors
+    /// The OS error of `fstat`.
+    #[doc(alias = "fstat")]
     pub fn stat(&self) -> Result<ObjectStat> {
         fd_map::object_stat(&self.fd, self.map.object())
     }
 
-    /// The seals in force.
+    /// `fcntl(F_GET_SEALS)`: the seals in force.
+    ///
+    /// # Errors
+    /// The OS error of `fcntl`.
+    #[doc(alias = "fcntl")]
+    #[doc(alias = "F_GET_SEALS")]
     pub fn seals(&self) -> Result<Seals> {
         rustix::fs::fcntl_get_seals(&self.fd)
             .map(|s| Seals::from_bits_truncate(s.bits()))
             .map_err(|e| Error::os("fcntl(F_GET_SEALS)", self.map.object(), e))
     }
 
-    /// Adds seals.
+    /// `fcntl(F_ADD_SEALS)`: adds seals.
     ///
     /// Sealing `WRITE` needs every shared mapping that could become writable gone, this
     /// process's own included (since Linux 6.7 even a read-only `MAP_SHARED` mapping of a
@@ -181,6 +214,13 @@ impl Memfd {
     /// private read-only mapping, and afterwards they are mapped shared and read-only. If the
     /// kernel refuses (`EBUSY`: a writable mapping exists in another process), the previous
     /// mapping is restored.
+    ///
+    /// # Errors
+    /// `EBUSY` ([`ErrorKind::Os`]) for `WRITE` while a writable mapping exists; `EPERM`
+    /// ([`ErrorKind::PermissionDenied`]) once `SEAL` is in force or without `MFD_ALLOW_SEALING`;
+    /// the OS error of `fcntl`, or of `mmap` or `madvise` if remapping fails.
+    #[doc(alias = "fcntl")]
+    #[doc(alias = "F_ADD_SEALS")]
     pub fn add_seals(&mut self, seals: Seals) -> Result<()> {
         let object = self.map.object().to_string();
         let raw = SealFlags::from_bits_retain(seals.bits());

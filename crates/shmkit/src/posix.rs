@@ -46,7 +46,14 @@ pub struct PosixOptions {
 impl PosixOptions {
     crate::options::common_setters!("object", "`O_RDONLY`, `PROT_READ`");
 
-    /// Creates a new object of `size` bytes; fails with `EEXIST` if the name is taken.
+    /// `shm_open(O_CREAT | O_EXCL)`, `ftruncate`, `mmap`: creates a new object of `size` bytes
+    /// and maps it; fails with `EEXIST` if the name is taken.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] (see [`validate_name`]); [`ErrorKind::InvalidArgument`] for
+    /// size 0 or a mode above 0777; [`ErrorKind::AlreadyExists`] if the name is taken; the OS
+    /// error of `shm_open`, `ftruncate`, `mmap`, ... (a later step's failure removes the object).
+    #[doc(alias = "shm_open")]
     pub fn create(&self, name: &str, size: usize) -> Result<PosixShm> {
         validate_name(name)?;
         if size == 0 {
@@ -102,7 +109,14 @@ impl PosixOptions {
         }
     }
 
-    /// Opens an existing object and maps all of it.
+    /// `shm_open`, `fstat`, `mmap`: opens an existing object and maps all of it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] (see [`validate_name`]), [`ErrorKind::NotFound`],
+    /// [`ErrorKind::PermissionDenied`] if its mode refuses this user, [`ErrorKind::TooSmall`] if
+    /// it is empty or below [`min_size`](Self::min_size); the OS error of `shm_open`, `fstat` or
+    /// `mmap` otherwise.
+    #[doc(alias = "shm_open")]
     pub fn open(&self, name: &str) -> Result<PosixShm> {
         validate_name(name)?;
         let flags = if self.common.read_only {
@@ -124,6 +138,11 @@ impl PosixOptions {
 
     /// Creates the object, or opens it if it exists (then it must have at least `size` bytes).
     /// [`PosixShm::is_owner`] tells which happened.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open) (an existing object smaller than
+    /// `size` is [`ErrorKind::TooSmall`]); [`ErrorKind::NotFound`] if, 8 times over, the object
+    /// was removed between the attempt to create it and the attempt to open it.
     pub fn create_or_open(&self, name: &str, size: usize) -> Result<PosixShm> {
         let mut open = self.clone();
         open.common.min_size = open.common.min_size.max(size);
@@ -148,18 +167,33 @@ impl PosixShm {
         PosixOptions::default()
     }
 
-    /// Creates a new object of `size` bytes, mode 0600; fails if the name exists.
+    /// `shm_open(O_CREAT | O_EXCL)`, `ftruncate`, `mmap`: creates a new object of `size` bytes,
+    /// mode 0600, and maps it; fails if the name exists.
+    ///
+    /// # Errors
+    /// As [`PosixOptions::create`].
+    #[doc(alias = "shm_open")]
+    #[doc(alias = "ftruncate")]
     pub fn create(name: &str, size: usize) -> Result<PosixShm> {
         PosixOptions::default().create(name, size)
     }
 
-    /// Opens an existing object read-write and maps its whole size.
+    /// `shm_open`, `fstat`, `mmap`: opens an existing object read-write and maps its whole size.
+    ///
+    /// # Errors
+    /// As [`PosixOptions::open`].
+    #[doc(alias = "shm_open")]
     pub fn open(name: &str) -> Result<PosixShm> {
         PosixOptions::default().open(name)
     }
 
-    /// Removes the object called `name` (`shm_unlink(3)`). Processes that have it mapped keep
+    /// `shm_unlink(3)`: removes the object called `name`. Processes that have it mapped keep
     /// their mappings.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] for a name [`validate_name`] refuses, [`ErrorKind::NotFound`] if
+    /// there is no such object, [`ErrorKind::PermissionDenied`] if this user may not remove it.
+    #[doc(alias = "shm_unlink")]
     pub fn unlink_name(name: &str) -> Result<()> {
         validate_name(name)?;
         unlink_os(name.as_ref()).map_err(|e| open_error(name, e).with_op("shm_unlink"))
@@ -170,7 +204,11 @@ impl PosixShm {
         &self.name
     }
 
-    /// What `fstat(2)` says now: size, blocks, block size, mode, owner.
+    /// `fstat(2)`: the object's size, blocks, block size, mode and owner now.
+    ///
+    /// # Errors
+    /// The OS error of `fstat`.
+    #[doc(alias = "fstat")]
     pub fn stat(&self) -> Result<ObjectStat> {
         fd_map::object_stat(&self.fd, &self.name)
     }
@@ -180,7 +218,11 @@ impl PosixShm {
         self.fd.as_fd()
     }
 
-    /// Removes the name now. The mapping stays valid until drop.
+    /// `shm_unlink(3)`: removes the name now. The mapping stays valid until drop.
+    ///
+    /// # Errors
+    /// As [`PosixShm::unlink_name`] ([`ErrorKind::NotFound`] if the name was removed already).
+    #[doc(alias = "shm_unlink")]
     pub fn unlink(&self) -> Result<()> {
         PosixShm::unlink_name(&self.name)?;
         self.own.removed();
@@ -199,6 +241,10 @@ impl Drop for PosixShm {
 }
 
 /// Checks a name the way the OS will, but with a message that says what is wrong.
+///
+/// # Errors
+/// [`ErrorKind::InvalidName`] for a name without its leading `/`, empty after it, with another
+/// `/`, a NUL, `.` or `..`, longer than the OS allows (`ENAMETOOLONG`), or starting with `/sem.`.
 ///
 /// ```
 /// assert!(shmkit::posix::validate_name("/ok-name").is_ok());

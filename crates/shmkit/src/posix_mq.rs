@@ -1,5 +1,7 @@
 //! POSIX message queues (Linux): `mq_open`, `mq_send`, `mq_receive`, `mq_timedreceive`,
 //! `mq_getattr`, `mq_unlink`, with priorities; see `mq_overview(7)`.
+//!
+//! Linux only: macOS has no POSIX message queues.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
@@ -67,6 +69,7 @@ impl QueueOptions {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidName`], `ENOENT` when there is no such queue, `EACCES`.
+    #[doc(alias = "mq_open")]
     pub fn open(&self, name: &str) -> Result<MessageQueue> {
         validate_name_for("mq_open", name)?;
         MessageQueue::open_with(name, libc::O_RDWR, 0, None, true)
@@ -117,10 +120,11 @@ impl MessageQueue {
         )
     }
 
-    /// Opens an existing `name` for sending and receiving.
+    /// `mq_open`: opens an existing `name` for sending and receiving.
     ///
     /// # Errors
     /// As [`QueueOptions::open`].
+    #[doc(alias = "mq_open")]
     pub fn open(name: &str) -> Result<Self> {
         Self::options().open(name)
     }
@@ -183,7 +187,11 @@ impl MessageQueue {
         &self.name
     }
 
-    /// `mq_getattr`.
+    /// `mq_getattr`: the queue's capacity, message size and messages queued now.
+    ///
+    /// # Errors
+    /// The OS error of `mq_getattr`.
+    #[doc(alias = "mq_getattr")]
     pub fn attr(&self) -> Result<MqAttr> {
         // SAFETY: mq_attr is plain data.
         let mut a: libc::mq_attr = unsafe { std::mem::zeroed() };
@@ -199,6 +207,11 @@ impl MessageQueue {
     }
 
     /// `mq_send`: queues `body` with `priority` (0 lowest), waiting for room.
+    ///
+    /// # Errors
+    /// The OS error of `mq_send`: `EMSGSIZE` for a body longer than the queue's message size,
+    /// `EINVAL` for a priority of `MQ_PRIO_MAX` or more.
+    #[doc(alias = "mq_send")]
     pub fn send(&self, body: &[u8], priority: u32) -> Result<()> {
         loop {
             // SAFETY: a live descriptor and `body.len()` readable bytes.
@@ -227,12 +240,20 @@ impl MessageQueue {
     }
 
     /// `mq_receive`: the oldest message of the highest priority, waiting for one.
+    ///
+    /// # Errors
+    /// The OS error of `mq_receive`.
+    #[doc(alias = "mq_receive")]
     pub fn receive(&self) -> Result<(Vec<u8>, u32)> {
         self.receive_inner(None).map(|m| m.expect("no deadline"))
     }
 
     /// `mq_timedreceive`: as [`receive`](Self::receive), at most `timeout`; `Ok(None)` if
     /// nothing came.
+    ///
+    /// # Errors
+    /// As [`receive`](Self::receive) (the error names `mq_receive`).
+    #[doc(alias = "mq_timedreceive")]
     pub fn receive_timeout(&self, timeout: Duration) -> Result<Option<(Vec<u8>, u32)>> {
         self.receive_inner(Some(timeout))
     }
@@ -271,7 +292,12 @@ impl MessageQueue {
         }
     }
 
-    /// `mq_unlink` by name.
+    /// `mq_unlink`: removes the queue called `name`; processes that have it open keep using it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] for a name `mq_open` would refuse, [`ErrorKind::NotFound`] if
+    /// there is none, [`ErrorKind::PermissionDenied`] if this user may not remove it.
+    #[doc(alias = "mq_unlink")]
     pub fn unlink_name(name: &str) -> Result<()> {
         validate_name_for("mq_unlink", name)?;
         unlink_os(name.as_ref()).map_err(|e| Error::os("mq_unlink", name, e))

@@ -1,6 +1,8 @@
 //! POSIX named semaphores: `sem_open`, `sem_post`, `sem_wait`, `sem_timedwait`,
 //! `sem_getvalue`, `sem_close`, `sem_unlink` (`sem_overview(7)`). On Linux they live in
 //! `/dev/shm/sem.NAME`.
+//!
+//! Linux only: every wait is made of `sem_timedwait` slices, and macOS has no `sem_timedwait`.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::ownership::Ownership;
@@ -75,6 +77,7 @@ impl SemaphoreOptions {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidName`], `ENOENT` when there is no such semaphore, `EACCES`.
+    #[doc(alias = "sem_open")]
     pub fn open(&self, name: &str) -> Result<NamedSemaphore> {
         NamedSemaphore::open_with(name, 0, 0, 0, true)
     }
@@ -96,10 +99,11 @@ impl NamedSemaphore {
         Self::options().create(name, value)
     }
 
-    /// Opens an existing `name`.
+    /// `sem_open`: opens an existing `name`.
     ///
     /// # Errors
     /// As [`SemaphoreOptions::open`].
+    #[doc(alias = "sem_open")]
     pub fn open(name: &str) -> Result<Self> {
         Self::options().open(name)
     }
@@ -172,22 +176,38 @@ impl NamedSemaphore {
     }
 
     /// `sem_post`: adds one, waking a waiter.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] once an operation met a truncated `/dev/shm/sem.NAME` (the
+    /// semaphore is no longer shared); the OS error of `sem_post` (`EOVERFLOW` at the maximum).
+    #[doc(alias = "sem_post")]
     pub fn post(&self) -> Result<()> {
         self.check_truncated("sem_post")?;
         // SAFETY: `sem` is a live semaphore from sem_open.
         self.check("sem_post", unsafe { libc::sem_post(self.sem) })
     }
 
-    /// `sem_wait`: takes one, sleeping until there is one (restarted after signals).
+    /// `sem_wait`, in `sem_timedwait` slices: takes one, sleeping until there is one (restarted
+    /// after signals).
     ///
     /// The sleep is made of `sem_timedwait` slices of half a second, each followed by a look
     /// at the guard: a peer that truncates `/dev/shm/sem.NAME` leaves a waiter asleep on a page
     /// no post can reach, and this is how it finds out ([`ErrorKind::Truncated`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] once an operation met a truncated `/dev/shm/sem.NAME` (noticed
+    /// within half a second by a sleeper); the OS error of `sem_timedwait`.
+    #[doc(alias = "sem_wait")]
     pub fn wait(&self) -> Result<()> {
         self.wait_until(None).map(|_| ())
     }
 
     /// `sem_trywait`: takes one if there is one.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] once an operation met a truncated `/dev/shm/sem.NAME`; the OS
+    /// error of `sem_trywait` other than `EAGAIN` (which is `Ok(false)`).
+    #[doc(alias = "sem_trywait")]
     pub fn try_wait(&self) -> Result<bool> {
         self.check_truncated("sem_trywait")?;
         // SAFETY: as above.
@@ -205,6 +225,10 @@ impl NamedSemaphore {
 
     /// `sem_timedwait`: takes one, sleeping at most `timeout`; `Ok(false)` if none came. A
     /// timeout the clock cannot express (`Duration::MAX`) waits forever, as `wait`.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    #[doc(alias = "sem_timedwait")]
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         self.wait_until(std::time::Instant::now().checked_add(timeout))
     }
@@ -241,7 +265,12 @@ impl NamedSemaphore {
         }
     }
 
-    /// `sem_getvalue`.
+    /// `sem_getvalue`: the value now.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Truncated`] once an operation met a truncated `/dev/shm/sem.NAME`; the OS
+    /// error of `sem_getvalue`.
+    #[doc(alias = "sem_getvalue")]
     pub fn value(&self) -> Result<u32> {
         self.check_truncated("sem_getvalue")?;
         let mut v = 0;
@@ -253,13 +282,22 @@ impl NamedSemaphore {
     }
 
     /// `sem_unlink`: removes the name now; processes that have it open keep using it.
+    ///
+    /// # Errors
+    /// As [`unlink_name`](Self::unlink_name) ([`ErrorKind::NotFound`] if it was removed already).
+    #[doc(alias = "sem_unlink")]
     pub fn unlink(&self) -> Result<()> {
         Self::unlink_name(&self.name)?;
         self.owner.removed();
         Ok(())
     }
 
-    /// `sem_unlink` by name.
+    /// `sem_unlink`: removes the semaphore called `name`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`] for a name `sem_open` would refuse, [`ErrorKind::NotFound`] if
+    /// there is none, [`ErrorKind::PermissionDenied`] if this user may not remove it.
+    #[doc(alias = "sem_unlink")]
     pub fn unlink_name(name: &str) -> Result<()> {
         validate_name_for("sem_unlink", name)?;
         unlink_os(name.as_ref()).map_err(|e| Error::os("sem_unlink", name, e))

@@ -57,6 +57,10 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 /// Parses `4096`, `64K`, `64KiB`, `1M`, `1.5G`, `2T` (K = 1024 bytes, and so on).
 /// Refuses zero, negatives, fractions of a byte and anything that overflows `u64`.
 ///
+/// # Errors
+/// A message that says what is wrong: no number, an unknown unit, zero, a negative size, a
+/// fraction of a byte, or more than `u64::MAX`.
+///
 /// ```
 /// use shmkit::size::parse;
 /// assert_eq!(parse("64K"), Ok(65536));

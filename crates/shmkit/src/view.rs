@@ -31,6 +31,9 @@ impl<'a, T: FromBytes + IntoBytes + Immutable> View<'a, T> {
     }
 
     /// Reads the current value.
+    ///
+    /// # Errors
+    /// As [`Mapping::check`], checked before and after the copy.
     pub fn load(&self) -> Result<T> {
         let mut v = std::mem::MaybeUninit::<T>::uninit();
         // SAFETY: in bounds (see `new`) and mapped here (checked by `touch`); `v` is private.
@@ -47,6 +50,10 @@ impl<'a, T: FromBytes + IntoBytes + Immutable> View<'a, T> {
     }
 
     /// Stores a value; refused on a read-only mapping.
+    ///
+    /// # Errors
+    /// [`ErrorKind::ReadOnly`](crate::ErrorKind::ReadOnly) on a read-only mapping; otherwise as
+    /// [`load`](Self::load).
     pub fn store(&self, value: T) -> Result<()> {
         self.map.check_writable_for("view store")?;
         // SAFETY: in bounds (see `new`), mapped here (checked by `touch`) and writable

@@ -81,6 +81,10 @@ impl Address {
 
     /// Parses an address given as raw bytes (a command-line argument): like `parse`, but a
     /// POSIX name may hold bytes that are not UTF-8.
+    ///
+    /// # Errors
+    /// A message that says what is wrong: bytes that are not UTF-8 outside a POSIX name, or a
+    /// form that `parse` refuses.
     pub fn parse_os(s: &OsStr) -> Result<Address, String> {
         if let Some(text) = s.to_str() {
             return text.parse();
@@ -126,6 +130,10 @@ impl fmt::Display for Address {
 }
 
 /// Parses a System V key: `0x` hex or decimal, as `ipcs` prints and `ipcrm -M` takes.
+///
+/// # Errors
+/// A message that says what is wrong: not a number, more than 32 bits, or 0 (`IPC_PRIVATE`,
+/// which names no object).
 pub fn parse_key(text: &str) -> Result<i32, String> {
     let t = text.trim();
     let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {

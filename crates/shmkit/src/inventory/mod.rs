@@ -307,6 +307,10 @@ pub struct Listing {
 }
 
 /// Lists IPC objects, without side effects.
+///
+/// # Errors
+/// On Linux, the OS error if a `/proc/sysvipc` table or `/dev/shm` cannot be read; on macOS,
+/// [`ErrorKind::Unsupported`]: the inventory is not built there yet.
 pub fn list(opts: &ListOptions) -> Result<Listing> {
     let want = |k: Kind| opts.kinds.is_empty() || opts.kinds.contains(&k);
     let mut objects = Vec::new();
@@ -384,6 +388,10 @@ pub fn uninspected_note(n: usize) -> String {
 /// Finds one object by address, with holders if asked. A POSIX message queue also gets its
 /// capacity and message size (read with `mq_getattr` on a read-only descriptor, when this
 /// user may read the queue).
+///
+/// # Errors
+/// As [`list`]; [`ErrorKind::NotFound`] if nothing has the address; for a POSIX queue looked up
+/// by name without an mqueue mount, the OS error of `mq_open` (other than `ENOENT`) or `fstat`.
 pub fn find(addr: &Address, holders: bool) -> Result<Object> {
     let listing = list(&ListOptions {
         kinds: vec![addr.kind()],

@@ -72,7 +72,8 @@ pub(crate) fn open_memfd(addr: &Address, writable: bool) -> Result<rustix::fd::O
 ///
 /// # Errors
 /// [`ErrorKind::NotFound`] when nothing has the address, [`ErrorKind::InvalidArgument`] for
-/// semaphores and queues, and whatever opening the object returns (permission, ...).
+/// semaphores and queues, [`ErrorKind::Unsupported`] on macOS (see [`list`](super::list)), and
+/// whatever opening the object returns (permission, ...).
 pub fn open_memory(addr: &Address, writable: bool) -> Result<AnySegment> {
     let ro = !writable;
     check_memory(addr)?;

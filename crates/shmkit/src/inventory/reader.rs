@@ -43,6 +43,11 @@ enum Source {
 
 /// Opens the object `addr` names for reading (`shmkit cat`). Semaphores and queues are not
 /// memory and are refused; a missing object is [`ErrorKind::NotFound`].
+///
+/// # Errors
+/// [`ErrorKind::NotFound`], [`ErrorKind::InvalidArgument`] for semaphores and queues, on macOS
+/// [`ErrorKind::Unsupported`] for POSIX and System V objects, and the errors of opening the
+/// object (`shm_open`, `shmget`, `shmat`, `/proc/PID/fd`, `fstat`).
 pub fn open_reader(addr: &Address) -> Result<Reader> {
     super::check_memory(addr)?;
     let object = addr.to_string();
@@ -101,7 +106,7 @@ impl Reader {
     ///
     /// # Errors
     /// [`ErrorKind::OutOfBounds`] past [`len`](Self::len); [`ErrorKind::Truncated`] if the
-    /// object shrank under the range since it was opened.
+    /// object shrank under the range since it was opened; the OS error of `pread`.
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         if offset
             .checked_add(buf.len() as u64)

@@ -12,6 +12,11 @@ use std::os::unix::fs::MetadataExt;
 /// somewhere lives on, marked, until its last detach); POSIX objects are unlinked (processes
 /// that have them open keep them until they close them). A memfd has no name to remove and is
 /// refused.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`], [`ErrorKind::PermissionDenied`] if this user may not remove it,
+/// [`ErrorKind::InvalidArgument`] for a memfd; on macOS [`ErrorKind::Unsupported`] for System V
+/// queues and POSIX semaphores and queues.
 pub fn remove(addr: &Address) -> Result<()> {
     let fail = |op: &'static str| move |e: Errno| removal_error(addr, op, e);
     match addr {
@@ -105,6 +110,10 @@ fn write_needed(dir: &str, mode: u32) -> String {
 /// directory, and, as the directory is sticky, being the object's or the directory's owner,
 /// or `CAP_FOWNER`. Root is taken to have the capabilities. The error is the one the removal
 /// itself would give.
+///
+/// # Errors
+/// [`ErrorKind::PermissionDenied`] (`EPERM`, or `EACCES` without write permission on the
+/// directory), [`ErrorKind::InvalidArgument`] for a memfd.
 ///
 /// ```
 /// use shmkit::inventory::{self, Address};

@@ -41,6 +41,9 @@ impl<'a> Condvar<'a> {
     pub const SIZE: usize = 16;
 
     /// Builds one at `offset` (a multiple of 8) of `map`, overwriting what was there.
+    ///
+    /// # Errors
+    /// As [`Mutex::init`](super::Mutex::init).
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
         let b = Block::<4>::build(map, offset, "condvar", MAGIC, 0, &[])?;
         Ok(Condvar {
@@ -51,6 +54,9 @@ impl<'a> Condvar<'a> {
     }
 
     /// The one another process built at `offset`.
+    ///
+    /// # Errors
+    /// As [`Mutex::open`](super::Mutex::open), for a condvar block.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let (b, _) = Block::<4>::open(map, offset, "condvar", MAGIC)?;
         Ok(Condvar {
@@ -62,11 +68,17 @@ impl<'a> Condvar<'a> {
 
     /// Unlocks `guard`'s mutex, sleeps until notified, and locks it again. Relocking reports
     /// an owner's death like [`Mutex::lock`](super::Mutex::lock).
+    ///
+    /// # Errors
+    /// As [`wait_until`](Self::wait_until).
     pub fn wait<'m, 'b>(&self, guard: MutexGuard<'m, 'b>) -> Result<Locked<'m, 'b>> {
         self.wait_until(guard, None).map(|(l, _)| l)
     }
 
     /// As [`wait`](Self::wait), at most `timeout`; the flag says whether it timed out.
+    ///
+    /// # Errors
+    /// As [`wait_until`](Self::wait_until).
     pub fn wait_timeout<'m, 'b>(
         &self,
         guard: MutexGuard<'m, 'b>,
@@ -81,6 +93,10 @@ impl<'a> Condvar<'a> {
     /// if the mutex cannot be taken back in time (a peer holds it, or wrote a live thread's id
     /// into it), the call fails with [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut) and
     /// the mutex is not held.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`] (also noticed while asleep), those of relocking (as
+    /// [`Mutex::lock`](super::Mutex::lock)), and [`ErrorKind::TimedOut`] as said above.
     pub fn wait_until<'m, 'b>(
         &self,
         guard: MutexGuard<'m, 'b>,
@@ -118,11 +134,17 @@ impl<'a> Condvar<'a> {
     }
 
     /// Wakes one waiter.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn notify_one(&self) -> Result<()> {
         self.notify(1)
     }
 
     /// Wakes every waiter.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn notify_all(&self) -> Result<()> {
         self.notify(i32::MAX as u32)
     }

@@ -38,6 +38,9 @@ impl<'a> Event<'a> {
     pub const SIZE: usize = 16;
 
     /// Builds a clear event at `offset` (a multiple of 8) of `map`, overwriting what was there.
+    ///
+    /// # Errors
+    /// As [`Mutex::init`](super::Mutex::init).
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
         let b = Block::<4>::build(map, offset, "event", MAGIC, 0, &[])?;
         Ok(Event {
@@ -48,6 +51,9 @@ impl<'a> Event<'a> {
     }
 
     /// The one another process built at `offset`.
+    ///
+    /// # Errors
+    /// As [`Mutex::open`](super::Mutex::open), for an event block.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let (b, _) = Block::<4>::open(map, offset, "event", MAGIC)?;
         Ok(Event {
@@ -58,6 +64,9 @@ impl<'a> Event<'a> {
     }
 
     /// Sets the event and wakes every waiter.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn set(&self) -> Result<()> {
         self.map.touch("event set", || {
             // Dekker pair with `wait_until` (store state, load waiters / store waiters, load
@@ -70,28 +79,43 @@ impl<'a> Event<'a> {
     }
 
     /// Clears the event; later waits sleep until the next `set`.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn reset(&self) -> Result<()> {
         self.map
             .touch("event reset", || self.state.store(0, SeqCst))
     }
 
     /// Whether it is set now.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn is_set(&self) -> Result<bool> {
         self.map
             .touch("event is_set", || self.state.load(SeqCst) != 0)
     }
 
     /// Sleeps until the event is set.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`], also noticed while asleep (within half a second).
     pub fn wait(&self) -> Result<()> {
         self.wait_until(None).map(|_| ())
     }
 
     /// Sleeps until the event is set, at most `timeout`; whether it was set.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`], also noticed while asleep (within half a second).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         self.wait_until(super::deadline(timeout))
     }
 
     /// Sleeps until the event is set, until `deadline` at the latest; whether it was set.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`], also noticed while asleep (within half a second).
     pub fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
         if self.is_set()? {
             return Ok(true);

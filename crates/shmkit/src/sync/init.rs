@@ -46,6 +46,11 @@ pub enum InitOutcome {
 /// version | `version` << 16. A process in another pid namespace looks dead to the liveness
 /// check: initialize from one namespace.
 ///
+/// # Errors
+/// As [`Mutex::init`](super::Mutex::init) for the header; [`ErrorKind::BadLayout`] for another
+/// `tag` or `version` (or no init header there); [`ErrorKind::TimedOut`] as said above; the error
+/// of `init` itself.
+///
 /// ```
 /// use shmkit::{AnonShared, sync::{init_once, InitOutcome, Mutex}};
 /// use std::time::Duration;

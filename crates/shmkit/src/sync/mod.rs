@@ -19,8 +19,8 @@
 //! return early, late or with an error, but cannot make this process touch memory outside
 //! the mapping: no pointer, index or length is ever read from the block.
 //!
-//! On Linux the waits are futexes (`futex(2)`), process-shared: nothing enters the kernel
-//! while there is no contention.
+//! Linux only: the waits are futexes (`futex(2)`, a Linux system call), process-shared; nothing
+//! enters the kernel while there is no contention.
 
 mod block;
 mod condvar;

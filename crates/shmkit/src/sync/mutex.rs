@@ -116,6 +116,11 @@ impl<'a> Mutex<'a> {
 
     /// Builds an unlocked, consistent mutex at `offset` (a multiple of 8) of `map`, overwriting
     /// what was there. Do this once, before other processes open it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Misaligned`] unless `offset` is a multiple of 8, [`ErrorKind::OutOfBounds`]
+    /// if the block does not fit, [`ErrorKind::ReadOnly`] on a read-only mapping, and the errors
+    /// of [`Mapping::check`].
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
         let b = Block::<8>::build(map, offset, "mutex", MAGIC, 0, &[])?;
         Ok(Self::from_block(map, &b))
@@ -123,6 +128,10 @@ impl<'a> Mutex<'a> {
 
     /// The mutex another process built at `offset`; fails with [`ErrorKind::BadLayout`] if
     /// there is none.
+    ///
+    /// # Errors
+    /// As [`Mutex::init`]; [`ErrorKind::BadLayout`] if no block of this kind and layout version
+    /// is at `offset`.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let (b, _) = Block::<8>::open(map, offset, "mutex", MAGIC)?;
         Ok(Self::from_block(map, &b))
@@ -140,6 +149,10 @@ impl<'a> Mutex<'a> {
     /// Takes the lock, sleeping as long as it takes. Fails with
     /// [`ErrorKind::NotRecoverable`] once an owner's death went unrepaired, and with
     /// [`ErrorKind::Deadlock`] if this thread holds it already.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotRecoverable`], [`ErrorKind::Deadlock`], the OS error of `FUTEX_LOCK_PI` for
+    /// a lock word a peer corrupted, and the errors of [`Mapping::check`].
     #[inline]
     pub fn lock(&self) -> Result<Locked<'_, 'a>> {
         // The fast path of `lock_until`, written out again: sharing it through a helper that
@@ -159,6 +172,9 @@ impl<'a> Mutex<'a> {
     }
 
     /// Takes the lock if it is free now, or if its owner is dead.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
     pub fn try_lock(&self) -> Result<Option<Locked<'_, 'a>>> {
         // A deadline of now asks FUTEX_TRYLOCK_PI when the word is taken, which tells a
         // dead owner from a live one.
@@ -166,11 +182,17 @@ impl<'a> Mutex<'a> {
     }
 
     /// Takes the lock, sleeping at most `timeout`; `Ok(None)` if it did not come in time.
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
     pub fn lock_timeout(&self, timeout: Duration) -> Result<Option<Locked<'_, 'a>>> {
         self.lock_until(super::deadline(timeout))
     }
 
     /// Takes the lock, sleeping until `deadline` at the latest (`None`: forever).
+    ///
+    /// # Errors
+    /// As [`lock`](Self::lock).
     #[inline]
     pub fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
         self.map.check_state_for("mutex lock")?;
@@ -321,6 +343,9 @@ impl<'a> Mutex<'a> {
     }
 
     /// Whether a death went unrepaired (every lock now fails).
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn is_not_recoverable(&self) -> Result<bool> {
         self.map.touch("mutex state", || {
             self.state.load(Ordering::Acquire) == NOT_RECOVERABLE
@@ -328,6 +353,9 @@ impl<'a> Mutex<'a> {
     }
 
     /// How many times a locker found that the previous owner had died.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn recoveries(&self) -> Result<u32> {
         self.map.touch("mutex recoveries", || {
             self.recoveries.load(Ordering::Relaxed)
@@ -390,6 +418,9 @@ fn unreachable_timeout(map: &Mapping) -> Error {
 impl<'m, 'a> MutexGuard<'m, 'a> {
     /// After an owner's death: the data is repaired, later lockers get a normal lock. Fails
     /// in a fork child (the lock is the parent thread's) and on an unusable mapping.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] in a `fork` child; the errors of [`Mapping::check`].
     pub fn mark_consistent(&self) -> Result<()> {
         let map = self.mutex.map;
         if futex::tid() != self.me {

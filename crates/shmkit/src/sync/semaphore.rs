@@ -67,6 +67,10 @@ impl<'a> Semaphore<'a> {
     /// Builds a semaphore with `value` free units at `offset` (a multiple of 8) of `map`,
     /// overwriting what was there. Do this once, before any other process opens it (see
     /// [`init_once`](super::init_once) to have exactly one process of many do it).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a `value` above 2³¹ − 1; otherwise as
+    /// [`Mutex::init`](super::Mutex::init).
     pub fn init(map: &'a Mapping, offset: usize, value: u32, policy: WakePolicy) -> Result<Self> {
         if value > MAX {
             return Err(Error::new(
@@ -83,6 +87,9 @@ impl<'a> Semaphore<'a> {
 
     /// The semaphore another process built at `offset`; fails with
     /// [`ErrorKind::BadLayout`] if there is none.
+    ///
+    /// # Errors
+    /// As [`Mutex::open`](super::Mutex::open), for a semaphore block.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let (b, policy) = Block::<8>::open(map, offset, "semaphore", MAGIC)?;
         let policy = match policy {
@@ -117,6 +124,9 @@ impl<'a> Semaphore<'a> {
     }
 
     /// Free units now (FIFO: including units handed to sleepers that have not taken them).
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn value(&self) -> Result<u32> {
         self.map.touch("semaphore value", || {
             self.value
@@ -127,6 +137,9 @@ impl<'a> Semaphore<'a> {
 
     /// Processes in `wait` now (a process killed while waiting stays counted; that costs
     /// later posts a wake-up call each, nothing more).
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn waiters(&self) -> Result<u32> {
         self.map
             .touch("semaphore waiters", || self.waiters.load(SeqCst))
@@ -134,6 +147,9 @@ impl<'a> Semaphore<'a> {
 
     /// Releases a unit, waking one sleeper if there is one. Fails (`EOVERFLOW`, as
     /// `sem_post`) at the maximum value, 2³¹ − 1.
+    ///
+    /// # Errors
+    /// `EOVERFLOW` ([`ErrorKind::Os`]) at the maximum value; the errors of [`Mapping::check`].
     pub fn post(&self) -> Result<()> {
         self.map.check_state_for("sem post")?;
         self.post_unchecked()?;
@@ -187,6 +203,9 @@ impl<'a> Semaphore<'a> {
     }
 
     /// Takes a unit if one is free, without waiting.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`].
     pub fn try_wait(&self) -> Result<bool> {
         self.map.touch("sem try_wait", || self.take_any())
     }
@@ -196,16 +215,25 @@ impl<'a> Semaphore<'a> {
     }
 
     /// Takes a unit, sleeping until one is posted.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`], also noticed while asleep (within half a second).
     pub fn wait(&self) -> Result<()> {
         self.wait_until(None).map(|_| ())
     }
 
     /// Takes a unit, sleeping at most `timeout`; `Ok(false)` if none came in time.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`], also noticed while asleep (within half a second).
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
         self.wait_until(super::deadline(timeout))
     }
 
     /// Takes a unit, sleeping until `deadline` at the latest; `Ok(false)` if none came.
+    ///
+    /// # Errors
+    /// The errors of [`Mapping::check`], also noticed while asleep (within half a second).
     pub fn wait_until(&self, deadline: Option<Instant>) -> Result<bool> {
         self.map.check_state_for("sem wait")?;
         // Fast path: no sleepers to be fair to, and a free unit.

@@ -23,6 +23,10 @@ impl SysvKey {
     /// assert_ne!(k, shmkit::SysvKey::ftok("/", 2)?);
     /// # Ok::<(), shmkit::Error>(())
     /// ```
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for project id 0 or a path with a NUL byte; the OS error of
+    /// `ftok` for a file it cannot `stat` (`ENOENT`: [`ErrorKind::NotFound`]).
     pub fn ftok(path: impl AsRef<Path>, proj_id: u8) -> Result<SysvKey> {
         let path = path.as_ref();
         let shown = format!("{}:{proj_id}", path.display());

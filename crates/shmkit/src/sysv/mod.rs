@@ -32,11 +32,13 @@ pub(crate) fn id_error(
 
 /// What System V semaphore sets and queues share, with the same meaning on both: `open`,
 /// `open_id`, `id`, `stat`, `remove`, and a `Drop` that removes the object if this value
-/// created it. `$t` has fields `id` and `owner`; its module has `stat_id` and `rmid`.
+/// created it. `$t` has fields `id` and `owner`; its module has `stat_id` and `rmid`. `$get` and
+/// `$ctl` name the C calls (`semget`, `semctl`), for the first lines and the aliases.
 macro_rules! sysv_object {
-    ($t:ident, $what:literal, $ipcs:literal, $opts:ident, $stat:ident, $removed:literal) => {
+    ($t:ident, $what:literal, $ipcs:literal, $opts:ident, $stat:ident, $removed:literal, $get:literal, $ctl:literal) => {
         impl $t {
-            #[doc = concat!("Opens the ", $what, " under `key`.\n\n# Errors\nAs [`", stringify!($opts), "::open`].")]
+            #[doc = concat!("`", $get, "`: opens the ", $what, " under `key`.\n\n# Errors\nAs [`", stringify!($opts), "::open`].")]
+            #[doc(alias = $get)]
             pub fn open(key: SysvKey) -> Result<Self> {
                 Self::options().open(key)
             }
@@ -51,16 +53,18 @@ macro_rules! sysv_object {
                 self.id
             }
 
-            /// `IPC_STAT`.
+            #[doc = concat!("`", $ctl, "(IPC_STAT)`: what the kernel says of the ", $what, " now (a [`", stringify!($stat), "`]).")]
             ///
             /// # Errors
             /// [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) once it was removed,
             /// `EACCES` without read permission.
+            #[doc(alias = $ctl)]
             pub fn stat(&self) -> Result<$stat> {
                 stat_id(self.id)
             }
 
-            #[doc = concat!("`IPC_RMID`: ", $removed, "\n\n# Errors\n`EPERM` unless this user is its owner, its creator or root.")]
+            #[doc = concat!("`", $ctl, "(IPC_RMID)`: ", $removed, "\n\n# Errors\n`EPERM` unless this user is its owner, its creator or root.")]
+            #[doc(alias = $ctl)]
             pub fn remove(&self) -> Result<()> {
                 remove_id(self.id)?;
                 self.owner.removed();

@@ -1,5 +1,7 @@
 //! System V message queues: `msgget`, `msgsnd`, `msgrcv` (by type, non-blocking), `msgctl`
 //! (`IPC_STAT`, `IPC_RMID`); see `sysvipc(7)`.
+//!
+//! Linux only: the `libc` crate has no binding for these calls on macOS.
 
 use super::SysvKey;
 use crate::error::{Error, ErrorKind, Result};
@@ -95,6 +97,7 @@ impl MsgQueueOptions {
     ///
     /// # Errors
     /// `ENOENT` when no queue has the key, `EACCES` without permission.
+    #[doc(alias = "msgget")]
     pub fn open(&self, key: SysvKey) -> Result<MsgQueue> {
         // SAFETY: plain integers.
         let id = unsafe { libc::msgget(key.raw(), 0) };
@@ -137,6 +140,11 @@ impl MsgQueue {
 
     /// `msgsnd`: queues `body` with type `mtype` (> 0). With `nowait`, `Ok(false)` instead
     /// of waiting for room.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for `mtype` ≤ 0; the OS error of `msgsnd`: `EINVAL` for a
+    /// body above `msgmax`, `EIDRM` ([`ErrorKind::NotFound`]) if the queue is removed, `EACCES`.
+    #[doc(alias = "msgsnd")]
     pub fn send(&self, mtype: i64, body: &[u8], nowait: bool) -> Result<bool> {
         if mtype <= 0 {
             return Err(Error::new(
@@ -173,6 +181,11 @@ impl MsgQueue {
     /// `msgrcv`: takes the first message that `which` selects, at most `max` bytes of text
     /// (a longer message is an error, `E2BIG`, and stays queued). With `nowait`, `Ok(None)`
     /// instead of waiting.
+    ///
+    /// # Errors
+    /// The OS error of `msgrcv`: `E2BIG` for a message longer than `max`, `EIDRM`
+    /// ([`ErrorKind::NotFound`]) if the queue is removed, `EACCES` without read permission.
+    #[doc(alias = "msgrcv")]
     pub fn recv(&self, which: MsgType, max: usize, nowait: bool) -> Result<Option<(i64, Vec<u8>)>> {
         let msgtyp: libc::c_long = match which {
             MsgType::Any => 0,
@@ -214,7 +227,9 @@ super::sysv_object!(
     "ipcs -q",
     MsgQueueOptions,
     MsgStat,
-    "removes it and its messages now."
+    "removes it and its messages now.",
+    "msgget",
+    "msgctl"
 );
 
 fn msgget_error(key: SysvKey, e: Errno) -> Error {
@@ -237,7 +252,12 @@ fn msgget_error(key: SysvKey, e: Errno) -> Error {
     }
 }
 
-/// `IPC_STAT` of the queue `id`.
+/// `msgctl(IPC_STAT)` of the queue `id`.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`] if no queue has the id, [`ErrorKind::PermissionDenied`] (`EACCES`)
+/// without read permission.
+#[doc(alias = "msgctl")]
 pub fn stat_id(id: i32) -> Result<MsgStat> {
     // SAFETY: msqid_ds is plain data; zero is a valid bit pattern.
     let mut ds: libc::msqid_ds = unsafe { std::mem::zeroed() };

@@ -158,6 +158,7 @@ impl SemSetOptions {
     ///
     /// # Errors
     /// `ENOENT` when no set has the key, `EACCES` without permission.
+    #[doc(alias = "semget")]
     pub fn open(&self, key: SysvKey) -> Result<SemSet> {
         // SAFETY: plain integers.
         let id = unsafe { libc::semget(key.raw(), 0, 0) };
@@ -209,12 +210,20 @@ impl SemSet {
 
     /// `semop`: applies all `ops` atomically, waiting as needed (restarted after signals).
     /// `Ok(false)` if an `IPC_NOWAIT` operation would have waited.
+    ///
+    /// # Errors
+    /// The OS error of `semop`: `EIDRM` ([`ErrorKind::NotFound`]) if the set is removed, `EFBIG`
+    /// for a semaphore number past the set, `ERANGE` above `SEMVMX`, `EACCES` without permission.
+    #[doc(alias = "semop")]
     pub fn op(&self, ops: &[SemOp]) -> Result<bool> {
         self.op_inner(ops, None)
     }
 
     /// `semtimedop`: as [`op`](Self::op), waiting at most `timeout`; `Ok(false)` on timeout.
     /// Linux only (macOS has no `semtimedop`).
+    ///
+    /// # Errors
+    /// As [`op`](Self::op).
     #[cfg(target_os = "linux")]
     #[doc(alias = "semtimedop")]
     pub fn op_timeout(&self, ops: &[SemOp], timeout: Duration) -> Result<bool> {
@@ -266,13 +275,23 @@ impl SemSet {
         Ok(r)
     }
 
-    /// `GETVAL`: the value of semaphore `num`.
+    /// `semctl(GETVAL)`: the value of semaphore `num`.
+    ///
+    /// # Errors
+    /// The OS error of `semctl`: `EINVAL` for a `num` past the set (or a set removed meanwhile),
+    /// `EACCES` ([`ErrorKind::PermissionDenied`]) without read permission.
+    #[doc(alias = "semctl")]
     pub fn get(&self, num: u16) -> Result<u16> {
         self.ctl(num, libc::GETVAL, "semctl(GETVAL)")
             .map(|v| v as u16)
     }
 
-    /// `SETVAL`: sets semaphore `num` (clears every process's undo record for it).
+    /// `semctl(SETVAL)`: sets semaphore `num` (clears every process's undo record for it).
+    ///
+    /// # Errors
+    /// The OS error of `semctl`: `EINVAL` for a `num` past the set, `EACCES`
+    /// ([`ErrorKind::PermissionDenied`]) without write permission, `ERANGE` above `SEMVMX`.
+    #[doc(alias = "semctl")]
     pub fn set(&self, num: u16, value: u16) -> Result<()> {
         // SAFETY: SETVAL reads an int as the fourth (union semun) argument.
         let r = unsafe { libc::semctl(self.id, i32::from(num), libc::SETVAL, i32::from(value)) };
@@ -286,24 +305,41 @@ impl SemSet {
         Ok(())
     }
 
-    /// `GETALL`: every value.
+    /// `semctl(GETALL)`: every value.
+    ///
+    /// # Errors
+    /// As [`stat_id`] (it is read before and after), the OS error of `semctl(GETALL)`, and
+    /// `EAGAIN` if the set kept changing over 10 reads.
+    #[doc(alias = "semctl")]
     pub fn get_all(&self) -> Result<Vec<u16>> {
         get_all_id(self.id)
     }
 
-    /// `GETNCNT`: processes waiting for semaphore `num` to grow.
+    /// `semctl(GETNCNT)`: processes waiting for semaphore `num` to grow.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[doc(alias = "semctl")]
     pub fn ncnt(&self, num: u16) -> Result<u32> {
         self.ctl(num, libc::GETNCNT, "semctl(GETNCNT)")
             .map(|v| v as u32)
     }
 
-    /// `GETZCNT`: processes waiting for semaphore `num` to reach 0.
+    /// `semctl(GETZCNT)`: processes waiting for semaphore `num` to reach 0.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[doc(alias = "semctl")]
     pub fn zcnt(&self, num: u16) -> Result<u32> {
         self.ctl(num, libc::GETZCNT, "semctl(GETZCNT)")
             .map(|v| v as u32)
     }
 
-    /// `GETPID`: the last process that operated on semaphore `num`.
+    /// `semctl(GETPID)`: the last process that operated on semaphore `num`.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    #[doc(alias = "semctl")]
     pub fn pid(&self, num: u16) -> Result<i32> {
         self.ctl(num, libc::GETPID, "semctl(GETPID)")
     }
@@ -315,7 +351,9 @@ super::sysv_object!(
     "ipcs -s",
     SemSetOptions,
     SemStat,
-    "removes it now; waiters fail with `EIDRM`."
+    "removes it now; waiters fail with `EIDRM`.",
+    "semget",
+    "semctl"
 );
 
 fn semget_error(key: SysvKey, e: Errno) -> Error {
@@ -353,7 +391,12 @@ fn show(v: Option<u64>) -> String {
     v.map_or("?".into(), |v| v.to_string())
 }
 
-/// `IPC_STAT` of the set `id`.
+/// `semctl(IPC_STAT)` of the set `id`.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`] if no set has the id, [`ErrorKind::PermissionDenied`] (`EACCES`)
+/// without read permission.
+#[doc(alias = "semctl")]
 pub fn stat_id(id: i32) -> Result<SemStat> {
     // SAFETY: semid_ds is plain data; zero is a valid bit pattern.
     let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };

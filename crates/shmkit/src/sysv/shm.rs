@@ -82,7 +82,8 @@ pub struct SysvOptions {
 impl SysvOptions {
     crate::options::common_setters!("segment", "`SHM_RDONLY`");
 
-    /// Back a created segment with huge pages (`SHM_HUGETLB`). Linux only.
+    /// Back a created segment with huge pages (`SHM_HUGETLB`). Linux only: macOS's `shmget` has
+    /// no huge-page flag.
     #[cfg(target_os = "linux")]
     #[doc(alias = "SHM_HUGETLB")]
     pub fn huge_pages(&mut self, yes: bool) -> &mut Self {
@@ -90,7 +91,13 @@ impl SysvOptions {
         self
     }
 
-    /// Creates a new segment (`IPC_CREAT | IPC_EXCL`) and attaches it.
+    /// `shmget(IPC_CREAT | IPC_EXCL)` and `shmat`: creates a new segment and attaches it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for size 0 or a mode above 0777,
+    /// [`ErrorKind::AlreadyExists`] if `key` names a segment, `EINVAL`/`ENOSPC`/`ENOMEM` past a
+    /// limit (the hint says which); the errors of [`stat_id`] and `shmat` (then it is removed).
+    #[doc(alias = "shmget")]
     pub fn create(&self, key: SysvKey, size: usize) -> Result<SysvShm> {
         let mode = self.common.mode;
         if mode > 0o777 {
@@ -134,7 +141,13 @@ impl SysvOptions {
         }
     }
 
-    /// Opens the segment that has `key` and attaches all of it.
+    /// `shmget(key, 0, 0)` and `shmat`: opens the segment that has `key` and attaches all of it.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for [`SysvKey::Private`], [`ErrorKind::NotFound`],
+    /// [`ErrorKind::PermissionDenied`], [`ErrorKind::TooSmall`] below
+    /// [`min_size`](Self::min_size), or the OS error of `shmat`.
+    #[doc(alias = "shmget")]
     pub fn open(&self, key: SysvKey) -> Result<SysvShm> {
         if key == SysvKey::Private {
             return Err(Error::new(
@@ -157,7 +170,12 @@ impl SysvOptions {
         })
     }
 
-    /// Attaches the segment with id `id`.
+    /// `shmat(2)`: attaches the segment with id `id`.
+    ///
+    /// # Errors
+    /// As [`stat_id`]; [`ErrorKind::TooSmall`] below [`min_size`](Self::min_size); the OS error
+    /// of `shmat`.
+    #[doc(alias = "shmat")]
     pub fn open_id(&self, id: i32) -> Result<SysvShm> {
         let st = stat_id(id)?;
         let key = if st.key == 0 {
@@ -175,6 +193,11 @@ impl SysvOptions {
 
     /// Creates the segment, or opens it if the key exists (then it must have `size` bytes or
     /// more). [`SysvShm::is_owner`] tells which happened.
+    ///
+    /// # Errors
+    /// As [`create`](Self::create) and [`open`](Self::open) (an existing segment smaller than
+    /// `size` is [`ErrorKind::TooSmall`]); [`ErrorKind::NotFound`] if, 8 times over, the segment
+    /// was removed between the attempt to create it and the attempt to open it.
     pub fn create_or_open(&self, key: SysvKey, size: usize) -> Result<SysvShm> {
         let mut open = self.clone();
         open.common.min_size = open.common.min_size.max(size);
@@ -201,17 +224,30 @@ impl SysvShm {
         SysvOptions::default()
     }
 
-    /// Creates a new segment of `size` bytes, mode 0600, and attaches it read-write.
+    /// `shmget(IPC_CREAT | IPC_EXCL)` and `shmat`: creates a new segment of `size` bytes, mode
+    /// 0600, and attaches it read-write.
+    ///
+    /// # Errors
+    /// As [`SysvOptions::create`].
+    #[doc(alias = "shmget")]
     pub fn create(key: SysvKey, size: usize) -> Result<SysvShm> {
         SysvOptions::default().create(key, size)
     }
 
-    /// Opens the segment that has `key`, read-write.
+    /// `shmget(key, 0, 0)` and `shmat`: opens the segment that has `key`, read-write.
+    ///
+    /// # Errors
+    /// As [`SysvOptions::open`].
+    #[doc(alias = "shmget")]
     pub fn open(key: SysvKey) -> Result<SysvShm> {
         SysvOptions::default().open(key)
     }
 
-    /// Attaches the segment with id `id`, read-write.
+    /// `shmat(2)`: attaches the segment with id `id`, read-write.
+    ///
+    /// # Errors
+    /// As [`SysvOptions::open_id`].
+    #[doc(alias = "shmat")]
     pub fn open_id(id: i32) -> Result<SysvShm> {
         SysvOptions::default().open_id(id)
     }
@@ -226,22 +262,31 @@ impl SysvShm {
         self.key
     }
 
-    /// `shmctl(IPC_STAT)` now.
+    /// `shmctl(IPC_STAT)`: the segment's size, mode, owners, attachments and times now.
+    ///
+    /// # Errors
+    /// As [`stat_id`].
+    #[doc(alias = "shmctl")]
     pub fn stat(&self) -> Result<SysvStat> {
         stat_id(self.id)
     }
 
-    /// Marks the segment for removal (`IPC_RMID`). It stays usable by every process that has
-    /// it attached, this one included, and is destroyed at the last detach; meanwhile its key
+    /// `shmctl(IPC_RMID)`: marks the segment for removal. It stays usable by every process that
+    /// has it attached, this one included, and is destroyed at the last detach; meanwhile its key
     /// becomes `IPC_PRIVATE`, so no new process can open it by key.
+    ///
+    /// # Errors
+    /// As [`remove_id`].
+    #[doc(alias = "shmctl")]
     pub fn remove(&self) -> Result<()> {
         remove_id(self.id)?;
         self.own.removed();
         Ok(())
     }
 
-    /// Detaches now (`shmdt(2)`); the same as dropping the value, so a creator that was not
+    /// `shmdt(2)`: detaches now; the same as dropping the value, so a creator that was not
     /// asked to keep the segment also marks it for removal.
+    #[doc(alias = "shmdt")]
     pub fn detach(self) {
         drop(self)
     }
@@ -259,6 +304,11 @@ impl Drop for SysvShm {
 }
 
 /// `shmctl(IPC_STAT)` of the segment with id `id`, without attaching it.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`] if no segment has the id, [`ErrorKind::PermissionDenied`] (`EACCES`)
+/// without read permission.
+#[doc(alias = "shmctl")]
 pub fn stat_id(id: i32) -> Result<SysvStat> {
     // SAFETY: shmid_ds is plain data; shmctl fills it.
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
@@ -294,7 +344,12 @@ pub fn stat_id(id: i32) -> Result<SysvStat> {
     })
 }
 
-/// Marks the segment with id `id` for removal (`shmctl(IPC_RMID)`).
+/// `shmctl(IPC_RMID)`: marks the segment with id `id` for removal.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`] if no segment has the id, [`ErrorKind::PermissionDenied`] (`EPERM`)
+/// unless this user is its owner, its creator or root.
+#[doc(alias = "shmctl")]
 pub fn remove_id(id: i32) -> Result<()> {
     // SAFETY: IPC_RMID takes no buffer.
     if unsafe { libc::shmctl(id, libc::IPC_RMID, std::ptr::null_mut()) } < 0 {

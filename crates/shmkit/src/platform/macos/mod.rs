@@ -2,7 +2,7 @@
 //! handlers), limits from the `kern.sysv.*` sysctls, POSIX names of at most 31 bytes.
 //!
 //! Not here yet, and absent from the crate on macOS: memfds, POSIX semaphores and message
-//! queues, System V message queues, huge pages, the futex-based [`crate::sync`] (its port to
+//! queues, System V message queues, huge pages, the futex-based `sync` module (its port to
 //! `os_sync_wait_on_address` comes with Mach memory entries and semaphores), and the inventory
 //! (listing needs `kern.sysv.ipcs` and `proc_pidinfo`), which says so.
 
