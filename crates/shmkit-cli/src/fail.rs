@@ -45,9 +45,17 @@ impl Fail {
     /// The failure `e` of an operation on the object `addr` names, with the object shown as
     /// every human output shows it (quoted like GNU ls, its exact bytes): the library's
     /// message has the lossy `Display` of the address.
+    ///
+    /// An object that does not exist gets this command's own remedy, the same for every kind
+    /// of object and every command.
     pub fn about(addr: &Address) -> impl Fn(shmkit::Error) -> Fail + '_ {
         move |e| {
             let raw = addr.to_string();
+            let e = if e.kind() == ErrorKind::NotFound {
+                e.with_hint("`shmkit ls` lists the objects there are")
+            } else {
+                e
+            };
             let mut f = Fail::from(e);
             if let Some(at) = f.message.find(&raw) {
                 f.message
@@ -67,8 +75,7 @@ impl Fail {
 }
 
 impl From<shmkit::Error> for Fail {
-    /// The exit code comes from the error's kind alone; an object that does not exist gets
-    /// this command's own remedy, the same for every kind of object.
+    /// The exit code comes from the error's kind alone; the message is the library's.
     fn from(e: shmkit::Error) -> Self {
         let code = match e.kind() {
             ErrorKind::NotFound => code::NOT_FOUND,
@@ -80,11 +87,6 @@ impl From<shmkit::Error> for Fail {
             | ErrorKind::Misaligned
             | ErrorKind::AlreadyExists => code::USAGE,
             _ => code::ERROR,
-        };
-        let e = if e.kind() == ErrorKind::NotFound {
-            e.with_hint("`shmkit ls` lists the objects there are")
-        } else {
-            e
         };
         Fail {
             code,

@@ -15,7 +15,7 @@ use std::mem::MaybeUninit;
 /// stream socket cannot carry ancillary data alone).
 ///
 /// A peer that closed its end makes this fail with `EPIPE`; on Linux no `SIGPIPE` is raised
-/// (`MSG_NOSIGNAL`), on macOS the caller ignores `SIGPIPE` or sets `SO_NOSIGPIPE` itself.
+/// (`MSG_NOSIGNAL`), on macOS the socket gets `SO_NOSIGPIPE`.
 ///
 /// # Errors
 /// The socket's errors, and [`ErrorKind::InvalidArgument`] for an empty payload.
@@ -58,6 +58,7 @@ pub fn send_fd(socket: impl AsFd, fd: BorrowedFd<'_>, payload: &[u8]) -> Result<
             "control buffer too small",
         ));
     }
+    platform::before_send(socket.as_fd());
     let mut sent = 0;
     // The fd travels with the first byte; the rest of the payload follows without it.
     while sent < payload.len() {

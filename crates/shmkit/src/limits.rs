@@ -38,11 +38,16 @@ pub struct Limit {
 /// When the System V tables cannot be read (see [`inventory::list`]).
 pub fn read() -> Result<Vec<Limit>> {
     let facts = crate::platform::limits::read()?;
-    let listing = inventory::list(&ListOptions {
+    // Where the OS cannot list its objects (macOS, for now), the limits come without usage.
+    let (objects, listed) = match inventory::list(&ListOptions {
         kinds: vec![Kind::SysvShm, Kind::SysvSem, Kind::SysvMsg],
         holders: false,
-    })?;
-    let of = |k: Kind| listing.objects.iter().filter(move |o| o.kind == k);
+    }) {
+        Ok(listing) => (listing.objects, true),
+        Err(e) if e.kind() == crate::ErrorKind::Unsupported => (Vec::new(), false),
+        Err(e) => return Err(e),
+    };
+    let of = |k: Kind| objects.iter().filter(move |o| o.kind == k);
     let shm: Vec<u64> = of(Kind::SysvShm).filter_map(|o| o.size).collect();
     let sems: Vec<u64> = of(Kind::SysvSem)
         .filter_map(|o| o.nsems.map(u64::from))
@@ -67,6 +72,7 @@ pub fn read() -> Result<Vec<Limit>> {
                 "queues_max" => queues(),
                 _ => None,
             };
+            let measured = measured.filter(|_| listed);
             Limit {
                 name: f.name,
                 value: f.value,

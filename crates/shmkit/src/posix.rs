@@ -84,11 +84,18 @@ impl PosixOptions {
         // From here on the object exists: remove it again if any later step fails.
         let made = (|| {
             // The umask may have cleared bits of the mode asked for: set it exactly.
-            rustix::fs::fchmod(
-                &fd,
-                Mode::from_raw_mode(platform::mode_to_raw(self.common.mode)),
-            )
-            .map_err(|e| Error::os("fchmod", name, e))?;
+            platform::set_posix_mode(fd.as_fd(), self.common.mode).map_err(|e| {
+                let err = Error::os("fchmod", name, e);
+                if e == Errno::NOTSUP {
+                    err.with_kind(ErrorKind::Unsupported).with_hint(format!(
+                        "this OS cannot change a POSIX object's mode after shm_open, and the \
+                         umask removed bits of {:04o}; create it under a umask that keeps them",
+                        self.common.mode
+                    ))
+                } else {
+                    err
+                }
+            })?;
             rustix::fs::ftruncate(&fd, size as u64).map_err(|e| Error::os("ftruncate", name, e))?;
             let st = fd_map::object_stat(&fd, name)?;
             let len = fd_map::usable_size(st.size, size, "shm_open", name)?;

@@ -29,10 +29,12 @@ pub(crate) fn huge_pages() -> String {
 /// The remedy when the kernel refuses to commit memory for a new segment (`ENOMEM`).
 pub(crate) fn memory_commit(size: u64) -> String {
     let m = platform::memory();
-    let policy = m.overcommit.map_or("?".into(), |v| v.to_string());
+    let policy = m
+        .overcommit
+        .map_or(String::new(), |v| format!(" (vm.overcommit_memory = {v})"));
     format!(
-        "the kernel would not commit {} to the segment; this machine has {} of RAM and swap \
-         (vm.overcommit_memory = {policy}); ask for less",
+        "the kernel would not commit {} to the segment; this machine has {} of RAM and \
+         swap{policy}; ask for less",
         human(size),
         human(m.ram_and_swap)
     )

@@ -19,6 +19,17 @@ use std::os::unix::fs::MetadataExt;
 /// queues and POSIX semaphores and queues.
 pub fn remove(addr: &Address) -> Result<()> {
     let fail = |op: &'static str| move |e: Errno| removal_error(addr, op, e);
+    if let Some(name) = addr.posix_name() {
+        use std::os::unix::ffi::OsStrExt;
+        if name.as_bytes().contains(&0) {
+            return Err(Error::new(
+                ErrorKind::InvalidName,
+                "remove",
+                addr.to_string(),
+                "the name contains a NUL byte",
+            ));
+        }
+    }
     match addr {
         Address::PosixShm(name) => crate::posix::unlink_os(name).map_err(fail("shm_unlink")),
         Address::SysvShmId(id) => crate::sysv::shm::remove_id(*id),

@@ -171,7 +171,6 @@ impl ForkSafeLock {
         }
     }
 
-    #[cfg(target_os = "linux")]
     /// In a fork child: forget a holder of the parent (the child's only thread is the forker).
     pub(crate) fn reset_in_child(&self) {
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32 as u64;
@@ -189,7 +188,6 @@ impl ForkSafeLock {
         }
     }
 
-    #[cfg(target_os = "linux")]
     /// Takes the lock without a guard; for the fork `prepare` handler.
     pub(crate) fn lock_raw(&self) {
         std::mem::forget(self.lock());

@@ -17,7 +17,8 @@
 //! - `ensure_fork_handlers()`: registers whatever must run at `fork` (Linux: the
 //!   `pthread_atfork` handlers that rebuild `Copy`/`Zero` mappings; macOS: nothing, the kernel
 //!   does it);
-//! - `set_inherit(slot, Inherit, object) -> Result<()>` (`madvise` / `minherit`);
+//! - `set_inherit(slot, Inherit) -> Result<(), Errno>` (`madvise` / `minherit`, named by
+//!   `INHERIT_CALL`; `ENOTSUP` for a mode the OS cannot give);
 //! - `thread_id() -> u32`, `mapping_page_size(addr)`, `mapped_file(addr)` (an fd of the file
 //!   behind a mapping, where the OS can give one), `MAP_HUGE` and `SHM_HUGE` (the huge-page
 //!   flags, `None` where there are none), `huge_pages()`, `huge_page_size()`, `memory()`;
@@ -25,27 +26,29 @@
 //!   handler.
 //!
 //! Names and limits:
-//! - `POSIX_NAME_MAX`, `POSIX_SHM_DIR`, `posix_shm_path(name)`, `posix_sem_path(name)` (`None` where objects
-//!   have no path);
-//! - `sysctl_u64(name)` (a numeric sysctl by its dotted name), `sysv_sysctl(limit)` (the
-//!   sysctl behind a System V limit), `sysv_shm_limits()`, `sysv_sem_limits()`,
+//! - `POSIX_NAME_MAX`, `POSIX_SHM_DIR`, `posix_shm_path(name)` (`None` where objects have no
+//!   path), `set_posix_mode(fd, mode)` (the exact mode of a new POSIX object);
+//! - `sysctl_path(name)` (the file behind a sysctl, where there is one), `sysv_sysctl(limit)`
+//!   (the sysctl behind a System V limit), `sysv_shm_limits()`, `sysv_sem_limits()`,
 //!   `limits::read()` (every IPC limit as [`facts::LimitFact`]s).
 //!
 //! System V structures:
-//! - `perm_key(&ipc_perm)`, `msg_cbytes(&msqid_ds)` (Linux) and `semtimedop` (Linux).
+//! - `perm_key(&ipc_perm)`.
 //!
 //! Descriptor passing:
 //! - `RECV_CLOEXEC`, `SEND_NOSIGNAL`, `received_fd(fd)` (what makes a received fd
-//!   close-on-exec where `MSG_CMSG_CLOEXEC` does not exist).
+//!   close-on-exec where `MSG_CMSG_CLOEXEC` does not exist), `before_send(socket)` (what
+//!   keeps a closed peer from raising `SIGPIPE` where `MSG_NOSIGNAL` does not exist).
 //!
 //! Inventory (`inventory::*`): `sysv_shm()`, `sysv_sem()`, `sysv_msg()` (rows),
 //! `posix_files()`, `posix_mq()`, `mqueue_dir()`, `mq_stat(name)`, `mq_attr(name)`,
-//! `scan_holders()`, `fd_path(pid, fd)`, `is_memfd(fd)`, `map_file(pid, inode)`, `fd_inode(pid, fd)`. An OS that
-//! cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
+//! `scan_holders()`, `fd_path(pid, fd)`, `is_memfd(fd)`, `map_file(pid, inode)`,
+//! `fd_inode(pid, fd)`. An OS that cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
 //! says why.
 //!
-//! Linux only, and so gated where they are used: `futex` (the waits under [`crate::sync`]),
-//! memfds, POSIX message queues.
+//! Linux only, and so gated where they are used: `futex` (the waits under `sync`),
+//! `memfd_name`, `msg_cbytes`, `semtimedop`, `posix_sem_path`, `sysctl_u64` (the callers are
+//! memfds, POSIX semaphores and queues, System V queues, `sync`: Linux-only modules).
 //!
 //! A new OS adds a module here that provides every item above; the compiler lists what is
 //! missing, since the re-exports below name each one.
@@ -79,10 +82,10 @@ use macos as os;
 compile_error!("shmkit supports Linux and macOS; a port adds a module under src/platform/");
 
 pub(crate) use os::{
-    ensure_fork_handlers, fs_kind, huge_page_size, huge_pages, inventory, limits, mapped_file,
-    mapping_page_size, memory, perm_key, posix_shm_path, received_fd, set_inherit, sysv_sem_limits,
-    sysv_shm_limits, sysv_sysctl, thread_id, MAP_HUGE, POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC,
-    SEND_NOSIGNAL, SHM_HUGE,
+    before_send, ensure_fork_handlers, fs_kind, huge_page_size, huge_pages, inventory, limits,
+    mapped_file, mapping_page_size, memory, perm_key, posix_shm_path, received_fd, set_inherit,
+    set_posix_mode, sysctl_path, sysv_sem_limits, sysv_shm_limits, sysv_sysctl, thread_id,
+    INHERIT_CALL, MAP_HUGE, POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC, SEND_NOSIGNAL, SHM_HUGE,
 };
 #[cfg(target_os = "linux")]
 pub(crate) use os::{futex, memfd_name, msg_cbytes, posix_sem_path, semtimedop, sysctl_u64};

@@ -87,7 +87,6 @@ pub(crate) fn install() {
     INSTALLED.store(true, Ordering::Release);
 }
 
-#[cfg(target_os = "linux")]
 /// Fork child handler: forget an installation a thread of the parent was in the middle of.
 pub(crate) fn reset_in_child() {
     INSTALL.reset_in_child();

@@ -270,9 +270,24 @@ impl SemSet {
         // SAFETY: commands that take no fourth argument.
         let r = unsafe { libc::semctl(self.id, i32::from(num), cmd) };
         if r < 0 {
-            return Err(Error::os(what, format!("semid {}", self.id), last_errno()));
+            return Err(self.ctl_error(what, num, last_errno()));
         }
         Ok(r)
+    }
+
+    /// `semctl` says `EINVAL` both for a number past the set and for a set that no longer
+    /// exists: with a number inside the set, the set is gone.
+    fn ctl_error(&self, what: &'static str, num: u16, e: Errno) -> Error {
+        let object = format!("semid {}", self.id);
+        if usize::from(num) < self.nsems {
+            super::id_error(what, object, e)
+        } else {
+            Error::os(what, object, e).with_hint(format!(
+                "the set has {} semaphores (0..{})",
+                self.nsems,
+                self.nsems.saturating_sub(1)
+            ))
+        }
     }
 
     /// `semctl(GETVAL)`: the value of semaphore `num`.
@@ -296,11 +311,7 @@ impl SemSet {
         // SAFETY: SETVAL reads an int as the fourth (union semun) argument.
         let r = unsafe { libc::semctl(self.id, i32::from(num), libc::SETVAL, i32::from(value)) };
         if r < 0 {
-            return Err(Error::os(
-                "semctl(SETVAL)",
-                format!("semid {}", self.id),
-                last_errno(),
-            ));
+            return Err(self.ctl_error("semctl(SETVAL)", num, last_errno()));
         }
         Ok(())
     }
@@ -368,22 +379,43 @@ fn semget_error(key: SysvKey, e: Errno) -> Error {
             ))
         }
         Errno::NOENT => err.with_hint("no set has this key; create it first"),
-        Errno::INVAL => err.with_hint(format!(
-            "more semaphores than SEMMSL ({} = {}), or an existing set under this key has fewer",
-            platform::sysv_sysctl("semmsl"),
-            show(platform::sysv_sem_limits().semmsl)
-        )),
-        Errno::NOSPC => {
-            let l = platform::sysv_sem_limits();
-            err.with_hint(format!(
-                "SEMMNI (sets, {}) or SEMMNS (semaphores, {}) is reached; remove unused sets \
-                 (IPC_RMID) or raise them with sysctl ({})",
-                show(l.semmni),
-                show(l.semmns),
-                platform::sysv_sysctl("semmni")
-            ))
-        }
+        Errno::INVAL => err.with_hint(semmsl_hint()),
+        Errno::NOSPC => err.with_hint(semmni_hint()),
         _ => err,
+    }
+}
+
+/// Where SEMMSL is. Linux keeps the four semaphore limits in one sysctl, `kernel.sem`, SEMMSL
+/// first; other systems have one sysctl per limit.
+fn semmsl_hint() -> String {
+    let sysctl = platform::sysv_sysctl("semmsl");
+    match platform::sysctl_path(&sysctl) {
+        Some(path) if sysctl == platform::sysv_sysctl("semmni") => format!(
+            "more semaphores than {sysctl}'s SEMMSL (first field of {path}), or an existing set \
+             under this key has fewer"
+        ),
+        _ => format!(
+            "more semaphores than {sysctl} ({}), or an existing set under this key has fewer",
+            show(platform::sysv_sem_limits().semmsl)
+        ),
+    }
+}
+
+fn semmni_hint() -> String {
+    let (sets, sems) = (
+        platform::sysv_sysctl("semmni"),
+        platform::sysv_sysctl("semmns"),
+    );
+    if sets == sems {
+        format!(
+            "{sets}'s SEMMNI (sets) or SEMMNS (semaphores) is reached; remove unused sets \
+             (IPC_RMID) or raise them with sysctl -w {sets}=..."
+        )
+    } else {
+        format!(
+            "{sets} (sets) or {sems} (semaphores) is reached; remove unused sets (IPC_RMID) or \
+             raise them with sysctl -w {sets}=... or {sems}=..."
+        )
     }
 }
 
@@ -441,7 +473,7 @@ pub(crate) fn get_all_id(id: i32) -> Result<Vec<u16>> {
         // fourth argument, which has room for the larger of the two.
         let r = unsafe { libc::semctl(id, 0, libc::GETALL, v.as_mut_ptr()) };
         if r < 0 {
-            return Err(Error::os(
+            return Err(super::id_error(
                 "semctl(GETALL)",
                 format!("semid {id}"),
                 last_errno(),

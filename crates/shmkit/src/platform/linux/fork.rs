@@ -1,7 +1,6 @@
 //! What `fork` gives a child of each mapping (`madvise(2)`, `pthread_atfork(3)`), and the fork
 //! handlers that rebuild `Copy` and `Zero` mappings and hide `None` ones in the child.
 
-use crate::error::{Error, Result};
 use crate::platform::maps::{self as registry, ForkSafeLock, Slot, ABSENT};
 use crate::platform::{copy, Inherit};
 use rustix::io::Errno;
@@ -45,11 +44,7 @@ pub(crate) fn ensure_fork_handlers() {
 /// a child forked before `MADV_DONTFORK` has the range replaced or marked absent anyway; back
 /// to `Share` the kernel's flag changes first, so a child forked before the slot changes still
 /// gets the snapshot it was promised.
-pub(crate) fn set_inherit(slot: &'static Slot, mode: Inherit, object: &str) -> Result<()> {
-    set_advice(slot, mode).map_err(|e| Error::os("madvise", object, e))
-}
-
-fn set_advice(slot: &'static Slot, mode: Inherit) -> std::result::Result<(), Errno> {
+pub(crate) fn set_inherit(slot: &'static Slot, mode: Inherit) -> Result<(), Errno> {
     ensure_fork_handlers();
     let _g = INHERIT.lock();
     let start = slot.start.load(Ordering::Acquire);

@@ -15,6 +15,18 @@ pub(crate) use sysv::{msg_cbytes, perm_key, semtimedop};
 use super::{FsKind, SemLimits, SysvShmLimits};
 use rustix::fd::BorrowedFd;
 
+/// The call behind `set_inherit`, for errors.
+pub(crate) const INHERIT_CALL: &str = "madvise";
+
+/// Sets the exact permission bits of a POSIX object just created (`fchmod(2)`), whatever the
+/// umask took from the mode given to `shm_open`.
+pub(crate) fn set_posix_mode(fd: BorrowedFd<'_>, mode: u32) -> Result<(), rustix::io::Errno> {
+    rustix::fs::fchmod(fd, rustix::fs::Mode::from_raw_mode(mode & 0o7777))
+}
+
+/// Nothing to do before `sendmsg`: [`SEND_NOSIGNAL`] keeps `SIGPIPE` away.
+pub(crate) fn before_send(_socket: BorrowedFd<'_>) {}
+
 /// `shmget` flag that backs a segment with huge pages.
 pub(crate) const SHM_HUGE: Option<i32> = Some(libc::SHM_HUGETLB);
 
@@ -42,6 +54,12 @@ pub(crate) fn posix_sem_path(name: &str) -> Option<String> {
 /// A sysctl by its dotted name (`kernel.shmmax`), read from `/proc/sys/kernel/shmmax`.
 pub(crate) fn sysctl_u64(name: &str) -> Option<u64> {
     sysctl_file(name)?.trim().parse().ok()
+}
+
+/// The file that holds sysctl `name` (`kernel.sem` → `/proc/sys/kernel/sem`).
+pub(crate) fn sysctl_path(name: &str) -> Option<String> {
+    (!name.contains('/') && !name.contains(".."))
+        .then(|| format!("/proc/sys/{}", name.replace('.', "/")))
 }
 
 fn sysctl_file(name: &str) -> Option<String> {

@@ -1,45 +1,94 @@
 //! What `fork` gives a child of each mapping: `minherit(2)`, the BSD face of Mach's
-//! `vm_inherit`, which the kernel applies at fork with no help from user space.
+//! `vm_inherit`, which the kernel applies at fork; and one fork handler, which marks the
+//! `None` mappings absent in the child so that their (unmapped, maybe reused) range is never
+//! touched there, as on Linux.
 
-use crate::error::{Error, ErrorKind, Result};
-use crate::platform::maps::Slot;
+use crate::platform::maps::{self, ForkSafeLock, Slot, ABSENT};
 use crate::platform::Inherit;
-use std::sync::atomic::Ordering;
+use rustix::io::Errno;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-extern "C" {
-    // <sys/mman.h>; not bound by the libc crate for Apple targets.
-    fn minherit(addr: *mut libc::c_void, len: libc::size_t, inherit: libc::c_int) -> libc::c_int;
+/// Whether the handlers are registered (see the Linux module for why no `Once`).
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+
+/// Serializes changes of inheritance, which take a system call outside the table's lock.
+static INHERIT: ForkSafeLock = ForkSafeLock::new();
+
+/// Registers the fork handlers once per process, before the first mapping is registered.
+pub(crate) fn ensure_fork_handlers() {
+    if REGISTERED.load(Ordering::Acquire) {
+        return;
+    }
+    let _g = maps::LOCK.lock();
+    if !REGISTERED.load(Ordering::Relaxed) {
+        // SAFETY: the three handlers are `extern "C" fn()` that live for the whole program.
+        let r = unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+        assert_eq!(r, 0, "pthread_atfork failed: out of memory");
+        REGISTERED.store(true, Ordering::Release);
+    }
 }
-
-/// Nothing to register: the kernel copies, shares or drops each range at fork.
-pub(crate) fn ensure_fork_handlers() {}
 
 /// Sets what `fork` gives a child of the mapping registered in `slot` (`minherit(2)` with
 /// `VM_INHERIT_SHARE`, `VM_INHERIT_COPY` or `VM_INHERIT_NONE`). [`Inherit::Zero`] has no
-/// counterpart on macOS and is refused.
-pub(crate) fn set_inherit(slot: &'static Slot, mode: Inherit, object: &str) -> Result<()> {
+/// counterpart on macOS: `ENOTSUP`.
+///
+/// As on Linux, the slot changes first when going to `None` (a child forked in between is
+/// told the mapping is absent, which it then is or soon is not: absent is the safe side), and
+/// the kernel's attribute first when going back.
+pub(crate) fn set_inherit(slot: &'static Slot, mode: Inherit) -> Result<(), Errno> {
     let how = match mode {
         Inherit::Share => libc::VM_INHERIT_SHARE,
         Inherit::Copy => libc::VM_INHERIT_COPY,
         Inherit::None => libc::VM_INHERIT_NONE,
-        Inherit::Zero => {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "minherit",
-                object,
-                "macOS has no zero-fill inheritance for shared memory (VM_INHERIT_ZERO is \
-                 not offered by minherit)",
-            )
-            .with_hint("use Inherit::None and map fresh memory in the child"))
-        }
+        Inherit::Zero => return Err(Errno::NOTSUP),
     };
+    ensure_fork_handlers();
+    let _g = INHERIT.lock();
     let start = slot.start.load(Ordering::Acquire);
     let len = slot.len.load(Ordering::Relaxed);
-    // SAFETY: [start, start+len) is a live mapping owned by the caller's `Mapping`; the call
-    // changes only what fork does with it.
-    if unsafe { minherit(start as *mut libc::c_void, len, how) } != 0 {
-        return Err(Error::os("minherit", object, crate::platform::errno()));
+    let minherit = || {
+        // SAFETY: [start, start+len) is a live mapping owned by the caller's `Mapping`; the
+        // call changes only what fork does with it.
+        if unsafe { libc::minherit(start as *mut libc::c_void, len, how) } != 0 {
+            Err(crate::platform::errno())
+        } else {
+            Ok(())
+        }
+    };
+    if mode == Inherit::None {
+        let old = slot.inherit.swap(mode.to_u8(), Ordering::AcqRel);
+        if let Err(e) = minherit() {
+            slot.inherit.store(old, Ordering::Release);
+            return Err(e);
+        }
+    } else {
+        minherit()?;
+        slot.inherit.store(mode.to_u8(), Ordering::Release);
     }
-    slot.inherit.store(mode.to_u8(), Ordering::Release);
     Ok(())
+}
+
+// `prepare` holds the table's lock across fork, so no mapping is added, removed or re-moded
+// while the address space is duplicated.
+
+extern "C" fn prepare() {
+    maps::LOCK.lock_raw();
+}
+
+extern "C" fn parent() {
+    maps::LOCK.unlock_raw();
+}
+
+extern "C" fn child() {
+    // Single-threaded, before fork() returns: loads and stores only.
+    maps::for_each_slot(|s| {
+        if s.live_start().is_some()
+            && Inherit::from_u8(s.inherit.load(Ordering::Acquire)) == Inherit::None
+        {
+            s.state.fetch_or(ABSENT, Ordering::Release);
+        }
+    });
+    maps::LOCK.reset_in_child();
+    INHERIT.reset_in_child();
+    crate::platform::sigbus::reset_in_child();
 }

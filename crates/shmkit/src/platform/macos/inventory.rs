@@ -16,8 +16,8 @@ fn unsupported<T>(what: &str) -> Result<T> {
         "list",
         what,
         "the inventory is not implemented on macOS yet (System V objects are listed through \
-         the kern.sysv.ipcs sysctls, which shmkit does not read yet; POSIX objects cannot be \
-         listed on macOS at all)",
+         the kern.sysv.ipcs sysctls, which are not read yet; POSIX objects cannot be listed \
+         on macOS at all)",
     ))
 }
 

@@ -15,6 +15,27 @@ pub(crate) use fork::{ensure_fork_handlers, set_inherit};
 use super::{FsKind, Memory, SemLimits, SysvShmLimits};
 use rustix::fd::BorrowedFd;
 
+/// The call behind `set_inherit`, for errors.
+pub(crate) const INHERIT_CALL: &str = "minherit";
+
+/// macOS refuses `fchmod` on a POSIX shm descriptor (`EINVAL`: it is no vnode), so the mode
+/// given to `shm_open` is final and the umask applies to it. Succeeds only if the object got
+/// exactly `mode`; else `ENOTSUP`, rather than leave an object more or less open than asked.
+pub(crate) fn set_posix_mode(fd: BorrowedFd<'_>, mode: u32) -> Result<(), rustix::io::Errno> {
+    let st = rustix::fs::fstat(fd)?;
+    if crate::platform::mode_from_raw(st.st_mode) & 0o7777 == mode & 0o7777 {
+        Ok(())
+    } else {
+        Err(rustix::io::Errno::NOTSUP)
+    }
+}
+
+/// Sets `SO_NOSIGPIPE` on the socket, macOS's per-socket stand-in for `MSG_NOSIGNAL`, so
+/// that a closed peer makes `sendmsg` fail with `EPIPE` instead of killing the process.
+pub(crate) fn before_send(socket: BorrowedFd<'_>) {
+    let _ = rustix::net::sockopt::set_socket_nosigpipe(socket, true);
+}
+
 /// No huge pages for `shmget` on macOS.
 pub(crate) const SHM_HUGE: Option<i32> = None;
 
@@ -53,6 +74,11 @@ pub(crate) fn sysctl_u64(name: &str) -> Option<u64> {
         (0, 8) => Some(u64::from_ne_bytes(buf)),
         _ => None,
     }
+}
+
+/// Sysctls are no files on macOS.
+pub(crate) fn sysctl_path(_name: &str) -> Option<String> {
+    None
 }
 
 /// The sysctl that holds a System V limit (`shmmax` → `kern.sysv.shmmax`).

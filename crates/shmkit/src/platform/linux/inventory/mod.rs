@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 use crate::platform::facts::{Perm, SysvMsgRow, SysvSemRow, SysvShmRow};
 use std::collections::HashMap;
 
+/// Reads a file of the kernel's. One that is missing means the kernel lacks the feature
+/// (System V IPC compiled out, `/proc` not mounted): the OS failed, no object is missing, so
+/// the kind stays [`ErrorKind::Os`](crate::ErrorKind::Os).
 pub(super) fn read(path: &str) -> Result<String> {
     std::fs::read_to_string(path).map_err(|e| {
         Error::os(
@@ -18,6 +21,7 @@ pub(super) fn read(path: &str) -> Result<String> {
             path,
             rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
         )
+        .with_kind(crate::error::ErrorKind::Os)
     })
 }
 
