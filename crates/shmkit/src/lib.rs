@@ -45,8 +45,8 @@
 mod anon;
 mod error;
 mod fd_map;
-pub mod fd_passing;
 mod file;
+pub mod handle;
 pub mod inventory;
 pub mod limits;
 mod mapping;

@@ -36,7 +36,7 @@ const MEMFD_NAME_MAX: usize = 249;
 /// A memfd, mapped.
 ///
 /// It has no name in any namespace: other processes reach it only through its fd, inherited
-/// or passed over a Unix socket ([`crate::fd_passing`]). It disappears when the last fd and the
+/// or passed over a Unix socket ([`crate::handle`]). It disappears when the last fd and the
 /// last mapping are gone, so dropping the creator's value is its removal.
 ///
 /// Linux only: `memfd_create` and seals are Linux system calls.

@@ -220,6 +220,24 @@ impl PosixShm {
         fd_map::object_stat(&self.fd, &self.name)
     }
 
+    /// A segment whose fd another process passed: mapped writable if `writable`, never
+    /// removed by this value. Its name is the file's, as the kernel shows the fd.
+    #[cfg(target_os = "linux")]
+    pub(crate) fn from_received(fd: OwnedFd, writable: bool) -> Result<PosixShm> {
+        let name = platform::fd_link(fd.as_fd())
+            .and_then(|l| l.to_str()?.strip_prefix("/dev/shm").map(str::to_string))
+            .unwrap_or_else(|| "(received)".to_string());
+        let st = fd_map::object_stat(&fd, &name)?;
+        let len = fd_map::usable_size(st.size, 0, "mmap", &name)?;
+        let map = fd_map::map_fd(&fd, len, writable, true, &name)?;
+        Ok(PosixShm {
+            map,
+            fd,
+            name,
+            own: Ownership::opened(),
+        })
+    }
+
     /// The object's file descriptor (close-on-exec), e.g. for passing to another process.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

@@ -5,7 +5,8 @@
 
 mod common;
 use common::Peer;
-use shmkit::{fd_passing, ErrorKind, Memfd, Seals};
+use shmkit::handle;
+use shmkit::{ErrorKind, Memfd, Seals};
 use std::os::unix::net::UnixListener;
 
 #[test]
@@ -16,7 +17,7 @@ fn peer() {
     match role.as_str() {
         "recv" => {
             let s = std::os::unix::net::UnixStream::connect(&args[0]).unwrap();
-            let (fd, _) = fd_passing::recv_fd(&s, &mut [0u8; 1]).unwrap();
+            let (fd, _) = handle::recv_fd(&s, &mut [0u8; 1]).unwrap();
             // The received fd is close-on-exec.
             let fl = rustix::io::fcntl_getfd(&fd).unwrap();
             let m = Memfd::from_fd(fd).unwrap();
@@ -55,7 +56,7 @@ fn a_sealed_memfd_passed_to_another_process_is_read_only_there() {
     let l = UnixListener::bind(&sock).unwrap();
     let mut p = Peer::spawn("recv", &[sock.to_str().unwrap()]);
     let (s, _) = l.accept().unwrap();
-    fd_passing::send_fd(&s, m.fd(), b"m").unwrap();
+    handle::send_fd(&s, m.fd(), b"m").unwrap();
     assert_eq!(p.recv(), "sealed bytes xfer false true");
     assert_eq!(p.recv(), format!("true {}", libc::EPERM));
     p.finish();

@@ -48,7 +48,7 @@ fn run(scratch: &Scratch) -> Result<Outcome, String> {
         }
     };
     stream.set_nonblocking(false).map_err(|e| e.to_string())?;
-    shmkit::fd_passing::send_fd(&stream, m.fd(), b"m").map_err(|e| e.to_string())?;
+    shmkit::handle::send_fd(&stream, m.fd(), b"m").map_err(|e| e.to_string())?;
     let seen = peer.recv()?;
     let ok_exit = peer.finish();
     let eperm = Some(libc::EPERM);

@@ -162,7 +162,7 @@ fn memfd_recv(sock: &str) -> Result<(), String> {
     let stream = std::os::unix::net::UnixStream::connect_addr(&addr)
         .map_err(|e| format!("connect @{sock}: {e}"))?;
     let mut b = [0u8; 1];
-    let (fd, _) = shmkit::fd_passing::recv_fd(&stream, &mut b).map_err(|e| e.to_string())?;
+    let (fd, _) = shmkit::handle::recv_fd(&stream, &mut b).map_err(|e| e.to_string())?;
     let spare = rustix::io::fcntl_dupfd_cloexec(&fd, 0).map_err(|e| e.to_string())?;
     let m = shmkit::Memfd::from_fd(fd).map_err(|e| e.to_string())?;
     let bytes = m.to_vec().map_err(|e| e.to_string())?;

@@ -47,7 +47,7 @@
 //! says why.
 //!
 //! Linux only, and so gated where they are used: `futex` (the waits under `sync`),
-//! `memfd_name`, `msg_cbytes`, `semtimedop`, `posix_sem_path`, `sysctl_u64` (the callers are
+//! `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`, `semtimedop`, `posix_sem_path`, `sysctl_u64` (the callers are
 //! memfds, POSIX semaphores and queues, System V queues, `sync`: Linux-only modules).
 //!
 //! A new OS adds a module here that provides every item above; the compiler lists what is
@@ -88,7 +88,9 @@ pub(crate) use os::{
     INHERIT_CALL, MAP_HUGE, POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC, SEND_NOSIGNAL, SHM_HUGE,
 };
 #[cfg(target_os = "linux")]
-pub(crate) use os::{futex, memfd_name, msg_cbytes, posix_sem_path, semtimedop, sysctl_u64};
+pub(crate) use os::{
+    fd_link, futex, memfd_name, msg_cbytes, posix_sem_path, reopen, semtimedop, sysctl_u64,
+};
 
 /// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]

@@ -150,3 +150,26 @@ pub(crate) fn memfd_name(fd: BorrowedFd<'_>) -> Option<String> {
     let s = s.strip_prefix("/memfd:")?;
     Some(s.strip_suffix(" (deleted)").unwrap_or(s).to_string())
 }
+
+/// What the kernel shows `fd` as in `/proc/self/fd` (`anon_inode:[eventfd]`, `/memfd:x
+/// (deleted)`, a path).
+pub(crate) fn fd_link(fd: BorrowedFd<'_>) -> Option<std::ffi::OsString> {
+    use rustix::fd::AsRawFd;
+    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .ok()
+        .map(|p| p.into_os_string())
+}
+
+/// Opens the file behind `fd` anew (`/proc/self/fd/N`), with its own access mode: a new open
+/// file description, not a `dup`.
+pub(crate) fn reopen(
+    fd: BorrowedFd<'_>,
+    flags: rustix::fs::OFlags,
+) -> Result<rustix::fd::OwnedFd, rustix::io::Errno> {
+    use rustix::fd::AsRawFd;
+    rustix::fs::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+        flags | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+}

@@ -1,6 +1,6 @@
-//! Handing an fd to an unrelated process over a Unix socket (`SCM_RIGHTS`, `unix(7)`).
-//!
-//! The examples use a memfd, so they run on Linux; the calls work on macOS too.
+//! One bare fd over a Unix socket (`SCM_RIGHTS`, `unix(7)`), with no header: the layer
+//! under [`Handle`](super::Handle)s, and what a peer written in C speaks. The examples use a
+//! memfd, so they run on Linux; the calls work on macOS too.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::platform;
@@ -26,9 +26,9 @@ use std::mem::MaybeUninit;
 /// let (a, b) = UnixStream::pair().unwrap();
 /// let m = shmkit::Memfd::create("doc-pass", 4096)?;
 /// m.write_at(0, b"passed")?;
-/// shmkit::fd_passing::send_fd(&a, m.fd(), b"x")?;
+/// shmkit::handle::send_fd(&a, m.fd(), b"x")?;
 /// let mut buf = [0u8; 1];
-/// let (fd, n) = shmkit::fd_passing::recv_fd(&b, &mut buf)?;
+/// let (fd, n) = shmkit::handle::recv_fd(&b, &mut buf)?;
 /// let got = shmkit::Memfd::from_fd(fd)?;
 /// let mut out = [0u8; 6];
 /// got.read_at(0, &mut out)?;

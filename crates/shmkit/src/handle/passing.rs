@@ -1,0 +1,316 @@
+//! Sending and receiving handle messages ([`super::wire`]), and checking what arrives.
+
+use super::cred::Credentials;
+use super::wire::{self, Head, Record, HEAD, MAX_HANDLES, RECORD};
+use super::Handle;
+use crate::error::{Error, ErrorKind, Result};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use rustix::net::{
+    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+
+/// What a receiver accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most handles in one message (at most [`MAX_HANDLES`]).
+    pub handles: usize,
+    /// Largest payload in bytes.
+    pub payload: usize,
+}
+
+impl Default for Limits {
+    /// [`MAX_HANDLES`] handles and 64 KiB of payload.
+    fn default() -> Self {
+        Limits {
+            handles: MAX_HANDLES,
+            payload: 64 << 10,
+        }
+    }
+}
+
+/// One message received.
+#[derive(Debug)]
+pub struct Received {
+    /// The handles, in the order they were sent, each checked against the kernel.
+    pub handles: Vec<Handle>,
+    /// The payload.
+    pub payload: Vec<u8>,
+    /// Who sent it (`SCM_CREDENTIALS`), when the socket passes credentials
+    /// ([`pass_credentials`](super::pass_credentials)).
+    pub sender: Option<Credentials>,
+}
+
+fn bad(detail: impl Into<String>) -> Error {
+    Error::new(
+        ErrorKind::InvalidArgument,
+        "recvmsg",
+        "handle message",
+        detail,
+    )
+}
+
+/// Sends `handles` and `payload` as one message (`sendmsg(2)` with `SCM_RIGHTS`).
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for more than [`MAX_HANDLES`] handles or a payload over 4
+/// GiB; the socket's errors (`EPIPE` when the peer is gone: no `SIGPIPE` is raised).
+#[doc(alias = "sendmsg")]
+#[doc(alias = "SCM_RIGHTS")]
+pub fn send(socket: impl AsFd, handles: &[&Handle], payload: &[u8]) -> Result<()> {
+    if handles.len() > MAX_HANDLES || u32::try_from(payload.len()).is_err() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "sendmsg",
+            "handle message",
+            format!(
+                "{} handles and {} bytes: at most {MAX_HANDLES} handles and 4 GiB",
+                handles.len(),
+                payload.len()
+            ),
+        ));
+    }
+    let records: Vec<Record> = handles
+        .iter()
+        .map(|h| Record {
+            kind: h.kind,
+            access: h.access,
+            seals: h.seals,
+            size: h.size,
+        })
+        .collect();
+    let bytes = wire::encode(&records, payload);
+    let fds: Vec<_> = handles.iter().map(|h| h.fd.as_fd()).collect();
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES))];
+    let mut control = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(&fds)) {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "sendmsg",
+            "handle message",
+            "control buffer too small",
+        ));
+    }
+    let mut sent = 0;
+    // The fds travel with the first byte; the rest follows without them.
+    while sent < bytes.len() {
+        match rustix::net::sendmsg(
+            &socket,
+            &[IoSlice::new(&bytes[sent..])],
+            &mut control,
+            SendFlags::NOSIGNAL,
+        ) {
+            Ok(n) => {
+                sent += n;
+                control = SendAncillaryBuffer::default();
+            }
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(Error::os("sendmsg", "handle message", e)),
+        }
+    }
+    Ok(())
+}
+
+/// Receives one message with the default [`Limits`]: see [`recv_with`].
+///
+/// # Errors
+/// As [`recv_with`].
+pub fn recv(socket: impl AsFd) -> Result<Received> {
+    recv_with(socket, Limits::default())
+}
+
+/// Receives one message (`recvmsg(2)`), blocking until it is whole, and checks every handle
+/// against the kernel: the kind of file, the size (`fstat`), the access mode (`F_GETFL`) and
+/// the seals (`F_GET_SEALS`) must be what the record says.
+///
+/// Reads exactly one message, never into the next. Every fd received is closed when it
+/// returns an error.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for a message that is not well formed (magic, version),
+/// that exceeds `limits`, whose control data was truncated (`MSG_CTRUNC`: more fds than
+/// fit), that carries more or fewer fds than records or fds after its first bytes, or whose
+/// handle records lie; `ECONNRESET` when the peer closed the connection (before any byte:
+/// cleanly; within a message: in the middle); the socket's errors.
+#[doc(alias = "recvmsg")]
+pub fn recv_with(socket: impl AsFd, limits: Limits) -> Result<Received> {
+    let mut reader = Reader::new(limits);
+    loop {
+        match reader.read_from(socket.as_fd())? {
+            Step::More => continue,
+            Step::Done(r) => return Ok(r),
+            Step::Closed => {
+                let detail = if reader.started() {
+                    "the peer closed the connection in the middle of a message"
+                } else {
+                    "the peer closed the connection"
+                };
+                return Err(Error::os("recvmsg", "handle message", Errno::CONNRESET)
+                    .with_kind(ErrorKind::Os)
+                    .with_hint(detail));
+            }
+        }
+    }
+}
+
+/// What one read did.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// More bytes are needed (or the read would block).
+    More,
+    /// A whole message.
+    Done(Received),
+    /// The peer closed the connection (`recvmsg` returned 0).
+    Closed,
+}
+
+/// A message being assembled from reads that take exactly what it still lacks, so that a
+/// reader never consumes bytes or fds of the next message. Blocking and non-blocking sockets
+/// alike (a non-blocking read that would block is [`Step::More`]).
+#[derive(Debug)]
+pub(crate) struct Reader {
+    limits: Limits,
+    buf: Vec<u8>,
+    fds: Vec<OwnedFd>,
+    head: Option<Head>,
+    sender: Option<Credentials>,
+}
+
+impl Reader {
+    pub(crate) fn new(limits: Limits) -> Self {
+        Reader {
+            limits: Limits {
+                handles: limits.handles.min(MAX_HANDLES),
+                payload: limits.payload,
+            },
+            buf: Vec::new(),
+            fds: Vec::new(),
+            head: None,
+            sender: None,
+        }
+    }
+
+    /// Whether part of a message has arrived.
+    pub(crate) fn started(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    fn wanted(&self) -> usize {
+        match self.head {
+            None => HEAD - self.buf.len(),
+            Some(h) => HEAD + RECORD * h.count + h.payload - self.buf.len(),
+        }
+    }
+
+    /// One `recvmsg` of what the message still lacks.
+    pub(crate) fn read_from(&mut self, socket: rustix::fd::BorrowedFd<'_>) -> Result<Step> {
+        let want = self.wanted();
+        let start = self.buf.len();
+        self.buf.resize(start + want, 0);
+        let mut space =
+            [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES), ScmCredentials(1))];
+        let mut control = RecvAncillaryBuffer::new(&mut space);
+        let r = rustix::net::recvmsg(
+            socket,
+            &mut [IoSliceMut::new(&mut self.buf[start..])],
+            &mut control,
+            RecvFlags::CMSG_CLOEXEC,
+        );
+        // Whatever came, take ownership of its fds first: they close if this fails.
+        let mut fds = Vec::new();
+        let mut sender = None;
+        for m in control.drain() {
+            match m {
+                RecvAncillaryMessage::ScmRights(got) => fds.extend(got),
+                RecvAncillaryMessage::ScmCredentials(c) => {
+                    sender = Some(Credentials {
+                        pid: c.pid.as_raw_nonzero().get(),
+                        uid: c.uid.as_raw(),
+                        gid: c.gid.as_raw(),
+                    })
+                }
+                _ => {}
+            }
+        }
+        let msg = match r {
+            Ok(m) => m,
+            Err(Errno::AGAIN | Errno::INTR) => {
+                self.buf.truncate(start);
+                return Ok(Step::More);
+            }
+            Err(e) => return Err(Error::os("recvmsg", "handle message", e)),
+        };
+        self.buf.truncate(start + msg.bytes);
+        if msg.flags.contains(ReturnFlags::CTRUNC) {
+            return Err(bad(format!(
+                "the control data was truncated (MSG_CTRUNC): more fds were sent than the {} \
+                 a message may carry",
+                MAX_HANDLES
+            )));
+        }
+        if msg.bytes == 0 {
+            return Ok(Step::Closed);
+        }
+        if !fds.is_empty() && start != 0 {
+            return Err(bad("fds arrived after the first bytes of a message"));
+        }
+        if start == 0 {
+            self.sender = sender;
+        }
+        self.fds.extend(fds);
+        self.advance()
+    }
+
+    fn advance(&mut self) -> Result<Step> {
+        if self.head.is_none() && self.buf.len() == HEAD {
+            let head = wire::head(
+                self.buf[..HEAD].try_into().expect("HEAD bytes"),
+                self.limits.payload,
+            )
+            .map_err(bad)?;
+            if head.count > self.limits.handles {
+                return Err(bad(format!(
+                    "{} handles, more than the {} this receiver takes",
+                    head.count, self.limits.handles
+                )));
+            }
+            if self.fds.len() != head.count {
+                return Err(bad(format!(
+                    "the message says {} handles and carries {} fds",
+                    head.count,
+                    self.fds.len()
+                )));
+            }
+            self.head = Some(head);
+        }
+        if self.head.is_none() || self.wanted() > 0 {
+            return Ok(Step::More);
+        }
+        let head = self.head.take().expect("checked");
+        let buf = std::mem::take(&mut self.buf);
+        let fds = std::mem::take(&mut self.fds);
+        let mut handles = Vec::with_capacity(head.count);
+        for (i, fd) in fds.into_iter().enumerate() {
+            let at = HEAD + RECORD * i;
+            let r = wire::record(&buf[at..at + RECORD]).map_err(bad)?;
+            let h = Handle {
+                kind: r.kind,
+                fd,
+                size: r.size,
+                access: r.access,
+                seals: r.seals,
+            };
+            h.verify()
+                .map_err(|why| bad(format!("handle {i} ({}): {why}", r.kind)))?;
+            handles.push(h);
+        }
+        Ok(Step::Done(Received {
+            handles,
+            payload: buf[HEAD + RECORD * head.count..].to_vec(),
+            sender: self.sender.take(),
+        }))
+    }
+}

@@ -1,0 +1,299 @@
+//! The [`Handle`] value: a descriptor and what it claims to be.
+
+use super::{EventFd, PidFd};
+use crate::error::{Error, ErrorKind, Result};
+use crate::{platform, Memfd, Seals};
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::OFlags;
+
+/// What a handle is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Kind {
+    /// A memfd (`memfd_create`).
+    Memfd,
+    /// A POSIX shared-memory object (`shm_open`).
+    PosixShm,
+    /// An eventfd (`eventfd(2)`): a counter to signal and wait on.
+    EventFd,
+    /// A pidfd (`pidfd_open(2)`): readable once its process has exited.
+    PidFd,
+}
+
+impl Kind {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Kind::Memfd => 1,
+            Kind::PosixShm => 2,
+            Kind::EventFd => 3,
+            Kind::PidFd => 4,
+        }
+    }
+
+    pub(crate) fn from_code(c: u8) -> Option<Kind> {
+        Some(match c {
+            1 => Kind::Memfd,
+            2 => Kind::PosixShm,
+            3 => Kind::EventFd,
+            4 => Kind::PidFd,
+            _ => return None,
+        })
+    }
+
+    /// The lowercase name (`memfd`, `posix-shm`, `eventfd`, `pidfd`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Memfd => "memfd",
+            Kind::PosixShm => "posix-shm",
+            Kind::EventFd => "eventfd",
+            Kind::PidFd => "pidfd",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a handle's descriptor was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// `O_RDONLY`.
+    ReadOnly,
+    /// `O_RDWR`.
+    ReadWrite,
+}
+
+impl Access {
+    pub(crate) fn of(fd: BorrowedFd<'_>) -> Result<Access> {
+        let fl =
+            rustix::fs::fcntl_getfl(fd).map_err(|e| Error::os("fcntl(F_GETFL)", "handle", e))?;
+        Ok(if fl & OFlags::RWMODE == OFlags::RDONLY {
+            Access::ReadOnly
+        } else {
+            Access::ReadWrite
+        })
+    }
+}
+
+/// A descriptor to pass to another process, with its kind, size, access mode and seals.
+///
+/// What a received handle says was checked against the kernel by [`recv`](super::recv).
+#[derive(Debug)]
+pub struct Handle {
+    pub(crate) kind: Kind,
+    pub(crate) fd: OwnedFd,
+    pub(crate) size: u64,
+    pub(crate) access: Access,
+    pub(crate) seals: Seals,
+}
+
+impl Handle {
+    /// A handle to `m` with the access of its own fd (read-write for a memfd this process
+    /// created): the receiver can write unless seals forbid it.
+    ///
+    /// # Errors
+    /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`, `fstat`, `F_GETFL` or `F_GET_SEALS`.
+    pub fn memfd(m: &Memfd) -> Result<Handle> {
+        Handle::describe(Kind::Memfd, dup(m.fd())?)
+    }
+
+    /// A handle to `m` that can only ever be mapped read-only, while this process keeps
+    /// writing through its own mapping.
+    ///
+    /// Seals `m` with `F_SEAL_FUTURE_WRITE` (and `F_SEAL_SHRINK`, so that no holder can cut the
+    /// pages from under a reader), once, and hands out a descriptor opened `O_RDONLY`. After
+    /// the seal the kernel refuses `write(2)` and writable shared mappings of the memfd through
+    /// every descriptor, one reopened `O_RDWR` through `/proc/self/fd` included; mappings
+    /// that existed before it (this process's) keep working.
+    ///
+    /// # Errors
+    /// The OS error of `fcntl(F_ADD_SEALS)` (`EPERM` for a memfd sealed with `F_SEAL_SEAL`
+    /// before), or of reopening the memfd through `/proc/self/fd`.
+    #[doc(alias = "F_SEAL_FUTURE_WRITE")]
+    pub fn memfd_read_only(m: &mut Memfd) -> Result<Handle> {
+        let want = Seals::FUTURE_WRITE | Seals::SHRINK;
+        if !m.seals()?.contains(want) {
+            m.add_seals(want)?;
+        }
+        let fd = platform::reopen(m.fd(), OFlags::RDONLY)
+            .map_err(|e| Error::os("open(/proc/self/fd)", m.object(), e))?;
+        Handle::describe(Kind::Memfd, fd)
+    }
+
+    /// A handle to the POSIX shared-memory segment `seg`, with the access of its fd.
+    ///
+    /// A read-only POSIX handle is no protection: a receiver with the same uid can reopen
+    /// `/proc/self/fd/N` read-write. Use [`Handle::memfd_read_only`] for that.
+    ///
+    /// # Errors
+    /// As [`Handle::memfd`].
+    pub fn posix_shm(seg: &crate::PosixShm) -> Result<Handle> {
+        Handle::describe(Kind::PosixShm, dup(seg.fd())?)
+    }
+
+    /// A handle to the eventfd `e` (the receiver can signal and wait on it).
+    ///
+    /// # Errors
+    /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
+    pub fn eventfd(e: &EventFd) -> Result<Handle> {
+        Handle::describe(Kind::EventFd, dup(e.fd())?)
+    }
+
+    /// A handle to the pidfd `p` (the receiver can watch that process end).
+    ///
+    /// # Errors
+    /// The OS error of `fcntl(F_DUPFD_CLOEXEC)`.
+    pub fn pidfd(p: &PidFd) -> Result<Handle> {
+        Handle::describe(Kind::PidFd, dup(p.fd())?)
+    }
+
+    /// Describes `fd` as the kernel sees it.
+    pub(crate) fn describe(kind: Kind, fd: OwnedFd) -> Result<Handle> {
+        let (size, seals) = match kind {
+            Kind::Memfd | Kind::PosixShm => {
+                let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", "handle", e))?;
+                let seals = rustix::fs::fcntl_get_seals(&fd)
+                    .map_err(|e| Error::os("fcntl(F_GET_SEALS)", "handle", e))?;
+                (st.st_size as u64, Seals::from_bits_retain(seals.bits()))
+            }
+            Kind::EventFd | Kind::PidFd => (0, Seals::empty()),
+        };
+        let access = Access::of(fd.as_fd())?;
+        Ok(Handle {
+            kind,
+            fd,
+            size,
+            access,
+            seals,
+        })
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The size of the object in bytes (0 for eventfds and pidfds).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The access mode of its descriptor.
+    pub fn access(&self) -> Access {
+        self.access
+    }
+
+    /// The object's seals (memfds; a POSIX object reports `F_SEAL_SEAL`).
+    pub fn seals(&self) -> Seals {
+        self.seals
+    }
+
+    /// Whether no holder of the object can ever write it (a write seal is in force).
+    pub fn is_write_sealed(&self) -> bool {
+        self.seals.intersects(Seals::WRITE | Seals::FUTURE_WRITE)
+    }
+
+    /// Its descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Its descriptor, owned.
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// Maps a memfd handle: writable if its access and seals allow, read-only otherwise.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a handle of another kind; as
+    /// [`Memfd::from_fd`](crate::Memfd::from_fd).
+    pub fn into_memfd(self) -> Result<Memfd> {
+        self.expect(Kind::Memfd)?;
+        Memfd::from_fd(self.fd)
+    }
+
+    /// Maps a POSIX shared-memory handle, writable if its access allows.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a handle of another kind; the OS error of `mmap`.
+    pub fn into_posix_shm(self) -> Result<crate::PosixShm> {
+        self.expect(Kind::PosixShm)?;
+        crate::PosixShm::from_received(self.fd, self.access == Access::ReadWrite)
+    }
+
+    /// The eventfd of an eventfd handle.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a handle of another kind.
+    pub fn into_eventfd(self) -> Result<EventFd> {
+        self.expect(Kind::EventFd)?;
+        Ok(EventFd::from_fd(self.fd))
+    }
+
+    /// The pidfd of a pidfd handle.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a handle of another kind.
+    pub fn into_pidfd(self) -> Result<PidFd> {
+        self.expect(Kind::PidFd)?;
+        Ok(PidFd::from_fd(self.fd))
+    }
+
+    fn expect(&self, kind: Kind) -> Result<()> {
+        if self.kind == kind {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "handle",
+            self.kind.name(),
+            format!("a {} handle, not a {kind}", self.kind),
+        ))
+    }
+
+    /// Whether the kernel agrees with what this handle says: the fd's kind, size, access
+    /// mode and seals. `Err` says what differs.
+    pub(crate) fn verify(&self) -> std::result::Result<(), String> {
+        let link = platform::fd_link(self.fd.as_fd()).unwrap_or_default();
+        let link = link.to_string_lossy();
+        let kind_ok = match self.kind {
+            Kind::Memfd => platform::memfd_name(self.fd.as_fd()).is_some(),
+            Kind::PosixShm => link.starts_with("/dev/shm/"),
+            Kind::EventFd => link == "anon_inode:[eventfd]",
+            Kind::PidFd => link == "anon_inode:[pidfd]",
+        };
+        if !kind_ok {
+            return Err(format!("said {}, but the fd is {link}", self.kind));
+        }
+        let real = Handle::describe(self.kind, dup(self.fd.as_fd()).map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
+        if real.size != self.size {
+            return Err(format!(
+                "said {} bytes, the object has {}",
+                self.size, real.size
+            ));
+        }
+        if real.access != self.access {
+            return Err(format!(
+                "said {:?}, the fd is {:?}",
+                self.access, real.access
+            ));
+        }
+        if real.seals != self.seals {
+            return Err(format!(
+                "said seals {:?}, the object has {:?}",
+                self.seals, real.seals
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {
+    rustix::io::fcntl_dupfd_cloexec(fd, 0)
+        .map_err(|e| Error::os("fcntl(F_DUPFD_CLOEXEC)", "handle", e))
+}
