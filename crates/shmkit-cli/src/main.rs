@@ -67,6 +67,7 @@ enum Command {
     Write(cmd::write::Args),
     Limits(cmd::limits::Args),
     Gc(cmd::gc::Args),
+    Registry(cmd::registry::Args),
     Completions(cmd::docs::CompletionArgs),
     Man(cmd::docs::ManArgs),
     /// The other side of a tour experiment: run by the tour itself, in a separate process.
@@ -103,6 +104,7 @@ fn main() -> ExitCode {
         Command::Write(a) => cmd::write::run(a),
         Command::Limits(a) => cmd::limits::run(a),
         Command::Gc(a) => cmd::gc::run(a),
+        Command::Registry(a) => cmd::registry::run(a),
         Command::Completions(a) => cmd::docs::completions(a),
         Command::Man(a) => cmd::docs::man(a),
     };

@@ -7,5 +7,6 @@ pub mod info;
 pub mod limits;
 pub mod ls;
 pub mod mk;
+pub mod registry;
 pub mod rm;
 pub mod write;

@@ -51,7 +51,7 @@ mod cred;
 #[cfg(target_os = "linux")]
 mod eventfd;
 #[cfg(target_os = "linux")]
-mod passing;
+pub(crate) mod passing;
 #[cfg(target_os = "linux")]
 mod pidfd;
 #[cfg(target_os = "linux")]

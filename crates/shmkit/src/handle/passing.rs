@@ -198,6 +198,11 @@ impl Reader {
         !self.buf.is_empty()
     }
 
+    /// How many bytes of the current message have arrived.
+    pub(crate) fn received(&self) -> usize {
+        self.buf.len()
+    }
+
     fn wanted(&self) -> usize {
         match self.head {
             None => HEAD - self.buf.len(),

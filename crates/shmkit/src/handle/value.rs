@@ -171,6 +171,25 @@ impl Handle {
         })
     }
 
+    /// Another handle to the same object (`F_DUPFD_CLOEXEC`).
+    ///
+    /// # Errors
+    /// The OS error of `fcntl` (`EMFILE`).
+    pub fn try_clone(&self) -> Result<Handle> {
+        Ok(Handle {
+            kind: self.kind,
+            fd: dup(self.fd.as_fd())?,
+            size: self.size,
+            access: self.access,
+            seals: self.seals,
+        })
+    }
+
+    /// The inode of the object (0 if `fstat` fails).
+    pub fn inode(&self) -> u64 {
+        rustix::fs::fstat(&self.fd).map_or(0, |st| st.st_ino)
+    }
+
     /// Its kind.
     pub fn kind(&self) -> Kind {
         self.kind

@@ -146,6 +146,11 @@ impl Peer {
             .to_string()
     }
 
+    /// The next `PEER ` line, or `None` if the peer exited without one (it failed).
+    pub fn recv_or_exit(&mut self) -> Option<String> {
+        self.0.line_with_prefix("PEER ").unwrap()
+    }
+
     pub fn send(&mut self, cue: &str) {
         self.0.send(cue).unwrap();
     }

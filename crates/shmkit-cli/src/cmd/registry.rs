@@ -1,0 +1,271 @@
+//! `shmkit registry`: the name service for handles (serve it, list and look up its names).
+
+use crate::fail::{CmdResult, Fail};
+use crate::quote;
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+use shmkit::registry::{Bounds, Client, Info, Policy, Rule, Server};
+use std::path::PathBuf;
+
+/// A name service for shared memory and other handles: the Linux counterpart of the Mach
+/// bootstrap server.
+///
+/// A process registers a name with handles (a memfd, an eventfd, ...) through the library
+/// (shmkit::registry::Client); an unrelated process of the same user (or one the config
+/// admits) looks the name up and receives the handles. A name goes when the process that
+/// registered it exits, unless registered persistent.
+///
+/// The socket is $XDG_RUNTIME_DIR/shmkit/registry.sock, or /tmp/shmkit-UID/registry.sock
+/// without XDG_RUNTIME_DIR; its directory is mode 0700.
+#[derive(Parser)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(Subcommand)]
+enum What {
+    Serve(ServeArgs),
+    Ls(LsArgs),
+    Lookup(LookupArgs),
+}
+
+/// Serve the registry (in the foreground; one log line per event on stderr).
+///
+/// Under systemd with socket activation (LISTEN_FDS) it serves the socket systemd passes. An
+/// example pair of user units (~/.config/systemd/user/):
+///
+///   shmkit-registry.socket:
+///     [Socket]
+///     ListenStream=%t/shmkit/registry.sock
+///     SocketMode=0600
+///     DirectoryMode=0700
+///     [Install]
+///     WantedBy=sockets.target
+///
+///   shmkit-registry.service:
+///     [Service]
+///     ExecStart=/usr/local/bin/shmkit registry serve
+///
+/// The config (--config, TOML) admits other users per name prefix:
+///
+///   [[allow]]
+///   prefix = "video/"      # names it covers ("" for all)
+///   uids = [1001]          # users admitted
+///   gids = [44]            # or primary groups
+///   register = false       # true: they may also register and unregister
+///
+/// Without a rule only the registry's own user is admitted; root is not special.
+#[derive(Parser)]
+#[command(verbatim_doc_comment)]
+struct ServeArgs {
+    /// The socket to serve (default: the per-user socket above).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// The access rules (TOML; see above).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Most names registered at once.
+    #[arg(long, default_value_t = Bounds::default().names)]
+    max_names: usize,
+    /// Most clients connected at once.
+    #[arg(long, default_value_t = Bounds::default().connections)]
+    max_connections: usize,
+}
+
+/// List the registered names (those this user may look up).
+#[derive(Parser)]
+struct LsArgs {
+    /// The registry's socket (default: the per-user socket).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Show one registered name: who registered it, since when, and its handles.
+#[derive(Parser)]
+struct LookupArgs {
+    /// The name.
+    name: String,
+    /// The registry's socket (default: the per-user socket).
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Config {
+    #[serde(default)]
+    allow: Vec<AllowRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AllowRule {
+    #[serde(default)]
+    prefix: String,
+    #[serde(default)]
+    uids: Vec<u32>,
+    #[serde(default)]
+    gids: Vec<u32>,
+    #[serde(default)]
+    register: bool,
+}
+
+fn policy(path: &std::path::Path) -> Result<Policy, Fail> {
+    let shown = quote::text(&path.display().to_string());
+    let text =
+        std::fs::read_to_string(path).map_err(|e| Fail::usage(format!("config {shown}: {e}")))?;
+    let c: Config =
+        toml::from_str(&text).map_err(|e| Fail::usage(format!("config {shown}: {e}")))?;
+    Ok(Policy {
+        rules: c
+            .allow
+            .into_iter()
+            .map(|r| Rule {
+                prefix: r.prefix,
+                uids: r.uids,
+                gids: r.gids,
+                register: r.register,
+            })
+            .collect(),
+    })
+}
+
+fn socket(p: Option<PathBuf>) -> Result<PathBuf, Fail> {
+    match p {
+        Some(p) => Ok(p),
+        None => Ok(shmkit::registry::default_socket()?),
+    }
+}
+
+pub fn run(a: Args) -> CmdResult {
+    match a.what {
+        What::Serve(s) => serve(s),
+        What::Ls(l) => ls(l),
+        What::Lookup(l) => lookup(l),
+    }
+}
+
+fn serve(a: ServeArgs) -> CmdResult {
+    let policy = match &a.config {
+        Some(p) => policy(p)?,
+        None => Policy::default(),
+    };
+    let (server, whence) = match Server::from_systemd()? {
+        Some(s) if a.socket.is_none() => (s, "the socket systemd passed".to_string()),
+        _ => {
+            let path = socket(a.socket)?;
+            (Server::bind(&path)?, path.display().to_string())
+        }
+    };
+    let server = server.policy(policy)?.bounds(Bounds {
+        names: a.max_names,
+        connections: a.max_connections,
+        ..Bounds::default()
+    });
+    // Under systemd stderr goes to the journal, which takes a priority prefix and keeps its
+    // own time stamps.
+    let journal = std::env::var_os("JOURNAL_STREAM").is_some();
+    let log = move |line: &str| {
+        if journal {
+            eprintln!("<6>{}", quote::text(line));
+        } else {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            eprintln!("shmkit registry [{t:.3}] {}", quote::text(line));
+        }
+    };
+    log(&format!("serving on {whence}"));
+    server.run(log)?;
+    Ok(0)
+}
+
+fn info_json(i: &Info) -> serde_json::Value {
+    serde_json::json!({
+        "name": i.name,
+        "pid": i.pid,
+        "uid": i.uid,
+        "gid": i.gid,
+        "since": i.since,
+        "persistent": i.persistent,
+        "handles": i.handles.iter().map(|h| serde_json::json!({
+            "kind": h.kind.name(), "size": h.size, "inode": h.inode,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn handles_text(i: &Info) -> String {
+    i.handles
+        .iter()
+        .map(|h| format!("{} {}", h.kind, shmkit::size::human(h.size)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ls(a: LsArgs) -> CmdResult {
+    let mut c = Client::connect(socket(a.socket)?)?;
+    let names = c.list()?;
+    if a.json {
+        let v: Vec<_> = names.iter().map(info_json).collect();
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(0);
+    }
+    if names.is_empty() {
+        println!("no names are registered");
+        return Ok(0);
+    }
+    println!(
+        "{:<32} {:>8} {:>6} {:<10} HANDLES",
+        "NAME", "PID", "UID", "LIFETIME"
+    );
+    for i in &names {
+        println!(
+            "{:<32} {:>8} {:>6} {:<10} {}",
+            quote::text(&i.name),
+            i.pid,
+            i.uid,
+            if i.persistent {
+                "persistent"
+            } else {
+                "process"
+            },
+            handles_text(i)
+        );
+    }
+    Ok(0)
+}
+
+fn lookup(a: LookupArgs) -> CmdResult {
+    let mut c = Client::connect(socket(a.socket)?)?;
+    let e = c.lookup(&a.name)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&info_json(&e.info)).expect("json")
+        );
+        return Ok(0);
+    }
+    let i = &e.info;
+    println!("name       {}", quote::text(&i.name));
+    println!(
+        "registered by pid {} (uid {}, gid {}), since {} (unix time)",
+        i.pid, i.uid, i.gid, i.since
+    );
+    println!(
+        "lifetime   {}",
+        if i.persistent {
+            "persistent: stays after its process"
+        } else {
+            "goes with its process"
+        }
+    );
+    println!("handles    {}", handles_text(i));
+    Ok(0)
+}

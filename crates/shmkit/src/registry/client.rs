@@ -1,0 +1,302 @@
+//! The registry's client: register, look up, wait for, unregister and list names.
+
+use super::protocol::{self, Info, Request, Response};
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::{self, Handle, Limits};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A name as [`Client::lookup`] returns it: what the registry knows, and the handles.
+#[derive(Debug)]
+pub struct Entry {
+    /// Who registered it, when, and what its handles are.
+    pub info: Info,
+    /// The handles, checked against the kernel on receipt.
+    pub handles: Vec<Handle>,
+}
+
+/// How to register a name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RegisterOptions {
+    /// Keep the name after the registering process is gone (until it is unregistered or the
+    /// registry stops). Default: the name goes with its process.
+    pub persistent: bool,
+}
+
+/// A connection to a registry.
+///
+/// ```no_run
+/// use shmkit::handle::Handle;
+/// use shmkit::registry::{Client, RegisterOptions};
+/// let mut m = shmkit::Memfd::create("frames", 1 << 20)?;
+/// let mut reg = Client::connect_default()?;
+/// reg.register("video/frames", &[&Handle::memfd_read_only(&mut m)?], RegisterOptions::default())?;
+///
+/// // In another process:
+/// let mut reg = Client::connect_default()?;
+/// let entry = reg.wait_for("video/frames", std::time::Duration::from_secs(10))?;
+/// let frames = entry.handles.into_iter().next().unwrap().into_memfd()?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    path: PathBuf,
+    stream: UnixStream,
+    /// What this client registered, to register again after a reconnect.
+    mine: Vec<(String, Vec<Handle>, RegisterOptions)>,
+}
+
+/// How long an answer may take before the registry counts as hung.
+const ANSWER: Duration = Duration::from_secs(5);
+
+impl Client {
+    /// Connects to the registry at `path`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when nothing serves there (no socket, or `ECONNREFUSED`: a
+    /// registry that is gone), with a hint to start one; other OS errors of `connect`.
+    pub fn connect(path: impl AsRef<Path>) -> Result<Client> {
+        let path = path.as_ref().to_path_buf();
+        let stream = connect(&path)?;
+        Ok(Client {
+            path,
+            stream,
+            mine: Vec::new(),
+        })
+    }
+
+    /// Connects to this user's registry ([`default_socket`](super::default_socket)).
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn connect_default() -> Result<Client> {
+        Client::connect(super::default_socket()?)
+    }
+
+    /// The socket it is connected to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn call(
+        &mut self,
+        req: &Request,
+        handles: &[&Handle],
+        wait: Duration,
+    ) -> Result<(Response, Vec<Handle>)> {
+        let shown = self.path.display().to_string();
+        let gone = |e: Error| {
+            if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
+                Error::new(
+                    ErrorKind::Os,
+                    "registry",
+                    &shown,
+                    "the registry closed the connection (it stopped, or refused what was sent)",
+                )
+                .with_hint("start it again, then reconnect (Client::reconnect registers this client's names again)")
+            } else {
+                e
+            }
+        };
+        handle::send(&self.stream, handles, &protocol::encode_request(req)).map_err(gone)?;
+        self.stream
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
+            .map_err(|e| io_err("setsockopt(SO_RCVTIMEO)", &shown, e))?;
+        let got = handle::recv_with(&self.stream, Limits::default()).map_err(|e| {
+            if e.raw_os_error() == Some(libc::EAGAIN) {
+                Error::new(
+                    ErrorKind::TimedOut,
+                    "registry",
+                    &shown,
+                    format!("no answer within {wait:?}: the registry is hung or overloaded"),
+                )
+            } else {
+                gone(e)
+            }
+        })?;
+        Ok((protocol::decode_response(&got.payload)?, got.handles))
+    }
+
+    fn expect_ok(&self, name: &str, r: Response) -> Result<()> {
+        match r {
+            Response::Ok => Ok(()),
+            other => Err(self.unexpected(name, other)),
+        }
+    }
+
+    fn unexpected(&self, name: &str, r: Response) -> Error {
+        match r {
+            Response::Error(code, msg) => Error::new(code.kind(), "registry", name, msg),
+            other => Error::new(
+                ErrorKind::InvalidArgument,
+                "registry",
+                name,
+                format!("an answer that does not fit the request: {other:?}"),
+            ),
+        }
+    }
+
+    /// Registers `name` with `handles` (at most [`handle::MAX_HANDLES`]).
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`] when another process holds the name (the same user may
+    /// replace a name whose process is gone); [`ErrorKind::PermissionDenied`] when the
+    /// registry's rules refuse it (the message names the rule); [`ErrorKind::InvalidArgument`]
+    /// for a name of 0 or more than 255 bytes or with control characters; the errors of a
+    /// connection whose registry is gone.
+    pub fn register(
+        &mut self,
+        name: &str,
+        handles: &[&Handle],
+        opts: RegisterOptions,
+    ) -> Result<()> {
+        protocol::check_name(name)
+            .map_err(|why| Error::new(ErrorKind::InvalidArgument, "register", name, why))?;
+        let req = Request::Register {
+            name: name.to_string(),
+            persistent: opts.persistent,
+        };
+        let (r, _) = self.call(&req, handles, ANSWER)?;
+        self.expect_ok(name, r)?;
+        let kept = handles
+            .iter()
+            .map(|h| h.try_clone())
+            .collect::<Result<Vec<_>>>()?;
+        self.mine.retain(|m| m.0 != name);
+        self.mine.push((name.to_string(), kept, opts));
+        Ok(())
+    }
+
+    /// Looks `name` up.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when nothing has the name; [`ErrorKind::PermissionDenied`]
+    /// when the registry's rules refuse it; the errors of a connection whose registry is gone.
+    pub fn lookup(&mut self, name: &str) -> Result<Entry> {
+        let (r, handles) = self.call(&Request::Lookup { name: name.into() }, &[], ANSWER)?;
+        match r {
+            Response::Entry(info) => Ok(Entry { info, handles }),
+            other => Err(self.unexpected(name, other)),
+        }
+    }
+
+    /// Waits at most `timeout` for `name` to be registered, and looks it up. A registry that
+    /// is not running yet is waited for too (connecting again every 50 ms), so a reader may
+    /// start before the registry and before the writer.
+    ///
+    /// # Errors
+    /// [`ErrorKind::TimedOut`] when the name did not come in time; as [`Client::lookup`].
+    pub fn wait_for(&mut self, name: &str, timeout: Duration) -> Result<Entry> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+            let req = Request::Wait {
+                name: name.into(),
+                timeout_ms: ms,
+            };
+            match self.call(&req, &[], left + ANSWER) {
+                Ok((Response::Entry(info), handles)) => return Ok(Entry { info, handles }),
+                Ok((other, _)) => return Err(self.unexpected(name, other)),
+                Err(e) if e.kind() == ErrorKind::Os && Instant::now() < deadline => {
+                    // The registry went away: wait for one to come back.
+                    std::thread::sleep(Duration::from_millis(50));
+                    if let Ok(s) = connect(&self.path) {
+                        self.stream = s;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Removes `name`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when nothing has the name; [`ErrorKind::PermissionDenied`] for
+    /// a name of another user.
+    pub fn unregister(&mut self, name: &str) -> Result<()> {
+        let (r, _) = self.call(&Request::Unregister { name: name.into() }, &[], ANSWER)?;
+        self.expect_ok(name, r)?;
+        self.mine.retain(|m| m.0 != name);
+        Ok(())
+    }
+
+    /// Every name this client may look up, sorted.
+    ///
+    /// # Errors
+    /// The errors of a connection whose registry is gone.
+    pub fn list(&mut self) -> Result<Vec<Info>> {
+        match self.call(&Request::List, &[], ANSWER)? {
+            (Response::Entries(v), _) => Ok(v),
+            (other, _) => Err(self.unexpected("list", other)),
+        }
+    }
+
+    /// Connects again (to a registry that was restarted) and registers again every name this
+    /// client registered; returns how many.
+    ///
+    /// # Errors
+    /// As [`Client::connect`] and [`Client::register`].
+    pub fn reconnect(&mut self) -> Result<usize> {
+        self.stream = connect(&self.path)?;
+        let mine = std::mem::take(&mut self.mine);
+        let n = mine.len();
+        for (name, handles, opts) in mine {
+            let refs: Vec<&Handle> = handles.iter().collect();
+            self.register(&name, &refs, opts)?;
+        }
+        Ok(n)
+    }
+}
+
+fn connect(path: &Path) -> Result<UnixStream> {
+    let shown = path.display().to_string();
+    UnixStream::connect(path).map_err(|e| {
+        let err = io_err("connect", &shown, e);
+        if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ECONNREFUSED)) {
+            err.with_kind(ErrorKind::NotFound)
+                .with_hint("no registry serves there; start one (Server::bind + run)")
+        } else {
+            err
+        }
+    })
+}
+
+fn io_err(op: &'static str, object: &str, e: std::io::Error) -> Error {
+    Error::os(
+        op,
+        object,
+        rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
+    )
+}
+
+/// Waits at most `timeout` for a registry to serve on `path` and for `name` to be registered
+/// there, and looks it up: a reader may start before the registry and before the writer.
+///
+/// # Errors
+/// [`ErrorKind::TimedOut`] when no registry came, or the name did not, in time; as
+/// [`Client::lookup`].
+pub fn wait_for(path: impl AsRef<Path>, name: &str, timeout: Duration) -> Result<(Client, Entry)> {
+    let deadline = Instant::now() + timeout;
+    let mut client = loop {
+        match Client::connect(path.as_ref()) {
+            Ok(c) => break c,
+            Err(e) if e.kind() == ErrorKind::NotFound && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::TimedOut,
+                    "registry",
+                    path.as_ref().display().to_string(),
+                    format!("no registry came within {timeout:?}"),
+                ))
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let entry = client.wait_for(name, deadline.saturating_duration_since(Instant::now()))?;
+    Ok((client, entry))
+}

@@ -1,0 +1,568 @@
+//! The registry itself: one thread, one `poll` loop, every client bounded.
+
+use super::policy::{Op, Policy};
+use super::protocol::{self, Code, HandleInfo, Info, Request, Response};
+use crate::error::{Error, ErrorKind, Result};
+use crate::handle::passing::{Reader, Step};
+use crate::handle::{self, Credentials, Handle, Limits};
+use rustix::event::{PollFd, PollFlags};
+use rustix::fd::AsFd;
+use std::collections::HashMap;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::{Duration, Instant, SystemTime};
+
+/// What the registry holds at most, and how long a client may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    /// Names registered at once.
+    pub names: usize,
+    /// Clients connected at once; more are accepted and closed at once.
+    pub connections: usize,
+    /// Handles per name (at most [`handle::MAX_HANDLES`]).
+    pub handles: usize,
+    /// Largest frame payload, in bytes.
+    pub payload: usize,
+    /// How long a client may take to send the rest of a frame it began.
+    pub frame_time: Duration,
+}
+
+impl Default for Bounds {
+    /// 4,096 names, 256 connections, 16 handles a name, 4 KiB payloads, 2 s per frame.
+    fn default() -> Self {
+        Bounds {
+            names: 4096,
+            connections: 256,
+            handles: handle::MAX_HANDLES,
+            payload: 4096,
+            frame_time: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Entry {
+    info: Info,
+    handles: Vec<Handle>,
+    /// The connection that registered it.
+    conn: u64,
+}
+
+struct Conn {
+    id: u64,
+    stream: UnixStream,
+    who: Credentials,
+    reader: Reader,
+    /// When the frame being read began.
+    since: Option<Instant>,
+    /// A `wait`: the name and the deadline.
+    waiting: Option<(String, Instant)>,
+}
+
+/// A name service for handles on a Unix socket.
+///
+/// ```no_run
+/// let server = shmkit::registry::Server::bind(&shmkit::registry::default_socket()?)?;
+/// server.run(|line| eprintln!("{line}"))?;
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub struct Server {
+    listener: UnixListener,
+    /// The socket file, when this server made it (its mode follows the policy).
+    path: Option<std::path::PathBuf>,
+    policy: Policy,
+    bounds: Bounds,
+    owner: u32,
+    names: HashMap<String, Entry>,
+    conns: Vec<Conn>,
+    /// Connections to close at the end of the turn, by id, and why (closing one in the middle
+    /// of the turn would move the others).
+    closing: Vec<(u64, String)>,
+    next_id: u64,
+}
+
+impl Server {
+    /// Listens on `path`, creating its directory (mode 0700) if missing. A socket file left
+    /// by a registry that is gone is replaced; one that a live registry answers on is not.
+    ///
+    /// # Errors
+    /// [`ErrorKind::AlreadyExists`] when a registry answers on `path`; the OS errors of
+    /// `mkdir`, `chmod` and `bind`; [`ErrorKind::PermissionDenied`] when the directory
+    /// belongs to another user or others may enter it.
+    pub fn bind(path: &std::path::Path) -> Result<Server> {
+        let shown = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            super::prepare_dir(dir)?;
+        }
+        if path.exists() {
+            if UnixStream::connect(path).is_ok() {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    "bind",
+                    &shown,
+                    "a registry is already serving on this socket",
+                ));
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        let listener = UnixListener::bind(path).map_err(|e| io_err("bind", &shown, e))?;
+        let mut server = Server::from_listener(listener)?;
+        server.path = Some(path.to_path_buf());
+        server.set_socket_mode()?;
+        Ok(server)
+    }
+
+    /// Connecting to a Unix socket takes write permission on its file: 0600 admits only the
+    /// registry's user, 0666 lets others reach it, to be admitted or refused by the policy.
+    fn set_socket_mode(&self) -> Result<()> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mode = if self.policy.rules.is_empty() {
+            0o600
+        } else {
+            0o666
+        };
+        rustix::fs::chmod(path.as_path(), rustix::fs::Mode::from_raw_mode(mode))
+            .map_err(|e| Error::os("chmod", path.display().to_string(), e))
+    }
+
+    /// Serves on a listener made elsewhere (systemd socket activation: see
+    /// [`Server::from_systemd`]).
+    ///
+    /// # Errors
+    /// The OS error of making it non-blocking.
+    pub fn from_listener(listener: UnixListener) -> Result<Server> {
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| io_err("fcntl(O_NONBLOCK)", "registry socket", e))?;
+        Ok(Server {
+            listener,
+            path: None,
+            policy: Policy::default(),
+            bounds: Bounds::default(),
+            owner: rustix::process::geteuid().as_raw(),
+            names: HashMap::new(),
+            conns: Vec::new(),
+            closing: Vec::new(),
+            next_id: 1,
+        })
+    }
+
+    /// The listener systemd passed (`LISTEN_PID` is this process, `LISTEN_FDS` ≥ 1: fd 3),
+    /// or `None` when not socket-activated.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] when fd 3 is not a listening Unix socket.
+    pub fn from_systemd() -> Result<Option<Server>> {
+        let ours = std::env::var("LISTEN_PID")
+            .ok()
+            .and_then(|p| p.parse::<u32>().ok())
+            == Some(std::process::id());
+        let n: usize = std::env::var("LISTEN_FDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if !ours || n == 0 {
+            return Ok(None);
+        }
+        // SAFETY: systemd passes fds from 3 on and they are ours from now on; nothing else in
+        // this process owns fd 3 (the variables are removed so no child takes it too).
+        let fd = unsafe { <rustix::fd::OwnedFd as rustix::fd::FromRawFd>::from_raw_fd(3) };
+        std::env::remove_var("LISTEN_PID");
+        std::env::remove_var("LISTEN_FDS");
+        let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+        let is_listener = rustix::net::sockopt::socket_acceptconn(&fd).unwrap_or(false);
+        if !is_listener {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "LISTEN_FDS",
+                "fd 3",
+                "systemd passed an fd that is not a listening socket (ListenStream= in the unit)",
+            ));
+        }
+        Server::from_listener(UnixListener::from(fd)).map(Some)
+    }
+
+    /// Uses `policy` for clients of other uids. With rules, the socket file this server
+    /// made becomes mode 0666 so that others can reach it (the rules then decide); without,
+    /// it stays 0600.
+    ///
+    /// # Errors
+    /// The OS error of `chmod` of the socket.
+    pub fn policy(mut self, policy: Policy) -> Result<Self> {
+        self.policy = policy;
+        self.set_socket_mode()?;
+        Ok(self)
+    }
+
+    /// Uses `bounds`.
+    pub fn bounds(mut self, bounds: Bounds) -> Self {
+        self.bounds = Bounds {
+            handles: bounds.handles.min(handle::MAX_HANDLES),
+            ..bounds
+        };
+        self
+    }
+
+    /// Serves until an error of the listener itself; calls `log` with one line per event
+    /// (connections refused, names registered and gone, requests refused, frames rejected).
+    ///
+    /// # Errors
+    /// The OS error of `poll` or `accept` that is not about one client.
+    pub fn run(mut self, mut log: impl FnMut(&str)) -> Result<()> {
+        loop {
+            self.turn(&mut log)?;
+        }
+    }
+
+    /// One turn of the loop: waits for events (at most until the next deadline), serves them.
+    fn turn(&mut self, log: &mut impl FnMut(&str)) -> Result<()> {
+        let now = Instant::now();
+        let next = self
+            .conns
+            .iter()
+            .flat_map(|c| {
+                [
+                    c.since.map(|s| s + self.bounds.frame_time),
+                    c.waiting.as_ref().map(|w| w.1),
+                ]
+            })
+            .flatten()
+            .min();
+        let wait = next.map_or(Duration::from_secs(60), |d| {
+            d.saturating_duration_since(now)
+                .min(Duration::from_secs(60))
+        });
+        let ts = rustix::time::Timespec {
+            tv_sec: wait.as_secs() as _,
+            tv_nsec: wait.subsec_nanos() as _,
+        };
+        let mut ready = vec![false; self.conns.len()];
+        let mut accept = false;
+        {
+            let mut fds = Vec::with_capacity(self.conns.len() + 1);
+            fds.push(PollFd::new(&self.listener, PollFlags::IN));
+            for c in &self.conns {
+                fds.push(PollFd::new(&c.stream, PollFlags::IN));
+            }
+            match rustix::event::poll(&mut fds, Some(&ts)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::os("poll", "registry", e)),
+            }
+            accept = accept || !fds[0].revents().is_empty();
+            for (i, f) in fds[1..].iter().enumerate() {
+                ready[i] = !f.revents().is_empty();
+            }
+        }
+        for (i, ready) in ready.into_iter().enumerate() {
+            if ready {
+                if let Err(why) = self.serve(i, log) {
+                    let id = self.conns[i].id;
+                    self.closing.push((id, why));
+                }
+            }
+        }
+        let now = Instant::now();
+        let frame_time = self.bounds.frame_time;
+        for c in &mut self.conns {
+            if c.since.is_some_and(|s| now >= s + frame_time) {
+                let why = format!("sent part of a frame and then nothing for {frame_time:?}");
+                self.closing.push((c.id, why));
+                continue;
+            }
+            if let Some((name, deadline)) = c.waiting.clone() {
+                if now >= deadline {
+                    c.waiting = None;
+                    let r = Response::Error(
+                        Code::TimedOut,
+                        format!("{name:?} was not registered in time"),
+                    );
+                    if let Err(why) = reply(c, &r, &[]) {
+                        self.closing.push((c.id, why));
+                    }
+                }
+            }
+        }
+        for (id, why) in std::mem::take(&mut self.closing) {
+            if let Some(i) = self.conns.iter().position(|c| c.id == id) {
+                self.drop_conn(i, &why, log);
+            }
+        }
+        if accept {
+            self.accept(log)?;
+        }
+        Ok(())
+    }
+
+    fn accept(&mut self, log: &mut impl FnMut(&str)) -> Result<()> {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e)
+                    if e.raw_os_error() == Some(libc::EMFILE)
+                        || e.raw_os_error() == Some(libc::ENFILE) =>
+                {
+                    log(&format!("accept: {e}: refusing clients until some leave"));
+                    return Ok(());
+                }
+                Err(e) => return Err(io_err("accept", "registry socket", e)),
+            };
+            let who = match handle::peer_credentials(&stream) {
+                Ok(w) => w,
+                Err(_) => continue,
+            };
+            if self.conns.len() >= self.bounds.connections {
+                log(&format!(
+                    "refused pid {} uid {}: {} clients connected already (the bound)",
+                    who.pid, who.uid, self.bounds.connections
+                ));
+                continue;
+            }
+            if stream.set_nonblocking(true).is_err() {
+                continue;
+            }
+            let id = self.next_id;
+            self.next_id += 1;
+            self.conns.push(Conn {
+                id,
+                stream,
+                who,
+                reader: Reader::new(Limits {
+                    handles: self.bounds.handles,
+                    payload: self.bounds.payload,
+                }),
+                since: None,
+                waiting: None,
+            });
+        }
+    }
+
+    /// Reads what connection `i` sent and answers each whole request; `Err` closes it.
+    fn serve(&mut self, i: usize, log: &mut impl FnMut(&str)) -> std::result::Result<(), String> {
+        loop {
+            let c = &mut self.conns[i];
+            let before = c.reader.received();
+            let step = c
+                .reader
+                .read_from(c.stream.as_fd())
+                .map_err(|e| e.to_string())?;
+            match step {
+                Step::Closed => return Err("closed the connection".into()),
+                Step::More => {
+                    if c.reader.received() == before {
+                        return Ok(()); // would block
+                    }
+                    c.since.get_or_insert_with(Instant::now);
+                }
+                Step::Done(msg) => {
+                    c.since = None;
+                    let req = protocol::decode_request(&msg.payload)?;
+                    self.request(i, req, msg.handles, log)?;
+                }
+            }
+        }
+    }
+
+    fn request(
+        &mut self,
+        i: usize,
+        req: Request,
+        handles: Vec<Handle>,
+        log: &mut impl FnMut(&str),
+    ) -> std::result::Result<(), String> {
+        let who = self.conns[i].who;
+        let id = self.conns[i].id;
+        if !matches!(req, Request::Register { .. }) && !handles.is_empty() {
+            return Err("sent handles with a request that takes none".into());
+        }
+        let refuse = |c: &mut Conn, code: Code, why: String, log: &mut dyn FnMut(&str)| {
+            log(&format!(
+                "refused pid {} uid {}: {why}",
+                c.who.pid, c.who.uid
+            ));
+            reply(c, &Response::Error(code, why), &[])
+        };
+        match req {
+            Request::Register { name, persistent } => {
+                if let Err(why) = self.policy.check(self.owner, who, Op::Register, &name) {
+                    return refuse(&mut self.conns[i], Code::Refused, why, log);
+                }
+                if let Some(old) = self.names.get(&name) {
+                    let replaceable = old.info.uid == who.uid
+                        && (old.conn == id || !crate::platform::process_alive(old.info.pid));
+                    if !replaceable {
+                        let why = format!(
+                            "{name:?} is registered by pid {} (uid {}) since {}",
+                            old.info.pid, old.info.uid, old.info.since
+                        );
+                        return refuse(&mut self.conns[i], Code::Exists, why, log);
+                    }
+                } else if self.names.len() >= self.bounds.names {
+                    let why = format!("{} names are registered (the bound)", self.bounds.names);
+                    return refuse(&mut self.conns[i], Code::Full, why, log);
+                }
+                let info = Info {
+                    name: name.clone(),
+                    pid: who.pid,
+                    uid: who.uid,
+                    gid: who.gid,
+                    since: SystemTime::now()
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                    persistent,
+                    handles: handles
+                        .iter()
+                        .map(|h| HandleInfo {
+                            kind: h.kind(),
+                            size: h.size(),
+                            inode: h.inode(),
+                        })
+                        .collect(),
+                };
+                log(&format!(
+                    "registered {name:?} ({} handles{}) for pid {} uid {}",
+                    handles.len(),
+                    if persistent { ", persistent" } else { "" },
+                    who.pid,
+                    who.uid
+                ));
+                self.names.insert(
+                    name.clone(),
+                    Entry {
+                        info,
+                        handles,
+                        conn: id,
+                    },
+                );
+                reply(&mut self.conns[i], &Response::Ok, &[])?;
+                self.wake_waiters(&name);
+                Ok(())
+            }
+            Request::Lookup { name } => {
+                if let Err(why) = self.policy.check(self.owner, who, Op::Lookup, &name) {
+                    return refuse(&mut self.conns[i], Code::Refused, why, log);
+                }
+                match self.names.get(&name) {
+                    Some(e) => {
+                        let hs: Vec<&Handle> = e.handles.iter().collect();
+                        reply(&mut self.conns[i], &Response::Entry(e.info.clone()), &hs)
+                    }
+                    None => reply(
+                        &mut self.conns[i],
+                        &Response::Error(Code::NotFound, format!("no name {name:?} is registered")),
+                        &[],
+                    ),
+                }
+            }
+            Request::Wait { name, timeout_ms } => {
+                if let Err(why) = self.policy.check(self.owner, who, Op::Lookup, &name) {
+                    return refuse(&mut self.conns[i], Code::Refused, why, log);
+                }
+                if let Some(e) = self.names.get(&name) {
+                    let hs: Vec<&Handle> = e.handles.iter().collect();
+                    return reply(&mut self.conns[i], &Response::Entry(e.info.clone()), &hs);
+                }
+                let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+                self.conns[i].waiting = Some((name, deadline));
+                Ok(())
+            }
+            Request::Unregister { name } => {
+                if let Err(why) = self.policy.check(self.owner, who, Op::Register, &name) {
+                    return refuse(&mut self.conns[i], Code::Refused, why, log);
+                }
+                match self.names.get(&name) {
+                    None => reply(
+                        &mut self.conns[i],
+                        &Response::Error(Code::NotFound, format!("no name {name:?} is registered")),
+                        &[],
+                    ),
+                    Some(e) if e.info.uid != who.uid => {
+                        let why = format!("{name:?} belongs to uid {}", e.info.uid);
+                        refuse(&mut self.conns[i], Code::Refused, why, log)
+                    }
+                    Some(_) => {
+                        self.names.remove(&name);
+                        log(&format!(
+                            "unregistered {name:?} by pid {} uid {}",
+                            who.pid, who.uid
+                        ));
+                        reply(&mut self.conns[i], &Response::Ok, &[])
+                    }
+                }
+            }
+            Request::List => {
+                let mut v: Vec<Info> = self
+                    .names
+                    .values()
+                    .filter(|e| {
+                        self.policy
+                            .check(self.owner, who, Op::Lookup, &e.info.name)
+                            .is_ok()
+                    })
+                    .map(|e| e.info.clone())
+                    .collect();
+                v.sort_by(|a, b| a.name.cmp(&b.name));
+                reply(&mut self.conns[i], &Response::Entries(v), &[])
+            }
+        }
+    }
+
+    /// Answers the connections waiting for `name`.
+    fn wake_waiters(&mut self, name: &str) {
+        let Some(e) = self.names.get(name) else {
+            return;
+        };
+        let hs: Vec<&Handle> = e.handles.iter().collect();
+        for c in &mut self.conns {
+            if c.waiting.as_ref().is_some_and(|w| w.0 == name) {
+                c.waiting = None;
+                if let Err(why) = reply(c, &Response::Entry(e.info.clone()), &hs) {
+                    self.closing.push((c.id, why));
+                }
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, i: usize, why: &str, log: &mut impl FnMut(&str)) {
+        let c = self.conns.swap_remove(i);
+        if why != "closed the connection" {
+            log(&format!(
+                "closed pid {} uid {}: {why}",
+                c.who.pid, c.who.uid
+            ));
+        }
+        let gone: Vec<String> = self
+            .names
+            .iter()
+            .filter(|(_, e)| e.conn == c.id && !e.info.persistent)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for n in gone {
+            self.names.remove(&n);
+            log(&format!(
+                "{n:?} is gone: pid {} closed its connection",
+                c.who.pid
+            ));
+        }
+    }
+}
+
+/// Sends one response; a client that cannot take it at once (its socket buffer full) is
+/// too slow and is closed rather than waited for.
+fn reply(c: &mut Conn, r: &Response, handles: &[&Handle]) -> std::result::Result<(), String> {
+    handle::send(&c.stream, handles, &protocol::encode_response(r)).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EAGAIN) {
+            "does not read its answers".to_string()
+        } else {
+            e.to_string()
+        }
+    })
+}
+
+fn io_err(op: &'static str, object: &str, e: std::io::Error) -> Error {
+    Error::os(
+        op,
+        object,
+        rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
+    )
+}

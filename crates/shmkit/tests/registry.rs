@@ -1,0 +1,420 @@
+//! The registry between real processes: a server process, writers and readers that share
+//! nothing but its socket; lifetimes, access rules, a registry that dies, load and garbage.
+// Linux only, as the registry is.
+#![cfg(target_os = "linux")]
+
+mod common;
+use common::{say, Cleanup, Peer};
+use shmkit::handle::{EventFd, Handle};
+use shmkit::registry::{self, Client, Policy, RegisterOptions, Rule, Server};
+use shmkit::{ErrorKind, Memfd};
+use std::io::Write;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+const NOBODY: u32 = 65534;
+
+#[test]
+fn peer() {
+    let Some((role, args)) = common::peer_role() else {
+        return;
+    };
+    let sock = PathBuf::from(&args[0]);
+    match role.as_str() {
+        // The registry; `args[1..]` are rules `prefix=uid[,register]`.
+        "server" => {
+            let rules = args[1..]
+                .iter()
+                .map(|r| {
+                    let (prefix, rest) = r.split_once('=').unwrap();
+                    let mut it = rest.split(',');
+                    Rule {
+                        prefix: prefix.to_string(),
+                        uids: vec![it.next().unwrap().parse().unwrap()],
+                        gids: vec![],
+                        register: it.next() == Some("register"),
+                    }
+                })
+                .collect();
+            let server = Server::bind(&sock)
+                .unwrap()
+                .policy(Policy { rules })
+                .unwrap();
+            say("serving");
+            server.run(|line| eprintln!("registry: {line}")).unwrap();
+        }
+        // Waits for "pingpong" (before anyone registered it), reads the writer's text, answers
+        // in the same memory and signals back.
+        "reader" => {
+            let (_c, e) = registry::wait_for(&sock, "pingpong", Duration::from_secs(20)).unwrap();
+            let mut it = e.handles.into_iter();
+            let m = it.next().unwrap().into_memfd().unwrap();
+            let theirs = it.next().unwrap().into_eventfd().unwrap();
+            let mine = it.next().unwrap().into_eventfd().unwrap();
+            assert_eq!(
+                theirs.wait_timeout(Duration::from_secs(10)).unwrap(),
+                Some(1)
+            );
+            let mut b = [0u8; 4];
+            m.read_at(0, &mut b).unwrap();
+            m.write_at(100, b"pong").unwrap();
+            mine.signal().unwrap();
+            say(format!(
+                "read {} from pid {}",
+                String::from_utf8_lossy(&b),
+                e.info.pid
+            ));
+        }
+        // Registers `args[1]` (persistent if `args[2]` says so) and waits to be killed.
+        "owner" => {
+            let m = Memfd::create("owned", 4096).unwrap();
+            let mut c = Client::connect(&sock).unwrap();
+            let opts = RegisterOptions {
+                persistent: args.get(2).is_some_and(|a| a == "persistent"),
+            };
+            c.register(&args[1], &[&Handle::memfd(&m).unwrap()], opts)
+                .unwrap();
+            say("registered");
+            common::cue();
+        }
+        // Tries `lookup` and `register` of `args[1]`; says what happened.
+        "stranger" => {
+            let mut c = Client::connect(&sock).unwrap();
+            let lookup = c
+                .lookup(&args[1])
+                .map(|_| ())
+                .map_err(|e| (e.kind(), e.to_string()));
+            let m = Memfd::create("stranger", 4096).unwrap();
+            let reg = c
+                .register(
+                    &args[1],
+                    &[&Handle::memfd(&m).unwrap()],
+                    RegisterOptions::default(),
+                )
+                .map_err(|e| (e.kind(), e.to_string()));
+            say(format!("lookup {lookup:?}"));
+            say(format!("register {reg:?}"));
+        }
+        // `args[1]` lookups of "load".
+        "load" => {
+            let mut c = Client::connect(&sock).unwrap();
+            let n: usize = args[1].parse().unwrap();
+            for _ in 0..n {
+                let e = c.lookup("load").unwrap();
+                assert_eq!(e.handles.len(), 1);
+            }
+            say("done");
+        }
+        _ => panic!("unknown role {role}"),
+    }
+}
+
+struct Registry {
+    dir: PathBuf,
+    sock: PathBuf,
+    server: Option<Peer>,
+    _gone: Cleanup<Box<dyn FnMut()>>,
+}
+
+impl Registry {
+    fn start(rules: &[&str]) -> Registry {
+        let dir = std::env::temp_dir().join(common::unique("shmkit-registry"));
+        std::fs::create_dir(&dir).unwrap();
+        let d = dir.clone();
+        let gone: Cleanup<Box<dyn FnMut()>> = Cleanup(Box::new(move || {
+            let _ = std::fs::remove_dir_all(&d);
+        }));
+        let sock = dir.join("registry.sock");
+        let mut r = Registry {
+            dir,
+            sock,
+            server: None,
+            _gone: gone,
+        };
+        r.restart(rules);
+        r
+    }
+
+    fn restart(&mut self, rules: &[&str]) {
+        let mut args = vec![self.sock.to_str().unwrap()];
+        args.extend_from_slice(rules);
+        let mut p = Peer::spawn("server", &args);
+        assert_eq!(p.recv(), "serving");
+        self.server = Some(p);
+    }
+
+    fn kill(&mut self) {
+        self.server.take().unwrap().kill9();
+    }
+
+    fn path(&self) -> &Path {
+        &self.sock
+    }
+
+    fn server_fds(&self) -> usize {
+        let pid = self.server.as_ref().unwrap().pid();
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .count()
+    }
+}
+
+#[test]
+fn unrelated_processes_share_memory_and_events_and_the_reader_waits_for_the_name() {
+    let reg = Registry::start(&[]);
+    // The reader starts first: the name does not exist yet.
+    let mut reader = Peer::spawn("reader", &[reg.path().to_str().unwrap()]);
+    std::thread::sleep(Duration::from_millis(200));
+    let m = Memfd::create("pingpong", 4096).unwrap();
+    m.write_at(0, b"ping").unwrap();
+    let (to_reader, from_reader) = (EventFd::new().unwrap(), EventFd::new().unwrap());
+    let mut c = Client::connect(reg.path()).unwrap();
+    let hs = [
+        Handle::memfd(&m).unwrap(),
+        Handle::eventfd(&to_reader).unwrap(),
+        Handle::eventfd(&from_reader).unwrap(),
+    ];
+    c.register(
+        "pingpong",
+        &hs.iter().collect::<Vec<_>>(),
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    to_reader.signal().unwrap();
+    assert_eq!(
+        from_reader.wait_timeout(Duration::from_secs(10)).unwrap(),
+        Some(1)
+    );
+    let mut b = [0u8; 4];
+    m.read_at(100, &mut b).unwrap();
+    assert_eq!(&b, b"pong");
+    assert_eq!(
+        reader.recv(),
+        format!("read ping from pid {}", std::process::id())
+    );
+    reader.finish();
+    // What the registry lists: this process, one memfd and two eventfds, by inode.
+    let list = c.list().unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0].pid, list[0].handles.len()),
+        (std::process::id() as i32, 3)
+    );
+    assert_eq!(list[0].handles[0].inode, hs[0].inode());
+    // Names are exclusive; the owner may unregister.
+    let mut other = Client::connect(reg.path()).unwrap();
+    let e = other
+        .register("pingpong", &[&hs[1]], RegisterOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("registered by pid {}", std::process::id())),
+        "{e}"
+    );
+    c.unregister("pingpong").unwrap();
+    assert_eq!(
+        c.lookup("pingpong").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn a_killed_owners_names_vanish_within_a_second_and_persistent_ones_stay() {
+    let reg = Registry::start(&[]);
+    let p = reg.path().to_str().unwrap();
+    let mut a = Peer::spawn("owner", &[p, "transient"]);
+    let mut b = Peer::spawn("owner", &[p, "kept", "persistent"]);
+    assert_eq!(
+        (a.recv(), b.recv()),
+        ("registered".into(), "registered".into())
+    );
+    let mut c = Client::connect(reg.path()).unwrap();
+    assert_eq!(c.list().unwrap().len(), 2);
+    a.kill9();
+    b.kill9();
+    let t = Instant::now();
+    while c.lookup("transient").is_ok() {
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "the name outlived its process by 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let kept = c.lookup("kept").unwrap();
+    assert!(kept.info.persistent);
+    // The same user may take over a persistent name whose process is gone.
+    let m = Memfd::create("heir", 4096).unwrap();
+    c.register(
+        "kept",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        c.lookup("kept").unwrap().info.pid,
+        std::process::id() as i32
+    );
+}
+
+#[test]
+fn a_dead_registry_is_a_prompt_error_and_owners_register_again_after_a_restart() {
+    let mut reg = Registry::start(&[]);
+    let m = Memfd::create("survivor", 4096).unwrap();
+    let mut c = Client::connect(reg.path()).unwrap();
+    c.register(
+        "survivor",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    reg.kill();
+    let t = Instant::now();
+    let e = c.lookup("survivor").unwrap_err();
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(e.to_string().contains("closed the connection"), "{e}");
+    let e = Client::connect(reg.path()).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    reg.restart(&[]);
+    let mut fresh = Client::connect(reg.path()).unwrap();
+    assert!(
+        fresh.list().unwrap().is_empty(),
+        "a restarted registry starts empty"
+    );
+    assert_eq!(c.reconnect().unwrap(), 1);
+    assert_eq!(
+        fresh.lookup("survivor").unwrap().info.pid,
+        std::process::id() as i32
+    );
+}
+
+#[test]
+fn another_uid_is_refused_unless_a_rule_admits_it() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a client as nobody");
+        return;
+    }
+    // nobody must be able to reach the socket: a directory others may enter (not write).
+    let without = Registry::start(&[]);
+    let with = Registry::start(&["shared/=65534"]);
+    for r in [&without, &with] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&r.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let m = Memfd::create("mine", 4096).unwrap();
+    for r in [&without, &with] {
+        let mut c = Client::connect(r.path()).unwrap();
+        c.register(
+            "shared/a",
+            &[&Handle::memfd(&m).unwrap()],
+            RegisterOptions::default(),
+        )
+        .unwrap();
+        c.register(
+            "private/b",
+            &[&Handle::memfd(&m).unwrap()],
+            RegisterOptions::default(),
+        )
+        .unwrap();
+        std::mem::forget(c); // keep the names for the strangers
+    }
+    let ask = |r: &Registry, name: &str| {
+        let mut p = Peer::spawn_as(NOBODY, "stranger", &[r.path().to_str().unwrap(), name]);
+        let out = (p.recv(), p.recv());
+        p.finish();
+        out
+    };
+    // Without a rule the socket is 0600: nobody cannot even connect. With one it is 0666 and
+    // the rules decide.
+    let mut p = Peer::spawn_as(
+        NOBODY,
+        "stranger",
+        &[without.path().to_str().unwrap(), "shared/a"],
+    );
+    let _ = std::io::stderr().flush();
+    assert!(
+        p.recv_or_exit().is_none(),
+        "nobody reached a registry without rules"
+    );
+    let (lookup, register) = ask(&with, "shared/a");
+    assert_eq!(lookup, "lookup Ok(())");
+    assert!(
+        register.contains("PermissionDenied") && register.contains("look up only"),
+        "{register}"
+    );
+    let (lookup, _) = ask(&with, "private/b");
+    assert!(
+        lookup.contains("PermissionDenied") && lookup.contains("no rule"),
+        "{lookup}"
+    );
+}
+
+#[test]
+fn eight_clients_of_ten_thousand_lookups_and_garbage_leave_the_server_serving_without_fd_leaks() {
+    let reg = Registry::start(&[]);
+    let m = Memfd::create("load", 4096).unwrap();
+    let mut c = Client::connect(reg.path()).unwrap();
+    c.register(
+        "load",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    let before = reg.server_fds();
+    let n = std::env::var("SHMKIT_REGISTRY_LOOKUPS").unwrap_or_else(|_| "10000".into());
+    let p = reg.path().to_str().unwrap();
+    let mut clients: Vec<Peer> = (0..8).map(|_| Peer::spawn("load", &[p, &n])).collect();
+    // Meanwhile: garbage, a truncated frame, a huge length, fds where none belong, and a
+    // client that starts a frame and goes silent.
+    let raw = |bytes: &[u8]| {
+        let mut s = UnixStream::connect(reg.path()).unwrap();
+        let _ = s.write_all(bytes);
+        s
+    };
+    let _garbage = raw(b"GET / HTTP/1.1\r\n\r\n");
+    let _huge = raw(b"SHMH\x01\x00\x00\x00\xff\xff\xff\x7f");
+    let _cut = raw(b"SHMH\x01\x00\x00\x00\x10\x00\x00\x00\x02\x00");
+    let silent = raw(b"SHM");
+    {
+        let s = UnixStream::connect(reg.path()).unwrap();
+        let e = EventFd::new().unwrap();
+        // A lookup carrying a handle: refused, the connection closed.
+        shmkit::handle::send(&s, &[&Handle::eventfd(&e).unwrap()], b"\x02\x01\x00x").unwrap();
+    }
+    for cl in clients.iter_mut() {
+        assert_eq!(cl.recv(), "done");
+    }
+    for cl in clients {
+        cl.finish();
+    }
+    // The silent client is closed after the frame time (2 s).
+    let t = Instant::now();
+    loop {
+        let mut b = [0u8; 1];
+        silent
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        match std::io::Read::read(&mut &silent, &mut b) {
+            Ok(0) => break,
+            _ if t.elapsed() > Duration::from_secs(5) => panic!("a silent client was never closed"),
+            _ => {}
+        }
+    }
+    drop((_garbage, _huge, _cut, silent));
+    // Still serving, and holding no more fds than before.
+    assert_eq!(c.lookup("load").unwrap().handles.len(), 1);
+    let t = Instant::now();
+    while reg.server_fds() > before {
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "server fds {} > {before}",
+            reg.server_fds()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
