@@ -48,11 +48,14 @@ enum Command {
     ///   sysv-ftok           a key from ftok, shmget/shmat by an unrelated process, nattch 2
     ///   sysv-deferred-rmid  IPC_RMID while attached: gone only after the last detach
     ///   memfd-scm-rights    a sealed memfd passed over a Unix socket; every write refused
+    ///   registry-bootstrap  memory and a semaphore named through the registry, used by an unrelated process
+    ///   registry-read-only  a read-only handle from the registry: six ways to write, all refused
     ///   sem-handoff         5 messages paced by two FIFO semaphores, then 10,000 timed round trips
     ///   mutex-owner-died    a holder killed with SIGKILL; the next locker is told OwnerDied
     ///
     /// Every object the tour creates is removed afterwards, also when a step fails or the run
-    /// is interrupted (Ctrl-C, SIGTERM, SIGHUP: exit 130, and no report). It writes no file.
+    /// is interrupted (Ctrl-C, SIGTERM, SIGHUP: exit 130, and no report). It leaves no file
+    /// (the registry experiments' socket directory in $TMPDIR is removed too).
     #[command(verbatim_doc_comment)]
     Tour {
         /// Print the results as a JSON array (one object per experiment) instead of a table.

@@ -138,11 +138,20 @@ pub fn detail(o: &Object) -> String {
             (Some(n), None) => shmkit::size::count(n, "message", "messages"),
             _ => String::new(),
         },
-        Kind::Memfd => o
-            .name
-            .as_deref()
-            .map(|n| format!("name {}", quote::name(std::ffi::OsStr::new(n))))
-            .unwrap_or_default(),
+        Kind::Memfd => {
+            let name = o
+                .name
+                .as_deref()
+                .map(|n| format!("name {}", quote::name(std::ffi::OsStr::new(n))))
+                .unwrap_or_default();
+            match &o.registered {
+                Some(r) => format!(
+                    "{name}, registered as {}",
+                    quote::name(std::ffi::OsStr::new(r))
+                ),
+                None => name,
+            }
+        }
         _ => String::new(),
     }
 }
@@ -216,6 +225,9 @@ pub fn object_json(o: &Object) -> Value {
         }
         Kind::Memfd | Kind::PosixShm | Kind::PosixMq => {
             m.insert("name".into(), json!(o.name));
+            if o.kind == Kind::Memfd {
+                m.insert("registered_as".into(), json!(o.registered));
+            }
             m.insert("inode".into(), json!(o.inode));
             if o.kind == Kind::PosixMq {
                 m.insert("messages".into(), json!(o.messages));

@@ -144,6 +144,19 @@ fn socket(p: Option<PathBuf>) -> Result<PathBuf, Fail> {
     }
 }
 
+/// Connects, with this command's own remedy when no registry serves there.
+fn connect(p: Option<PathBuf>) -> Result<Client, Fail> {
+    Client::connect(socket(p)?).map_err(|e| {
+        if e.kind() == shmkit::ErrorKind::NotFound {
+            Fail::from(e.with_hint(
+                "start one: `shmkit registry serve` (see its --help for a systemd unit)",
+            ))
+        } else {
+            Fail::from(e)
+        }
+    })
+}
+
 pub fn run(a: Args) -> CmdResult {
     match a.what {
         What::Serve(s) => serve(s),
@@ -210,7 +223,7 @@ fn handles_text(i: &Info) -> String {
 }
 
 fn ls(a: LsArgs) -> CmdResult {
-    let mut c = Client::connect(socket(a.socket)?)?;
+    let mut c = connect(a.socket)?;
     let names = c.list()?;
     if a.json {
         let v: Vec<_> = names.iter().map(info_json).collect();
@@ -243,7 +256,7 @@ fn ls(a: LsArgs) -> CmdResult {
 }
 
 fn lookup(a: LookupArgs) -> CmdResult {
-    let mut c = Client::connect(socket(a.socket)?)?;
+    let mut c = connect(a.socket)?;
     let e = c.lookup(&a.name)?;
     if a.json {
         println!(

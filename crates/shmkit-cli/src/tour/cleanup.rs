@@ -15,6 +15,8 @@ enum Item {
     /// A System V key whose segment this process is about to create.
     SysvKey(i32),
     Child(u32),
+    /// A directory this process made (the registry experiments' socket).
+    Dir(std::path::PathBuf),
 }
 
 static ITEMS: Mutex<Vec<Item>> = Mutex::new(Vec::new());
@@ -43,6 +45,11 @@ fn creating<T>(item: Item, create: impl FnOnce() -> T) -> T {
     let mut items = lock();
     items.push(item);
     create() // `create` writes nothing down itself: the lock is not taken twice
+}
+
+/// Creates a directory by calling `create`, with its path written down first.
+pub fn dir<T>(path: &std::path::Path, create: impl FnOnce() -> T) -> T {
+    creating(Item::Dir(path.to_path_buf()), create)
 }
 
 /// A peer process, killed if the tour is interrupted.
@@ -137,6 +144,11 @@ fn remove_all(items: Vec<Item>) -> usize {
             }
             Item::Posix(name) => {
                 if shmkit::PosixShm::unlink_name(name).is_ok() {
+                    removed += 1;
+                }
+            }
+            Item::Dir(path) => {
+                if std::fs::remove_dir_all(path).is_ok() {
                     removed += 1;
                 }
             }

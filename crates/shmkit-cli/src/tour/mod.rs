@@ -5,6 +5,7 @@ mod fork;
 mod memfd;
 pub mod peer;
 mod posix;
+mod registry;
 mod sync;
 mod sysv;
 
@@ -76,6 +77,8 @@ pub fn run(json: bool) -> u8 {
     results.push(posix::unrelated(&scratch));
     results.extend(sysv::unrelated());
     results.push(memfd::sealed_handoff(&scratch));
+    results.push(registry::bootstrap(&scratch));
+    results.push(registry::read_only(&scratch));
     results.push(sync::semaphore_handoff(&scratch));
     results.push(sync::mutex_owner_died(&scratch));
     drop(scratch);

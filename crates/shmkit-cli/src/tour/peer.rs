@@ -82,6 +82,8 @@ pub fn run(role: &str, args: &[String]) -> u8 {
         ("memfd-recv", [sock]) => memfd_recv(sock),
         ("sem-consumer", [name, n]) => super::sync::consumer(name, n),
         ("mutex-hold", [name]) => super::sync::hold(name),
+        ("registry-reader", [sock]) => registry_reader(sock),
+        ("registry-attacker", [sock]) => registry_attacker(sock),
         _ => Err(format!("unknown peer role {role} {args:?}")),
     };
     match result {
@@ -188,5 +190,115 @@ fn memfd_recv(sock: &str) -> Result<(), String> {
         "writable_mmap": errno(writable_map.as_ref().map(|_| ()).map_err(|e| e.raw_os_error().unwrap_or(0))),
         "writable_mmap_errno": writable_map.err().and_then(|e| e.raw_os_error()),
     }));
+    Ok(())
+}
+
+fn registry_reader(sock: &str) -> Result<(), String> {
+    let before = shmkit::registry::Client::connect(sock)
+        .and_then(|mut c| c.lookup("tour/bootstrap").map(|_| ()));
+    report(json!({ "found": before.is_ok() }));
+    let (_c, e) =
+        shmkit::registry::wait_for(sock, "tour/bootstrap", std::time::Duration::from_secs(10))
+            .map_err(|e| e.to_string())?;
+    let mut it = e.handles.into_iter();
+    let m = it
+        .next()
+        .ok_or("no memory handle")?
+        .into_memfd()
+        .map_err(|e| e.to_string())?;
+    let sem = it
+        .next()
+        .ok_or("no semaphore handle")?
+        .into_eventfd()
+        .map_err(|e| e.to_string())?;
+    let mut buf = [0u8; 64];
+    m.read_at(0, &mut buf).map_err(|e| e.to_string())?;
+    let me = std::process::id();
+    m.write_at(1024, format!("reply from pid {me}\0").as_bytes())
+        .map_err(|e| e.to_string())?;
+    sem.signal().map_err(|e| e.to_string())?;
+    report(json!({ "text": text(&buf), "pid": me, "owner": e.info.pid }));
+    Ok(())
+}
+
+fn registry_attacker(sock: &str) -> Result<(), String> {
+    use rustix::fd::{AsFd, AsRawFd};
+    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+    let mut c = shmkit::registry::Client::connect(sock).map_err(|e| e.to_string())?;
+    let e = c.lookup("tour/read-only").map_err(|e| e.to_string())?;
+    let mut it = e.handles.into_iter();
+    let h = it.next().ok_or("no memory handle")?;
+    let wake = it
+        .next()
+        .ok_or("no event handle")?
+        .into_eventfd()
+        .map_err(|e| e.to_string())?;
+    let len = h.size() as usize;
+    let fd = h.fd();
+    let said = |r: Result<(), rustix::io::Errno>| match r {
+        Ok(()) => "allowed".to_string(),
+        Err(e) => std::io::Error::from(e).to_string(),
+    };
+    let map = |fd: rustix::fd::BorrowedFd<'_>, prot| {
+        // SAFETY: a fresh mapping at an address the kernel picks; unmapped at once.
+        unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }.map(
+            |p| {
+                // SAFETY: the mapping just made.
+                let _ = unsafe { rustix::mm::munmap(p, len) };
+            },
+        )
+    };
+    let mut attacks = serde_json::Map::new();
+    attacks.insert(
+        "mmap PROT_WRITE".into(),
+        said(map(fd, ProtFlags::READ | ProtFlags::WRITE)).into(),
+    );
+    // SAFETY: a read-only shared mapping of the handle, made writable if the kernel lets it.
+    let ro = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ,
+            MapFlags::SHARED,
+            fd,
+            0,
+        )
+    }
+    .map_err(|e| e.to_string())?;
+    // SAFETY: `ro` is ours, `len` bytes.
+    let mp = unsafe { rustix::mm::mprotect(ro, len, MprotectFlags::READ | MprotectFlags::WRITE) };
+    attacks.insert("mprotect PROT_WRITE".into(), said(mp).into());
+    // SAFETY: our mapping, not used again.
+    let _ = unsafe { rustix::mm::munmap(ro, len) };
+    attacks.insert(
+        "write(2)".into(),
+        said(rustix::io::pwrite(fd, b"X", 0).map(|_| ())).into(),
+    );
+    let rw = rustix::fs::open(
+        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )
+    .map_err(|e| e.to_string())?;
+    attacks.insert(
+        "reopen O_RDWR + write(2)".into(),
+        said(rustix::io::pwrite(&rw, b"X", 0).map(|_| ())).into(),
+    );
+    attacks.insert(
+        "reopen O_RDWR + mmap PROT_WRITE".into(),
+        said(map(rw.as_fd(), ProtFlags::READ | ProtFlags::WRITE)).into(),
+    );
+    attacks.insert(
+        "reopen O_RDWR + ftruncate".into(),
+        said(rustix::fs::ftruncate(&rw, 0)).into(),
+    );
+    report(json!({ "attacks": attacks }));
+    drop(rw);
+    let m = h.into_memfd().map_err(|e| e.to_string())?;
+    wake.wait_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| e.to_string())?;
+    let mut b = [0u8; 9];
+    m.read_at(0, &mut b).map_err(|e| e.to_string())?;
+    report(json!({ "sees": text(&b), "writable": m.is_writable() }));
     Ok(())
 }

@@ -179,6 +179,9 @@ pub struct Object {
     /// When holders were scanned: how many processes could not be inspected (another
     /// user's, without root). Any of them may hold the object unseen.
     pub uninspected: usize,
+    /// A memfd that this user's registry hands out: the name it is registered under (when
+    /// the registry runs; see [`crate::registry`]).
+    pub registered: Option<String>,
 }
 
 /// Whether anybody uses an object, as far as can be known.
@@ -229,6 +232,7 @@ impl Object {
             name: None,
             holders: None,
             uninspected: 0,
+            registered: None,
         }
     }
 
@@ -348,6 +352,9 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
                     .into(),
             ),
         }
+    }
+    if want(Kind::Memfd) {
+        sources::registered_names(&mut objects);
     }
     let mut unreadable = Vec::new();
     if let Some(scan) = &scan {

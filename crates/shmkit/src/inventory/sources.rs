@@ -253,3 +253,27 @@ pub(super) fn holders_of(scan: &HolderScan, o: &Object) -> Option<Vec<Holder>> {
 pub(super) fn alive(pid: i32) -> bool {
     platform::process_alive(pid)
 }
+
+/// Marks the memfds that this user's registry hands out with their registered names. Does
+/// nothing when no registry runs (connecting fails at once) or off Linux.
+pub(super) fn registered_names(objects: &mut [Object]) {
+    #[cfg(target_os = "linux")]
+    {
+        let Ok(mut c) = crate::registry::Client::connect_default() else {
+            return;
+        };
+        let Ok(names) = c.list() else { return };
+        for o in objects.iter_mut().filter(|o| o.kind == Kind::Memfd) {
+            o.registered = names
+                .iter()
+                .find(|i| {
+                    i.handles
+                        .iter()
+                        .any(|h| h.kind == crate::handle::Kind::Memfd && Some(h.inode) == o.inode)
+                })
+                .map(|i| i.name.clone());
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = objects;
+}

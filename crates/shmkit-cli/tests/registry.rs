@@ -1,0 +1,207 @@
+//! `shmkit registry`: serving, listing and looking up names, its config and its log, and
+//! `shmkit ls` naming the memfds a registry hands out.
+
+mod common;
+
+use common::*;
+use shmkit::handle::Handle;
+use shmkit::registry::{Client, RegisterOptions};
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// `shmkit registry serve` on a socket of its own; killed (and its directory removed) on drop.
+struct Serving {
+    child: Child,
+    dir: std::path::PathBuf,
+    sock: String,
+    log: BufReader<std::process::ChildStderr>,
+}
+
+impl Serving {
+    fn start(extra: &[&str]) -> Serving {
+        let dir = std::env::temp_dir().join(unique("shmkit-cli-registry"));
+        std::fs::create_dir(&dir).unwrap();
+        let sock = dir.join("r.sock").to_str().unwrap().to_string();
+        let mut child = Command::new(BIN)
+            .args(["registry", "serve", "--socket", &sock])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut log = BufReader::new(child.stderr.take().unwrap());
+        let mut first = String::new();
+        log.read_line(&mut first).unwrap();
+        assert!(first.contains("serving on"), "{first}");
+        Serving {
+            child,
+            dir,
+            sock,
+            log,
+        }
+    }
+
+    /// The next log line that contains `what` (within 5 s).
+    fn logged(&mut self, what: &str) -> String {
+        let t = Instant::now();
+        loop {
+            let mut l = String::new();
+            assert!(
+                self.log.read_line(&mut l).unwrap() > 0,
+                "the registry exited"
+            );
+            if l.contains(what) {
+                return l;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "no log line with {what:?}"
+            );
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn names_are_listed_and_looked_up_and_ls_names_the_memfds_handed_out() {
+    let mut s = Serving::start(&[]);
+    let m = shmkit::Memfd::create("cli-registry", 8192).unwrap();
+    let mut c = Client::connect(&s.sock).unwrap();
+    c.register(
+        "cli/frames",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions { persistent: true },
+    )
+    .unwrap();
+    assert!(s
+        .logged("registered")
+        .contains("\"cli/frames\" (1 handles, persistent)"));
+    let list = json(&["registry", "ls", "--socket", &s.sock, "--json"]);
+    assert_eq!(list[0]["name"], "cli/frames");
+    assert_eq!(list[0]["pid"], std::process::id());
+    assert_eq!(list[0]["persistent"], true);
+    assert_eq!(list[0]["handles"][0]["kind"], "memfd");
+    assert_eq!(list[0]["handles"][0]["size"], 8192);
+    let one = json(&[
+        "registry",
+        "lookup",
+        "cli/frames",
+        "--socket",
+        &s.sock,
+        "--json",
+    ]);
+    assert_eq!(one["name"], "cli/frames");
+    let text = ok(&["registry", "lookup", "cli/frames", "--socket", &s.sock]);
+    assert!(
+        text.contains(&format!("registered by pid {}", std::process::id())),
+        "{text}"
+    );
+    assert!(ok(&["registry", "ls", "--socket", &s.sock]).contains("cli/frames"));
+    let r = shmkit(&["registry", "lookup", "cli/nothing", "--socket", &s.sock]);
+    assert_eq!(r.code, 4, "{}", r.err);
+    assert!(
+        r.err.contains("no name \"cli/nothing\" is registered"),
+        "{}",
+        r.err
+    );
+    // `shmkit ls` asks this user's default registry: point it at this one.
+    let runtime = s.dir.join("xdg");
+    std::fs::create_dir_all(runtime.join("shmkit")).unwrap();
+    std::os::unix::fs::symlink(&s.sock, runtime.join("shmkit/registry.sock")).unwrap();
+    let out = Command::new(BIN)
+        .args(["ls", "--kind", "memfd", "--json"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .output()
+        .unwrap();
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let inode = rustix::fs::fstat(m.fd()).unwrap().st_ino;
+    let mine = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["inode"] == inode)
+        .unwrap_or_else(|| panic!("memfd not listed: {all}"));
+    assert_eq!(mine["registered_as"], "cli/frames", "{mine}");
+}
+
+#[test]
+fn a_second_registry_on_a_live_socket_a_bad_config_and_no_registry_are_clear_errors() {
+    let s = Serving::start(&[]);
+    let r = shmkit(&["registry", "serve", "--socket", &s.sock]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(
+        r.err
+            .contains("a registry is already serving on this socket"),
+        "{}",
+        r.err
+    );
+    let cfg = s.dir.join("bad.toml");
+    std::fs::write(&cfg, "[[allow]]\nprefix = 3\n").unwrap();
+    let r = shmkit(&[
+        "registry",
+        "serve",
+        "--socket",
+        "/nonexistent/x.sock",
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(
+        r.err.contains("bad.toml") && r.err.contains("prefix"),
+        "{}",
+        r.err
+    );
+    let gone = s.dir.join("none.sock");
+    let r = shmkit(&["registry", "ls", "--socket", gone.to_str().unwrap()]);
+    assert_eq!(r.code, 4, "{}", r.err);
+    assert!(r.err.contains("shmkit registry serve"), "{}", r.err);
+}
+
+#[test]
+fn a_refused_client_is_told_the_rule_and_the_registry_logs_it() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a client as nobody");
+        return;
+    }
+    let cfg_dir = std::env::temp_dir().join(unique("shmkit-cli-registry-cfg"));
+    std::fs::create_dir(&cfg_dir).unwrap();
+    let cfg = cfg_dir.join("allow.toml");
+    std::fs::write(&cfg, "[[allow]]\nprefix = \"pub/\"\nuids = [65534]\n").unwrap();
+    let mut s = Serving::start(&["--config", cfg.to_str().unwrap()]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let m = shmkit::Memfd::create("cli-refused", 4096).unwrap();
+    let mut c = Client::connect(&s.sock).unwrap();
+    c.register(
+        "priv/x",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["registry", "lookup", "priv/x", "--socket", &s.sock])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()
+        .unwrap();
+    let r = done(out);
+    assert_eq!(r.code, 5, "{}", r.err);
+    assert!(
+        r.err
+            .contains("uid 65534 (gid 65534) may not look up \"priv/x\""),
+        "{}",
+        r.err
+    );
+    assert!(s.logged("refused").contains("may not look up"));
+    let _ = std::fs::remove_dir_all(&cfg_dir);
+}
