@@ -152,16 +152,7 @@ impl Handle {
 
     /// Describes `fd` as the kernel sees it.
     pub(crate) fn describe(kind: Kind, fd: OwnedFd) -> Result<Handle> {
-        let (size, seals) = match kind {
-            Kind::Memfd | Kind::PosixShm => {
-                let st = rustix::fs::fstat(&fd).map_err(|e| Error::os("fstat", "handle", e))?;
-                let seals = rustix::fs::fcntl_get_seals(&fd)
-                    .map_err(|e| Error::os("fcntl(F_GET_SEALS)", "handle", e))?;
-                (st.st_size as u64, Seals::from_bits_retain(seals.bits()))
-            }
-            Kind::EventFd | Kind::PidFd => (0, Seals::empty()),
-        };
-        let access = Access::of(fd.as_fd())?;
+        let (size, access, seals) = facts(kind, fd.as_fd())?;
         Ok(Handle {
             kind,
             fd,
@@ -278,38 +269,50 @@ impl Handle {
     /// mode and seals. `Err` says what differs.
     pub(crate) fn verify(&self) -> std::result::Result<(), String> {
         let link = platform::fd_link(self.fd.as_fd()).unwrap_or_default();
-        let link = link.to_string_lossy();
+        let link = link.as_encoded_bytes();
         let kind_ok = match self.kind {
-            Kind::Memfd => platform::memfd_name(self.fd.as_fd()).is_some(),
-            Kind::PosixShm => link.starts_with("/dev/shm/"),
-            Kind::EventFd => link == "anon_inode:[eventfd]",
-            Kind::PidFd => link == "anon_inode:[pidfd]",
+            // The kernel names every memfd so (see `inventory::open_memfd`).
+            Kind::Memfd => link.starts_with(b"/memfd:") && link.ends_with(b" (deleted)"),
+            Kind::PosixShm => link.starts_with(b"/dev/shm/"),
+            Kind::EventFd => link == b"anon_inode:[eventfd]",
+            Kind::PidFd => link == b"anon_inode:[pidfd]",
         };
         if !kind_ok {
-            return Err(format!("said {}, but the fd is {link}", self.kind));
-        }
-        let real = Handle::describe(self.kind, dup(self.fd.as_fd()).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-        if real.size != self.size {
             return Err(format!(
-                "said {} bytes, the object has {}",
-                self.size, real.size
+                "said {}, but the fd is {}",
+                self.kind,
+                String::from_utf8_lossy(link)
             ));
         }
-        if real.access != self.access {
-            return Err(format!(
-                "said {:?}, the fd is {:?}",
-                self.access, real.access
-            ));
+        let (size, access, seals) = facts(self.kind, self.fd.as_fd()).map_err(|e| e.to_string())?;
+        if size != self.size {
+            return Err(format!("said {} bytes, the object has {size}", self.size));
         }
-        if real.seals != self.seals {
+        if access != self.access {
+            return Err(format!("said {:?}, the fd is {access:?}", self.access));
+        }
+        if seals != self.seals {
             return Err(format!(
-                "said seals {:?}, the object has {:?}",
-                self.seals, real.seals
+                "said seals {:?}, the object has {seals:?}",
+                self.seals
             ));
         }
         Ok(())
     }
+}
+
+/// Size, access mode and seals of `fd` (`fstat`, `F_GETFL`, `F_GET_SEALS`).
+fn facts(kind: Kind, fd: BorrowedFd<'_>) -> Result<(u64, Access, Seals)> {
+    let (size, seals) = match kind {
+        Kind::Memfd | Kind::PosixShm => {
+            let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", "handle", e))?;
+            let seals = rustix::fs::fcntl_get_seals(fd)
+                .map_err(|e| Error::os("fcntl(F_GET_SEALS)", "handle", e))?;
+            (st.st_size as u64, Seals::from_bits_retain(seals.bits()))
+        }
+        Kind::EventFd | Kind::PidFd => (0, Seals::empty()),
+    };
+    Ok((size, Access::of(fd)?, seals))
 }
 
 fn dup(fd: BorrowedFd<'_>) -> Result<OwnedFd> {

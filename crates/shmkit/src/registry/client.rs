@@ -45,6 +45,8 @@ pub struct Client {
     stream: UnixStream,
     /// What this client registered, to register again after a reconnect.
     mine: Vec<(String, Vec<Handle>, RegisterOptions)>,
+    /// The receive timeout set on the socket now (set again only when it changes).
+    timeout: Option<Duration>,
 }
 
 /// How long an answer may take before the registry counts as hung.
@@ -63,6 +65,7 @@ impl Client {
             path,
             stream,
             mine: Vec::new(),
+            timeout: None,
         })
     }
 
@@ -100,9 +103,13 @@ impl Client {
             }
         };
         handle::send(&self.stream, handles, &protocol::encode_request(req)).map_err(gone)?;
-        self.stream
-            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))
-            .map_err(|e| io_err("setsockopt(SO_RCVTIMEO)", &shown, e))?;
+        let wait = wait.max(Duration::from_millis(1));
+        if self.timeout != Some(wait) {
+            self.stream
+                .set_read_timeout(Some(wait))
+                .map_err(|e| io_err("setsockopt(SO_RCVTIMEO)", &shown, e))?;
+            self.timeout = Some(wait);
+        }
         let got = handle::recv_with(&self.stream, Limits::default()).map_err(|e| {
             if e.raw_os_error() == Some(libc::EAGAIN) {
                 Error::new(
@@ -204,6 +211,7 @@ impl Client {
                     std::thread::sleep(Duration::from_millis(50));
                     if let Ok(s) = connect(&self.path) {
                         self.stream = s;
+                        self.timeout = None;
                     }
                 }
                 Err(e) => return Err(e),
@@ -241,6 +249,7 @@ impl Client {
     /// As [`Client::connect`] and [`Client::register`].
     pub fn reconnect(&mut self) -> Result<usize> {
         self.stream = connect(&self.path)?;
+        self.timeout = None;
         let mine = std::mem::take(&mut self.mine);
         let n = mine.len();
         for (name, handles, opts) in mine {
