@@ -95,10 +95,18 @@ fn the_tour_passes_and_cleans_up() {
     assert_ne!(posix["reader_pid"].as_u64().unwrap() as u32, pid);
     assert_eq!(posix["reader"]["st_size"], 33);
     assert_eq!(results[7]["details"]["nattch_after_writer_detach"], 1);
-    let handoff = &results[9]["details"];
+    let bootstrap = &results[9]["details"];
+    assert_eq!(
+        bootstrap["before"]["found"], false,
+        "the reader asked before the name existed"
+    );
+    assert_eq!(bootstrap["posts"], 1);
+    let read_only = &results[10]["details"]["attacks"];
+    assert_eq!(read_only.as_object().unwrap().len(), 6, "{read_only}");
+    let handoff = &results[11]["details"];
     assert_eq!(handoff["received"].as_array().unwrap().len(), 5);
     assert!(handoff["round_trip_us"].as_f64().unwrap() > 0.0);
-    let died = &results[10]["details"];
+    let died = &results[12]["details"];
     assert_eq!(
         (
             &died["owner_died"],
