@@ -205,3 +205,70 @@ fn a_refused_client_is_told_the_rule_and_the_registry_logs_it() {
     assert!(s.logged("refused").contains("may not look up"));
     let _ = std::fs::remove_dir_all(&cfg_dir);
 }
+
+#[test]
+fn under_socket_activation_it_serves_the_socket_systemd_passes_and_logs_for_the_journal() {
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join(unique("shmkit-cli-registry-sd"));
+    std::fs::create_dir(&dir).unwrap();
+    let _gone = DirGone(dir.clone());
+    let sock = dir.join("activated.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let raw = listener.as_raw_fd();
+    // As systemd does: the socket at fd 3, LISTEN_FDS=1 and LISTEN_PID the server's own pid
+    // (the shell's, which `exec` keeps).
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" registry serve",
+        BIN,
+    ])
+    .env("JOURNAL_STREAM", "8:12345")
+    .stderr(Stdio::piped());
+    // SAFETY: only dup2 between fork and exec, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto another fd clears close-on-exec; onto itself it does not.
+            let r = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(listener);
+    let mut log = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    assert_eq!(first.trim_end(), "<6>serving on the socket systemd passed");
+    let m = shmkit::Memfd::create("activated", 4096).unwrap();
+    let mut c = Client::connect(&sock).unwrap();
+    c.register(
+        "sd/x",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    let mut line = String::new();
+    log.read_line(&mut line).unwrap();
+    assert!(line.starts_with("<6>registered \"sd/x\""), "{line}");
+    assert_eq!(
+        c.lookup("sd/x").unwrap().info.pid,
+        std::process::id() as i32
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Removes a directory when dropped.
+struct DirGone(std::path::PathBuf);
+impl Drop for DirGone {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -425,3 +425,65 @@ fn eight_clients_of_ten_thousand_lookups_and_garbage_leave_the_server_serving_wi
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_same_connection_may_replace_and_a_bad_name_is_answered_without_losing_the_connection() {
+    let reg = Registry::start(&[]);
+    let m = Memfd::create("replace", 4096).unwrap();
+    let mut c = Client::connect(reg.path()).unwrap();
+    c.register(
+        "p",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions { persistent: true },
+    )
+    .unwrap();
+    // Another process of the same user may not take a live connection's name, nor remove it.
+    let mut other = Client::connect(reg.path()).unwrap();
+    let h = Handle::memfd(&m).unwrap();
+    assert_eq!(
+        other
+            .register("p", &[&h], RegisterOptions::default())
+            .unwrap_err()
+            .kind(),
+        ErrorKind::AlreadyExists
+    );
+    assert_eq!(
+        other.unregister("p").unwrap_err().kind(),
+        ErrorKind::PermissionDenied
+    );
+    // The owner replaces its own; a reconnect (a new connection) registers it again.
+    c.register("p", &[&h], RegisterOptions { persistent: true })
+        .unwrap();
+    assert_eq!(c.reconnect().unwrap(), 1);
+    // The object's size now, not at registration: it grew.
+    m.fd();
+    rustix::fs::ftruncate(m.fd(), 8192).unwrap();
+    assert_eq!(other.lookup("p").unwrap().handles[0].size(), 8192);
+    // A name the protocol refuses is an answer, and the connection stays.
+    let e = other.lookup(&"x".repeat(300)).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(other.list().is_ok());
+    // Forever is a timeout too.
+    let t = Instant::now();
+    let (_c, e) = registry::wait_for(reg.path(), "p", Duration::MAX).unwrap();
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert_eq!(e.info.name, "p");
+}
+
+#[test]
+fn a_hung_registry_is_a_timeout_not_a_hang() {
+    let mut reg = Registry::start(&[]);
+    let mut c = Client::connect(reg.path()).unwrap();
+    c.set_timeout(Duration::from_millis(300));
+    let pid = rustix::process::Pid::from_raw(reg.server.as_ref().unwrap().pid()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    let t = Instant::now();
+    let e = c.list().unwrap_err();
+    let took = t.elapsed();
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // The late answer is not taken for the next call's: the client connected again.
+    assert!(c.list().unwrap().is_empty());
+    reg.kill();
+}

@@ -1,6 +1,5 @@
 //! Sending and receiving handle messages ([`super::wire`]), and checking what arrives.
 
-use super::cred::Credentials;
 use super::wire::{self, Head, Record, HEAD, MAX_HANDLES, RECORD};
 use super::Handle;
 use crate::error::{Error, ErrorKind, Result};
@@ -39,9 +38,6 @@ pub struct Received {
     pub handles: Vec<Handle>,
     /// The payload.
     pub payload: Vec<u8>,
-    /// Who sent it (`SCM_CREDENTIALS`), when the socket passes credentials
-    /// ([`pass_credentials`](super::pass_credentials)).
-    pub sender: Option<Credentials>,
 }
 
 fn bad(detail: impl Into<String>) -> Error {
@@ -73,15 +69,20 @@ pub fn send(socket: impl AsFd, handles: &[&Handle], payload: &[u8]) -> Result<()
             ),
         ));
     }
-    let records: Vec<Record> = handles
+    // What the objects are now, not what they were when the handles were made: a memfd may
+    // have grown or been sealed since, and the receiver checks against the kernel.
+    let records = handles
         .iter()
-        .map(|h| Record {
-            kind: h.kind,
-            access: h.access,
-            seals: h.seals,
-            size: h.size,
+        .map(|h| {
+            let (size, access, seals) = super::value::facts(h.kind, h.fd.as_fd())?;
+            Ok(Record {
+                kind: h.kind,
+                access,
+                seals,
+                size,
+            })
         })
-        .collect();
+        .collect::<Result<Vec<Record>>>()?;
     let bytes = wire::encode(&records, payload);
     let fds: Vec<_> = handles.iter().map(|h| h.fd.as_fd()).collect();
     let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES))];
@@ -141,6 +142,11 @@ pub fn recv_with(socket: impl AsFd, limits: Limits) -> Result<Received> {
     loop {
         match reader.read_from(socket.as_fd())? {
             Step::More => continue,
+            Step::WouldBlock => {
+                return Err(Error::os("recvmsg", "handle message", Errno::AGAIN)
+                    .with_kind(ErrorKind::TimedOut)
+                    .with_hint("nothing arrived within the socket's receive timeout"))
+            }
             Step::Done(r) => return Ok(r),
             Step::Closed => {
                 let detail = if reader.started() {
@@ -159,8 +165,11 @@ pub fn recv_with(socket: impl AsFd, limits: Limits) -> Result<Received> {
 /// What one read did.
 #[derive(Debug)]
 pub(crate) enum Step {
-    /// More bytes are needed (or the read would block).
+    /// More bytes are needed.
     More,
+    /// Nothing to read now: a non-blocking socket would block, or a blocking one's receive
+    /// timeout (`SO_RCVTIMEO`) ran out.
+    WouldBlock,
     /// A whole message.
     Done(Received),
     /// The peer closed the connection (`recvmsg` returned 0).
@@ -176,7 +185,6 @@ pub(crate) struct Reader {
     buf: Vec<u8>,
     fds: Vec<OwnedFd>,
     head: Option<Head>,
-    sender: Option<Credentials>,
 }
 
 impl Reader {
@@ -189,7 +197,6 @@ impl Reader {
             buf: Vec::new(),
             fds: Vec::new(),
             head: None,
-            sender: None,
         }
     }
 
@@ -215,8 +222,7 @@ impl Reader {
         let want = self.wanted();
         let start = self.buf.len();
         self.buf.resize(start + want, 0);
-        let mut space =
-            [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES), ScmCredentials(1))];
+        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES))];
         let mut control = RecvAncillaryBuffer::new(&mut space);
         let r = rustix::net::recvmsg(
             socket,
@@ -226,25 +232,20 @@ impl Reader {
         );
         // Whatever came, take ownership of its fds first: they close if this fails.
         let mut fds = Vec::new();
-        let mut sender = None;
         for m in control.drain() {
-            match m {
-                RecvAncillaryMessage::ScmRights(got) => fds.extend(got),
-                RecvAncillaryMessage::ScmCredentials(c) => {
-                    sender = Some(Credentials {
-                        pid: c.pid.as_raw_nonzero().get(),
-                        uid: c.uid.as_raw(),
-                        gid: c.gid.as_raw(),
-                    })
-                }
-                _ => {}
+            if let RecvAncillaryMessage::ScmRights(got) = m {
+                fds.extend(got);
             }
         }
         let msg = match r {
             Ok(m) => m,
-            Err(Errno::AGAIN | Errno::INTR) => {
+            Err(Errno::INTR) => {
                 self.buf.truncate(start);
                 return Ok(Step::More);
+            }
+            Err(Errno::AGAIN) => {
+                self.buf.truncate(start);
+                return Ok(Step::WouldBlock);
             }
             Err(e) => return Err(Error::os("recvmsg", "handle message", e)),
         };
@@ -252,7 +253,7 @@ impl Reader {
         if msg.flags.contains(ReturnFlags::CTRUNC) {
             return Err(bad(format!(
                 "the control data was truncated (MSG_CTRUNC): more fds were sent than the {} \
-                 a message may carry",
+                 a message may carry, or this process is out of fds (RLIMIT_NOFILE)",
                 MAX_HANDLES
             )));
         }
@@ -261,9 +262,6 @@ impl Reader {
         }
         if !fds.is_empty() && start != 0 {
             return Err(bad("fds arrived after the first bytes of a message"));
-        }
-        if start == 0 {
-            self.sender = sender;
         }
         self.fds.extend(fds);
         self.advance()
@@ -315,7 +313,6 @@ impl Reader {
         Ok(Step::Done(Received {
             handles,
             payload: buf[HEAD + RECORD * head.count..].to_vec(),
-            sender: self.sender.take(),
         }))
     }
 }

@@ -118,6 +118,11 @@ impl Handle {
         if !m.seals()?.contains(want) {
             m.add_seals(want)?;
         }
+        // A memfd is mode 0777: any holder of any fd could reopen it read-write through
+        // /proc and add seals (GROW, SEAL) that the creator did not want. 0600 keeps that to
+        // this user.
+        rustix::fs::fchmod(m.fd(), rustix::fs::Mode::from_raw_mode(0o600))
+            .map_err(|e| Error::os("fchmod", m.object(), e))?;
         let fd = platform::reopen(m.fd(), OFlags::RDONLY)
             .map_err(|e| Error::os("open(/proc/self/fd)", m.object(), e))?;
         Handle::describe(Kind::Memfd, fd)
@@ -302,7 +307,7 @@ impl Handle {
 }
 
 /// Size, access mode and seals of `fd` (`fstat`, `F_GETFL`, `F_GET_SEALS`).
-fn facts(kind: Kind, fd: BorrowedFd<'_>) -> Result<(u64, Access, Seals)> {
+pub(crate) fn facts(kind: Kind, fd: BorrowedFd<'_>) -> Result<(u64, Access, Seals)> {
     let (size, seals) = match kind {
         Kind::Memfd | Kind::PosixShm => {
             let st = rustix::fs::fstat(fd).map_err(|e| Error::os("fstat", "handle", e))?;

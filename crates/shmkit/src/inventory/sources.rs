@@ -262,6 +262,8 @@ pub(super) fn registered_names(objects: &mut [Object]) {
         let Ok(mut c) = crate::registry::Client::connect_default() else {
             return;
         };
+        // A listing must not wait on a hung registry.
+        c.set_timeout(std::time::Duration::from_millis(500));
         let Ok(names) = c.list() else { return };
         for o in objects.iter_mut().filter(|o| o.kind == Kind::Memfd) {
             o.registered = names

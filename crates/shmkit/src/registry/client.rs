@@ -47,6 +47,11 @@ pub struct Client {
     mine: Vec<(String, Vec<Handle>, RegisterOptions)>,
     /// The receive timeout set on the socket now (set again only when it changes).
     timeout: Option<Duration>,
+    /// How long an answer may take.
+    answer: Duration,
+    /// The connection is out of step (an answer timed out and may still come): the next call
+    /// connects again first.
+    broken: bool,
 }
 
 /// How long an answer may take before the registry counts as hung.
@@ -66,15 +71,45 @@ impl Client {
             stream,
             mine: Vec::new(),
             timeout: None,
+            answer: ANSWER,
+            broken: false,
         })
     }
 
-    /// Connects to this user's registry ([`default_socket`](super::default_socket)).
+    /// Connects to this user's registry ([`default_socket`](super::default_socket)), and
+    /// makes sure it is this user's: a registry of another uid on that path (one that made
+    /// `/tmp/shmkit-UID` first) would see every handle registered and could hand out its own.
     ///
     /// # Errors
-    /// As [`Client::connect`].
+    /// As [`Client::connect`]; [`ErrorKind::PermissionDenied`] when the process serving there
+    /// is another user's.
     pub fn connect_default() -> Result<Client> {
-        Client::connect(super::default_socket()?)
+        let path = super::default_socket()?;
+        let c = Client::connect(&path)?;
+        let me = rustix::process::geteuid().as_raw();
+        let server = handle::peer_credentials(&c.stream)?;
+        if server.uid != me {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                "connect",
+                path.display().to_string(),
+                format!(
+                    "the registry on this user's socket is run by uid {} (pid {}), not by this \
+                     user (uid {me}): it is not to be trusted",
+                    server.uid, server.pid
+                ),
+            )
+            .with_hint(
+                "remove the directory it made, or set XDG_RUNTIME_DIR to a directory of your own",
+            ));
+        }
+        Ok(c)
+    }
+
+    /// How long an answer may take before the call fails with [`ErrorKind::TimedOut`]
+    /// (default 5 s; `wait_for` waits its own timeout on top).
+    pub fn set_timeout(&mut self, answer: Duration) {
+        self.answer = answer;
     }
 
     /// The socket it is connected to.
@@ -110,8 +145,15 @@ impl Client {
                 .map_err(|e| io_err("setsockopt(SO_RCVTIMEO)", &shown, e))?;
             self.timeout = Some(wait);
         }
-        let got = handle::recv_with(&self.stream, Limits::default()).map_err(|e| {
-            if e.raw_os_error() == Some(libc::EAGAIN) {
+        // Answers are larger than requests: a list of every name.
+        let limits = Limits {
+            payload: 16 << 20,
+            ..Limits::default()
+        };
+        let got = handle::recv_with(&self.stream, limits).map_err(|e| {
+            if e.kind() == ErrorKind::TimedOut {
+                // The answer may still come, and would be taken for the next one's.
+                self.broken = true;
                 Error::new(
                     ErrorKind::TimedOut,
                     "registry",
@@ -164,7 +206,7 @@ impl Client {
             name: name.to_string(),
             persistent: opts.persistent,
         };
-        let (r, _) = self.call(&req, handles, ANSWER)?;
+        let (r, _) = self.call(&req, handles, self.answer)?;
         self.expect_ok(name, r)?;
         let kept = handles
             .iter()
@@ -181,7 +223,8 @@ impl Client {
     /// [`ErrorKind::NotFound`] when nothing has the name; [`ErrorKind::PermissionDenied`]
     /// when the registry's rules refuse it; the errors of a connection whose registry is gone.
     pub fn lookup(&mut self, name: &str) -> Result<Entry> {
-        let (r, handles) = self.call(&Request::Lookup { name: name.into() }, &[], ANSWER)?;
+        valid(name, "lookup")?;
+        let (r, handles) = self.call(&Request::Lookup { name: name.into() }, &[], self.answer)?;
         match r {
             Response::Entry(info) => Ok(Entry { info, handles }),
             other => Err(self.unexpected(name, other)),
@@ -195,18 +238,29 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::TimedOut`] when the name did not come in time; as [`Client::lookup`].
     pub fn wait_for(&mut self, name: &str, timeout: Duration) -> Result<Entry> {
-        let deadline = Instant::now() + timeout;
+        valid(name, "wait_for")?;
+        // `None`: forever (`Duration::MAX`), in waits of at most a day each.
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
+            let left = deadline.map_or(Duration::from_secs(86_400), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
             let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
             let req = Request::Wait {
                 name: name.into(),
                 timeout_ms: ms,
             };
-            match self.call(&req, &[], left + ANSWER) {
+            match self.call(&req, &[], left.saturating_add(self.answer)) {
                 Ok((Response::Entry(info), handles)) => return Ok(Entry { info, handles }),
+                Ok((Response::Error(super::protocol::Code::TimedOut, _), _))
+                    if deadline.is_none() =>
+                {
+                    continue
+                }
                 Ok((other, _)) => return Err(self.unexpected(name, other)),
-                Err(e) if e.kind() == ErrorKind::Os && Instant::now() < deadline => {
+                Err(e)
+                    if e.kind() == ErrorKind::Os && deadline.is_none_or(|d| Instant::now() < d) =>
+                {
                     // The registry went away: wait for one to come back.
                     std::thread::sleep(Duration::from_millis(50));
                     if let Ok(s) = connect(&self.path) {
@@ -225,7 +279,8 @@ impl Client {
     /// [`ErrorKind::NotFound`] when nothing has the name; [`ErrorKind::PermissionDenied`] for
     /// a name of another user.
     pub fn unregister(&mut self, name: &str) -> Result<()> {
-        let (r, _) = self.call(&Request::Unregister { name: name.into() }, &[], ANSWER)?;
+        valid(name, "unregister")?;
+        let (r, _) = self.call(&Request::Unregister { name: name.into() }, &[], self.answer)?;
         self.expect_ok(name, r)?;
         self.mine.retain(|m| m.0 != name);
         Ok(())
@@ -236,7 +291,7 @@ impl Client {
     /// # Errors
     /// The errors of a connection whose registry is gone.
     pub fn list(&mut self) -> Result<Vec<Info>> {
-        match self.call(&Request::List, &[], ANSWER)? {
+        match self.call(&Request::List, &[], self.answer)? {
             (Response::Entries(v), _) => Ok(v),
             (other, _) => Err(self.unexpected("list", other)),
         }
@@ -251,13 +306,28 @@ impl Client {
         self.stream = connect(&self.path)?;
         self.timeout = None;
         let mine = std::mem::take(&mut self.mine);
-        let n = mine.len();
+        let mut done = 0;
+        let mut first_error = None;
         for (name, handles, opts) in mine {
             let refs: Vec<&Handle> = handles.iter().collect();
-            self.register(&name, &refs, opts)?;
+            match self.register(&name, &refs, opts) {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    // Kept, to be tried again at the next reconnect.
+                    self.mine.push((name, handles, opts));
+                    first_error.get_or_insert(e);
+                }
+            }
         }
-        Ok(n)
+        match first_error {
+            None => Ok(done),
+            Some(e) => Err(e),
+        }
     }
+}
+
+fn valid(name: &str, op: &'static str) -> Result<()> {
+    protocol::check_name(name).map_err(|why| Error::new(ErrorKind::InvalidArgument, op, name, why))
 }
 
 fn connect(path: &Path) -> Result<UnixStream> {
@@ -288,11 +358,14 @@ fn io_err(op: &'static str, object: &str, e: std::io::Error) -> Error {
 /// [`ErrorKind::TimedOut`] when no registry came, or the name did not, in time; as
 /// [`Client::lookup`].
 pub fn wait_for(path: impl AsRef<Path>, name: &str, timeout: Duration) -> Result<(Client, Entry)> {
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now().checked_add(timeout);
     let mut client = loop {
         match Client::connect(path.as_ref()) {
             Ok(c) => break c,
-            Err(e) if e.kind() == ErrorKind::NotFound && Instant::now() < deadline => {
+            Err(e)
+                if e.kind() == ErrorKind::NotFound
+                    && deadline.is_none_or(|d| Instant::now() < d) =>
+            {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -306,6 +379,9 @@ pub fn wait_for(path: impl AsRef<Path>, name: &str, timeout: Duration) -> Result
             Err(e) => return Err(e),
         }
     };
-    let entry = client.wait_for(name, deadline.saturating_duration_since(Instant::now()))?;
+    let left = deadline.map_or(Duration::MAX, |d| {
+        d.saturating_duration_since(Instant::now())
+    });
+    let entry = client.wait_for(name, left)?;
     Ok((client, entry))
 }

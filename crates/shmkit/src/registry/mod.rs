@@ -50,7 +50,9 @@ pub fn default_socket() -> Result<PathBuf> {
 /// root's) or that others may write, since whoever may write it can replace the socket.
 /// (Others may enter a directory made for a shared registry: the socket's mode and the
 /// policy decide who connects.)
-pub(crate) fn prepare_dir(dir: &Path) -> Result<()> {
+///
+/// Returns whether it made the directory.
+pub(crate) fn prepare_dir(dir: &Path) -> Result<bool> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let shown = dir.display().to_string();
     if !dir.exists() {
@@ -64,7 +66,7 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<()> {
                     rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
                 )
             })?;
-        return Ok(());
+        return Ok(true);
     }
     let m = std::fs::symlink_metadata(dir).map_err(|e| {
         Error::os(
@@ -93,5 +95,5 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<()> {
         )
         .with_hint(format!("chmod go-w {shown}, or choose another socket path")));
     }
-    Ok(())
+    Ok(false)
 }

@@ -32,6 +32,13 @@ pub(crate) enum Op {
 }
 
 impl Policy {
+    /// Whether any rule admits `who` to anything.
+    pub(crate) fn mentions(&self, who: Credentials) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.uids.contains(&who.uid) || r.gids.contains(&who.gid))
+    }
+
     /// `Ok` if `who` may `op` the name `name` in a registry run by `owner`; else why not, in
     /// words that name the rule (or its absence).
     pub(crate) fn check(

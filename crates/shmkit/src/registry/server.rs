@@ -24,10 +24,16 @@ pub struct Bounds {
     pub payload: usize,
     /// How long a client may take to send the rest of a frame it began.
     pub frame_time: Duration,
+    /// Handles held for all names together: each is an open fd of the registry, which its
+    /// `RLIMIT_NOFILE` must leave room for, with the connections.
+    pub stored_handles: usize,
+    /// Connections one uid may have open at once.
+    pub per_uid: usize,
 }
 
 impl Default for Bounds {
-    /// 4,096 names, 256 connections, 16 handles a name, 4 KiB payloads, 2 s per frame.
+    /// 4,096 names, 256 connections (64 per uid), 16 handles a name and 512 in all, 4 KiB
+    /// payloads, 2 s per frame.
     fn default() -> Self {
         Bounds {
             names: 4096,
@@ -35,6 +41,8 @@ impl Default for Bounds {
             handles: handle::MAX_HANDLES,
             payload: 4096,
             frame_time: Duration::from_secs(2),
+            stored_handles: 512,
+            per_uid: 64,
         }
     }
 }
@@ -80,6 +88,12 @@ pub struct Server {
     /// When the last request was answered: for a short while after, the loop polls without
     /// sleeping (see `SPIN`).
     answered: Option<Instant>,
+    /// Accepting is paused until then (out of fds).
+    accept_paused: Option<Instant>,
+    /// Rate limit of notes: since when, how many said, how many left out.
+    notes: (Instant, u32, u64),
+    /// The directory this server made for its socket (its mode follows the policy).
+    made_dir: Option<std::path::PathBuf>,
 }
 
 /// How long the loop keeps polling without sleeping after an answer (yielding the CPU between
@@ -88,6 +102,10 @@ pub struct Server {
 /// lookup itself (benches/registry.rs: 50 µs a lookup without, 24-31 µs with); an idle
 /// registry does this once per request and then sleeps.
 const SPIN: Duration = Duration::from_micros(50);
+
+/// Bytes of answers a client may leave unread (kernel accounting: a few dozen answers)
+/// before it is closed.
+const UNREAD_MAX: libc::c_int = 64 << 10;
 
 impl Server {
     /// Listens on `path`, creating its directory (mode 0700) if missing. A socket file left
@@ -99,10 +117,21 @@ impl Server {
     /// belongs to another user or others may enter it.
     pub fn bind(path: &std::path::Path) -> Result<Server> {
         let shown = path.display().to_string();
-        if let Some(dir) = path.parent() {
-            super::prepare_dir(dir)?;
-        }
-        if path.exists() {
+        let made_dir = match path.parent() {
+            Some(dir) => super::prepare_dir(dir)?.then(|| dir.to_path_buf()),
+            None => None,
+        };
+        if let Ok(m) = std::fs::symlink_metadata(path) {
+            use std::os::unix::fs::FileTypeExt;
+            if !m.file_type().is_socket() {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    "bind",
+                    &shown,
+                    "a file that is not a socket is in the way; it is left alone",
+                )
+                .with_hint("choose another socket path, or remove the file yourself"));
+            }
             if UnixStream::connect(path).is_ok() {
                 return Err(Error::new(
                     ErrorKind::AlreadyExists,
@@ -116,6 +145,7 @@ impl Server {
         let listener = UnixListener::bind(path).map_err(|e| io_err("bind", &shown, e))?;
         let mut server = Server::from_listener(listener)?;
         server.path = Some(path.to_path_buf());
+        server.made_dir = made_dir;
         server.set_socket_mode()?;
         Ok(server)
     }
@@ -155,6 +185,9 @@ impl Server {
             closing: Vec::new(),
             next_id: 1,
             answered: None,
+            accept_paused: None,
+            notes: (Instant::now(), 0, 0),
+            made_dir: None,
         })
     }
 
@@ -238,6 +271,7 @@ impl Server {
                 ]
             })
             .flatten()
+            .chain(self.accept_paused)
             .min();
         let spinning = self.answered.is_some_and(|a| now < a + SPIN);
         let wait = if spinning {
@@ -256,7 +290,15 @@ impl Server {
         let mut accept = false;
         {
             let mut fds = Vec::with_capacity(self.conns.len() + 1);
-            fds.push(PollFd::new(&self.listener, PollFlags::IN));
+            let paused = self.accept_paused.is_some_and(|t| Instant::now() < t);
+            fds.push(PollFd::new(
+                &self.listener,
+                if paused {
+                    PollFlags::empty()
+                } else {
+                    PollFlags::IN
+                },
+            ));
             for c in &self.conns {
                 fds.push(PollFd::new(&c.stream, PollFlags::IN));
             }
@@ -324,20 +366,73 @@ impl Server {
                     if e.raw_os_error() == Some(libc::EMFILE)
                         || e.raw_os_error() == Some(libc::ENFILE) =>
                 {
-                    log(&format!("accept: {e}: refusing clients until some leave"));
+                    // The connection stays in the backlog, so the listener stays readable:
+                    // stop polling it for a while instead of spinning on it.
+                    self.accept_paused = Some(Instant::now() + Duration::from_millis(100));
+                    self.note(log, format!("accept: {e}: pausing accepts for 100 ms"));
                     return Ok(());
+                }
+                // A client that went away while queued, a signal, a short allocation failure:
+                // about one client, not the registry.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(
+                            libc::ECONNABORTED
+                                | libc::EINTR
+                                | libc::EPROTO
+                                | libc::ENOBUFS
+                                | libc::ENOMEM
+                                | libc::EPERM
+                        )
+                    ) =>
+                {
+                    continue
                 }
                 Err(e) => return Err(io_err("accept", "registry socket", e)),
             };
-            let who = match handle::peer_credentials(&stream) {
-                Ok(w) => w,
-                Err(_) => continue,
+            let Ok(who) = handle::peer_credentials(&stream) else {
+                continue;
             };
-            if self.conns.len() >= self.bounds.connections {
-                log(&format!(
-                    "refused pid {} uid {}: {} clients connected already (the bound)",
-                    who.pid, who.uid, self.bounds.connections
-                ));
+            let full = self.conns.len() >= self.bounds.connections;
+            let theirs = self.conns.iter().filter(|c| c.who.uid == who.uid).count();
+            let stranger = who.uid != self.owner && !self.policy.mentions(who);
+            let refusal = if stranger {
+                Some((
+                    Code::Refused,
+                    format!(
+                    "uid {} (gid {}) is admitted to no name: the registry runs as uid {} and no \
+                     rule of its config names this uid or gid",
+                    who.uid, who.gid, self.owner
+                ),
+                ))
+            } else if full {
+                Some((
+                    Code::Full,
+                    format!(
+                        "{} clients are connected (the bound)",
+                        self.bounds.connections
+                    ),
+                ))
+            } else if theirs >= self.bounds.per_uid {
+                Some((
+                    Code::Full,
+                    format!("uid {} has {theirs} connections open (the bound)", who.uid),
+                ))
+            } else {
+                None
+            };
+            if let Some((code, why)) = refusal {
+                // Told why (a blocking send of a few bytes to a fresh socket: it has room).
+                let _ = handle::send(
+                    &stream,
+                    &[],
+                    &protocol::encode_response(&Response::Error(code, why.clone())),
+                );
+                self.note(
+                    log,
+                    format!("refused pid {} uid {}: {why}", who.pid, who.uid),
+                );
                 continue;
             }
             if stream.set_nonblocking(true).is_err() {
@@ -359,6 +454,24 @@ impl Server {
         }
     }
 
+    /// Logs `line`, at most 10 lines a second of such notes: a storm of refused connections
+    /// must not flood the log (the count of what was left out is said once it calms).
+    fn note(&mut self, log: &mut impl FnMut(&str), line: String) {
+        let now = Instant::now();
+        if now.duration_since(self.notes.0) >= Duration::from_secs(1) {
+            if self.notes.2 > 0 {
+                log(&format!("({} more such lines left out)", self.notes.2));
+            }
+            self.notes = (now, 0, 0);
+        }
+        if self.notes.1 < 10 {
+            self.notes.1 += 1;
+            log(&line);
+        } else {
+            self.notes.2 += 1;
+        }
+    }
+
     /// Reads what connection `i` sent and answers each whole request; `Err` closes it.
     fn serve(&mut self, i: usize, log: &mut impl FnMut(&str)) -> std::result::Result<(), String> {
         loop {
@@ -370,15 +483,20 @@ impl Server {
                 .map_err(|e| e.to_string())?;
             match step {
                 Step::Closed => return Err("closed the connection".into()),
+                Step::WouldBlock => return Ok(()),
                 Step::More => {
-                    if c.reader.received() == before {
-                        return Ok(()); // would block
+                    if c.reader.received() > before {
+                        c.since.get_or_insert_with(Instant::now);
                     }
-                    c.since.get_or_insert_with(Instant::now);
                 }
                 Step::Done(msg) => {
                     c.since = None;
-                    let req = protocol::decode_request(&msg.payload)?;
+                    // A well-framed request with a bad body (an empty or too long name, an
+                    // unknown operation) is answered, not punished: the connection stays.
+                    let req = match protocol::decode_request(&msg.payload) {
+                        Ok(r) => r,
+                        Err(why) => return reply(c, &Response::Error(Code::BadRequest, why), &[]),
+                    };
                     // One request per turn: poll says again if there is more, and a client
                     // that pipelines cannot keep the others waiting.
                     return self.request(i, req, msg.handles, log);
@@ -412,8 +530,11 @@ impl Server {
                     return refuse(&mut self.conns[i], Code::Refused, why, log);
                 }
                 if let Some(old) = self.names.get(&name) {
-                    let replaceable = old.info.uid == who.uid
-                        && (old.conn == id || !crate::platform::process_alive(old.info.pid));
+                    // The owner is the connection that registered it; once that is closed (a
+                    // persistent name), its user may take the name over.
+                    let replaceable = old.conn == id
+                        || (old.info.uid == who.uid
+                            && !self.conns.iter().any(|c| c.id == old.conn));
                     if !replaceable {
                         let why = format!(
                             "{name:?} is registered by pid {} (uid {}) since {}",
@@ -423,6 +544,15 @@ impl Server {
                     }
                 } else if self.names.len() >= self.bounds.names {
                     let why = format!("{} names are registered (the bound)", self.bounds.names);
+                    return refuse(&mut self.conns[i], Code::Full, why, log);
+                }
+                let stored: usize = self.names.values().map(|e| e.handles.len()).sum();
+                if stored + handles.len() > self.bounds.stored_handles {
+                    let why = format!(
+                        "the registry holds {stored} handles; {} more would pass the bound of {}",
+                        handles.len(),
+                        self.bounds.stored_handles
+                    );
                     return refuse(&mut self.conns[i], Code::Full, why, log);
                 }
                 let info = Info {
@@ -500,8 +630,15 @@ impl Server {
                         &Response::Error(Code::NotFound, format!("no name {name:?} is registered")),
                         &[],
                     ),
-                    Some(e) if e.info.uid != who.uid => {
-                        let why = format!("{name:?} belongs to uid {}", e.info.uid);
+                    Some(e)
+                        if e.conn != id
+                            && (e.info.uid != who.uid
+                                || self.conns.iter().any(|c| c.id == e.conn)) =>
+                    {
+                        let why = format!(
+                            "{name:?} belongs to pid {} (uid {}), whose connection is open",
+                            e.info.pid, e.info.uid
+                        );
                         refuse(&mut self.conns[i], Code::Refused, why, log)
                     }
                     Some(_) => {
@@ -574,6 +711,23 @@ impl Server {
 /// Sends one response; a client that cannot take it at once (its socket buffer full) is
 /// too slow and is closed rather than waited for.
 fn reply(c: &mut Conn, r: &Response, handles: &[&Handle]) -> std::result::Result<(), String> {
+    // Answers it has not read hold their fds in flight, charged to the registry's user: a
+    // client that asks and never reads would otherwise run the registry out of them.
+    let mut unread: libc::c_int = 0;
+    // SAFETY: TIOCOUTQ (SIOCOUTQ) writes one int: the bytes sent on this socket that the peer
+    // has not read yet.
+    let r_ioctl = unsafe {
+        libc::ioctl(
+            rustix::fd::AsRawFd::as_raw_fd(&c.stream),
+            libc::TIOCOUTQ,
+            &mut unread,
+        )
+    };
+    if r_ioctl == 0 && unread > UNREAD_MAX {
+        return Err(format!(
+            "does not read its answers ({unread} bytes of them unread)"
+        ));
+    }
     handle::send(&c.stream, handles, &protocol::encode_response(r)).map_err(|e| {
         if e.raw_os_error() == Some(libc::EAGAIN) {
             "does not read its answers".to_string()
