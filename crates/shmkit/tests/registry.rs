@@ -477,6 +477,17 @@ fn a_hung_registry_is_a_timeout_not_a_hang() {
     c.set_timeout(Duration::from_millis(300));
     let pid = rustix::process::Pid::from_raw(reg.server.as_ref().unwrap().pid()).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    // Stopped for real before the request goes.
+    let stat = || std::fs::read_to_string(format!("/proc/{}/stat", pid.as_raw_nonzero())).unwrap();
+    let t = Instant::now();
+    while !stat().contains(") T ") {
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "not stopped: {}",
+            stat()
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let t = Instant::now();
     let e = c.list().unwrap_err();
     let took = t.elapsed();
@@ -486,4 +497,29 @@ fn a_hung_registry_is_a_timeout_not_a_hang() {
     // The late answer is not taken for the next call's: the client connected again.
     assert!(c.list().unwrap().is_empty());
     reg.kill();
+}
+
+#[test]
+fn a_long_list_comes_in_pages_and_the_bounds_say_what_is_full() {
+    let reg = Registry::start(&[]);
+    let m = Memfd::create("many", 4096).unwrap();
+    let h = Handle::memfd(&m).unwrap();
+    let mut c = Client::connect(reg.path()).unwrap();
+    for i in 0..300 {
+        let name = format!("{i:03}{}", "n".repeat(197));
+        c.register(&name, &[&h], RegisterOptions::default())
+            .unwrap();
+    }
+    let all = c.list().unwrap();
+    assert_eq!(all.len(), 300);
+    assert!(all.windows(2).all(|w| w[0].name < w[1].name));
+    // 512 handles in all (the default bound): 212 more fit, the next does not.
+    for i in 0..212 {
+        c.register(&format!("more{i}"), &[&h], RegisterOptions::default())
+            .unwrap();
+    }
+    let e = c
+        .register("one-too-many", &[&h], RegisterOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("bound of 512"), "{e}");
 }

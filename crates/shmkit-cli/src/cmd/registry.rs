@@ -121,8 +121,18 @@ fn policy(path: &std::path::Path) -> Result<Policy, Fail> {
     let shown = quote::text(&path.display().to_string());
     let text =
         std::fs::read_to_string(path).map_err(|e| Fail::usage(format!("config {shown}: {e}")))?;
-    let c: Config =
-        toml::from_str(&text).map_err(|e| Fail::usage(format!("config {shown}: {e}")))?;
+    let c: Config = toml::from_str(&text).map_err(|e| {
+        // The error's own text spans lines (it quotes the file); one line says as much.
+        let at = e.span().map(|r| {
+            let line = text[..r.start.min(text.len())].matches('\n').count() + 1;
+            format!(" at line {line}")
+        });
+        Fail::usage(format!(
+            "config {shown}{}: {}",
+            at.unwrap_or_default(),
+            e.message()
+        ))
+    })?;
     Ok(Policy {
         rules: c
             .allow

@@ -290,10 +290,23 @@ impl Client {
     ///
     /// # Errors
     /// The errors of a connection whose registry is gone.
+    ///
+    /// Read in pages of 64 names: names registered or removed meanwhile may or may not be in
+    /// it, as with `readdir`.
     pub fn list(&mut self) -> Result<Vec<Info>> {
-        match self.call(&Request::List, &[], self.answer)? {
-            (Response::Entries(v), _) => Ok(v),
-            (other, _) => Err(self.unexpected("list", other)),
+        let mut all: Vec<Info> = Vec::new();
+        loop {
+            let after = all.last().map_or(String::new(), |i| i.name.clone());
+            match self.call(&Request::List { after }, &[], self.answer)? {
+                (Response::Entries(v), _) => {
+                    let full = v.len() >= protocol::PAGE;
+                    all.extend(v);
+                    if !full {
+                        return Ok(all);
+                    }
+                }
+                (other, _) => return Err(self.unexpected("list", other)),
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //!   1 register    name:str persistent:u8     (the frame carries the handles)
 //!   2 lookup      name:str
 //!   3 unregister  name:str
-//!   4 list
+//!   4 list        after:str                   (names after this one, at most 64: page on)
 //!   5 wait        name:str timeout_ms:u32     (a lookup that waits for the name)
 //! responses
 //!   128 ok
@@ -29,12 +29,28 @@ use crate::error::{Error, ErrorKind, Result};
 /// A request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Request {
-    Register { name: String, persistent: bool },
-    Lookup { name: String },
-    Unregister { name: String },
-    List,
-    Wait { name: String, timeout_ms: u32 },
+    Register {
+        name: String,
+        persistent: bool,
+    },
+    Lookup {
+        name: String,
+    },
+    Unregister {
+        name: String,
+    },
+    /// The names after `after` (sorted; `""`: from the first), at most [`PAGE`] of them.
+    List {
+        after: String,
+    },
+    Wait {
+        name: String,
+        timeout_ms: u32,
+    },
 }
+
+/// Most names in one `entries` answer; a full page means: ask again after its last name.
+pub(crate) const PAGE: usize = 64;
 
 /// What the registry knows of one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,7 +257,10 @@ pub(crate) fn encode_request(r: &Request) -> Vec<u8> {
             o.0.push(3);
             o.str(name);
         }
-        Request::List => o.0.push(4),
+        Request::List { after } => {
+            o.0.push(4);
+            o.str(after);
+        }
         Request::Wait { name, timeout_ms } => {
             o.0.push(5);
             o.str(name);
@@ -260,7 +279,7 @@ pub(crate) fn decode_request(b: &[u8]) -> std::result::Result<Request, String> {
         },
         2 => Request::Lookup { name: i.name()? },
         3 => Request::Unregister { name: i.name()? },
-        4 => Request::List,
+        4 => Request::List { after: i.str()? },
         5 => Request::Wait {
             name: i.name()?,
             timeout_ms: i.u32()?,
@@ -336,7 +355,7 @@ mod tests {
             },
             Request::Lookup { name: "x".into() },
             Request::Unregister { name: "x".into() },
-            Request::List,
+            Request::List { after: "b".into() },
             Request::Wait {
                 name: "y".into(),
                 timeout_ms: 1500,
@@ -368,7 +387,7 @@ mod tests {
         assert!(decode_request(&[]).is_err());
         assert!(decode_request(&[9]).is_err());
         assert!(decode_request(&[2, 200, 0, b'x']).is_err());
-        assert!(decode_request(&[4, 0])
+        assert!(decode_request(&[4, 0, 0, 0])
             .unwrap_err()
             .contains("past the end"));
         assert!(decode_request(&[2, 0, 0]).unwrap_err().contains("1 to 255"));
