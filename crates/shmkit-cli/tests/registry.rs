@@ -155,7 +155,7 @@ fn a_second_registry_on_a_live_socket_a_bad_config_and_no_registry_are_clear_err
     ]);
     assert_eq!(r.code, 2, "{}", r.err);
     assert!(
-        r.err.contains("bad.toml") && r.err.contains("prefix"),
+        r.err.contains("bad.toml at line 2") && r.err.contains("expected a string"),
         "{}",
         r.err
     );
