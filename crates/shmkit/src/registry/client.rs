@@ -316,6 +316,9 @@ impl Client {
     /// # Errors
     /// As [`Client::connect`] and [`Client::register`].
     pub fn reconnect(&mut self) -> Result<usize> {
+        // Closed first, so that the registry sees this connection end (and its names become
+        // this user's to take over) before the new one registers them.
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.stream = connect(&self.path)?;
         self.timeout = None;
         let mine = std::mem::take(&mut self.mine);

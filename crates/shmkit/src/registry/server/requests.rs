@@ -7,6 +7,11 @@ use crate::registry::protocol::{self, Code, HandleInfo, Info, Request, Response}
 use std::time::{Duration, Instant, SystemTime};
 
 impl Server {
+    /// Whether connection `id` is open (and not about to be closed this turn).
+    fn is_open(&self, id: u64) -> bool {
+        self.conns.iter().any(|c| c.id == id) && !self.closing.iter().any(|c| c.0 == id)
+    }
+
     pub(super) fn request(
         &mut self,
         i: usize,
@@ -34,9 +39,8 @@ impl Server {
                 if let Some(old) = self.names.get(&name) {
                     // The owner is the connection that registered it; once that is closed (a
                     // persistent name), its user may take the name over.
-                    let replaceable = old.conn == id
-                        || (old.info.uid == who.uid
-                            && !self.conns.iter().any(|c| c.id == old.conn));
+                    let replaceable =
+                        old.conn == id || (old.info.uid == who.uid && !self.is_open(old.conn));
                     if !replaceable {
                         let why = format!(
                             "{name:?} is registered by pid {} (uid {}) since {}",
@@ -132,11 +136,7 @@ impl Server {
                         &Response::Error(Code::NotFound, format!("no name {name:?} is registered")),
                         &[],
                     ),
-                    Some(e)
-                        if e.conn != id
-                            && (e.info.uid != who.uid
-                                || self.conns.iter().any(|c| c.id == e.conn)) =>
-                    {
+                    Some(e) if e.conn != id && (e.info.uid != who.uid || self.is_open(e.conn)) => {
                         let why = format!(
                             "{name:?} belongs to pid {} (uid {}), whose connection is open",
                             e.info.pid, e.info.uid
