@@ -16,7 +16,7 @@ struct Serving {
     child: Child,
     dir: std::path::PathBuf,
     sock: String,
-    log: BufReader<std::process::ChildStderr>,
+    log: std::sync::mpsc::Receiver<String>,
 }
 
 impl Serving {
@@ -30,10 +30,18 @@ impl Serving {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let mut log = BufReader::new(child.stderr.take().unwrap());
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
         let mut first = String::new();
-        log.read_line(&mut first).unwrap();
+        stderr.read_line(&mut first).unwrap();
         assert!(first.contains("serving on"), "{first}");
+        let (tx, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in stderr.lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    return;
+                }
+            }
+        });
         Serving {
             child,
             dir,
@@ -42,22 +50,17 @@ impl Serving {
         }
     }
 
-    /// The next log line that contains `what` (within 5 s).
+    /// The next log line that contains `what`; fails after 5 s instead of blocking (the
+    /// lines are read by a thread).
     fn logged(&mut self, what: &str) -> String {
         let t = Instant::now();
         loop {
-            let mut l = String::new();
-            assert!(
-                self.log.read_line(&mut l).unwrap() > 0,
-                "the registry exited"
-            );
-            if l.contains(what) {
-                return l;
+            let left = Duration::from_secs(5).saturating_sub(t.elapsed());
+            match self.log.recv_timeout(left) {
+                Ok(l) if l.contains(what) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no log line with {what:?} within 5 s"),
             }
-            assert!(
-                t.elapsed() < Duration::from_secs(5),
-                "no log line with {what:?}"
-            );
         }
     }
 }

@@ -375,12 +375,13 @@ fn several_handles_and_a_payload_arrive_in_order_and_exactly_one_message_is_read
 }
 
 #[test]
-fn peer_credentials_name_the_connecting_process() {
+fn peer_credentials_name_the_connecting_process_and_the_sender_of_a_message() {
     let (dir, _gone) = socket_dir();
     let sock = dir.join("s");
     let l = UnixListener::bind(&sock).unwrap();
     let mut p = Peer::spawn("sender", &[sock.to_str().unwrap()]);
     let (s, _) = l.accept().unwrap();
+    handle::pass_credentials(&s).unwrap();
     p.send("go");
     let c = handle::peer_credentials(&s).unwrap();
     let me = (
@@ -390,6 +391,8 @@ fn peer_credentials_name_the_connecting_process() {
     assert_eq!((c.pid, c.uid, c.gid), (p.pid(), me.0, me.1));
     let got = handle::recv(s.as_fd()).unwrap();
     assert_eq!(got.payload, b"from the sender");
+    let sender = got.sender.expect("SCM_CREDENTIALS with the message");
+    assert_eq!((sender.pid, sender.uid), (p.pid(), me.0));
     p.send("done");
     p.finish();
 }

@@ -523,3 +523,46 @@ fn a_long_list_comes_in_pages_and_the_bounds_say_what_is_full() {
         .unwrap_err();
     assert!(e.to_string().contains("bound of 512"), "{e}");
 }
+
+#[test]
+fn a_client_outside_the_registrys_pid_namespace_is_served_with_pid_0() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root for a pid namespace");
+        return;
+    }
+    let dir = std::env::temp_dir().join(common::unique("shmkit-registry-pidns"));
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.clone();
+    let _gone = Cleanup(move || {
+        let _ = std::fs::remove_dir_all(&d);
+    });
+    let sock = dir.join("registry.sock");
+    // The registry in a pid namespace of its own: this process has no pid there.
+    let mut server = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(std::env::current_exe().unwrap())
+        .args(common::PEER_ARGS)
+        .env("SHMKIT_PEER_ROLE", "server")
+        .env("SHMKIT_PEER_ARGS", sock.to_str().unwrap())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let _stop = Cleanup(move || {
+        let _ = server.kill();
+        let _ = server.wait();
+    });
+    let (mut c, _) = loop {
+        match Client::connect(&sock) {
+            Ok(c) => break (c, ()),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    let m = Memfd::create("pidns", 4096).unwrap();
+    c.register(
+        "from-outside",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(c.lookup("from-outside").unwrap().info.pid, 0);
+}

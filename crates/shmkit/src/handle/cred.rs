@@ -53,3 +53,16 @@ pub fn peer_credentials(socket: impl AsFd) -> Result<Credentials> {
         gid: c.gid,
     })
 }
+
+/// `SO_PASSCRED`: from now on every message received on `socket` carries its sender's
+/// credentials (`SCM_CREDENTIALS`, in [`Received::sender`](super::Received::sender)): who sent
+/// one message, where a connection may be shared (a socket passed on to another process).
+///
+/// # Errors
+/// The OS error of `setsockopt`.
+#[doc(alias = "SO_PASSCRED")]
+#[doc(alias = "SCM_CREDENTIALS")]
+pub fn pass_credentials(socket: impl AsFd) -> Result<()> {
+    rustix::net::sockopt::set_socket_passcred(socket, true)
+        .map_err(|e| Error::os("setsockopt(SO_PASSCRED)", "unix socket", e))
+}

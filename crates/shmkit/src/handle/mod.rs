@@ -14,10 +14,10 @@
 //! writes and writable shared mappings through every fd, also one reopened `O_RDWR` through
 //! `/proc/self/fd`, while the creator keeps writing through the mapping it already has.
 //!
-//! [`peer_credentials`] says who is at the other end of a connection (`SO_PEERCRED`). There is
-//! no per-message `SCM_CREDENTIALS`: rustix's credential type cannot hold the pid 0 that the
-//! kernel puts there for a sender of another pid namespace, and every use here (the registry)
-//! has one process per connection, which `SO_PEERCRED` names.
+//! [`peer_credentials`] says who is at the other end of a connection (`SO_PEERCRED`);
+//! [`Received::sender`] who sent one message (`SCM_CREDENTIALS`, after
+//! [`pass_credentials`]). Both are read with libc: rustix's credential type cannot hold the
+//! pid 0 that the kernel reports for a process of another pid namespace.
 //!
 //! Linux only, except [`send_fd`] and [`recv_fd`] (one bare fd), which work on macOS too.
 //!
@@ -59,7 +59,7 @@ mod pidfd;
 mod wire;
 
 #[cfg(target_os = "linux")]
-pub use cred::{peer_credentials, Credentials};
+pub use cred::{pass_credentials, peer_credentials, Credentials};
 #[cfg(target_os = "linux")]
 pub use eventfd::EventFd;
 #[cfg(target_os = "linux")]

@@ -1,15 +1,13 @@
 //! Sending and receiving handle messages ([`super::wire`]), and checking what arrives.
 
+use super::cred::Credentials;
 use super::wire::{self, Head, Record, HEAD, MAX_HANDLES, RECORD};
 use super::Handle;
 use crate::error::{Error, ErrorKind, Result};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
-use rustix::net::{
-    RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
-    SendAncillaryMessage, SendFlags,
-};
-use std::io::{IoSlice, IoSliceMut};
+use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+use std::io::IoSlice;
 use std::mem::MaybeUninit;
 
 /// What a receiver accepts.
@@ -38,6 +36,10 @@ pub struct Received {
     pub handles: Vec<Handle>,
     /// The payload.
     pub payload: Vec<u8>,
+    /// Who sent it (`SCM_CREDENTIALS`), when the receiving socket passes credentials
+    /// ([`pass_credentials`](super::pass_credentials)); the pid is 0 for a sender in a pid
+    /// namespace the receiver cannot see.
+    pub sender: Option<Credentials>,
 }
 
 fn bad(detail: impl Into<String>) -> Error {
@@ -185,6 +187,7 @@ pub(crate) struct Reader {
     buf: Vec<u8>,
     fds: Vec<OwnedFd>,
     head: Option<Head>,
+    sender: Option<Credentials>,
 }
 
 impl Reader {
@@ -197,6 +200,7 @@ impl Reader {
             buf: Vec::new(),
             fds: Vec::new(),
             head: None,
+            sender: None,
         }
     }
 
@@ -222,21 +226,7 @@ impl Reader {
         let want = self.wanted();
         let start = self.buf.len();
         self.buf.resize(start + want, 0);
-        let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(MAX_HANDLES))];
-        let mut control = RecvAncillaryBuffer::new(&mut space);
-        let r = rustix::net::recvmsg(
-            socket,
-            &mut [IoSliceMut::new(&mut self.buf[start..])],
-            &mut control,
-            RecvFlags::CMSG_CLOEXEC,
-        );
-        // Whatever came, take ownership of its fds first: they close if this fails.
-        let mut fds = Vec::new();
-        for m in control.drain() {
-            if let RecvAncillaryMessage::ScmRights(got) = m {
-                fds.extend(got);
-            }
-        }
+        let r = recv_raw(socket, &mut self.buf[start..]);
         let msg = match r {
             Ok(m) => m,
             Err(Errno::INTR) => {
@@ -249,8 +239,10 @@ impl Reader {
             }
             Err(e) => return Err(Error::os("recvmsg", "handle message", e)),
         };
+        // The fds are owned from here on: they close if anything below fails.
+        let fds = msg.fds;
         self.buf.truncate(start + msg.bytes);
-        if msg.flags.contains(ReturnFlags::CTRUNC) {
+        if msg.ctrunc {
             return Err(bad(format!(
                 "the control data was truncated (MSG_CTRUNC): more fds were sent than the {} \
                  a message may carry, or this process is out of fds (RLIMIT_NOFILE)",
@@ -262,6 +254,9 @@ impl Reader {
         }
         if !fds.is_empty() && start != 0 {
             return Err(bad("fds arrived after the first bytes of a message"));
+        }
+        if start == 0 {
+            self.sender = msg.sender;
         }
         self.fds.extend(fds);
         self.advance()
@@ -313,6 +308,83 @@ impl Reader {
         Ok(Step::Done(Received {
             handles,
             payload: buf[HEAD + RECORD * head.count..].to_vec(),
+            sender: self.sender.take(),
         }))
     }
+}
+
+/// What one `recvmsg` brought.
+struct Raw {
+    bytes: usize,
+    fds: Vec<OwnedFd>,
+    sender: Option<Credentials>,
+    ctrunc: bool,
+}
+
+/// `recvmsg(2)` with room for [`MAX_HANDLES`] fds and one `SCM_CREDENTIALS`, every fd
+/// received close-on-exec and owned at once.
+///
+/// Written with libc, not rustix: rustix parses `SCM_CREDENTIALS` into a type whose pid cannot
+/// be 0, and the kernel puts 0 there for a sender of another pid namespace.
+fn recv_raw(socket: rustix::fd::BorrowedFd<'_>, buf: &mut [u8]) -> std::result::Result<Raw, Errno> {
+    use rustix::fd::{AsRawFd, FromRawFd};
+    let fd_bytes = (MAX_HANDLES * std::mem::size_of::<libc::c_int>()) as libc::c_uint;
+    let cred_bytes = std::mem::size_of::<libc::ucred>() as libc::c_uint;
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(fd_bytes) + libc::CMSG_SPACE(cred_bytes) } as usize;
+    // u64s, so that the buffer has the alignment of a cmsghdr.
+    let mut control = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; every pointer set below outlives the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = (control.len() * 8) as _;
+    // SAFETY: a valid msghdr whose iovec and control buffer are ours and writable.
+    let n = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    if n < 0 {
+        return Err(crate::platform::errno());
+    }
+    let mut out = Raw {
+        bytes: n as usize,
+        fds: Vec::new(),
+        sender: None,
+        ctrunc: msg.msg_flags & libc::MSG_CTRUNC != 0,
+    };
+    // SAFETY: the kernel filled `msg_controllen` bytes of our control buffer with well-formed
+    // cmsghdrs; CMSG_FIRSTHDR/NXTHDR stay inside it, and the data of each is read unaligned,
+    // within its cmsg_len.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            let data = libc::CMSG_DATA(c);
+            let len = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize);
+            match ((*c).cmsg_level, (*c).cmsg_type) {
+                (libc::SOL_SOCKET, libc::SCM_RIGHTS) => {
+                    let n = len / std::mem::size_of::<libc::c_int>();
+                    for i in 0..n {
+                        let raw: libc::c_int =
+                            std::ptr::read_unaligned(data.cast::<libc::c_int>().add(i));
+                        // Each is a new fd the kernel installed for us.
+                        out.fds.push(OwnedFd::from_raw_fd(raw));
+                    }
+                }
+                (libc::SOL_SOCKET, libc::SCM_CREDENTIALS) if len >= cred_bytes as usize => {
+                    let u: libc::ucred = std::ptr::read_unaligned(data.cast());
+                    out.sender = Some(Credentials {
+                        pid: u.pid,
+                        uid: u.uid,
+                        gid: u.gid,
+                    });
+                }
+                _ => {}
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(out)
 }
