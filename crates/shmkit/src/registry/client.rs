@@ -124,6 +124,14 @@ impl Client {
         wait: Duration,
     ) -> Result<(Response, Vec<Handle>)> {
         let shown = self.path.display().to_string();
+        if self.broken {
+            // An answer timed out and may still come: a fresh connection, so that it is not
+            // taken for this call's. Closed first, so the registry sees this one end.
+            let _ = self.stream.shutdown(std::net::Shutdown::Both);
+            self.stream = connect(&self.path)?;
+            self.timeout = None;
+            self.broken = false;
+        }
         let gone = |e: Error| {
             if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
                 Error::new(

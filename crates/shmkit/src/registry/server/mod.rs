@@ -29,7 +29,7 @@ pub struct Bounds {
     /// Handles held for all names together: each is an open fd of the registry, which its
     /// `RLIMIT_NOFILE` must leave room for, with the connections.
     pub stored_handles: usize,
-    /// Connections one uid may have open at once.
+    /// Connections one uid other than the registry's own may have open at once.
     pub per_uid: usize,
 }
 
@@ -164,7 +164,19 @@ impl Server {
             0o666
         };
         rustix::fs::chmod(path.as_path(), rustix::fs::Mode::from_raw_mode(mode))
-            .map_err(|e| Error::os("chmod", path.display().to_string(), e))
+            .map_err(|e| Error::os("chmod", path.display().to_string(), e))?;
+        // The directory this server made: others must be able to pass through it (0711, not
+        // list it) to reach a socket its rules admit them to.
+        if let Some(dir) = &self.made_dir {
+            let mode = if self.policy.rules.is_empty() {
+                0o700
+            } else {
+                0o711
+            };
+            rustix::fs::chmod(dir.as_path(), rustix::fs::Mode::from_raw_mode(mode))
+                .map_err(|e| Error::os("chmod", dir.display().to_string(), e))?;
+        }
+        Ok(())
     }
 
     /// Serves on a listener made elsewhere (systemd socket activation: see
@@ -418,7 +430,7 @@ impl Server {
                         self.bounds.connections
                     ),
                 ))
-            } else if theirs >= self.bounds.per_uid {
+            } else if who.uid != self.owner && theirs >= self.bounds.per_uid {
                 Some((
                     Code::Full,
                     format!("uid {} has {theirs} connections open (the bound)", who.uid),
