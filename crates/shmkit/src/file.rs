@@ -176,9 +176,8 @@ impl Drop for FileSegment {
 }
 
 fn io_error(op: &'static str, object: &str, e: std::io::Error) -> Error {
-    let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
-    let err = Error::os(op, object, errno);
-    if errno == rustix::io::Errno::EXIST {
+    let err = Error::io(op, object, &e);
+    if err.raw_os_error() == Some(libc::EEXIST) {
         err.with_hint("open it instead, or remove the file")
     } else {
         err

@@ -120,6 +120,15 @@ impl Error {
         })
     }
 
+    /// An OS error that reached us as a `std::io::Error` (from `std::fs`, `std::os::unix::net`).
+    pub(crate) fn io(op: &'static str, object: impl Into<String>, e: &io::Error) -> Self {
+        Error::os(
+            op,
+            object,
+            rustix::io::Errno::from_io_error(e).unwrap_or(rustix::io::Errno::IO),
+        )
+    }
+
     /// An error that is not the OS's: `detail` says what is wrong.
     pub(crate) fn new(
         kind: ErrorKind,

@@ -106,6 +106,17 @@ impl Client {
         Ok(c)
     }
 
+    /// Replaces the connection with a new one. The old one is closed first, so that the
+    /// registry sees it end (and its names become this user's to take over) before the new
+    /// one asks anything.
+    fn reopen(&mut self) -> Result<()> {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+        self.stream = connect(&self.path)?;
+        self.timeout = None;
+        self.broken = false;
+        Ok(())
+    }
+
     /// How long an answer may take before the call fails with [`ErrorKind::TimedOut`]
     /// (default 5 s; `wait_for` waits its own timeout on top).
     pub fn set_timeout(&mut self, answer: Duration) {
@@ -126,11 +137,8 @@ impl Client {
         let shown = self.path.display().to_string();
         if self.broken {
             // An answer timed out and may still come: a fresh connection, so that it is not
-            // taken for this call's. Closed first, so the registry sees this one end.
-            let _ = self.stream.shutdown(std::net::Shutdown::Both);
-            self.stream = connect(&self.path)?;
-            self.timeout = None;
-            self.broken = false;
+            // taken for this call's.
+            self.reopen()?;
         }
         let gone = |e: Error| {
             if matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
@@ -150,7 +158,7 @@ impl Client {
         if self.timeout != Some(wait) {
             self.stream
                 .set_read_timeout(Some(wait))
-                .map_err(|e| io_err("setsockopt(SO_RCVTIMEO)", &shown, e))?;
+                .map_err(|e| Error::io("setsockopt(SO_RCVTIMEO)", &shown, &e))?;
             self.timeout = Some(wait);
         }
         // Answers are larger than requests: a list of every name.
@@ -271,10 +279,7 @@ impl Client {
                 {
                     // The registry went away: wait for one to come back.
                     std::thread::sleep(Duration::from_millis(50));
-                    if let Ok(s) = connect(&self.path) {
-                        self.stream = s;
-                        self.timeout = None;
-                    }
+                    let _ = self.reopen();
                 }
                 Err(e) => return Err(e),
             }
@@ -324,11 +329,7 @@ impl Client {
     /// # Errors
     /// As [`Client::connect`] and [`Client::register`].
     pub fn reconnect(&mut self) -> Result<usize> {
-        // Closed first, so that the registry sees this connection end (and its names become
-        // this user's to take over) before the new one registers them.
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        self.stream = connect(&self.path)?;
-        self.timeout = None;
+        self.reopen()?;
         let mine = std::mem::take(&mut self.mine);
         let mut done = 0;
         let mut first_error = None;
@@ -357,7 +358,7 @@ fn valid(name: &str, op: &'static str) -> Result<()> {
 fn connect(path: &Path) -> Result<UnixStream> {
     let shown = path.display().to_string();
     UnixStream::connect(path).map_err(|e| {
-        let err = io_err("connect", &shown, e);
+        let err = Error::io("connect", &shown, &e);
         if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ECONNREFUSED)) {
             err.with_kind(ErrorKind::NotFound)
                 .with_hint("no registry serves there; start one (Server::bind + run)")
@@ -365,14 +366,6 @@ fn connect(path: &Path) -> Result<UnixStream> {
             err
         }
     })
-}
-
-fn io_err(op: &'static str, object: &str, e: std::io::Error) -> Error {
-    Error::os(
-        op,
-        object,
-        rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-    )
 }
 
 /// Waits at most `timeout` for a registry to serve on `path` and for `name` to be registered

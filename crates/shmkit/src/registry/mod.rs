@@ -59,22 +59,10 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<bool> {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(dir)
-            .map_err(|e| {
-                Error::os(
-                    "mkdir",
-                    &shown,
-                    rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-                )
-            })?;
+            .map_err(|e| Error::io("mkdir", &shown, &e))?;
         return Ok(true);
     }
-    let m = std::fs::symlink_metadata(dir).map_err(|e| {
-        Error::os(
-            "stat",
-            &shown,
-            rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-        )
-    })?;
+    let m = std::fs::symlink_metadata(dir).map_err(|e| Error::io("stat", &shown, &e))?;
     let me = rustix::process::geteuid().as_raw();
     if !m.is_dir() || (m.uid() != me && m.uid() != 0) || m.mode() & 0o022 != 0 {
         return Err(Error::new(

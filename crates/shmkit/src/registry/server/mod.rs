@@ -144,7 +144,7 @@ impl Server {
             }
             let _ = std::fs::remove_file(path);
         }
-        let listener = UnixListener::bind(path).map_err(|e| io_err("bind", &shown, e))?;
+        let listener = UnixListener::bind(path).map_err(|e| Error::io("bind", &shown, &e))?;
         let mut server = Server::from_listener(listener)?;
         server.path = Some(path.to_path_buf());
         server.made_dir = made_dir;
@@ -187,7 +187,7 @@ impl Server {
     pub fn from_listener(listener: UnixListener) -> Result<Server> {
         listener
             .set_nonblocking(true)
-            .map_err(|e| io_err("fcntl(O_NONBLOCK)", "registry socket", e))?;
+            .map_err(|e| Error::io("fcntl(O_NONBLOCK)", "registry socket", &e))?;
         Ok(Server {
             listener,
             path: None,
@@ -405,7 +405,7 @@ impl Server {
                 {
                     continue
                 }
-                Err(e) => return Err(io_err("accept", "registry socket", e)),
+                Err(e) => return Err(Error::io("accept", "registry socket", &e)),
             };
             let Ok(who) = handle::peer_credentials(&stream) else {
                 continue;
@@ -549,12 +549,4 @@ fn reply(c: &mut Conn, r: &Response, handles: &[&Handle]) -> std::result::Result
             e.to_string()
         }
     })
-}
-
-fn io_err(op: &'static str, object: &str, e: std::io::Error) -> Error {
-    Error::os(
-        op,
-        object,
-        rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-    )
 }

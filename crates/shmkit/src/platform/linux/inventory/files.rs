@@ -15,13 +15,7 @@ pub(crate) fn posix_files() -> Result<Vec<PosixFile>> {
     let dir = match std::fs::read_dir(SHM_DIR) {
         Ok(d) => d,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(e) => {
-            return Err(Error::os(
-                "opendir",
-                SHM_DIR,
-                rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-            ))
-        }
+        Err(e) => return Err(Error::io("opendir", SHM_DIR, &e)),
     };
     for entry in dir.flatten() {
         let Ok(meta) = entry.metadata() else { continue }; // removed meanwhile

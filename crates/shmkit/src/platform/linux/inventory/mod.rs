@@ -15,14 +15,8 @@ use std::collections::HashMap;
 /// (System V IPC compiled out, `/proc` not mounted): the OS failed, no object is missing, so
 /// the kind stays [`ErrorKind::Os`](crate::ErrorKind::Os).
 pub(super) fn read(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| {
-        Error::os(
-            "read",
-            path,
-            rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO),
-        )
-        .with_kind(crate::error::ErrorKind::Os)
-    })
+    std::fs::read_to_string(path)
+        .map_err(|e| Error::io("read", path, &e).with_kind(crate::error::ErrorKind::Os))
 }
 
 /// A `/proc/sysvipc/*` table: its text, read once, and its column names.
