@@ -7,7 +7,6 @@
 mod common;
 use common::{say, Cleanup, Peer};
 use rustix::fd::{AsFd, AsRawFd, BorrowedFd};
-use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
 use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
 use shmkit::handle::{self, EventFd, Handle, PidFd};
 use shmkit::{ErrorKind, Memfd};
@@ -19,104 +18,6 @@ use std::time::Duration;
 /// How many fds this process has open.
 fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-fn errno(r: Result<impl Sized, rustix::io::Errno>) -> String {
-    match r {
-        Ok(_) => "allowed".into(),
-        Err(e) => format!("{:?}", e),
-    }
-}
-
-/// Every way a process with the same uid might make a read-only memfd handle writable.
-fn attacks(fd: BorrowedFd<'_>, len: usize) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    // SAFETY: a fresh mapping the kernel places; unmapped below if made.
-    let shared_rw = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            len,
-            ProtFlags::READ | ProtFlags::WRITE,
-            MapFlags::SHARED,
-            fd,
-            0,
-        )
-    };
-    out.push(("mmap(PROT_WRITE, MAP_SHARED)", errno(shared_rw)));
-    // SAFETY: as above; a read-only shared mapping, then an attempt to make it writable.
-    let ro = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            len,
-            ProtFlags::READ,
-            MapFlags::SHARED,
-            fd,
-            0,
-        )
-    }
-    .expect("a read-only mapping works");
-    // SAFETY: `ro` is our mapping of `len` bytes.
-    let mp = unsafe { rustix::mm::mprotect(ro, len, MprotectFlags::READ | MprotectFlags::WRITE) };
-    out.push(("mprotect(PROT_WRITE)", errno(mp)));
-    out.push(("write(2)", errno(rustix::io::pwrite(fd, b"X", 0))));
-    let reopened = rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
-        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    );
-    match reopened {
-        Err(e) => out.push(("open(/proc/self/fd/N, O_RDWR)", format!("{e:?}"))),
-        Ok(rw) => {
-            out.push((
-                "write(2) through the O_RDWR reopen",
-                errno(rustix::io::pwrite(&rw, b"X", 0)),
-            ));
-            // SAFETY: as above.
-            let m = unsafe {
-                rustix::mm::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    ProtFlags::READ | ProtFlags::WRITE,
-                    MapFlags::SHARED,
-                    &rw,
-                    0,
-                )
-            };
-            out.push((
-                "mmap(PROT_WRITE, MAP_SHARED) of the O_RDWR reopen",
-                errno(m),
-            ));
-            out.push((
-                "ftruncate to 0 through the reopen",
-                errno(rustix::fs::ftruncate(&rw, 0)),
-            ));
-            // SAFETY: a read-only mapping of the reopen, then an attempt to make it writable.
-            let ro2 = unsafe {
-                rustix::mm::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    ProtFlags::READ,
-                    MapFlags::SHARED,
-                    &rw,
-                    0,
-                )
-            }
-            .expect("a read-only mapping of the reopen works");
-            // SAFETY: `ro2` is our mapping of `len` bytes.
-            let mp2 = unsafe {
-                rustix::mm::mprotect(ro2, len, MprotectFlags::READ | MprotectFlags::WRITE)
-            };
-            out.push((
-                "mprotect(PROT_WRITE) of a mapping of the O_RDWR reopen",
-                errno(mp2),
-            ));
-            // SAFETY: our mapping.
-            unsafe { rustix::mm::munmap(ro2, len).unwrap() };
-        }
-    }
-    // SAFETY: our mapping.
-    unsafe { rustix::mm::munmap(ro, len).unwrap() };
-    out
 }
 
 #[test]
@@ -132,10 +33,23 @@ fn peer() {
             let got = handle::recv(&s).unwrap();
             let mut it = got.handles.into_iter();
             let seg = it.next().unwrap();
-            let len = seg.size() as usize;
-            for (what, result) in attacks(seg.fd(), len) {
-                say(format!("attack {what}: {result}"));
+            for a in handle::write_attempts(&seg).unwrap() {
+                let result = a.refused.map_or("allowed".into(), |e| e.to_string());
+                say(format!("attack {}: {result}", a.how));
             }
+            // Shrinking, which the library's attempts leave out (it would cut data).
+            let rw = rustix::fs::open(
+                format!("/proc/self/fd/{}", seg.fd().as_raw_fd()).as_str(),
+                rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+                rustix::fs::Mode::empty(),
+            )
+            .unwrap();
+            let cut = rustix::fs::ftruncate(&rw, 0);
+            say(format!(
+                "attack ftruncate to 0 through an O_RDWR reopen: {}",
+                cut.map_or_else(|e| format!("{e:?}"), |()| "allowed".into())
+            ));
+            drop(rw);
             let m = seg.into_memfd().unwrap();
             say(format!("writable {}", m.is_writable()));
             let wake = it.next().unwrap().into_eventfd().unwrap();

@@ -6,7 +6,7 @@
 mod common;
 use common::{say, Cleanup, Peer};
 use shmkit::handle::{EventFd, Handle};
-use shmkit::registry::{self, Client, Policy, RegisterOptions, Rule, Server};
+use shmkit::registry::{self, Bounds, Client, Policy, RegisterOptions, Rule, Server};
 use shmkit::{ErrorKind, Memfd};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -22,25 +22,42 @@ fn peer() {
     };
     let sock = PathBuf::from(&args[0]);
     match role.as_str() {
-        // The registry; `args[1..]` are rules `prefix=uid[,register]`.
+        // The registry; `args[1..]` are rules `prefix=uid[,register]` or `prefix=g:gid`, and
+        // bounds `:flight=N` (handles in flight per uid), `:conns=N`, `:stored=N`.
         "server" => {
-            let rules = args[1..]
-                .iter()
-                .map(|r| {
-                    let (prefix, rest) = r.split_once('=').unwrap();
-                    let mut it = rest.split(',');
-                    Rule {
-                        prefix: prefix.to_string(),
-                        uids: vec![it.next().unwrap().parse().unwrap()],
-                        gids: vec![],
-                        register: it.next() == Some("register"),
+            let mut bounds = Bounds::default();
+            let mut rules = Vec::new();
+            for r in &args[1..] {
+                if let Some(b) = r.strip_prefix(':') {
+                    let (what, n) = b.split_once('=').unwrap();
+                    let n: usize = n.parse().unwrap();
+                    match what {
+                        "flight" => bounds.in_flight_per_uid = n,
+                        "conns" => bounds.connections = n,
+                        "stored" => bounds.stored_handles = n,
+                        _ => panic!("unknown bound {what}"),
                     }
-                })
-                .collect();
+                    continue;
+                }
+                let (prefix, rest) = r.split_once('=').unwrap();
+                let mut it = rest.split(',');
+                let who = it.next().unwrap();
+                let (uids, gids) = match who.strip_prefix("g:") {
+                    Some(g) => (vec![], vec![g.parse().unwrap()]),
+                    None => (vec![who.parse().unwrap()], vec![]),
+                };
+                rules.push(Rule {
+                    prefix: prefix.to_string(),
+                    uids,
+                    gids,
+                    register: it.next() == Some("register"),
+                });
+            }
             let server = Server::bind(&sock)
                 .unwrap()
                 .policy(Policy { rules })
-                .unwrap();
+                .unwrap()
+                .bounds(bounds);
             say("serving");
             server.run(|line| eprintln!("registry: {line}")).unwrap();
         }
@@ -112,8 +129,78 @@ fn peer() {
             }
             say("done");
         }
+        // Looks "shared/many" up `args[1]` times on one connection without reading the
+        // answers; has that connection closed for garbage; then, on a new connection, looks
+        // it up (refused: the first connection's handles are unread), reads the first
+        // connection's answers, and looks it up again.
+        "hoarder" => {
+            let n: usize = args[1].parse().unwrap();
+            let a = UnixStream::connect(&sock).unwrap();
+            let name = b"shared/many";
+            let mut lookup = vec![2u8];
+            lookup.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            lookup.extend_from_slice(name);
+            for _ in 0..n {
+                shmkit::handle::send(&a, &[], &lookup).unwrap();
+            }
+            // The registry answers one request a turn; all of them are answered once the
+            // queue holds n answers.
+            let t = Instant::now();
+            let (mut last, mut same) = (0, 0);
+            while same < 10 && t.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(10));
+                let now = queued(&a);
+                same = if now == last && now > 0 { same + 1 } else { 0 };
+                last = now;
+            }
+            (&a).write_all(b"garbage!garbage!").unwrap();
+            std::thread::sleep(Duration::from_millis(200));
+            let mut b = Client::connect(&sock).unwrap();
+            let refused = b.lookup("shared/many").map(|e| e.handles.len());
+            say(format!(
+                "while unread: {:?}",
+                refused.map_err(|e| e.to_string())
+            ));
+            common::cue();
+            let mut entries = 0;
+            let mut handles = 0;
+            let mut errors = Vec::new();
+            a.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            while let Ok(m) = shmkit::handle::recv(&a) {
+                if m.handles.is_empty() {
+                    // 255, the code (u16), the message's length (u16), the message.
+                    errors.push(String::from_utf8_lossy(&m.payload[5..]).into_owned());
+                } else {
+                    entries += 1;
+                    handles += m.handles.len();
+                }
+            }
+            say(format!(
+                "read {entries} entries, {handles} handles, errors {errors:?}"
+            ));
+            std::thread::sleep(Duration::from_millis(300));
+            let again = b.lookup("shared/many").map(|e| e.handles.len());
+            say(format!(
+                "after reading: {:?}",
+                again.map_err(|e| e.to_string())
+            ));
+        }
+        // Looks `args[1]` up; says what happened.
+        "member" => {
+            let mut c = Client::connect(&sock).unwrap();
+            let r = c.lookup(&args[1]).map(|e| e.handles.len());
+            say(format!("lookup {:?}", r.map_err(|e| e.to_string())));
+        }
         _ => panic!("unknown role {role}"),
     }
+}
+
+/// Bytes waiting to be read on `s` (`FIONREAD`).
+fn queued(s: &UnixStream) -> usize {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int.
+    unsafe { libc::ioctl(std::os::fd::AsRawFd::as_raw_fd(s), libc::FIONREAD, &mut n) };
+    n as usize
 }
 
 struct Registry {
@@ -502,7 +589,7 @@ fn a_hung_registry_is_a_timeout_not_a_hang() {
 
 #[test]
 fn a_long_list_comes_in_pages_and_the_bounds_say_what_is_full() {
-    let reg = Registry::start(&[]);
+    let reg = Registry::start(&[":stored=512"]);
     let m = Memfd::create("many", 4096).unwrap();
     let h = Handle::memfd(&m).unwrap();
     let mut c = Client::connect(reg.path()).unwrap();
@@ -566,4 +653,173 @@ fn a_client_outside_the_registrys_pid_namespace_is_served_with_pid_0() {
     )
     .unwrap();
     assert_eq!(c.lookup("from-outside").unwrap().info.pid, 0);
+}
+
+#[test]
+fn a_uid_that_does_not_read_its_answers_runs_out_of_its_own_handles_only() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a client as nobody");
+        return;
+    }
+    // 48 handles in flight per uid: three answers of 16.
+    let reg = Registry::start(&["shared/=65534", ":flight=48"]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&reg.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let events: Vec<EventFd> = (0..16).map(|_| EventFd::new().unwrap()).collect();
+    let handles: Vec<Handle> = events.iter().map(|e| Handle::eventfd(e).unwrap()).collect();
+    let refs: Vec<&Handle> = handles.iter().collect();
+    let mut me = Client::connect(reg.path()).unwrap();
+    me.register("shared/many", &refs, RegisterOptions::default())
+        .unwrap();
+    let fds_before = reg.server_fds();
+    let mut p = Peer::spawn_as(NOBODY, "hoarder", &[reg.path().to_str().unwrap(), "5"]);
+    // Its first connection was closed with 48 handles unread: they still count.
+    let refused = p.recv();
+    assert!(
+        refused.contains("uid 65534 has 48 handles sent to it and not read yet"),
+        "{refused}"
+    );
+    // The registry's own user is served meanwhile, and the closed connection is still held.
+    assert_eq!(me.lookup("shared/many").unwrap().handles.len(), 16);
+    assert_eq!(
+        reg.server_fds(),
+        fds_before + 2,
+        "the draining socket and the new client"
+    );
+    p.send("go");
+    let read = p.recv();
+    assert!(
+        read.starts_with("read 3 entries, 48 handles, errors [")
+            && read.matches("not read yet").count() == 2,
+        "{read}"
+    );
+    assert_eq!(p.recv(), "after reading: Ok(16)");
+    p.finish();
+    // The draining socket was let go once read; the client's connections closed.
+    let t = Instant::now();
+    while reg.server_fds() != fds_before {
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "{} fds",
+            reg.server_fds()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_rule_admits_a_supplementary_group() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a client as nobody");
+        return;
+    }
+    let reg = Registry::start(&["team/=g:4242"]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&reg.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let m = Memfd::create("team", 4096).unwrap();
+    let mut me = Client::connect(reg.path()).unwrap();
+    me.register(
+        "team/a",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    // nobody with 4242 as a supplementary group only (setpriv, util-linux), and without.
+    let run = |groups: &str| {
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--reuid", "65534", "--regid", "65534", "--groups", groups, "--",
+            ])
+            .arg(std::env::current_exe().unwrap())
+            .args(common::PEER_ARGS)
+            .env("SHMKIT_PEER_ROLE", "member")
+            .env(
+                "SHMKIT_PEER_ARGS",
+                [reg.path().to_str().unwrap(), "team/a"].join("\u{1f}"),
+            )
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        text.lines()
+            .find_map(|l| l.strip_prefix("PEER "))
+            .unwrap_or_else(|| panic!("no report: {text} {}", String::from_utf8_lossy(&out.stderr)))
+            .to_string()
+    };
+    assert_eq!(run("4242"), "lookup Ok(1)");
+    let other = run("4243");
+    assert!(other.contains("is admitted to no name"), "{other}");
+}
+
+#[test]
+fn connecting_to_a_full_backlog_times_out() {
+    let dir = std::env::temp_dir().join(common::unique("shmkit-backlog"));
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.clone();
+    let _gone = Cleanup(move || {
+        let _ = std::fs::remove_dir_all(&d);
+    });
+    // A listener that never accepts, with room for one connection in its backlog.
+    let sock = dir.join("r.sock");
+    let l = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(&l, &rustix::net::SocketAddrUnix::new(&sock).unwrap()).unwrap();
+    rustix::net::listen(&l, 0).unwrap();
+    let _first = UnixStream::connect(&sock).unwrap();
+    let t = Instant::now();
+    let e = Client::connect_within(&sock, Duration::from_millis(300)).unwrap_err();
+    let took = t.elapsed();
+    assert_eq!(e.kind(), ErrorKind::TimedOut, "{e}");
+    assert!(e.to_string().contains("backlog is full"), "{e}");
+    assert!(
+        took >= Duration::from_millis(250) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_client_turned_away_at_connect_is_told_why() {
+    let reg = Registry::start(&[":conns=1"]);
+    let _first = Client::connect(reg.path()).unwrap();
+    // Twenty tries: the registry's answer must not be lost to the client's EPIPE.
+    for _ in 0..20 {
+        let mut c = Client::connect(reg.path()).unwrap();
+        let e = c.lookup("x").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("1 clients are connected (the bound)"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn a_list_gives_sizes_as_they_are_now_and_the_device() {
+    let reg = Registry::start(&[]);
+    let m = Memfd::create("grows", 4096).unwrap();
+    let mut c = Client::connect(reg.path()).unwrap();
+    c.register(
+        "grows",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    rustix::fs::ftruncate(m.fd(), 3 * 4096).unwrap();
+    let info = c.list().unwrap().remove(0);
+    let st = rustix::fs::fstat(m.fd()).unwrap();
+    assert_eq!(info.handles[0].size, 3 * 4096);
+    assert_eq!(
+        (info.handles[0].device, info.handles[0].inode),
+        (st.st_dev, st.st_ino)
+    );
+    assert_eq!(c.lookup("grows").unwrap().info.handles[0].size, 3 * 4096);
 }

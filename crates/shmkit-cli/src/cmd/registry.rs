@@ -65,12 +65,13 @@ struct ServeArgs {
     /// The access rules (TOML; see above).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Most names registered at once.
-    #[arg(long, default_value_t = Bounds::default().names)]
-    max_names: usize,
-    /// Most clients connected at once.
-    #[arg(long, default_value_t = Bounds::default().connections)]
-    max_connections: usize,
+    /// Most names registered at once [default: 4096].
+    #[arg(long, value_name = "N")]
+    max_names: Option<usize>,
+    /// Most clients connected at once [default: a quarter of the open-file limit, at most
+    /// 256; the limit is first raised to its hard limit].
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
 }
 
 /// List the registered names (those this user may look up).
@@ -154,9 +155,14 @@ fn socket(p: Option<PathBuf>) -> Result<PathBuf, Fail> {
     }
 }
 
-/// Connects, with this command's own remedy when no registry serves there.
+/// Connects, with this command's own remedy when no registry serves there. The default
+/// socket is checked to be served by this user (`Client::connect_default`).
 fn connect(p: Option<PathBuf>) -> Result<Client, Fail> {
-    Client::connect(socket(p)?).map_err(|e| {
+    match p {
+        Some(p) => Client::connect(p),
+        None => Client::connect_default(),
+    }
+    .map_err(|e| {
         if e.kind() == shmkit::ErrorKind::NotFound {
             Fail::from(e.with_hint(
                 "start one: `shmkit registry serve` (see its --help for a systemd unit)",
@@ -187,10 +193,15 @@ fn serve(a: ServeArgs) -> CmdResult {
             (Server::bind(&path)?, path.display().to_string())
         }
     };
+    // Each stored handle and connection is an fd of the registry, and each handle sent
+    // and unread counts against its open-file limit: a server raises its soft limit to the
+    // hard one (the bounds follow it).
+    let nofile = raise_nofile();
+    let bounds = Bounds::for_nofile(nofile);
     let server = server.policy(policy)?.bounds(Bounds {
-        names: a.max_names,
-        connections: a.max_connections,
-        ..Bounds::default()
+        names: a.max_names.unwrap_or(bounds.names),
+        connections: a.max_connections.unwrap_or(bounds.connections),
+        ..bounds
     });
     // Under systemd stderr goes to the journal, which takes a priority prefix and keeps its
     // own time stamps.
@@ -205,9 +216,27 @@ fn serve(a: ServeArgs) -> CmdResult {
             eprintln!("shmkit registry [{t:.3}] {}", quote::text(line));
         }
     };
-    log(&format!("serving on {whence}"));
+    log(&format!("serving on {whence} (open-file limit {nofile})"));
     server.run(log)?;
     Ok(0)
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit (at most 65,536); returns the soft
+/// limit in force.
+fn raise_nofile() -> u64 {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    let l = getrlimit(Resource::Nofile);
+    let want = l.maximum.map_or(65_536, |m| m.min(65_536));
+    if l.current.is_some_and(|c| c < want) {
+        let _ = setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(want),
+                maximum: l.maximum,
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
 }
 
 fn info_json(i: &Info) -> serde_json::Value {
@@ -219,7 +248,7 @@ fn info_json(i: &Info) -> serde_json::Value {
         "since": i.since,
         "persistent": i.persistent,
         "handles": i.handles.iter().map(|h| serde_json::json!({
-            "kind": h.kind.name(), "size": h.size, "inode": h.inode,
+            "kind": h.kind.name(), "size": h.size, "device": h.device, "inode": h.inode,
         })).collect::<Vec<_>>(),
     })
 }

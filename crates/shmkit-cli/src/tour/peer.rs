@@ -222,8 +222,6 @@ fn registry_reader(sock: &str) -> Result<(), String> {
 }
 
 fn registry_attacker(sock: &str) -> Result<(), String> {
-    use rustix::fd::{AsFd, AsRawFd};
-    use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
     let mut c = shmkit::registry::Client::connect(sock).map_err(|e| e.to_string())?;
     let e = c.lookup("tour/read-only").map_err(|e| e.to_string())?;
     let mut it = e.handles.into_iter();
@@ -233,67 +231,12 @@ fn registry_attacker(sock: &str) -> Result<(), String> {
         .ok_or("no event handle")?
         .into_eventfd()
         .map_err(|e| e.to_string())?;
-    let len = h.size() as usize;
-    let fd = h.fd();
-    let said = |r: Result<(), rustix::io::Errno>| match r {
-        Ok(()) => "allowed".to_string(),
-        Err(e) => std::io::Error::from(e).to_string(),
-    };
-    let map = |fd: rustix::fd::BorrowedFd<'_>, prot| {
-        // SAFETY: a fresh mapping at an address the kernel picks; unmapped at once.
-        unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }.map(
-            |p| {
-                // SAFETY: the mapping just made.
-                let _ = unsafe { rustix::mm::munmap(p, len) };
-            },
-        )
-    };
     let mut attacks = serde_json::Map::new();
-    attacks.insert(
-        "mmap PROT_WRITE".into(),
-        said(map(fd, ProtFlags::READ | ProtFlags::WRITE)).into(),
-    );
-    // SAFETY: a read-only shared mapping of the handle, made writable if the kernel lets it.
-    let ro = unsafe {
-        rustix::mm::mmap(
-            std::ptr::null_mut(),
-            len,
-            ProtFlags::READ,
-            MapFlags::SHARED,
-            fd,
-            0,
-        )
+    for a in shmkit::handle::write_attempts(&h).map_err(|e| e.to_string())? {
+        let said = a.refused.map_or("allowed".to_string(), |e| e.to_string());
+        attacks.insert(a.how.into(), said.into());
     }
-    .map_err(|e| e.to_string())?;
-    // SAFETY: `ro` is ours, `len` bytes.
-    let mp = unsafe { rustix::mm::mprotect(ro, len, MprotectFlags::READ | MprotectFlags::WRITE) };
-    attacks.insert("mprotect PROT_WRITE".into(), said(mp).into());
-    // SAFETY: our mapping, not used again.
-    let _ = unsafe { rustix::mm::munmap(ro, len) };
-    attacks.insert(
-        "write(2)".into(),
-        said(rustix::io::pwrite(fd, b"X", 0).map(|_| ())).into(),
-    );
-    let rw = rustix::fs::open(
-        format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(),
-        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
-        rustix::fs::Mode::empty(),
-    )
-    .map_err(|e| e.to_string())?;
-    attacks.insert(
-        "reopen O_RDWR + write(2)".into(),
-        said(rustix::io::pwrite(&rw, b"X", 0).map(|_| ())).into(),
-    );
-    attacks.insert(
-        "reopen O_RDWR + mmap PROT_WRITE".into(),
-        said(map(rw.as_fd(), ProtFlags::READ | ProtFlags::WRITE)).into(),
-    );
-    attacks.insert(
-        "reopen O_RDWR + ftruncate".into(),
-        said(rustix::fs::ftruncate(&rw, 0)).into(),
-    );
     report(json!({ "attacks": attacks }));
-    drop(rw);
     let m = h.into_memfd().map_err(|e| e.to_string())?;
     wake.wait_timeout(std::time::Duration::from_secs(10))
         .map_err(|e| e.to_string())?;

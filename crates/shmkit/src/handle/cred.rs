@@ -66,3 +66,47 @@ pub fn pass_credentials(socket: impl AsFd) -> Result<()> {
     rustix::net::sockopt::set_socket_passcred(socket, true)
         .map_err(|e| Error::os("setsockopt(SO_PASSCRED)", "unix socket", e))
 }
+
+/// `SO_PEERGROUPS` from `<asm-generic/socket.h>`: libc does not bind it. (SPARC, PA-RISC and
+/// Alpha number it otherwise; shmkit does not build for them.)
+const SO_PEERGROUPS: libc::c_int = 59;
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+compile_error!("SO_PEERGROUPS is 0x3d on SPARC");
+
+/// `SO_PEERGROUPS` (Linux 4.13): the supplementary groups of whoever connected this socket,
+/// as of `connect(2)` (`SO_PEERCRED` gives only the primary group).
+///
+/// # Errors
+/// The OS error of `getsockopt` (`ENODATA` for a socket whose peer left no credentials,
+/// `ENOPROTOOPT` before Linux 4.13).
+#[doc(alias = "SO_PEERGROUPS")]
+pub fn peer_groups(socket: impl AsFd) -> Result<Vec<u32>> {
+    // NGROUPS_MAX is 65,536: start small, grow to what the kernel says it needs (ERANGE sets
+    // `len` to the size needed).
+    let mut groups: Vec<u32> = vec![0; 64];
+    loop {
+        let mut len = (groups.len() * 4) as libc::socklen_t;
+        // SAFETY: SO_PEERGROUPS writes at most `len` bytes of gid_t (u32) into `groups`, and
+        // sets `len` to the bytes written (or needed, with ERANGE).
+        let r = unsafe {
+            libc::getsockopt(
+                socket.as_fd().as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let n = len as usize / 4;
+        if r == 0 {
+            groups.truncate(n.min(groups.len()));
+            return Ok(groups);
+        }
+        let e = crate::platform::errno();
+        if e == rustix::io::Errno::RANGE && n > groups.len() && n <= 65_536 {
+            groups.resize(n, 0);
+            continue;
+        }
+        return Err(Error::os("getsockopt(SO_PEERGROUPS)", "unix socket", e));
+    }
+}

@@ -56,16 +56,20 @@ pub(crate) mod passing;
 #[cfg(target_os = "linux")]
 mod pidfd;
 #[cfg(target_os = "linux")]
+mod probe;
+#[cfg(target_os = "linux")]
 mod wire;
 
 #[cfg(target_os = "linux")]
-pub use cred::{pass_credentials, peer_credentials, Credentials};
+pub use cred::{pass_credentials, peer_credentials, peer_groups, Credentials};
 #[cfg(target_os = "linux")]
 pub use eventfd::EventFd;
 #[cfg(target_os = "linux")]
 pub use passing::{recv, recv_with, send, Limits, Received};
 #[cfg(target_os = "linux")]
 pub use pidfd::PidFd;
+#[cfg(target_os = "linux")]
+pub use probe::{write_attempts, Attempt};
 #[cfg(target_os = "linux")]
 pub use wire::MAX_HANDLES;
 

@@ -107,7 +107,16 @@ impl Handle {
     /// pages from under a reader), once, and hands out a descriptor opened `O_RDONLY`. After
     /// the seal the kernel refuses `write(2)` and writable shared mappings of the memfd through
     /// every descriptor, one reopened `O_RDWR` through `/proc/self/fd` included; mappings
-    /// that existed before it (this process's) keep working.
+    /// that existed before it (this process's) keep working ([`write_attempts`] tries every
+    /// way).
+    ///
+    /// What a receiver of the same uid can still do: reopen the memfd `O_RDWR` and add seals
+    /// of its own (`F_SEAL_GROW`, `F_SEAL_SEAL`), so that this process can no longer grow it
+    /// or seal it further; it cannot write. (A process of the same uid could as well
+    /// `ptrace` this one, where the Yama setting allows it.) The memfd is made mode 0600, so a
+    /// receiver of another uid cannot reopen it at all.
+    ///
+    /// [`write_attempts`]: super::write_attempts
     ///
     /// # Errors
     /// The OS error of `fcntl(F_ADD_SEALS)` (`EPERM` for a memfd sealed with `F_SEAL_SEAL`

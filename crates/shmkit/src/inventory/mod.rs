@@ -158,6 +158,9 @@ pub struct Object {
     pub marked_for_removal: bool,
     /// Inode (POSIX objects and memfds; the id for System V shm).
     pub inode: Option<u64>,
+    /// The device of the object's file system (`st_dev`; POSIX objects and memfds, when its
+    /// file could be read).
+    pub device: Option<u64>,
     /// Semaphores in a set.
     pub nsems: Option<u32>,
     /// Semaphore values (System V: `semctl(GETALL)`; POSIX: read from the object's bytes).
@@ -223,6 +226,7 @@ impl Object {
             last_use: None,
             marked_for_removal: false,
             inode: None,
+            device: None,
             nsems: None,
             values: None,
             waiters: None,

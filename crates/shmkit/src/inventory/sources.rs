@@ -108,6 +108,7 @@ fn file_object(kind: Kind, address: Address, st: &FileStat) -> Object {
     o.uid = st.uid;
     o.gid = st.gid;
     o.inode = Some(st.ino);
+    o.device = Some(st.dev);
     o.ctime = Some(st.ctime);
     o.last_use = Some(st.ctime.max(st.mtime));
     o
@@ -210,6 +211,7 @@ pub(super) fn memfds(scan: &HolderScan) -> Vec<Object> {
             o.inode = Some(*ino);
             o.name = Some(seen.name.clone());
             if let Some(st) = &seen.stat {
+                o.device = Some(st.dev);
                 o.size = Some(st.size);
                 o.mode = st.mode;
                 o.uid = st.uid;
@@ -259,20 +261,23 @@ pub(super) fn alive(pid: i32) -> bool {
 pub(super) fn registered_names(objects: &mut [Object]) {
     #[cfg(target_os = "linux")]
     {
-        let Ok(mut c) = crate::registry::Client::connect_default() else {
+        // A listing must not wait on a hung registry (nor on a stopped one's full backlog).
+        let timeout = std::time::Duration::from_millis(500);
+        let Ok(mut c) = crate::registry::Client::connect_default_within(timeout) else {
             return;
         };
-        // A listing must not wait on a hung registry.
-        c.set_timeout(std::time::Duration::from_millis(500));
         let Ok(names) = c.list() else { return };
         for o in objects.iter_mut().filter(|o| o.kind == Kind::Memfd) {
+            // The same inode on the same device (hugetlb memfds are on another one; a
+            // device the inventory could not read is taken as matching).
+            let same = |h: &crate::registry::HandleInfo| {
+                h.kind == crate::handle::Kind::Memfd
+                    && Some(h.inode) == o.inode
+                    && o.device.is_none_or(|d| d == h.device)
+            };
             o.registered = names
                 .iter()
-                .find(|i| {
-                    i.handles
-                        .iter()
-                        .any(|h| h.kind == crate::handle::Kind::Memfd && Some(h.inode) == o.inode)
-                })
+                .find(|i| i.handles.iter().any(same))
                 .map(|i| i.name.clone());
         }
     }

@@ -66,6 +66,8 @@ pub(crate) struct FileStat {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// The device of its file system (`st_dev`).
+    pub dev: u64,
     pub ino: u64,
     pub ctime: i64,
     pub mtime: i64,
@@ -81,6 +83,7 @@ impl FileStat {
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
             gid: meta.gid(),
+            dev: meta.dev(),
             ino: meta.ino(),
             ctime: meta.ctime(),
             mtime: meta.mtime(),

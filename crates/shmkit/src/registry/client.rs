@@ -63,15 +63,26 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::NotFound`] when nothing serves there (no socket, or `ECONNREFUSED`: a
     /// registry that is gone), with a hint to start one; other OS errors of `connect`.
+    /// [`ErrorKind::TimedOut`] when the registry does not take the connection within 5 s
+    /// (its backlog is full: it is stopped or overloaded).
     pub fn connect(path: impl AsRef<Path>) -> Result<Client> {
+        Client::connect_within(path, ANSWER)
+    }
+
+    /// As [`Client::connect`], with `timeout` for the connection and for every answer
+    /// (see [`Client::set_timeout`]).
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub fn connect_within(path: impl AsRef<Path>, timeout: Duration) -> Result<Client> {
         let path = path.as_ref().to_path_buf();
-        let stream = connect(&path)?;
+        let stream = connect(&path, timeout)?;
         Ok(Client {
             path,
             stream,
             mine: Vec::new(),
             timeout: None,
-            answer: ANSWER,
+            answer: timeout,
             broken: false,
         })
     }
@@ -84,8 +95,16 @@ impl Client {
     /// As [`Client::connect`]; [`ErrorKind::PermissionDenied`] when the process serving there
     /// is another user's.
     pub fn connect_default() -> Result<Client> {
+        Client::connect_default_within(ANSWER)
+    }
+
+    /// As [`Client::connect_default`], with `timeout` as in [`Client::connect_within`].
+    ///
+    /// # Errors
+    /// As [`Client::connect_default`].
+    pub fn connect_default_within(timeout: Duration) -> Result<Client> {
         let path = super::default_socket()?;
-        let c = Client::connect(&path)?;
+        let c = Client::connect_within(&path, timeout)?;
         let me = rustix::process::geteuid().as_raw();
         let server = handle::peer_credentials(&c.stream)?;
         if server.uid != me {
@@ -111,16 +130,22 @@ impl Client {
     /// one asks anything.
     fn reopen(&mut self) -> Result<()> {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
-        self.stream = connect(&self.path)?;
+        self.stream = connect(&self.path, self.answer)?;
         self.timeout = None;
         self.broken = false;
         Ok(())
     }
 
     /// How long an answer may take before the call fails with [`ErrorKind::TimedOut`]
-    /// (default 5 s; `wait_for` waits its own timeout on top).
+    /// (default 5 s; `wait_for` waits its own timeout on top), and a request or a new
+    /// connection may take to be taken.
     pub fn set_timeout(&mut self, answer: Duration) {
-        self.answer = answer;
+        self.answer = answer.max(Duration::from_millis(1));
+        let _ = rustix::net::sockopt::set_socket_timeout(
+            &self.stream,
+            rustix::net::sockopt::Timeout::Send,
+            Some(self.answer),
+        );
     }
 
     /// The socket it is connected to.
@@ -153,7 +178,9 @@ impl Client {
                 e
             }
         };
-        handle::send(&self.stream, handles, &protocol::encode_request(req)).map_err(gone)?;
+        if let Err(e) = handle::send(&self.stream, handles, &protocol::encode_request(req)) {
+            return Err(self.send_failed(e, gone));
+        }
         let wait = wait.max(Duration::from_millis(1));
         if self.timeout != Some(wait) {
             self.stream
@@ -181,6 +208,45 @@ impl Client {
             }
         })?;
         Ok((protocol::decode_response(&got.payload)?, got.handles))
+    }
+
+    /// The error of a request that could not be sent. A registry that refused the connection
+    /// said why before closing it: that answer is in this socket's queue, and is the error.
+    fn send_failed(&mut self, e: Error, gone: impl Fn(Error) -> Error) -> Error {
+        let shown = self.path.display().to_string();
+        match e.raw_os_error() {
+            Some(libc::EAGAIN) => {
+                // Part of the frame may have gone: the connection is out of step.
+                self.broken = true;
+                Error::new(
+                    ErrorKind::TimedOut,
+                    "registry",
+                    &shown,
+                    format!(
+                        "the request was not taken within {:?}: the registry is hung or \
+                         overloaded",
+                        self.answer
+                    ),
+                )
+            }
+            Some(libc::EPIPE | libc::ECONNRESET) => {
+                self.broken = true;
+                let _ = self
+                    .stream
+                    .set_read_timeout(Some(Duration::from_millis(100)));
+                self.timeout = Some(Duration::from_millis(100));
+                let said = handle::recv_with(&self.stream, Limits::default())
+                    .ok()
+                    .and_then(|m| protocol::decode_response(&m.payload).ok());
+                match said {
+                    Some(Response::Error(code, why)) => {
+                        Error::new(code.kind(), "registry", &shown, why)
+                    }
+                    _ => gone(e),
+                }
+            }
+            _ => gone(e),
+        }
     }
 
     fn expect_ok(&self, name: &str, r: Response) -> Result<()> {
@@ -355,17 +421,46 @@ fn valid(name: &str, op: &'static str) -> Result<()> {
     protocol::check_name(name).map_err(|why| Error::new(ErrorKind::InvalidArgument, op, name, why))
 }
 
-fn connect(path: &Path) -> Result<UnixStream> {
+/// Connects to `path`, waiting at most `timeout` for a registry whose backlog is full (a
+/// plain `connect(2)` would wait for ever on a stopped one): the wait is `SO_SNDTIMEO`, which
+/// also bounds every request sent later.
+fn connect(path: &Path, timeout: Duration) -> Result<UnixStream> {
+    use rustix::net::{sockopt, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let shown = path.display().to_string();
-    UnixStream::connect(path).map_err(|e| {
-        let err = Error::io("connect", &shown, &e);
-        if matches!(err.raw_os_error(), Some(libc::ENOENT | libc::ECONNREFUSED)) {
-            err.with_kind(ErrorKind::NotFound)
-                .with_hint("no registry serves there; start one (Server::bind + run)")
-        } else {
-            err
+    let timeout = timeout.max(Duration::from_millis(1));
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC,
+        None,
+    )
+    .map_err(|e| Error::os("socket", &shown, e))?;
+    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(timeout))
+        .map_err(|e| Error::os("setsockopt(SO_SNDTIMEO)", &shown, e))?;
+    let addr = SocketAddrUnix::new(path).map_err(|e| Error::os("connect", &shown, e))?;
+    loop {
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) => return Ok(UnixStream::from(fd)),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e @ (rustix::io::Errno::NOENT | rustix::io::Errno::CONNREFUSED)) => {
+                return Err(Error::os("connect", &shown, e)
+                    .with_kind(ErrorKind::NotFound)
+                    .with_hint("no registry serves there; start one (Server::bind + run)"))
+            }
+            Err(rustix::io::Errno::AGAIN) => {
+                return Err(Error::new(
+                    ErrorKind::TimedOut,
+                    "connect",
+                    &shown,
+                    format!(
+                        "the registry did not take the connection within {timeout:?}: its \
+                         backlog is full (it is stopped, hung or overloaded)"
+                    ),
+                ))
+            }
+            Err(e) => return Err(Error::os("connect", &shown, e)),
         }
-    })
+    }
 }
 
 /// Waits at most `timeout` for a registry to serve on `path` and for `name` to be registered

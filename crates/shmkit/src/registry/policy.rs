@@ -1,7 +1,5 @@
 //! Who may look up and register which names.
 
-use crate::handle::Credentials;
-
 /// One rule of the registry's access list: the uids and gids it admits for names that start
 /// with `prefix`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -10,7 +8,8 @@ pub struct Rule {
     pub prefix: String,
     /// Users it admits.
     pub uids: Vec<u32>,
-    /// Groups it admits (a client's primary group, as `SO_PEERCRED` reports it).
+    /// Groups it admits: a client's primary group or any of its supplementary groups, as of
+    /// its `connect(2)` (`SO_PEERCRED`, `SO_PEERGROUPS`).
     pub gids: Vec<u32>,
     /// Whether the admitted may also register and unregister names, not only look them up.
     pub register: bool,
@@ -24,6 +23,34 @@ pub struct Policy {
     pub rules: Vec<Rule>,
 }
 
+/// Who a client is, for the rules: its uid, and its primary and supplementary groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Who {
+    pub uid: u32,
+    /// The primary group first.
+    pub gids: Vec<u32>,
+}
+
+impl Who {
+    fn in_rule(&self, r: &Rule) -> bool {
+        r.uids.contains(&self.uid) || self.gids.iter().any(|g| r.gids.contains(g))
+    }
+
+    fn groups_text(&self) -> String {
+        match self.gids.as_slice() {
+            [g] => format!("gid {g}"),
+            [g, rest @ ..] => format!(
+                "gid {g}, groups {}",
+                rest.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            [] => "no group".into(),
+        }
+    }
+}
+
 /// What a client asks to do with a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Op {
@@ -33,21 +60,13 @@ pub(crate) enum Op {
 
 impl Policy {
     /// Whether any rule admits `who` to anything.
-    pub(crate) fn mentions(&self, who: Credentials) -> bool {
-        self.rules
-            .iter()
-            .any(|r| r.uids.contains(&who.uid) || r.gids.contains(&who.gid))
+    pub(crate) fn mentions(&self, who: &Who) -> bool {
+        self.rules.iter().any(|r| who.in_rule(r))
     }
 
     /// `Ok` if `who` may `op` the name `name` in a registry run by `owner`; else why not, in
     /// words that name the rule (or its absence).
-    pub(crate) fn check(
-        &self,
-        owner: u32,
-        who: Credentials,
-        op: Op,
-        name: &str,
-    ) -> Result<(), String> {
+    pub(crate) fn check(&self, owner: u32, who: &Who, op: Op, name: &str) -> Result<(), String> {
         if who.uid == owner {
             return Ok(());
         }
@@ -57,9 +76,7 @@ impl Policy {
         };
         let mut lookup_only = None;
         for (i, r) in self.rules.iter().enumerate() {
-            if !name.starts_with(&r.prefix)
-                || !(r.uids.contains(&who.uid) || r.gids.contains(&who.gid))
-            {
+            if !name.starts_with(&r.prefix) || !who.in_rule(r) {
                 continue;
             }
             if op == Op::Lookup || r.register {
@@ -76,9 +93,10 @@ impl Policy {
                 self.rules[i].prefix
             ),
             None => format!(
-                "uid {} (gid {}) may not {verb} {name:?}: the registry runs as uid {owner} and no \
-                 rule of its config admits this uid or gid for this name",
-                who.uid, who.gid
+                "uid {} ({}) may not {verb} {name:?}: the registry runs as uid {owner} and no \
+                 rule of its config admits this uid or a group of it for this name",
+                who.uid,
+                who.groups_text()
             ),
         })
     }
@@ -88,8 +106,11 @@ impl Policy {
 mod tests {
     use super::*;
 
-    fn who(uid: u32, gid: u32) -> Credentials {
-        Credentials { pid: 1, uid, gid }
+    fn who(uid: u32, gid: u32) -> Who {
+        Who {
+            uid,
+            gids: vec![gid],
+        }
     }
 
     #[test]
@@ -110,20 +131,29 @@ mod tests {
                 },
             ],
         };
-        assert!(p.check(1000, who(1000, 1000), Op::Register, "x").is_ok());
+        assert!(p.check(1000, &who(1000, 1000), Op::Register, "x").is_ok());
         assert!(p
-            .check(1000, who(0, 0), Op::Lookup, "x")
+            .check(1000, &who(0, 0), Op::Lookup, "x")
             .unwrap_err()
             .contains("no rule"));
-        assert!(p.check(1000, who(1001, 1), Op::Lookup, "video/a").is_ok());
-        assert!(p.check(1000, who(5, 44), Op::Lookup, "video/a").is_ok());
-        assert!(p.check(1000, who(1001, 1), Op::Lookup, "audio/a").is_err());
+        assert!(p.check(1000, &who(1001, 1), Op::Lookup, "video/a").is_ok());
+        assert!(p.check(1000, &who(5, 44), Op::Lookup, "video/a").is_ok());
+        assert!(p.check(1000, &who(1001, 1), Op::Lookup, "audio/a").is_err());
         let e = p
-            .check(1000, who(1001, 1), Op::Register, "video/a")
+            .check(1000, &who(1001, 1), Op::Register, "video/a")
             .unwrap_err();
         assert!(e.contains("rule 1") && e.contains("look up only"), "{e}");
         assert!(p
-            .check(1000, who(1002, 1), Op::Register, "video/cam0")
+            .check(1000, &who(1002, 1), Op::Register, "video/cam0")
             .is_ok());
+        // A supplementary group counts as the primary one does.
+        let member = Who {
+            uid: 7,
+            gids: vec![7, 300, 44],
+        };
+        assert!(p.mentions(&member));
+        assert!(p.check(1000, &member, Op::Lookup, "video/a").is_ok());
+        let e = p.check(1000, &member, Op::Lookup, "audio/a").unwrap_err();
+        assert!(e.contains("gid 7, groups 300,44"), "{e}");
     }
 }

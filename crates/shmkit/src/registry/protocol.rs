@@ -19,7 +19,7 @@
 //!   130 entries   count:u32 info*
 //!   255 error     code:u16 message:str
 //! info     = name:str pid:i32 uid:u32 gid:u32 since:u64 persistent:u8
-//!            handles:u8 (kind:u8 size:u64 inode:u64)*
+//!            handles:u8 (kind:u8 size:u64 device:u64 inode:u64)*
 //! ```
 //! All integers are little-endian. Error codes: 1 not found, 2 exists, 3 refused (access
 //! rule), 4 bad request, 5 full (a bound was reached), 6 timed out.
@@ -76,9 +76,13 @@ pub struct Info {
 pub struct HandleInfo {
     /// Its kind.
     pub kind: crate::handle::Kind,
-    /// The object's size in bytes.
+    /// The object's size in bytes, as of the answer (a memfd may have grown since it was
+    /// registered).
     pub size: u64,
-    /// The object's inode (how the inventory recognizes a memfd the registry handed out).
+    /// The device (`st_dev`) of the object's file: with the inode, how the inventory
+    /// recognizes a memfd the registry hands out (hugetlb memfds are on another device).
+    pub device: u64,
+    /// The object's inode.
     pub inode: u64,
 }
 
@@ -148,6 +152,7 @@ impl Out {
         for h in &i.handles {
             self.0.push(h.kind.code());
             self.0.extend_from_slice(&h.size.to_le_bytes());
+            self.0.extend_from_slice(&h.device.to_le_bytes());
             self.0.extend_from_slice(&h.inode.to_le_bytes());
         }
     }
@@ -202,6 +207,7 @@ impl In<'_> {
             handles.push(HandleInfo {
                 kind,
                 size: self.u64()?,
+                device: self.u64()?,
                 inode: self.u64()?,
             });
         }
@@ -373,6 +379,7 @@ mod tests {
             handles: vec![HandleInfo {
                 kind: crate::handle::Kind::Memfd,
                 size: 4096,
+                device: 12,
                 inode: 99,
             }],
         };

@@ -1,6 +1,6 @@
 //! The registry itself: one thread, one `poll` loop, every client bounded.
 
-use super::policy::Policy;
+use super::policy::{Policy, Who};
 use super::protocol::{self, Code, Info, Response};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::passing::{Reader, Step};
@@ -11,7 +11,10 @@ use std::collections::HashMap;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
+mod inflight;
 mod requests;
+
+use inflight::Draining;
 
 /// What the registry holds at most, and how long a client may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,23 +32,53 @@ pub struct Bounds {
     /// Handles held for all names together: each is an open fd of the registry, which its
     /// `RLIMIT_NOFILE` must leave room for, with the connections.
     pub stored_handles: usize,
-    /// Connections one uid other than the registry's own may have open at once.
+    /// Handles held for the names of one uid other than the registry's own.
+    pub stored_per_uid: usize,
+    /// Connections one uid other than the registry's own may have open at once (a
+    /// connection closed with answers unread counts until they are read: see `in_flight`).
     pub per_uid: usize,
+    /// Handles sent in answers and not read yet, to all clients together. The kernel charges
+    /// every fd in flight on a Unix socket to the sender's user and refuses more
+    /// (`ETOOMANYREFS`) past the sender's `RLIMIT_NOFILE`: without this bound, clients that
+    /// look names up and never read the answers would stop the registry from answering
+    /// anyone.
+    pub in_flight: usize,
+    /// Handles in flight to the clients of one uid other than the registry's own.
+    pub in_flight_per_uid: usize,
 }
 
-impl Default for Bounds {
-    /// 4,096 names, 256 connections (64 per uid), 16 handles a name and 512 in all, 4 KiB
-    /// payloads, 2 s per frame.
-    fn default() -> Self {
+impl Bounds {
+    /// The bounds for a registry whose `RLIMIT_NOFILE` is `nofile`: 4,096 names, 16 handles
+    /// a name, 4 KiB payloads, 2 s per frame; connections, stored handles and handles in
+    /// flight each at most a quarter of `nofile` (256, 512 and 512 at most), and a quarter
+    /// of each for one uid other than the registry's own.
+    pub fn for_nofile(nofile: u64) -> Bounds {
+        let quarter = usize::try_from(nofile / 4).unwrap_or(usize::MAX).max(4);
+        let connections = quarter.min(256);
+        let stored = quarter.min(512);
+        let flight = quarter.min(512);
         Bounds {
             names: 4096,
-            connections: 256,
+            connections,
             handles: handle::MAX_HANDLES,
             payload: 4096,
             frame_time: Duration::from_secs(2),
-            stored_handles: 512,
-            per_uid: 64,
+            stored_handles: stored,
+            stored_per_uid: stored / 4,
+            per_uid: connections / 4,
+            in_flight: flight,
+            in_flight_per_uid: flight / 4,
         }
+    }
+}
+
+impl Default for Bounds {
+    /// [`Bounds::for_nofile`] with this process's `RLIMIT_NOFILE` (its soft limit) now.
+    fn default() -> Self {
+        let nofile = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(u64::MAX);
+        Bounds::for_nofile(nofile)
     }
 }
 
@@ -60,6 +93,11 @@ struct Conn {
     id: u64,
     stream: UnixStream,
     who: Credentials,
+    /// Its uid and groups (`SO_PEERGROUPS`), for the rules.
+    rules_who: Who,
+    /// Handles sent to it that may not have been read yet: those sent since its socket's
+    /// send queue was last seen empty.
+    in_flight: usize,
     reader: Reader,
     /// When the frame being read began.
     since: Option<Instant>,
@@ -88,11 +126,20 @@ pub struct Server {
     closing: Vec<(u64, String)>,
     next_id: u64,
     /// When the last request was answered: for a short while after, the loop polls without
-    /// sleeping (see `SPIN`).
+    /// sleeping (see `SPIN`), when requests come in bursts.
     answered: Option<Instant>,
+    /// Whether requests come in a burst (one came within `SPIN` of the answer before it).
+    burst: bool,
+    /// Connections closed with handles still unread: kept until the peer reads them or
+    /// closes, because until then the kernel counts those fds against the registry.
+    draining: Vec<Draining>,
+    /// Handles held for all names, and per uid.
+    stored: usize,
+    stored_by_uid: HashMap<u32, usize>,
     /// Accepting is paused until then (out of fds).
     accept_paused: Option<Instant>,
-    /// Rate limit of notes: since when, how many said, how many left out.
+    /// Rate limit of notes (refusals, closed connections): since when, how many said, how
+    /// many left out.
     notes: (Instant, u32, u64),
     /// The directory this server made for its socket (its mode follows the policy).
     made_dir: Option<std::path::PathBuf>,
@@ -101,9 +148,14 @@ pub struct Server {
 /// How long the loop keeps polling without sleeping after an answer (yielding the CPU between
 /// polls). A client that asks again at once (a lookup loop, a burst) then finds the registry
 /// awake instead of waking it on another CPU, which on this 2-CPU machine cost more than the
-/// lookup itself (benches/registry.rs: 50 µs a lookup without, 24-31 µs with); an idle
-/// registry does this once per request and then sleeps.
+/// lookup itself (benches/registry.rs: 50 µs a lookup without, 24-31 µs with). It does so
+/// only in a burst (a request came within `BURST_GAP` of the answer before): an isolated
+/// request costs no polling after it.
 const SPIN: Duration = Duration::from_micros(50);
+
+/// A request this soon after the answer before it means a burst: the client's wake-up, its
+/// work and the registry's wake-up fit in it on this machine (about 25 µs a cross-CPU wake-up).
+const BURST_GAP: Duration = Duration::from_micros(200);
 
 /// Bytes of answers a client may leave unread (kernel accounting: a few dozen answers)
 /// before it is closed.
@@ -199,6 +251,10 @@ impl Server {
             closing: Vec::new(),
             next_id: 1,
             answered: None,
+            burst: false,
+            draining: Vec::new(),
+            stored: 0,
+            stored_by_uid: HashMap::new(),
             accept_paused: None,
             notes: (Instant::now(), 0, 0),
             made_dir: None,
@@ -228,15 +284,19 @@ impl Server {
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDS");
         let _ = rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC);
+        // A stream socket: the frames are read as a byte stream (a SOCK_SEQPACKET listener
+        // would cut them at message bounds).
         let is_listener = rustix::net::sockopt::socket_acceptconn(&fd).unwrap_or(false)
             && rustix::net::sockopt::socket_domain(&fd)
-                .is_ok_and(|d| d == rustix::net::AddressFamily::UNIX);
+                .is_ok_and(|d| d == rustix::net::AddressFamily::UNIX)
+            && rustix::net::sockopt::socket_type(&fd)
+                .is_ok_and(|t| t == rustix::net::SocketType::STREAM);
         if !is_listener {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "LISTEN_FDS",
                 "fd 3",
-                "systemd passed an fd that is not a listening Unix socket (ListenStream=PATH in the unit)",
+                "systemd passed an fd that is not a listening Unix stream socket (ListenStream=PATH in the unit)",
             ));
         }
         Server::from_listener(UnixListener::from(fd)).map(Some)
@@ -288,8 +348,12 @@ impl Server {
             })
             .flatten()
             .chain(self.accept_paused)
+            // Notes left out are counted once the second is over, not at the next note.
+            .chain((self.notes.2 > 0).then(|| self.notes.0 + Duration::from_secs(1)))
+            // Draining sockets are looked at every 100 ms.
+            .chain((!self.draining.is_empty()).then(|| now + Duration::from_millis(100)))
             .min();
-        let spinning = self.answered.is_some_and(|a| now < a + SPIN);
+        let spinning = self.burst && self.answered.is_some_and(|a| now < a + SPIN);
         let wait = if spinning {
             Duration::ZERO
         } else {
@@ -327,8 +391,11 @@ impl Server {
                 ready[i] = !f.revents().is_empty();
             }
         }
-        if ready.iter().any(|r| *r) {
-            self.answered = Some(Instant::now());
+        let any = ready.iter().any(|r| *r);
+        if any {
+            // A request soon after the last answer (its client's wake-up and ours included):
+            // requests come in a burst, and staying awake between them pays.
+            self.burst = self.answered.is_some_and(|a| a.elapsed() < BURST_GAP);
         } else if spinning {
             // Yield rather than spin: a client on this same CPU gets to run and ask.
             std::thread::yield_now();
@@ -366,6 +433,15 @@ impl Server {
             if let Some(i) = self.conns.iter().position(|c| c.id == id) {
                 self.drop_conn(i, &why, log);
             }
+        }
+        if any {
+            self.answered = Some(Instant::now());
+        }
+        if !self.draining.is_empty() {
+            self.settle();
+        }
+        if self.notes.2 > 0 && now.duration_since(self.notes.0) >= Duration::from_secs(1) {
+            self.flush_notes(log);
         }
         if accept {
             self.accept(log)?;
@@ -410,17 +486,26 @@ impl Server {
             let Ok(who) = handle::peer_credentials(&stream) else {
                 continue;
             };
-            let full = self.conns.len() >= self.bounds.connections;
-            let theirs = self.conns.iter().filter(|c| c.who.uid == who.uid).count();
-            let stranger = who.uid != self.owner && !self.policy.mentions(who);
+            // The primary group first, then the others (none if the kernel keeps them back).
+            let mut gids = vec![who.gid];
+            gids.extend(
+                handle::peer_groups(&stream)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|g| *g != who.gid),
+            );
+            let rules_who = Who { uid: who.uid, gids };
+            let (all, theirs) = self.connections(who.uid);
+            let full = all >= self.bounds.connections;
+            let stranger = who.uid != self.owner && !self.policy.mentions(&rules_who);
             let refusal = if stranger {
                 Some((
                     Code::Refused,
                     format!(
-                    "uid {} (gid {}) is admitted to no name: the registry runs as uid {} and no \
-                     rule of its config names this uid or gid",
-                    who.uid, who.gid, self.owner
-                ),
+                        "uid {} (gid {}) is admitted to no name: the registry runs as uid {} and \
+                         no rule of its config names this uid or one of its groups",
+                        who.uid, who.gid, self.owner
+                    ),
                 ))
             } else if full {
                 Some((
@@ -460,6 +545,8 @@ impl Server {
                 id,
                 stream,
                 who,
+                rules_who,
+                in_flight: 0,
                 reader: Reader::new(Limits {
                     handles: self.bounds.handles,
                     payload: self.bounds.payload,
@@ -471,14 +558,12 @@ impl Server {
     }
 
     /// Logs `line`, at most 10 lines a second of such notes: a storm of refused connections
-    /// must not flood the log (the count of what was left out is said once it calms).
-    fn note(&mut self, log: &mut impl FnMut(&str), line: String) {
+    /// or requests must not flood the log (how many were left out is said when the second
+    /// is over).
+    fn note(&mut self, log: &mut dyn FnMut(&str), line: String) {
         let now = Instant::now();
         if now.duration_since(self.notes.0) >= Duration::from_secs(1) {
-            if self.notes.2 > 0 {
-                log(&format!("({} more such lines left out)", self.notes.2));
-            }
-            self.notes = (now, 0, 0);
+            self.flush_notes(log);
         }
         if self.notes.1 < 10 {
             self.notes.1 += 1;
@@ -486,6 +571,14 @@ impl Server {
         } else {
             self.notes.2 += 1;
         }
+    }
+
+    /// Says how many notes were left out in the second that is over, and starts a new one.
+    fn flush_notes(&mut self, log: &mut dyn FnMut(&str)) {
+        if self.notes.2 > 0 {
+            log(&format!("({} more such lines left out)", self.notes.2));
+        }
+        self.notes = (Instant::now(), 0, 0);
     }
 
     /// Reads what connection `i` sent and answers each whole request; `Err` closes it.
@@ -542,11 +635,22 @@ fn reply(c: &mut Conn, r: &Response, handles: &[&Handle]) -> std::result::Result
             "does not read its answers ({unread} bytes of them unread)"
         ));
     }
-    handle::send(&c.stream, handles, &protocol::encode_response(r)).map_err(|e| {
-        if e.raw_os_error() == Some(libc::EAGAIN) {
-            "does not read its answers".to_string()
-        } else {
-            e.to_string()
+    match handle::send(&c.stream, handles, &protocol::encode_response(r)) {
+        Ok(()) => {
+            c.in_flight += handles.len();
+            Ok(())
         }
-    })
+        // The registry's user has as many fds in flight as its RLIMIT_NOFILE (other
+        // processes of that user count too): nothing was sent; say so without handles.
+        Err(e) if e.raw_os_error() == Some(libc::ETOOMANYREFS) && !handles.is_empty() => {
+            let why = "the registry's user has too many fds in flight on Unix sockets \
+                       (ETOOMANYREFS, past its RLIMIT_NOFILE): try again once clients have \
+                       read their answers";
+            reply(c, &Response::Error(Code::Full, why.into()), &[])
+        }
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+            Err("does not read its answers".to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -140,6 +140,7 @@ pub(crate) fn mq_stat(name: &OsStr) -> Result<Option<(FileStat, Option<MqAttr>)>
             mode: st.st_mode & 0o7777,
             uid: st.st_uid,
             gid: st.st_gid,
+            dev: st.st_dev,
             ino: st.st_ino,
             ctime: st.st_ctime,
             mtime: st.st_mtime,

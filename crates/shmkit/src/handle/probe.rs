@@ -1,0 +1,141 @@
+//! Trying to write through a memory handle every way a receiver of the same uid could: the
+//! proof that a read-only handle is read-only, as the kernel answers.
+
+use super::{Handle, Kind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::platform;
+use rustix::fd::{AsFd, BorrowedFd};
+use rustix::fs::OFlags;
+use rustix::mm::{MapFlags, MprotectFlags, ProtFlags};
+
+/// One way of writing, and what the kernel said.
+#[derive(Debug)]
+pub struct Attempt {
+    /// What was tried, e.g. `"mprotect(PROT_WRITE)"`.
+    pub how: &'static str,
+    /// The kernel's refusal; `None` when it allowed it.
+    pub refused: Option<Error>,
+}
+
+/// Tries to write to the memfd or POSIX segment of `h`: a writable shared mapping, a
+/// read-only one made writable with `mprotect`, `write(2)`, and the same three through
+/// `/proc/self/fd/N` reopened `O_RDWR`. For a handle from
+/// [`Handle::memfd_read_only`](super::Handle::memfd_read_only) every attempt is refused.
+///
+/// Nothing is changed when the attempts are refused. One that is allowed does no harm either:
+/// mappings are unmapped unwritten, and `write(2)` writes back the byte it just read at
+/// offset 0 (a concurrent write to that byte could be lost, on an object that was not
+/// protected). Shrinking is not tried, as it would cut data; [`Handle::seals`] shows
+/// `F_SEAL_SHRINK`.
+///
+/// ```
+/// let mut m = shmkit::Memfd::create("probe", 4096)?;
+/// let ro = shmkit::handle::Handle::memfd_read_only(&mut m)?;
+/// for a in shmkit::handle::write_attempts(&ro)? {
+///     assert!(a.refused.is_some(), "{} was allowed", a.how);
+/// }
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for a handle that is not memory, or of 0 bytes; the OS
+/// error of a read-only mapping (which every memory handle allows).
+pub fn write_attempts(h: &Handle) -> Result<Vec<Attempt>> {
+    if !matches!(h.kind(), Kind::Memfd | Kind::PosixShm) || h.size() == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "write_attempts",
+            "handle",
+            format!(
+                "a {} handle of {} bytes is no memory to write",
+                h.kind(),
+                h.size()
+            ),
+        ));
+    }
+    let len = usize::try_from(h.size().min(1 << 20)).unwrap_or(1 << 20);
+    let mut out = Vec::new();
+    let fd = h.fd();
+    tries(
+        fd,
+        len,
+        [
+            "mmap(PROT_WRITE, MAP_SHARED)",
+            "mprotect(PROT_WRITE)",
+            "write(2)",
+        ],
+        &mut out,
+    )?;
+    match platform::reopen(fd, OFlags::RDWR) {
+        Err(e) => out.push(Attempt {
+            how: "open(/proc/self/fd/N, O_RDWR)",
+            refused: Some(Error::os("open", "/proc/self/fd/N", e)),
+        }),
+        Ok(rw) => tries(
+            rw.as_fd(),
+            len,
+            [
+                "mmap(PROT_WRITE, MAP_SHARED) of an O_RDWR reopen",
+                "mprotect(PROT_WRITE) of a mapping of an O_RDWR reopen",
+                "write(2) through an O_RDWR reopen",
+            ],
+            &mut out,
+        )?,
+    }
+    Ok(out)
+}
+
+/// The three attempts on `fd`, named `names`.
+fn tries(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    names: [&'static str; 3],
+    out: &mut Vec<Attempt>,
+) -> Result<()> {
+    let said = |how, r: std::result::Result<(), rustix::io::Errno>| Attempt {
+        how,
+        refused: r.err().map(|e| Error::os(how, "handle", e)),
+    };
+    // SAFETY: a new mapping at an address the kernel picks; unmapped at once, never written.
+    let rw = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            MapFlags::SHARED,
+            fd,
+            0,
+        )
+    };
+    out.push(said(
+        names[0],
+        rw.map(|p| {
+            // SAFETY: the mapping just made, of `len` bytes, used by nothing.
+            let _ = unsafe { rustix::mm::munmap(p, len) };
+        }),
+    ));
+    // SAFETY: as above, read-only.
+    let ro = unsafe {
+        rustix::mm::mmap(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ,
+            MapFlags::SHARED,
+            fd,
+            0,
+        )
+    }
+    .map_err(|e| Error::os("mmap(PROT_READ)", "handle", e))?;
+    // SAFETY: `ro` is the mapping just made, of `len` bytes; made writable or not, nothing
+    // writes through it, and it is unmapped next.
+    let mp = unsafe { rustix::mm::mprotect(ro, len, MprotectFlags::READ | MprotectFlags::WRITE) };
+    // SAFETY: as above.
+    let _ = unsafe { rustix::mm::munmap(ro, len) };
+    out.push(said(names[1], mp));
+    let mut b = [0u8; 1];
+    let w = rustix::io::pread(fd, &mut b, 0)
+        .and_then(|_| rustix::io::pwrite(fd, &b, 0))
+        .map(|_| ());
+    out.push(said(names[2], w));
+    Ok(())
+}
