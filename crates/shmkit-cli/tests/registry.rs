@@ -217,38 +217,15 @@ fn under_socket_activation_it_serves_the_socket_systemd_passes_and_logs_for_the_
     let _gone = DirGone(dir.clone());
     let sock = dir.join("activated.sock");
     let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-    let raw = listener.as_raw_fd();
-    // As systemd does: the socket at fd 3, LISTEN_FDS=1 and LISTEN_PID the server's own pid
-    // (the shell's, which `exec` keeps).
-    let mut cmd = Command::new("sh");
-    cmd.args([
-        "-c",
-        "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" registry serve",
-        BIN,
-    ])
-    .env("JOURNAL_STREAM", "8:12345")
-    .stderr(Stdio::piped());
-    // SAFETY: only dup2 between fork and exec, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            // dup2 onto another fd clears close-on-exec; onto itself it does not.
-            let r = if raw == 3 {
-                libc::fcntl(3, libc::F_SETFD, 0)
-            } else {
-                libc::dup2(raw, 3)
-            };
-            if r < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let mut child = cmd.spawn().unwrap();
+    let mut child = activated(listener.as_raw_fd(), &[("JOURNAL_STREAM", "8:12345")]);
     drop(listener);
     let mut log = BufReader::new(child.stderr.take().unwrap());
     let mut first = String::new();
     log.read_line(&mut first).unwrap();
-    assert_eq!(first.trim_end(), "<6>serving on the socket systemd passed");
+    assert!(
+        first.starts_with("<6>serving on the socket systemd passed (open-file limit "),
+        "{first}"
+    );
     let m = shmkit::Memfd::create("activated", 4096).unwrap();
     let mut c = Client::connect(&sock).unwrap();
     c.register(
@@ -273,5 +250,158 @@ struct DirGone(std::path::PathBuf);
 impl Drop for DirGone {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `shmkit registry serve` started as systemd starts it: the socket `raw` at fd 3,
+/// `LISTEN_FDS=1` and `LISTEN_PID` the server's own pid (the shell's, which `exec` keeps).
+fn activated(raw: std::os::fd::RawFd, env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "LISTEN_PID=$$ LISTEN_FDS=1 exec \"$0\" registry serve",
+        BIN,
+    ])
+    .envs(env.iter().copied())
+    .stderr(Stdio::piped());
+    // SAFETY: only dup2/fcntl between fork and exec, which are async-signal-safe.
+    unsafe {
+        cmd.pre_exec(move || {
+            // dup2 onto another fd clears close-on-exec; onto itself it does not.
+            let r = if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(raw, 3)
+            };
+            if r < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap()
+}
+
+#[test]
+fn a_seqpacket_socket_from_systemd_is_refused() {
+    use std::os::fd::AsRawFd;
+    let dir = std::env::temp_dir().join(unique("shmkit-cli-registry-seq"));
+    std::fs::create_dir(&dir).unwrap();
+    let _gone = DirGone(dir.clone());
+    let l = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::SEQPACKET,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    let sock = dir.join("seq.sock");
+    rustix::net::bind(&l, &rustix::net::SocketAddrUnix::new(&sock).unwrap()).unwrap();
+    rustix::net::listen(&l, 8).unwrap();
+    let mut child = Killed(activated(l.as_raw_fd(), &[]));
+    drop(l);
+    let t = Instant::now();
+    let status = loop {
+        if let Some(st) = child.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "it serves a SOCK_SEQPACKET socket"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("not a listening Unix stream socket"), "{err}");
+}
+
+#[test]
+fn a_storm_of_bad_clients_is_logged_ten_lines_a_second_and_the_rest_counted() {
+    let s = Serving::start(&[]);
+    for _ in 0..25 {
+        use std::io::Write;
+        let mut c = std::os::unix::net::UnixStream::connect(&s.sock).unwrap();
+        c.write_all(b"garbage!garbage!").unwrap();
+    }
+    // Every bad client is either logged or counted, and the count comes without another
+    // event to carry it.
+    let (mut shown, mut left_out) = (0, 0);
+    let t = Instant::now();
+    while shown + left_out < 25 {
+        let left = Duration::from_secs(5).saturating_sub(t.elapsed());
+        let line = s
+            .log
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("{shown} shown, {left_out} left out after 5 s"));
+        if line.contains("closed pid") && line.contains("not a handle message") {
+            shown += 1;
+        } else if let Some(n) = line
+            .split_once('(')
+            .and_then(|(_, r)| r.strip_suffix(" more such lines left out)"))
+        {
+            left_out += n.parse::<usize>().unwrap();
+        }
+    }
+    assert_eq!(shown + left_out, 25);
+    assert!(left_out > 0 && shown <= 20, "{shown} shown");
+}
+
+#[test]
+fn the_default_socket_served_by_another_user_is_not_trusted() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a registry as nobody");
+        return;
+    }
+    let runtime = std::env::temp_dir().join(unique("shmkit-cli-registry-xdg"));
+    std::fs::create_dir(&runtime).unwrap();
+    let _gone = DirGone(runtime.clone());
+    // nobody made $XDG_RUNTIME_DIR/shmkit first and serves there.
+    let dir = runtime.join("shmkit");
+    std::fs::create_dir(&dir).unwrap();
+    rustix::fs::chown(
+        &dir,
+        Some(rustix::fs::Uid::from_raw(NOBODY)),
+        Some(rustix::fs::Gid::from_raw(NOBODY)),
+    )
+    .unwrap();
+    let sock = dir.join("registry.sock");
+    let mut squatter = Killed(
+        Command::new(BIN)
+            .args(["registry", "serve", "--socket", sock.to_str().unwrap()])
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Its log kept open (a closed one would end it at its next line).
+    let mut log = BufReader::new(squatter.0.stderr.take().unwrap());
+    let mut first = String::new();
+    log.read_line(&mut first).unwrap();
+    assert!(first.contains("serving on"), "{first}");
+    for args in [&["registry", "ls"][..], &["registry", "lookup", "x"]] {
+        let out = Command::new(BIN)
+            .args(args)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .output()
+            .unwrap();
+        let r = done(out);
+        assert_ne!(r.code, 0);
+        assert!(
+            r.err.contains("run by uid 65534") && r.err.contains("not to be trusted"),
+            "{}",
+            r.err
+        );
+    }
+}
+
+/// A child killed (and reaped) when dropped, a failed assertion included.
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
