@@ -30,11 +30,24 @@ fn peer() {
             for r in &args[1..] {
                 if let Some(b) = r.strip_prefix(':') {
                     let (what, n) = b.split_once('=').unwrap();
+                    if (what, n) == ("frame", "max") {
+                        bounds.frame_time = Duration::MAX;
+                        continue;
+                    }
                     let n: usize = n.parse().unwrap();
                     match what {
                         "flight" => bounds.in_flight_per_uid = n,
                         "conns" => bounds.connections = n,
                         "stored" => bounds.stored_handles = n,
+                        "uidnames" => bounds.names_per_uid = n,
+                        "nofile" => {
+                            let l = rustix::process::Rlimit {
+                                current: Some(n as u64),
+                                maximum: Some(n as u64),
+                            };
+                            rustix::process::setrlimit(rustix::process::Resource::Nofile, l)
+                                .unwrap();
+                        }
                         _ => panic!("unknown bound {what}"),
                     }
                     continue;
@@ -183,6 +196,83 @@ fn peer() {
             say(format!(
                 "after reading: {:?}",
                 again.map_err(|e| e.to_string())
+            ));
+        }
+        // Registers `args[2]` names that start with `args[1]` (no handles, persistent);
+        // says how many went and the first refusal.
+        "registrar" => {
+            let mut c = Client::connect(&sock).unwrap();
+            let n: usize = args[2].parse().unwrap();
+            let opts = RegisterOptions { persistent: true };
+            let results: Vec<_> = (0..n)
+                .map(|i| c.register(&format!("{}{i}", args[1]), &[], opts))
+                .collect();
+            let ok = results.iter().filter(|r| r.is_ok()).count();
+            let first = results.into_iter().find_map(Result::err);
+            say(format!(
+                "registered {ok}, then {:?}",
+                first.map(|e| e.to_string())
+            ));
+        }
+        // Looks "many" (16 handles) up with too few fds free to receive them, then with
+        // enough: the connection must not stay out of step.
+        "short-of-fds" => {
+            let mut c = Client::connect(&sock).unwrap();
+            assert_eq!(c.lookup("many").unwrap().handles.len(), 16);
+            let mut hold = Vec::new();
+            while let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(std::io::stdin(), 0) {
+                hold.push(fd);
+            }
+            // Four fds free.
+            hold.truncate(hold.len() - 4);
+            let short = c.lookup("many").map(|e| e.handles.len());
+            drop(hold);
+            let after: Vec<_> = (0..3)
+                .map(|_| {
+                    c.lookup("many")
+                        .map(|e| e.handles.len())
+                        .map_err(|e| e.to_string())
+                })
+                .collect();
+            say(format!("short {:?}", short.map_err(|e| e.to_string())));
+            say(format!("after {after:?}"));
+        }
+        // Connects to `args[0]` (a full backlog) with a 300 ms timeout while a timer sends it
+        // SIGALRM every 50 ms; says what happened and how long it took.
+        "interrupted" => {
+            extern "C" fn nothing(_: libc::c_int) {}
+            // SAFETY: a handler that does nothing (async-signal-safe), installed without
+            // SA_RESTART, and a timer for this process; nothing else here uses SIGALRM.
+            unsafe {
+                let mut sa: libc::sigaction = std::mem::zeroed();
+                sa.sa_sigaction = nothing as extern "C" fn(libc::c_int) as usize;
+                assert_eq!(libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut()), 0);
+                let every = libc::timeval {
+                    tv_sec: 0,
+                    tv_usec: 50_000,
+                };
+                let t = libc::itimerval {
+                    it_interval: every,
+                    it_value: every,
+                };
+                assert_eq!(
+                    libc::setitimer(libc::ITIMER_REAL, &t, std::ptr::null_mut()),
+                    0
+                );
+            }
+            // A connect that never ends is reported, not waited for.
+            std::thread::spawn(|| {
+                std::thread::sleep(Duration::from_secs(5));
+                say("still connecting after 5 s");
+                std::process::exit(1);
+            });
+            let t = Instant::now();
+            let r = Client::connect_within(&sock, Duration::from_millis(300));
+            let took = t.elapsed();
+            say(format!(
+                "{:?} after {} ms",
+                r.map(|_| ()).map_err(|e| e.kind()),
+                took.as_millis()
             ));
         }
         // Looks `args[1]` up; says what happened.
@@ -822,4 +912,128 @@ fn a_list_gives_sizes_as_they_are_now_and_the_device() {
         (st.st_dev, st.st_ino)
     );
     assert_eq!(c.lookup("grows").unwrap().info.handles[0].size, 3 * 4096);
+}
+
+#[test]
+fn a_uid_gets_a_quarter_of_the_names() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a client as nobody");
+        return;
+    }
+    let reg = Registry::start(&["pub/=65534,register", ":uidnames=3"]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&reg.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut p = Peer::spawn_as(
+        NOBODY,
+        "registrar",
+        &[reg.path().to_str().unwrap(), "pub/", "5"],
+    );
+    let said = p.recv();
+    p.finish();
+    assert!(
+        said.starts_with("registered 3, then Some(")
+            && said.contains("uid 65534 has 3 names registered (the bound per user)"),
+        "{said}"
+    );
+    // The registry's own user is not bounded so.
+    let mut me = Client::connect(reg.path()).unwrap();
+    for i in 0..5 {
+        me.register(&format!("mine/{i}"), &[], RegisterOptions::default())
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_client_that_could_not_take_an_answers_fds_is_in_step_again_after() {
+    let reg = Registry::start(&[]);
+    let events: Vec<EventFd> = (0..16).map(|_| EventFd::new().unwrap()).collect();
+    let handles: Vec<Handle> = events.iter().map(|e| Handle::eventfd(e).unwrap()).collect();
+    let refs: Vec<&Handle> = handles.iter().collect();
+    let mut me = Client::connect(reg.path()).unwrap();
+    me.register("many", &refs, RegisterOptions::default())
+        .unwrap();
+    let mut p = Peer::spawn("short-of-fds", &[reg.path().to_str().unwrap()]);
+    let short = p.recv();
+    assert!(
+        short.starts_with("short Err(") && short.contains("MSG_CTRUNC"),
+        "{short}"
+    );
+    assert_eq!(p.recv(), "after [Ok(16), Ok(16), Ok(16)]");
+    p.finish();
+}
+
+#[test]
+fn a_connect_interrupted_by_signals_still_times_out() {
+    let dir = std::env::temp_dir().join(common::unique("shmkit-backlog-sig"));
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.clone();
+    let _gone = Cleanup(move || {
+        let _ = std::fs::remove_dir_all(&d);
+    });
+    let sock = dir.join("r.sock");
+    let l = rustix::net::socket_with(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .unwrap();
+    rustix::net::bind(&l, &rustix::net::SocketAddrUnix::new(&sock).unwrap()).unwrap();
+    rustix::net::listen(&l, 0).unwrap();
+    let _first = UnixStream::connect(&sock).unwrap();
+    let mut p = Peer::spawn("interrupted", &[sock.to_str().unwrap()]);
+    let said = p.recv();
+    p.finish();
+    let (what, ms) = said.split_once(" after ").unwrap();
+    assert_eq!(what, "Err(TimedOut)", "{said}");
+    let ms: u64 = ms.strip_suffix(" ms").unwrap().parse().unwrap();
+    assert!((250..3000).contains(&ms), "{said}");
+}
+
+#[test]
+fn a_registry_out_of_fds_pauses_accepting_and_then_sleeps_again() {
+    // 48 fds, and bounds that let connections run it out of them.
+    let reg = Registry::start(&[":nofile=48", ":conns=1000"]);
+    let mut held = Vec::new();
+    for _ in 0..60 {
+        held.push(UnixStream::connect(reg.path()).unwrap());
+    }
+    // The registry accepts what it can, then meets EMFILE and pauses.
+    std::thread::sleep(Duration::from_millis(300));
+    drop(held);
+    std::thread::sleep(Duration::from_millis(300));
+    // Served again, and idle: a pause that is over must not leave it polling without
+    // sleeping (it spun at 100% of a CPU).
+    let mut c = Client::connect(reg.path()).unwrap();
+    assert_eq!(c.lookup("x").unwrap_err().kind(), ErrorKind::NotFound);
+    drop(c);
+    let pid = reg.server.as_ref().unwrap().pid();
+    let cpu = || {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<u64> = after
+            .split(' ')
+            .skip(11)
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        f[0] + f[1]
+    };
+    let before = cpu();
+    std::thread::sleep(Duration::from_secs(1));
+    // Clock ticks (100 a second): a spinning registry takes about 100.
+    let used = cpu() - before;
+    assert!(used < 30, "{used} ticks of CPU in an idle second");
+}
+
+#[test]
+fn a_frame_time_of_duration_max_is_no_overflow() {
+    let reg = Registry::start(&[":frame=max"]);
+    let mut half = UnixStream::connect(reg.path()).unwrap();
+    half.write_all(b"S").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = Client::connect(reg.path()).unwrap();
+    assert_eq!(c.lookup("x").unwrap_err().kind(), ErrorKind::NotFound);
 }

@@ -65,11 +65,13 @@ struct ServeArgs {
     /// The access rules (TOML; see above).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Most names registered at once [default: 4096].
+    /// Most names registered at once, a quarter of them by one user other than the
+    /// registry's [default: 4096].
     #[arg(long, value_name = "N")]
     max_names: Option<usize>,
-    /// Most clients connected at once [default: a quarter of the open-file limit, at most
-    /// 256; the limit is first raised to its hard limit].
+    /// Most clients connected at once, a quarter of them of one user other than the
+    /// registry's [default: the open-file limit / 34, at most 256; the limit is first raised
+    /// to its hard limit].
     #[arg(long, value_name = "N")]
     max_connections: Option<usize>,
 }
@@ -197,12 +199,17 @@ fn serve(a: ServeArgs) -> CmdResult {
     // and unread counts against its open-file limit: a server raises its soft limit to the
     // hard one (the bounds follow it).
     let nofile = raise_nofile();
-    let bounds = Bounds::for_nofile(nofile);
-    let server = server.policy(policy)?.bounds(Bounds {
-        names: a.max_names.unwrap_or(bounds.names),
-        connections: a.max_connections.unwrap_or(bounds.connections),
-        ..bounds
-    });
+    let mut bounds = Bounds::for_nofile(nofile);
+    if let Some(n) = a.max_names {
+        bounds.names = n;
+        bounds.names_per_uid = (n / 4).max(1);
+    }
+    if let Some(n) = a.max_connections {
+        // One uid other than the registry's keeps a quarter of them, as by default.
+        bounds.connections = n;
+        bounds.per_uid = (n / 4).max(1);
+    }
+    let server = server.policy(policy)?.bounds(bounds);
     // Under systemd stderr goes to the journal, which takes a priority prefix and keeps its
     // own time stamps.
     let journal = std::env::var_os("JOURNAL_STREAM").is_some();

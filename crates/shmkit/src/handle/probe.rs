@@ -23,10 +23,12 @@ pub struct Attempt {
 /// [`Handle::memfd_read_only`](super::Handle::memfd_read_only) every attempt is refused.
 ///
 /// Nothing is changed when the attempts are refused. One that is allowed does no harm either:
-/// mappings are unmapped unwritten, and `write(2)` writes back the byte it just read at
-/// offset 0 (a concurrent write to that byte could be lost, on an object that was not
-/// protected). Shrinking is not tried, as it would cut data; [`Handle::seals`] shows
-/// `F_SEAL_SHRINK`.
+/// mappings (of the object's first page) are unmapped unwritten, and `write(2)` writes back
+/// the byte it just read at offset 0 (a concurrent write to that byte could be lost, on an
+/// object that was not protected). A descriptor opened `O_APPEND` would append whatever the
+/// offset: its `write(2)` is tried only when a write seal makes the kernel refuse it, and is
+/// otherwise reported allowed without writing. Shrinking is not tried, as it would cut data;
+/// [`Handle::seals`] shows `F_SEAL_SHRINK`.
 ///
 /// ```
 /// let mut m = shmkit::Memfd::create("probe", 4096)?;
@@ -38,22 +40,35 @@ pub struct Attempt {
 /// ```
 ///
 /// # Errors
-/// [`ErrorKind::InvalidArgument`] for a handle that is not memory, or of 0 bytes; the OS
-/// error of a read-only mapping (which every memory handle allows).
+/// [`ErrorKind::InvalidArgument`] for a handle that is not memory, or whose object is empty
+/// (now, or by the time a byte is read back); the OS error of `fstat` or of a read-only
+/// mapping (which every memory handle allows).
 pub fn write_attempts(h: &Handle) -> Result<Vec<Attempt>> {
-    if !matches!(h.kind(), Kind::Memfd | Kind::PosixShm) || h.size() == 0 {
-        return Err(Error::new(
+    let empty = |size: u64| {
+        Error::new(
             ErrorKind::InvalidArgument,
             "write_attempts",
             "handle",
             format!(
-                "a {} handle of {} bytes is no memory to write",
-                h.kind(),
-                h.size()
+                "a {} handle of {size} bytes is no memory to write",
+                h.kind()
             ),
-        ));
+        )
+    };
+    if !matches!(h.kind(), Kind::Memfd | Kind::PosixShm) {
+        return Err(empty(h.size()));
     }
-    let len = usize::try_from(h.size().min(1 << 20)).unwrap_or(1 << 20);
+    // The size now (the handle's is from when it was made), and the object's page size:
+    // `st_blksize` is the huge page size on hugetlbfs, where a mapping's length must be a
+    // multiple of it for `mprotect` and `munmap`.
+    let st = rustix::fs::fstat(h.fd()).map_err(|e| Error::os("fstat", "handle", e))?;
+    if st.st_size <= 0 {
+        return Err(empty(0));
+    }
+    let len = usize::try_from(st.st_blksize)
+        .ok()
+        .filter(|n| n.is_power_of_two())
+        .unwrap_or_else(crate::platform::page_size);
     let mut out = Vec::new();
     let fd = h.fd();
     tries(
@@ -132,10 +147,28 @@ fn tries(
     // SAFETY: as above.
     let _ = unsafe { rustix::mm::munmap(ro, len) };
     out.push(said(names[1], mp));
+    let flags =
+        rustix::fs::fcntl_getfl(fd).map_err(|e| Error::os("fcntl(F_GETFL)", "handle", e))?;
+    let sealed = rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| {
+        s.intersects(rustix::fs::SealFlags::WRITE | rustix::fs::SealFlags::FUTURE_WRITE)
+    });
+    let writes = !matches!(flags & OFlags::ACCMODE, OFlags::RDONLY);
+    if flags.contains(OFlags::APPEND) && writes && !sealed {
+        // It would append, not rewrite: allowed, and not done.
+        out.push(said(names[2], Ok(())));
+        return Ok(());
+    }
     let mut b = [0u8; 1];
-    let w = rustix::io::pread(fd, &mut b, 0)
-        .and_then(|_| rustix::io::pwrite(fd, &b, 0))
-        .map(|_| ());
-    out.push(said(names[2], w));
+    let n = rustix::io::pread(fd, &mut b, 0).map_err(|e| Error::os("pread", "handle", e))?;
+    if n == 0 {
+        // Emptied meanwhile: a write at 0 would grow it.
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "write_attempts",
+            "handle",
+            "the object was emptied while it was probed",
+        ));
+    }
+    out.push(said(names[2], rustix::io::pwrite(fd, &b, 0).map(|_| ())));
     Ok(())
 }

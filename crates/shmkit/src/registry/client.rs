@@ -178,6 +178,10 @@ impl Client {
                 e
             }
         };
+        // Out of step until a whole answer is read: an error part-way (a timeout, a
+        // truncated or refused frame) leaves the rest of it in the socket, to be taken for
+        // the next call's answer; the next call then connects again.
+        self.broken = true;
         if let Err(e) = handle::send(&self.stream, handles, &protocol::encode_request(req)) {
             return Err(self.send_failed(e, gone));
         }
@@ -195,8 +199,6 @@ impl Client {
         };
         let got = handle::recv_with(&self.stream, limits).map_err(|e| {
             if e.kind() == ErrorKind::TimedOut {
-                // The answer may still come, and would be taken for the next one's.
-                self.broken = true;
                 Error::new(
                     ErrorKind::TimedOut,
                     "registry",
@@ -207,7 +209,9 @@ impl Client {
                 gone(e)
             }
         })?;
-        Ok((protocol::decode_response(&got.payload)?, got.handles))
+        let r = protocol::decode_response(&got.payload)?;
+        self.broken = false;
+        Ok((r, got.handles))
     }
 
     /// The error of a request that could not be sent. A registry that refused the connection
@@ -216,8 +220,7 @@ impl Client {
         let shown = self.path.display().to_string();
         match e.raw_os_error() {
             Some(libc::EAGAIN) => {
-                // Part of the frame may have gone: the connection is out of step.
-                self.broken = true;
+                // Part of the frame may have gone: the connection is out of step (`broken`).
                 Error::new(
                     ErrorKind::TimedOut,
                     "registry",
@@ -230,7 +233,6 @@ impl Client {
                 )
             }
             Some(libc::EPIPE | libc::ECONNRESET) => {
-                self.broken = true;
                 let _ = self
                     .stream
                     .set_read_timeout(Some(Duration::from_millis(100)));
@@ -438,29 +440,49 @@ fn connect(path: &Path, timeout: Duration) -> Result<UnixStream> {
     sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(timeout))
         .map_err(|e| Error::os("setsockopt(SO_SNDTIMEO)", &shown, e))?;
     let addr = SocketAddrUnix::new(path).map_err(|e| Error::os("connect", &shown, e))?;
+    let deadline = Instant::now().checked_add(timeout);
     loop {
         match rustix::net::connect(&fd, &addr) {
-            Ok(()) => return Ok(UnixStream::from(fd)),
-            Err(rustix::io::Errno::INTR) => continue,
+            Ok(()) => {
+                // The whole timeout again for the requests to come (a signal may have left
+                // less of it set).
+                sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(timeout))
+                    .map_err(|e| Error::os("setsockopt(SO_SNDTIMEO)", &shown, e))?;
+                return Ok(UnixStream::from(fd));
+            }
+            // A signal cut the wait short: wait what is left of it (a signal every 100 ms
+            // must not make it a wait for ever).
+            Err(rustix::io::Errno::INTR) => {
+                let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                if left.is_some_and(|l| l.is_zero()) {
+                    return Err(backlog_full(&shown, timeout));
+                }
+                if let Some(left) = left {
+                    sockopt::set_socket_timeout(&fd, sockopt::Timeout::Send, Some(left))
+                        .map_err(|e| Error::os("setsockopt(SO_SNDTIMEO)", &shown, e))?;
+                }
+            }
             Err(e @ (rustix::io::Errno::NOENT | rustix::io::Errno::CONNREFUSED)) => {
                 return Err(Error::os("connect", &shown, e)
                     .with_kind(ErrorKind::NotFound)
                     .with_hint("no registry serves there; start one (Server::bind + run)"))
             }
-            Err(rustix::io::Errno::AGAIN) => {
-                return Err(Error::new(
-                    ErrorKind::TimedOut,
-                    "connect",
-                    &shown,
-                    format!(
-                        "the registry did not take the connection within {timeout:?}: its \
-                         backlog is full (it is stopped, hung or overloaded)"
-                    ),
-                ))
-            }
+            Err(rustix::io::Errno::AGAIN) => return Err(backlog_full(&shown, timeout)),
             Err(e) => return Err(Error::os("connect", &shown, e)),
         }
     }
+}
+
+fn backlog_full(shown: &str, timeout: Duration) -> Error {
+    Error::new(
+        ErrorKind::TimedOut,
+        "connect",
+        shown,
+        format!(
+            "the registry did not take the connection within {timeout:?}: its backlog is full \
+             (it is stopped, hung or overloaded)"
+        ),
+    )
 }
 
 /// Waits at most `timeout` for a registry to serve on `path` and for `name` to be registered

@@ -12,6 +12,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 mod inflight;
+mod notes;
 mod requests;
 
 use inflight::Draining;
@@ -21,6 +22,8 @@ use inflight::Draining;
 pub struct Bounds {
     /// Names registered at once.
     pub names: usize,
+    /// Names registered at once by one uid other than the registry's own.
+    pub names_per_uid: usize,
     /// Clients connected at once; more are accepted and closed at once.
     pub connections: usize,
     /// Handles per name (at most [`handle::MAX_HANDLES`]).
@@ -49,16 +52,20 @@ pub struct Bounds {
 
 impl Bounds {
     /// The bounds for a registry whose `RLIMIT_NOFILE` is `nofile`: 4,096 names, 16 handles
-    /// a name, 4 KiB payloads, 2 s per frame; connections, stored handles and handles in
-    /// flight each at most a quarter of `nofile` (256, 512 and 512 at most), and a quarter
-    /// of each for one uid other than the registry's own.
+    /// a name, 4 KiB payloads, 2 s per frame. The fds: half of `nofile` for connections, each
+    /// of which may hold a frame's 16 handles while it is read (so `nofile` / 34, at most
+    /// 256), a quarter for stored handles (at most 512); and a quarter of `nofile` for handles
+    /// in flight (at most 512), which the kernel counts against the same limit. One uid other
+    /// than the registry's own gets a quarter of each, and of the names.
     pub fn for_nofile(nofile: u64) -> Bounds {
-        let quarter = usize::try_from(nofile / 4).unwrap_or(usize::MAX).max(4);
-        let connections = quarter.min(256);
+        let nofile = usize::try_from(nofile).unwrap_or(usize::MAX);
+        let quarter = (nofile / 4).max(4);
+        let connections = (nofile / 2 / (1 + handle::MAX_HANDLES)).clamp(4, 256);
         let stored = quarter.min(512);
         let flight = quarter.min(512);
         Bounds {
             names: 4096,
+            names_per_uid: 1024,
             connections,
             handles: handle::MAX_HANDLES,
             payload: 4096,
@@ -87,6 +94,13 @@ struct Entry {
     handles: Vec<Handle>,
     /// The connection that registered it.
     conn: u64,
+}
+
+/// What one uid has registered.
+#[derive(Default, Clone, Copy)]
+struct Held {
+    names: usize,
+    handles: usize,
 }
 
 struct Conn {
@@ -135,12 +149,12 @@ pub struct Server {
     draining: Vec<Draining>,
     /// Handles held for all names, and per uid.
     stored: usize,
-    stored_by_uid: HashMap<u32, usize>,
+    /// Names and handles held for each uid.
+    held_by_uid: HashMap<u32, Held>,
     /// Accepting is paused until then (out of fds).
     accept_paused: Option<Instant>,
-    /// Rate limit of notes (refusals, closed connections): since when, how many said, how
-    /// many left out.
-    notes: (Instant, u32, u64),
+    /// The log, rate-limited per uid.
+    notes: notes::Notes,
     /// The directory this server made for its socket (its mode follows the policy).
     made_dir: Option<std::path::PathBuf>,
 }
@@ -254,9 +268,9 @@ impl Server {
             burst: false,
             draining: Vec::new(),
             stored: 0,
-            stored_by_uid: HashMap::new(),
+            held_by_uid: HashMap::new(),
             accept_paused: None,
-            notes: (Instant::now(), 0, 0),
+            notes: notes::Notes::default(),
             made_dir: None,
         })
     }
@@ -337,19 +351,24 @@ impl Server {
     /// One turn of the loop: waits for events (at most until the next deadline), serves them.
     fn turn(&mut self, log: &mut impl FnMut(&str)) -> Result<()> {
         let now = Instant::now();
+        // A pause that is over is forgotten (else its instant, in the past, would make every
+        // poll return at once).
+        if self.accept_paused.is_some_and(|t| now >= t) {
+            self.accept_paused = None;
+        }
         let next = self
             .conns
             .iter()
             .flat_map(|c| {
                 [
-                    c.since.map(|s| s + self.bounds.frame_time),
+                    c.since.and_then(|s| s.checked_add(self.bounds.frame_time)),
                     c.waiting.as_ref().map(|w| w.1),
                 ]
             })
             .flatten()
             .chain(self.accept_paused)
             // Notes left out are counted once the second is over, not at the next note.
-            .chain((self.notes.2 > 0).then(|| self.notes.0 + Duration::from_secs(1)))
+            .chain(self.notes.due())
             // Draining sockets are looked at every 100 ms.
             .chain((!self.draining.is_empty()).then(|| now + Duration::from_millis(100)))
             .min();
@@ -370,7 +389,7 @@ impl Server {
         let mut accept = false;
         {
             let mut fds = Vec::with_capacity(self.conns.len() + 1);
-            let paused = self.accept_paused.is_some_and(|t| Instant::now() < t);
+            let paused = self.accept_paused.is_some();
             fds.push(PollFd::new(
                 &self.listener,
                 if paused {
@@ -411,7 +430,10 @@ impl Server {
         let now = Instant::now();
         let frame_time = self.bounds.frame_time;
         for c in &mut self.conns {
-            if c.since.is_some_and(|s| now >= s + frame_time) {
+            if c.since
+                .and_then(|s| s.checked_add(frame_time))
+                .is_some_and(|end| now >= end)
+            {
                 let why = format!("sent part of a frame and then nothing for {frame_time:?}");
                 self.closing.push((c.id, why));
                 continue;
@@ -440,9 +462,7 @@ impl Server {
         if !self.draining.is_empty() {
             self.settle();
         }
-        if self.notes.2 > 0 && now.duration_since(self.notes.0) >= Duration::from_secs(1) {
-            self.flush_notes(log);
-        }
+        self.notes.flush(log);
         if accept {
             self.accept(log)?;
         }
@@ -461,7 +481,11 @@ impl Server {
                     // The connection stays in the backlog, so the listener stays readable:
                     // stop polling it for a while instead of spinning on it.
                     self.accept_paused = Some(Instant::now() + Duration::from_millis(100));
-                    self.note(log, format!("accept: {e}: pausing accepts for 100 ms"));
+                    self.note(
+                        None,
+                        log,
+                        format!("accept: {e}: pausing accepts for 100 ms"),
+                    );
                     return Ok(());
                 }
                 // A client that went away while queued, a signal, a short allocation failure:
@@ -531,6 +555,7 @@ impl Server {
                     &protocol::encode_response(&Response::Error(code, why.clone())),
                 );
                 self.note(
+                    Some(who.uid),
                     log,
                     format!("refused pid {} uid {}: {why}", who.pid, who.uid),
                 );
@@ -557,28 +582,9 @@ impl Server {
         }
     }
 
-    /// Logs `line`, at most 10 lines a second of such notes: a storm of refused connections
-    /// or requests must not flood the log (how many were left out is said when the second
-    /// is over).
-    fn note(&mut self, log: &mut dyn FnMut(&str), line: String) {
-        let now = Instant::now();
-        if now.duration_since(self.notes.0) >= Duration::from_secs(1) {
-            self.flush_notes(log);
-        }
-        if self.notes.1 < 10 {
-            self.notes.1 += 1;
-            log(&line);
-        } else {
-            self.notes.2 += 1;
-        }
-    }
-
-    /// Says how many notes were left out in the second that is over, and starts a new one.
-    fn flush_notes(&mut self, log: &mut dyn FnMut(&str)) {
-        if self.notes.2 > 0 {
-            log(&format!("({} more such lines left out)", self.notes.2));
-        }
-        self.notes = (Instant::now(), 0, 0);
+    /// Logs `line` about `uid`, rate-limited (see `notes.rs`).
+    fn note(&mut self, uid: Option<u32>, log: &mut dyn FnMut(&str), line: String) {
+        self.notes.note(uid, log, &line);
     }
 
     /// Reads what connection `i` sent and answers each whole request; `Err` closes it.

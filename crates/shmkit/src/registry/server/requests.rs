@@ -47,7 +47,7 @@ impl Server {
     ) -> std::result::Result<(), String> {
         let c = &self.conns[i];
         let line = format!("refused pid {} uid {}: {why}", c.who.pid, c.who.uid);
-        self.note(log, line);
+        self.note(Some(c.who.uid), log, line);
         reply(&mut self.conns[i], &Response::Error(code, why), &[])
     }
 
@@ -78,7 +78,9 @@ impl Server {
     fn insert(&mut self, name: String, entry: Entry) {
         self.remove(&name);
         self.stored += entry.handles.len();
-        *self.stored_by_uid.entry(entry.info.uid).or_default() += entry.handles.len();
+        let held = self.held_by_uid.entry(entry.info.uid).or_default();
+        held.names += 1;
+        held.handles += entry.handles.len();
         self.names.insert(name, entry);
     }
 
@@ -86,10 +88,11 @@ impl Server {
     fn remove(&mut self, name: &str) {
         if let Some(e) = self.names.remove(name) {
             self.stored -= e.handles.len();
-            if let Some(n) = self.stored_by_uid.get_mut(&e.info.uid) {
-                *n -= e.handles.len();
-                if *n == 0 {
-                    self.stored_by_uid.remove(&e.info.uid);
+            if let Some(held) = self.held_by_uid.get_mut(&e.info.uid) {
+                held.names -= 1;
+                held.handles -= e.handles.len();
+                if held.names == 0 {
+                    self.held_by_uid.remove(&e.info.uid);
                 }
             }
         }
@@ -144,6 +147,15 @@ impl Server {
                 } else if self.names.len() >= self.bounds.names {
                     let why = format!("{} names are registered (the bound)", self.bounds.names);
                     return self.refuse(i, Code::Full, why, log);
+                } else if who.uid != self.owner {
+                    let theirs = self.held_by_uid.get(&who.uid).map_or(0, |h| h.names);
+                    if theirs >= self.bounds.names_per_uid {
+                        let why = format!(
+                            "uid {} has {theirs} names registered (the bound per user)",
+                            who.uid
+                        );
+                        return self.refuse(i, Code::Full, why, log);
+                    }
                 }
                 // The handles of the entry replaced (the same uid's) are given back.
                 let stored = self.stored - replacing;
@@ -155,7 +167,7 @@ impl Server {
                     );
                     return self.refuse(i, Code::Full, why, log);
                 }
-                let theirs = self.stored_by_uid.get(&who.uid).copied().unwrap_or(0) - replacing;
+                let theirs = self.held_by_uid.get(&who.uid).map_or(0, |h| h.handles) - replacing;
                 if who.uid != self.owner && theirs + handles.len() > self.bounds.stored_per_uid {
                     let why = format!(
                         "uid {} has {theirs} handles registered; {} more would pass the bound of \
@@ -177,13 +189,14 @@ impl Server {
                     persistent,
                     handles: handles.iter().map(handle_info).collect(),
                 };
-                log(&format!(
+                let line = format!(
                     "registered {name:?} ({} handles{}) for pid {} uid {}",
                     handles.len(),
                     if persistent { ", persistent" } else { "" },
                     who.pid,
                     who.uid
-                ));
+                );
+                self.note(Some(who.uid), log, line);
                 self.insert(
                     name.clone(),
                     Entry {
@@ -220,10 +233,8 @@ impl Server {
                 }
                 Some(_) => {
                     self.remove(&name);
-                    log(&format!(
-                        "unregistered {name:?} by pid {} uid {}",
-                        who.pid, who.uid
-                    ));
+                    let line = format!("unregistered {name:?} by pid {} uid {}", who.pid, who.uid);
+                    self.note(Some(who.uid), log, line);
                     reply(&mut self.conns[i], &Response::Ok, &[])
                 }
             },
@@ -265,7 +276,7 @@ impl Server {
         let c = self.conns.swap_remove(i);
         if why != "closed the connection" {
             let line = format!("closed pid {} uid {}: {why}", c.who.pid, c.who.uid);
-            self.note(log, line);
+            self.note(Some(c.who.uid), log, line);
         }
         if c.in_flight > 0 && unread(&c.stream).is_some_and(|n| n > 0) {
             // Its peer still holds handles it has not read, charged to the registry's user:
@@ -285,10 +296,8 @@ impl Server {
             .collect();
         for n in gone {
             self.remove(&n);
-            log(&format!(
-                "{n:?} is gone: pid {} closed its connection",
-                c.who.pid
-            ));
+            let line = format!("{n:?} is gone: pid {} closed its connection", c.who.pid);
+            self.note(Some(c.who.uid), log, line);
         }
     }
 }
