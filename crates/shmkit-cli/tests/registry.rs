@@ -337,11 +337,13 @@ fn a_storm_of_bad_clients_is_logged_ten_lines_a_second_and_the_rest_counted() {
             .unwrap_or_else(|_| panic!("{shown} shown, {left_out} left out after 5 s"));
         if line.contains("closed pid") && line.contains("not a handle message") {
             shown += 1;
-        } else if let Some(n) = line
-            .split_once('(')
-            .and_then(|(_, r)| r.strip_suffix(" more such lines left out)"))
-        {
-            left_out += n.parse::<usize>().unwrap();
+        } else if let Some(r) = line.split_once('(').map(|(_, r)| r) {
+            // "(N more such lines for uid U left out)": counted per uid.
+            if let Some(n) = r.strip_suffix(" left out)") {
+                let (n, who) = n.split_once(" more such lines for ").unwrap();
+                assert_eq!(who, format!("uid {}", rustix::process::geteuid().as_raw()));
+                left_out += n.parse::<usize>().unwrap();
+            }
         }
     }
     assert_eq!(shown + left_out, 25);
@@ -404,4 +406,56 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+#[test]
+fn max_connections_keeps_a_quarter_per_other_user() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: needs root to run a client as nobody");
+        return;
+    }
+    let cfg_dir = std::env::temp_dir().join(unique("shmkit-cli-registry-max"));
+    std::fs::create_dir(&cfg_dir).unwrap();
+    let _gone = DirGone(cfg_dir.clone());
+    let cfg = cfg_dir.join("allow.toml");
+    std::fs::write(&cfg, "[[allow]]\nprefix = \"pub/\"\nuids = [65534]\n").unwrap();
+    let s = Serving::start(&["--config", cfg.to_str().unwrap(), "--max-connections", "4"]);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&s.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // nobody's connections: one is kept (a quarter of 4), the others are told the bound.
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import socket,sys,time\n\
+             socks=[]\n\
+             for i in range(4):\n\
+             \x20 s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); socks.append(s)\n\
+             time.sleep(0.3)\n\
+             for s in socks:\n\
+             \x20 s.setblocking(False)\n\
+             \x20 try: print(len(s.recv(4096)))\n\
+             \x20 except BlockingIOError: print('open')\n\
+             sys.stdout.flush()\n\
+             time.sleep(1)\n",
+            &s.sock,
+        ])
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Meanwhile the registry's own user still gets in.
+    std::thread::sleep(Duration::from_millis(150));
+    let mut c = Client::connect(&s.sock).unwrap();
+    assert_eq!(
+        c.lookup("x").unwrap_err().kind(),
+        shmkit::ErrorKind::NotFound
+    );
+    let out = out.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.iter().filter(|l| **l == "open").count(), 1, "{said}");
+    assert_eq!(lines.len(), 4, "{said}");
 }

@@ -310,3 +310,57 @@ fn peer_credentials_name_the_connecting_process_and_the_sender_of_a_message() {
     p.send("done");
     p.finish();
 }
+
+#[test]
+fn write_attempts_change_nothing_and_fit_the_page_size() {
+    let size = |m: &Memfd| rustix::fs::fstat(m.fd()).unwrap().st_size;
+    // A writable handle: every attempt allowed, and nothing changed.
+    let m = Memfd::create("probe-rw", 4096).unwrap();
+    m.write_at(0, b"Z").unwrap();
+    let h = Handle::memfd(&m).unwrap();
+    let all = handle::write_attempts(&h).unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all.iter().all(|a| a.refused.is_none()), "{all:?}");
+    let mut b = [0u8; 1];
+    m.read_at(0, &mut b).unwrap();
+    assert_eq!((&b, size(&m)), (b"Z", 4096));
+    // O_APPEND: a write would append; reported allowed, not done.
+    let flags = rustix::fs::fcntl_getfl(h.fd()).unwrap();
+    rustix::fs::fcntl_setfl(h.fd(), flags | rustix::fs::OFlags::APPEND).unwrap();
+    let all = handle::write_attempts(&h).unwrap();
+    assert!(all.iter().all(|a| a.refused.is_none()), "{all:?}");
+    assert_eq!(size(&m), 4096);
+    // Emptied since the handle was made: an error, and it stays empty.
+    rustix::fs::ftruncate(m.fd(), 0).unwrap();
+    let e = handle::write_attempts(&h).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert_eq!(size(&m), 0);
+    // A hugetlb memfd: mappings of the huge page size, all unmapped again.
+    match Memfd::create_huge("probe-huge", 2 << 20) {
+        Ok(huge) => {
+            let maps = || {
+                std::fs::read_to_string("/proc/self/maps")
+                    .unwrap()
+                    .lines()
+                    .filter(|l| l.contains("memfd:probe-huge"))
+                    .count()
+            };
+            let before = maps();
+            let all = handle::write_attempts(&Handle::memfd(&huge).unwrap()).unwrap();
+            // Mapped writable and made writable, as a writable handle allows; hugetlbfs has
+            // no write(2) at all (EINVAL).
+            for a in &all {
+                let einval = a
+                    .refused
+                    .as_ref()
+                    .is_some_and(|e| e.raw_os_error() == Some(libc::EINVAL));
+                assert!(
+                    a.refused.is_none() || (a.how.starts_with("write(2)") && einval),
+                    "{all:?}"
+                );
+            }
+            assert_eq!(maps(), before);
+        }
+        Err(e) => eprintln!("hugetlb part not run (no huge pages reserved): {e}"),
+    }
+}

@@ -27,7 +27,8 @@ pub struct Attempt {
 /// the byte it just read at offset 0 (a concurrent write to that byte could be lost, on an
 /// object that was not protected). A descriptor opened `O_APPEND` would append whatever the
 /// offset: its `write(2)` is tried only when a write seal makes the kernel refuse it, and is
-/// otherwise reported allowed without writing. Shrinking is not tried, as it would cut data;
+/// otherwise reported allowed without writing. (hugetlbfs has no `write(2)`: it is refused
+/// with `EINVAL` there, whatever the access.) Shrinking is not tried, as it would cut data;
 /// [`Handle::seals`] shows `F_SEAL_SHRINK`.
 ///
 /// ```
