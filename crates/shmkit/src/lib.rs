@@ -43,6 +43,8 @@
 #![warn(clippy::missing_errors_doc)]
 
 mod anon;
+#[cfg(target_os = "linux")]
+pub mod channel;
 mod error;
 mod fd_map;
 mod file;

@@ -216,8 +216,16 @@ fn peer() {
         }
         // Looks "many" (16 handles) up with too few fds free to receive them, then with
         // enough: the connection must not stay out of step.
+        // Its own name "keep" must survive the reconnect that brings it back in step.
         "short-of-fds" => {
             let mut c = Client::connect(&sock).unwrap();
+            let keep = Memfd::create("keep", 4096).unwrap();
+            c.register(
+                "keep",
+                &[&Handle::memfd(&keep).unwrap()],
+                RegisterOptions::default(),
+            )
+            .unwrap();
             assert_eq!(c.lookup("many").unwrap().handles.len(), 16);
             let mut hold = Vec::new();
             while let Ok(fd) = rustix::io::fcntl_dupfd_cloexec(std::io::stdin(), 0) {
@@ -236,6 +244,7 @@ fn peer() {
                 .collect();
             say(format!("short {:?}", short.map_err(|e| e.to_string())));
             say(format!("after {after:?}"));
+            common::cue();
         }
         // Connects to `args[0]` (a full backlog) with a 300 ms timeout while a timer sends it
         // SIGALRM every 50 ms; says what happened and how long it took.
@@ -962,7 +971,34 @@ fn a_client_that_could_not_take_an_answers_fds_is_in_step_again_after() {
         "{short}"
     );
     assert_eq!(p.recv(), "after [Ok(16), Ok(16), Ok(16)]");
+    // Its name went with the connection it replaced, and came back on the new one.
+    assert_eq!(me.lookup("keep").unwrap().info.pid, p.pid());
+    p.send("bye");
     p.finish();
+}
+
+#[test]
+fn a_call_refused_before_anything_was_sent_keeps_the_connection_and_its_names() {
+    let reg = Registry::start(&[]);
+    let m = Memfd::create("keep", 4096).unwrap();
+    let mut c = Client::connect(reg.path()).unwrap();
+    c.register(
+        "keep",
+        &[&Handle::memfd(&m).unwrap()],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    let events: Vec<EventFd> = (0..17).map(|_| EventFd::new().unwrap()).collect();
+    let too_many: Vec<Handle> = events.iter().map(|e| Handle::eventfd(e).unwrap()).collect();
+    let refs: Vec<&Handle> = too_many.iter().collect();
+    let e = c
+        .register("x", &refs, RegisterOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    let names: Vec<String> = c.list().unwrap().into_iter().map(|i| i.name).collect();
+    assert_eq!(names, ["keep"]);
+    let mut other = Client::connect(reg.path()).unwrap();
+    assert_eq!(other.lookup("keep").unwrap().handles.len(), 1);
 }
 
 #[test]

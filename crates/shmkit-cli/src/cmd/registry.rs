@@ -205,6 +205,22 @@ fn serve(a: ServeArgs) -> CmdResult {
         bounds.names_per_uid = (n / 4).max(1);
     }
     if let Some(n) = a.max_connections {
+        // Each connection may hold a frame's handles while it is read, with the handles
+        // stored: more than the open-file limit holds would fail frames for everyone.
+        let need = n
+            .saturating_mul(1 + bounds.handles)
+            .saturating_add(bounds.stored_handles)
+            .saturating_add(16);
+        if u64::try_from(need).unwrap_or(u64::MAX) > nofile {
+            return Err(Fail::usage(format!(
+                "--max-connections {n} needs up to {need} open files ({} per connection, {} \
+                 stored handles) but the open-file limit is {nofile}: raise it (ulimit -n, \
+                 LimitNOFILE= in a unit) or allow fewer connections (at most {})",
+                1 + bounds.handles,
+                bounds.stored_handles,
+                (nofile as usize).saturating_sub(bounds.stored_handles + 16) / (1 + bounds.handles)
+            )));
+        }
         // One uid other than the registry's keeps a quarter of them, as by default.
         bounds.connections = n;
         bounds.per_uid = (n / 4).max(1);

@@ -58,6 +58,11 @@ pub enum ErrorKind {
     /// The object's permissions, or its owner, do not allow the operation (`EACCES`,
     /// `EPERM`).
     PermissionDenied,
+    /// A call that does not wait found nothing to do now: a channel full (send) or empty
+    /// (receive).
+    WouldBlock,
+    /// The process at the other end of a channel died, or let go of its end.
+    PeerGone,
 }
 
 impl ErrorKind {

@@ -15,6 +15,9 @@ pub struct Attempt {
     pub how: &'static str,
     /// The kernel's refusal; `None` when it allowed it.
     pub refused: Option<Error>,
+    /// Whether the call was made: `write(2)` is not where the kernel would allow it (see
+    /// [`write_attempts`]).
+    pub tried: bool,
 }
 
 /// Tries to write to the memfd or POSIX segment of `h`: a writable shared mapping, a
@@ -22,13 +25,13 @@ pub struct Attempt {
 /// `/proc/self/fd/N` reopened `O_RDWR`. For a handle from
 /// [`Handle::memfd_read_only`](super::Handle::memfd_read_only) every attempt is refused.
 ///
-/// Nothing is changed when the attempts are refused. One that is allowed does no harm either:
-/// mappings (of the object's first page) are unmapped unwritten, and `write(2)` writes back
-/// the byte it just read at offset 0 (a concurrent write to that byte could be lost, on an
-/// object that was not protected). A descriptor opened `O_APPEND` would append whatever the
-/// offset: its `write(2)` is tried only when a write seal makes the kernel refuse it, and is
-/// otherwise reported allowed without writing. (hugetlbfs has no `write(2)`: it is refused
-/// with `EINVAL` there, whatever the access.) Shrinking is not tried, as it would cut data;
+/// Nothing is ever changed: mappings (of the object's first page) are unmapped unwritten,
+/// and `write(2)` is made only where the kernel refuses it. Where a writable shared mapping
+/// was allowed, `write(2)` is allowed for the same reasons (write access, no write seal) and
+/// is reported so without being made ([`Attempt::tried`] false): a real write would race a
+/// truncation by another holder and could grow the object back. It is made on hugetlbfs
+/// (which has no `write(2)`: `EINVAL`, whatever the access) and through an `O_APPEND`
+/// description under `F_SEAL_GROW` (`EPERM`). Shrinking is not tried, as it would cut data;
 /// [`Handle::seals`] shows `F_SEAL_SHRINK`.
 ///
 /// ```
@@ -86,6 +89,7 @@ pub fn write_attempts(h: &Handle) -> Result<Vec<Attempt>> {
         Err(e) => out.push(Attempt {
             how: "open(/proc/self/fd/N, O_RDWR)",
             refused: Some(Error::os("open", "/proc/self/fd/N", e)),
+            tried: true,
         }),
         Ok(rw) => tries(
             rw.as_fd(),
@@ -111,6 +115,7 @@ fn tries(
     let said = |how, r: std::result::Result<(), rustix::io::Errno>| Attempt {
         how,
         refused: r.err().map(|e| Error::os(how, "handle", e)),
+        tried: true,
     };
     // SAFETY: a new mapping at an address the kernel picks; unmapped at once, never written.
     let rw = unsafe {
@@ -123,6 +128,7 @@ fn tries(
             0,
         )
     };
+    let mapped_writable = rw.is_ok();
     out.push(said(
         names[0],
         rw.map(|p| {
@@ -148,21 +154,31 @@ fn tries(
     // SAFETY: as above.
     let _ = unsafe { rustix::mm::munmap(ro, len) };
     out.push(said(names[1], mp));
+    // write(2) is made only where the kernel refuses it, so that the probe never writes
+    // (a write races any truncation: it would grow an object emptied meanwhile). Where a
+    // writable shared mapping was allowed, the kernel allows write(2) for the same reasons
+    // (write access, no write seal): it is reported allowed, not made. Except on hugetlbfs,
+    // which has no write(2), and through an O_APPEND description under F_SEAL_GROW (every
+    // write there would grow the object): those are made, and refused.
     let flags =
         rustix::fs::fcntl_getfl(fd).map_err(|e| Error::os("fcntl(F_GETFL)", "handle", e))?;
-    let sealed = rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| {
-        s.intersects(rustix::fs::SealFlags::WRITE | rustix::fs::SealFlags::FUTURE_WRITE)
-    });
-    let writes = !matches!(flags & OFlags::ACCMODE, OFlags::RDONLY);
-    if flags.contains(OFlags::APPEND) && writes && !sealed {
-        // It would append, not rewrite: allowed, and not done.
-        out.push(said(names[2], Ok(())));
+    let grow_sealed =
+        rustix::fs::fcntl_get_seals(fd).is_ok_and(|s| s.contains(rustix::fs::SealFlags::GROW));
+    let refused = !mapped_writable
+        || platform::fs_kind(fd) == platform::FsKind::Hugetlbfs
+        || (flags.contains(OFlags::APPEND) && grow_sealed);
+    if !refused {
+        out.push(Attempt {
+            how: names[2],
+            refused: None,
+            tried: false,
+        });
         return Ok(());
     }
+    // Were the kernel to allow it after all, the byte written is the one read there.
     let mut b = [0u8; 1];
     let n = rustix::io::pread(fd, &mut b, 0).map_err(|e| Error::os("pread", "handle", e))?;
     if n == 0 {
-        // Emptied meanwhile: a write at 0 would grow it.
         return Err(Error::new(
             ErrorKind::InvalidArgument,
             "write_attempts",

@@ -46,9 +46,11 @@
 //! `fd_inode(pid, fd)`. An OS that cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
 //! says why.
 //!
-//! Linux only, and so gated where they are used: `futex` (the waits under `sync`),
-//! `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`, `semtimedop`, `posix_sem_path`, `sysctl_u64` (the callers are
-//! memfds, POSIX semaphores and queues, System V queues, `sync`: Linux-only modules).
+//! Linux only, and so gated where they are used: `futex` (the waits under `sync` and
+//! `channel`), `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`,
+//! `semtimedop`, `posix_sem_path`, `sysctl_u64`, `process_start` (a process's start time, to
+//! tell a reused pid) (the callers are memfds, POSIX semaphores and queues, System V queues,
+//! `sync`, `channel`: Linux-only modules).
 //!
 //! A new OS adds a module here that provides every item above; the compiler lists what is
 //! missing, since the re-exports below name each one.
@@ -89,7 +91,8 @@ pub(crate) use os::{
 };
 #[cfg(target_os = "linux")]
 pub(crate) use os::{
-    fd_link, futex, memfd_name, msg_cbytes, posix_sem_path, reopen, semtimedop, sysctl_u64,
+    fd_link, futex, memfd_name, msg_cbytes, posix_sem_path, process_start, reopen, semtimedop,
+    sysctl_u64,
 };
 
 /// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)

@@ -128,12 +128,33 @@ impl Client {
     /// Replaces the connection with a new one. The old one is closed first, so that the
     /// registry sees it end (and its names become this user's to take over) before the new
     /// one asks anything.
-    fn reopen(&mut self) -> Result<()> {
+    ///
+    /// The names this client registered went with the old connection (the persistent ones
+    /// became its user's to take over): they are registered again on the new one, so that a
+    /// reconnect, asked for or made after a failed call, loses none. Returns how many.
+    fn reopen(&mut self) -> Result<usize> {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
         self.stream = connect(&self.path, self.answer)?;
         self.timeout = None;
         self.broken = false;
-        Ok(())
+        let mine = std::mem::take(&mut self.mine);
+        let mut done = 0;
+        let mut first_error = None;
+        for (name, handles, opts) in mine {
+            let refs: Vec<&Handle> = handles.iter().collect();
+            match self.register(&name, &refs, opts) {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    // Kept, to be tried again at the next reconnect.
+                    self.mine.push((name, handles, opts));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            None => Ok(done),
+            Some(e) => Err(e),
+        }
     }
 
     /// How long an answer may take before the call fails with [`ErrorKind::TimedOut`]
@@ -178,13 +199,13 @@ impl Client {
                 e
             }
         };
-        // Out of step until a whole answer is read: an error part-way (a timeout, a
-        // truncated or refused frame) leaves the rest of it in the socket, to be taken for
-        // the next call's answer; the next call then connects again.
-        self.broken = true;
         if let Err(e) = handle::send(&self.stream, handles, &protocol::encode_request(req)) {
             return Err(self.send_failed(e, gone));
         }
+        // Out of step until the whole answer is read: an error part-way (a timeout, a frame
+        // that could not be taken whole) leaves the rest of it in the socket, to be taken for
+        // the next call's answer; the next call then connects again first.
+        self.broken = true;
         let wait = wait.max(Duration::from_millis(1));
         if self.timeout != Some(wait) {
             self.stream
@@ -220,7 +241,8 @@ impl Client {
         let shown = self.path.display().to_string();
         match e.raw_os_error() {
             Some(libc::EAGAIN) => {
-                // Part of the frame may have gone: the connection is out of step (`broken`).
+                // Part of the frame may have gone: the connection is out of step.
+                self.broken = true;
                 Error::new(
                     ErrorKind::TimedOut,
                     "registry",
@@ -233,6 +255,7 @@ impl Client {
                 )
             }
             Some(libc::EPIPE | libc::ECONNRESET) => {
+                self.broken = true;
                 let _ = self
                     .stream
                     .set_read_timeout(Some(Duration::from_millis(100)));
@@ -397,25 +420,7 @@ impl Client {
     /// # Errors
     /// As [`Client::connect`] and [`Client::register`].
     pub fn reconnect(&mut self) -> Result<usize> {
-        self.reopen()?;
-        let mine = std::mem::take(&mut self.mine);
-        let mut done = 0;
-        let mut first_error = None;
-        for (name, handles, opts) in mine {
-            let refs: Vec<&Handle> = handles.iter().collect();
-            match self.register(&name, &refs, opts) {
-                Ok(()) => done += 1,
-                Err(e) => {
-                    // Kept, to be tried again at the next reconnect.
-                    self.mine.push((name, handles, opts));
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            None => Ok(done),
-            Some(e) => Err(e),
-        }
+        self.reopen()
     }
 }
 

@@ -173,3 +173,22 @@ pub(crate) fn reopen(
         rustix::fs::Mode::empty(),
     )
 }
+
+/// The start time of process `pid` (`/proc/PID/stat` field 22, clock ticks since boot), or
+/// `None` if there is no such process or it is dead and not reaped yet (a zombie): with the
+/// pid, what names one process for its whole life, where a pid alone may be reused.
+pub(crate) fn process_start(pid: i32) -> Option<u64> {
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold anything, ')' included.
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let mut fields = rest.split(' ');
+    let state = fields.next()?;
+    if matches!(state, "Z" | "X" | "x") {
+        return None;
+    }
+    // Field 3 was the state; field 22 is 19 further.
+    fields.nth(18)?.parse().ok()
+}

@@ -24,7 +24,9 @@ pub struct Bounds {
     pub names: usize,
     /// Names registered at once by one uid other than the registry's own.
     pub names_per_uid: usize,
-    /// Clients connected at once; more are accepted and closed at once.
+    /// Clients connected at once; more are accepted and closed at once. Each may hold
+    /// `handles` + 1 fds while its frame is read: with the stored handles, they must fit in
+    /// `RLIMIT_NOFILE` (else frames fail with `MSG_CTRUNC` and accepts pause).
     pub connections: usize,
     /// Handles per name (at most [`handle::MAX_HANDLES`]).
     pub handles: usize,
@@ -60,7 +62,7 @@ impl Bounds {
     pub fn for_nofile(nofile: u64) -> Bounds {
         let nofile = usize::try_from(nofile).unwrap_or(usize::MAX);
         let quarter = (nofile / 4).max(4);
-        let connections = (nofile / 2 / (1 + handle::MAX_HANDLES)).clamp(4, 256);
+        let connections = (nofile / 2 / (1 + handle::MAX_HANDLES)).clamp(1, 256);
         let stored = quarter.min(512);
         let flight = quarter.min(512);
         Bounds {

@@ -1,0 +1,66 @@
+//! How a side waits: spin first (the peer is usually a few hundred nanoseconds away), then
+//! sleep on a futex. The spin budget adapts: it doubles when spinning found what it waited
+//! for and halves when the wait had to sleep, so a side that waits long in vain stops burning
+//! its CPU, and one whose peer answers at once keeps answering at once.
+
+/// Polls a waiting side makes before it sleeps: at least, at first, at most.
+const MIN: u32 = 16;
+const FIRST: u32 = 1024;
+const MAX: u32 = 1 << 15;
+/// Polls before the spinning starts to yield the CPU between polls (the peer may be waiting
+/// for it, on a machine with few CPUs).
+const PURE: u32 = 64;
+
+/// How a side waits for room or for a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wait {
+    /// Poll until the timeout, never sleeping: the lowest latency, a CPU spent, no system
+    /// call ever.
+    Spin,
+    /// Poll for a while (an adaptive budget), then sleep on a futex until woken.
+    #[default]
+    Adaptive,
+    /// Sleep on a futex at once.
+    Block,
+}
+
+/// The adaptive spin budget of one side.
+#[derive(Debug)]
+pub(super) struct Backoff {
+    budget: u32,
+}
+
+impl Backoff {
+    pub(super) fn new() -> Self {
+        Backoff { budget: FIRST }
+    }
+
+    /// Polls before sleeping, under `wait`.
+    pub(super) fn budget(&self, wait: Wait) -> u32 {
+        match wait {
+            Wait::Spin => u32::MAX,
+            Wait::Adaptive => self.budget,
+            Wait::Block => 0,
+        }
+    }
+
+    /// The pause after poll number `i`.
+    #[inline]
+    pub(super) fn pause(i: u32) {
+        if i < PURE {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+
+    /// Spinning found what it waited for.
+    pub(super) fn found(&mut self) {
+        self.budget = (self.budget.saturating_mul(2)).min(MAX);
+    }
+
+    /// The wait had to sleep.
+    pub(super) fn slept(&mut self) {
+        self.budget = (self.budget / 2).max(MIN);
+    }
+}

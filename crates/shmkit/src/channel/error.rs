@@ -1,0 +1,157 @@
+//! What a send or a receive can meet: small enums for the hot path (as crossbeam's
+//! `TrySendError`), convertible into the crate's [`Error`](crate::Error) for `?`.
+
+use crate::error::{Error, ErrorKind};
+use std::fmt;
+
+/// Why a message was not sent.
+#[derive(Debug)]
+pub enum SendError {
+    /// No room (a `try_` call, or a `Spin`/`Adaptive` wait that found none before it ended).
+    Full,
+    /// The wait's timeout passed with no room.
+    Timeout,
+    /// The message is larger than the channel's largest.
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The channel's largest.
+        max: usize,
+    },
+    /// The consumer's process died (it held the consumer end and no longer exists) or let go
+    /// of it, with the channel full.
+    ConsumerGone {
+        /// Its pid.
+        pid: i32,
+    },
+    /// The consumer wrote a position that cannot be (behind the last one seen, past what was
+    /// sent, misaligned): a buggy or hostile peer. The channel is not to be used again.
+    Corrupt(&'static str),
+    /// The mapping itself failed (truncated by a peer, not inherited in a fork child, ...).
+    Mapping(Error),
+}
+
+/// Why no message was received.
+#[derive(Debug)]
+pub enum RecvError {
+    /// No message (a `try_` call).
+    Empty,
+    /// The wait's timeout passed with no message.
+    Timeout,
+    /// The channel is empty and its producer is gone: its process died (`crashed`) or it let
+    /// go of the producer end.
+    ProducerGone {
+        /// Its pid.
+        pid: i32,
+        /// Whether it died holding the end (rather than dropping it).
+        crashed: bool,
+    },
+    /// The producer wrote a position or record that cannot be (past the data, longer than the
+    /// largest message, an unknown kind): a buggy or hostile peer. Nothing out of bounds was
+    /// read; the channel is not to be used again.
+    Corrupt(&'static str),
+    /// The mapping itself failed.
+    Mapping(Error),
+    /// A typed receive found a message of another size than the type.
+    WrongSize {
+        /// The message's length.
+        len: usize,
+        /// The type's size.
+        want: usize,
+    },
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Full => write!(f, "the channel is full"),
+            SendError::Timeout => write!(f, "the channel stayed full until the timeout"),
+            SendError::TooLarge { len, max } => write!(
+                f,
+                "a {len}-byte message is larger than the channel's largest ({max} bytes)"
+            ),
+            SendError::ConsumerGone { pid } => {
+                write!(
+                    f,
+                    "the consumer (pid {pid}) is gone and the channel is full"
+                )
+            }
+            SendError::Corrupt(why) => write!(f, "the channel is corrupt: {why}"),
+            SendError::Mapping(e) => e.fmt(f),
+        }
+    }
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvError::Empty => write!(f, "the channel is empty"),
+            RecvError::Timeout => write!(f, "no message came before the timeout"),
+            RecvError::ProducerGone { pid, crashed: true } => write!(
+                f,
+                "the producer (pid {pid}) died and every message it sent was received"
+            ),
+            RecvError::ProducerGone {
+                pid,
+                crashed: false,
+            } => write!(
+                f,
+                "the producer (pid {pid}) closed the channel and every message was received"
+            ),
+            RecvError::Corrupt(why) => write!(f, "the channel is corrupt: {why}"),
+            RecvError::Mapping(e) => e.fmt(f),
+            RecvError::WrongSize { len, want } => write!(
+                f,
+                "a {len}-byte message where a {want}-byte value was expected"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+impl std::error::Error for RecvError {}
+
+impl From<Error> for SendError {
+    fn from(e: Error) -> Self {
+        SendError::Mapping(e)
+    }
+}
+
+impl From<Error> for RecvError {
+    fn from(e: Error) -> Self {
+        RecvError::Mapping(e)
+    }
+}
+
+impl From<SendError> for Error {
+    fn from(e: SendError) -> Self {
+        let kind = match &e {
+            SendError::Full => ErrorKind::WouldBlock,
+            SendError::Timeout => ErrorKind::TimedOut,
+            SendError::TooLarge { .. } => ErrorKind::InvalidArgument,
+            SendError::ConsumerGone { .. } => ErrorKind::PeerGone,
+            SendError::Corrupt(_) => ErrorKind::BadLayout,
+            SendError::Mapping(_) => ErrorKind::Os,
+        };
+        match e {
+            SendError::Mapping(e) => e,
+            e => Error::new(kind, "send", "channel", e.to_string()),
+        }
+    }
+}
+
+impl From<RecvError> for Error {
+    fn from(e: RecvError) -> Self {
+        let kind = match &e {
+            RecvError::Empty => ErrorKind::WouldBlock,
+            RecvError::Timeout => ErrorKind::TimedOut,
+            RecvError::ProducerGone { .. } => ErrorKind::PeerGone,
+            RecvError::Corrupt(_) | RecvError::WrongSize { .. } => ErrorKind::BadLayout,
+            RecvError::Mapping(_) => ErrorKind::Os,
+        };
+        match e {
+            RecvError::Mapping(e) => e,
+            e => Error::new(kind, "recv", "channel", e.to_string()),
+        }
+    }
+}

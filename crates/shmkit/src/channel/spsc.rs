@@ -1,0 +1,1047 @@
+//! A single-producer, single-consumer channel of variable-length messages in shared memory.
+//!
+//! The layout is [`SpscLayout`](super::layout::SpscLayout): a 512-byte header (the positions
+//! `head` and `tail` and the wait words each on a line of their own) and a ring of records.
+//! The producer writes a record past `head` and publishes it by storing `head` (Release); the
+//! consumer reads `head` (Acquire), the record, and gives the bytes back by storing `tail`
+//! (Release), which the producer reads (Acquire) before it writes over them. Neither side ever
+//! trusts what the other wrote: a position that goes back, runs past the other's or is not a
+//! multiple of 8, and a record whose length or kind cannot be, end the channel with
+//! `Corrupt`, and every byte is read and written through the mapping's bounds-checked copies,
+//! so a hostile peer can make this side see garbage but never touch memory outside the
+//! channel, loop for ever or panic.
+
+use super::backoff::{Backoff, Wait};
+use super::endpoint::{Claim, Holder};
+use super::error::{RecvError, SendError};
+use super::layout::{at, LINE, SPSC_DATA};
+use crate::error::{Error, ErrorKind, Result};
+use crate::platform::futex;
+use crate::sync::{init_once, InitOutcome};
+use crate::Mapping;
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+/// `init_once` tag and version of the layout.
+const TAG: [u8; 4] = *b"shCs";
+const VERSION: u16 = 1;
+/// Record kinds.
+const MSG: u32 = 1;
+const PAD: u32 = 2;
+/// A record's header: length and kind.
+const HEADER: usize = 8;
+/// The longest sleep of a waiting side: it then looks whether its peer is alive, and whether
+/// the mapping is still whole.
+const NAP: Duration = Duration::from_millis(100);
+/// Polls between two looks at the clock (and at the peer) while spinning.
+const LOOK_EVERY: u32 = 1024;
+/// How long `open` waits for a creator that is still initializing the channel.
+const OPEN_WAIT: Duration = Duration::from_secs(5);
+
+fn round8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// Whether positions read at open can be: `tail` at most `capacity` behind `head` (modulo
+/// 2^64), both multiples of 8.
+fn positions_fit(head: u64, tail: u64, cap: u64) -> bool {
+    head.wrapping_sub(tail) <= cap && head % 8 == 0 && tail % 8 == 0
+}
+
+/// The shape of an SPSC channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpscConfig {
+    /// Bytes of data: a power of two, at least 64.
+    pub capacity: usize,
+    /// Largest message, in bytes: at most `capacity / 2 - 8`, so that one always fits
+    /// (a record never wraps; one that would is preceded by padding to the end).
+    pub max_message: usize,
+}
+
+impl SpscConfig {
+    /// `capacity` bytes of data and the largest message it allows.
+    pub fn new(capacity: usize) -> Self {
+        SpscConfig {
+            capacity,
+            max_message: (capacity / 2).saturating_sub(HEADER),
+        }
+    }
+
+    /// With messages of at most `max_message` bytes.
+    pub fn max_message(self, max_message: usize) -> Self {
+        SpscConfig {
+            max_message,
+            ..self
+        }
+    }
+
+    /// Bytes the channel takes in a mapping: the header and the data.
+    pub fn size(&self) -> usize {
+        SPSC_DATA.saturating_add(self.capacity)
+    }
+
+    fn problem(&self) -> Option<String> {
+        if !self.capacity.is_power_of_two() || self.capacity < 64 {
+            return Some(format!(
+                "capacity {} is not a power of two of at least 64",
+                self.capacity
+            ));
+        }
+        if self.max_message == 0 || self.max_message > self.capacity / 2 - HEADER {
+            return Some(format!(
+                "the largest message ({} bytes) must be 1 to {} (half the capacity less 8)",
+                self.max_message,
+                self.capacity / 2 - HEADER
+            ));
+        }
+        if self.max_message > u32::MAX as usize {
+            return Some("the largest message is more than 4 GiB".into());
+        }
+        None
+    }
+}
+
+/// The words of a channel that both sides use.
+struct Shared<'a> {
+    map: &'a Mapping,
+    /// Where the data starts in the mapping.
+    data: usize,
+    cap: u64,
+    mask: u64,
+    max: usize,
+    head: &'a AtomicU64,
+    tail: &'a AtomicU64,
+    data_seq: &'a AtomicU32,
+    consumer_parked: &'a AtomicU32,
+    space_seq: &'a AtomicU32,
+    producer_parked: &'a AtomicU32,
+    producer: Claim<'a>,
+    consumer: Claim<'a>,
+}
+
+fn misplaced(map: &Mapping, what: &'static str, offset: usize, need: usize) -> Option<Error> {
+    if offset % LINE != 0 {
+        return Some(Error::new(
+            ErrorKind::Misaligned,
+            what,
+            map.object(),
+            format!("offset {offset} is not a multiple of {LINE}"),
+        ));
+    }
+    if offset.checked_add(need).is_none_or(|end| end > map.len()) {
+        return Some(Error::new(
+            ErrorKind::OutOfBounds,
+            what,
+            map.object(),
+            format!(
+                "a {need}-byte channel at offset {offset} does not fit in {} bytes",
+                map.len()
+            ),
+        ));
+    }
+    None
+}
+
+/// Builds an SPSC channel at `offset` (a multiple of 128) of `map`, or opens the one there:
+/// create-or-open through [`init_once`], so that two processes may both call it. Returns how
+/// it went.
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`] for a `config` that cannot work; [`ErrorKind::Misaligned`]
+/// or [`ErrorKind::OutOfBounds`] when it does not fit at `offset`;
+/// [`ErrorKind::AlreadyExists`] when a channel of another shape is there;
+/// [`ErrorKind::BadLayout`] when something else is; as [`init_once`].
+///
+/// ```
+/// use shmkit::channel::{spsc, Receiver, Sender, SpscConfig};
+/// let config = SpscConfig::new(4096);
+/// let seg = shmkit::AnonShared::new(config.size())?;
+/// spsc::create(&seg, 0, config)?;
+/// let mut tx = Sender::open(&seg, 0)?;
+/// let mut rx = Receiver::open(&seg, 0)?;
+/// tx.send(b"hello")?;
+/// let mut buf = Vec::new();
+/// rx.recv(&mut buf)?;
+/// assert_eq!(buf, b"hello");
+/// # Ok::<(), shmkit::Error>(())
+/// ```
+pub fn create(map: &Mapping, offset: usize, config: SpscConfig) -> Result<InitOutcome> {
+    if let Some(why) = config.problem() {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "channel create",
+            map.object(),
+            why,
+        ));
+    }
+    if let Some(e) = misplaced(map, "channel create", offset, config.size()) {
+        return Err(e);
+    }
+    let outcome = init_once(map, offset, TAG, VERSION, OPEN_WAIT, |m| {
+        // The region may hold an older channel (or a dead initializer's half): every word of
+        // the header is set, the claims cleared.
+        m.atomic_u64(offset + at::CAPACITY)?
+            .store(config.capacity as u64, Ordering::Relaxed);
+        m.atomic_u32(offset + at::MAX_MESSAGE)?
+            .store(config.max_message as u32, Ordering::Relaxed);
+        for claim in [at::PRODUCER, at::CONSUMER] {
+            m.atomic_u32(offset + claim)?.store(0, Ordering::Relaxed);
+            m.atomic_u32(offset + claim + 4)?
+                .store(0, Ordering::Relaxed);
+            m.atomic_u64(offset + claim + 8)?
+                .store(0, Ordering::Relaxed);
+        }
+        for word in [at::HEAD, at::TAIL] {
+            m.atomic_u64(offset + word)?.store(0, Ordering::Relaxed);
+        }
+        for word in [
+            at::DATA_SEQ,
+            at::CONSUMER_PARKED,
+            at::SPACE_SEQ,
+            at::PRODUCER_PARKED,
+        ] {
+            m.atomic_u32(offset + word)?.store(0, Ordering::Relaxed);
+        }
+        // init_once publishes all of it (Release) when it marks the region ready.
+        Ok(())
+    })?;
+    if outcome == InitOutcome::Opened {
+        let s = Shared::open(map, offset, "channel create")?;
+        if (s.cap as usize, s.max) != (config.capacity, config.max_message) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "channel create",
+                map.object(),
+                format!(
+                    "a channel of capacity {} with messages of at most {} bytes is there",
+                    s.cap, s.max
+                ),
+            ));
+        }
+    }
+    Ok(outcome)
+}
+
+impl<'a> Shared<'a> {
+    fn open(map: &'a Mapping, offset: usize, what: &'static str) -> Result<Self> {
+        if let Some(e) = misplaced(map, what, offset, SPSC_DATA) {
+            return Err(e);
+        }
+        init_once(map, offset, TAG, VERSION, OPEN_WAIT, |m| {
+            Err(Error::new(
+                ErrorKind::NotFound,
+                what,
+                m.object(),
+                format!("no channel at offset {offset}: create it first (channel::spsc::create)"),
+            ))
+        })?;
+        let cap = map
+            .atomic_u64(offset + at::CAPACITY)?
+            .load(Ordering::Relaxed);
+        let max = map
+            .atomic_u32(offset + at::MAX_MESSAGE)?
+            .load(Ordering::Relaxed) as usize;
+        // The creator may be buggy or hostile: the shape must make sense and fit.
+        let config = SpscConfig {
+            capacity: usize::try_from(cap).unwrap_or(usize::MAX),
+            max_message: max,
+        };
+        if let Some(why) = config.problem() {
+            return Err(Error::new(
+                ErrorKind::BadLayout,
+                what,
+                map.object(),
+                format!("the channel's header is invalid: {why}"),
+            ));
+        }
+        if let Some(e) = misplaced(map, what, offset, config.size()) {
+            return Err(e.with_kind(ErrorKind::BadLayout));
+        }
+        Ok(Shared {
+            map,
+            data: offset + SPSC_DATA,
+            cap,
+            mask: cap - 1,
+            max,
+            head: map.atomic_u64(offset + at::HEAD)?,
+            tail: map.atomic_u64(offset + at::TAIL)?,
+            data_seq: map.atomic_u32(offset + at::DATA_SEQ)?,
+            consumer_parked: map.atomic_u32(offset + at::CONSUMER_PARKED)?,
+            space_seq: map.atomic_u32(offset + at::SPACE_SEQ)?,
+            producer_parked: map.atomic_u32(offset + at::PRODUCER_PARKED)?,
+            producer: Claim::at(map, offset + at::PRODUCER)?,
+            consumer: Claim::at(map, offset + at::CONSUMER)?,
+        })
+    }
+
+    /// Wakes the other side if it is parked on `seq` (its flag `parked`). The caller has just
+    /// stored its position (Release).
+    #[inline]
+    fn wake(parked: &AtomicU32, seq: &AtomicU32) {
+        // SeqCst fence: with the parking side's store of its flag, fence and load of our
+        // position (Dekker), either it sees the position we stored or we see its flag; so a
+        // side that parks is always woken, and no syscall is made while nobody is parked.
+        fence(Ordering::SeqCst);
+        if parked.load(Ordering::Relaxed) != 0 {
+            // Relaxed: the futex compares the word itself; the position was published above.
+            seq.fetch_add(1, Ordering::Relaxed);
+            futex::wake(seq, 1);
+        }
+    }
+
+    /// Parks on `seq` (flag `parked`) until woken, `deadline` or one nap, unless `ready` says
+    /// there is something already (checked after the flag is up, so no wake-up is lost).
+    fn park(
+        &self,
+        parked: &AtomicU32,
+        seq: &AtomicU32,
+        deadline: Option<Instant>,
+        ready: impl Fn() -> bool,
+    ) {
+        parked.store(1, Ordering::Relaxed);
+        // SeqCst fence: pairs with the one in `wake` (see there).
+        fence(Ordering::SeqCst);
+        let s = seq.load(Ordering::Relaxed);
+        if !ready() {
+            let nap = Instant::now() + NAP;
+            futex::wait(seq, s, Some(deadline.map_or(nap, |d| d.min(nap))));
+        }
+        parked.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The producer end of an SPSC channel.
+///
+/// One process (one `Sender`) at a time holds it: [`Sender::open`] claims it, and refuses
+/// while a live process holds it; a dead holder's claim is taken over (what it wrote and had
+/// not published is dropped). `Sender` is `Send` but not `Sync`: every call takes `&mut`.
+/// Dropping it publishes what was committed and tells the consumer the channel is closed.
+pub struct Sender<'a> {
+    s: Shared<'a>,
+    /// Where the next record goes (what is committed; may be ahead of what is published).
+    head: u64,
+    /// The last `head` stored.
+    published: u64,
+    /// The last `tail` seen.
+    tail: u64,
+    wait: Wait,
+    backoff: Backoff,
+}
+
+impl<'a> Sender<'a> {
+    /// Claims the producer end of the channel at `offset` of `map`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when no channel was created there (after waiting up to 5 s for
+    /// one being created); [`ErrorKind::BadLayout`] for a header that makes no sense;
+    /// [`ErrorKind::AlreadyExists`] while a live process holds the producer end.
+    pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
+        let s = Shared::open(map, offset, "channel sender")?;
+        s.producer.claim(map, "channel sender")?;
+        // Go on from what the last producer published.
+        let head = s.head.load(Ordering::Acquire);
+        let tail = s.tail.load(Ordering::Acquire);
+        if !positions_fit(head, tail, s.cap) {
+            s.producer.release();
+            return Err(Error::new(
+                ErrorKind::BadLayout,
+                "channel sender",
+                map.object(),
+                format!("the channel's positions make no sense (head {head}, tail {tail})"),
+            ));
+        }
+        Ok(Sender {
+            s,
+            head,
+            published: head,
+            tail,
+            wait: Wait::default(),
+            backoff: Backoff::new(),
+        })
+    }
+
+    /// How this end waits for room ([`Wait::Adaptive`] unless set).
+    pub fn set_wait(&mut self, wait: Wait) {
+        self.wait = wait;
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.s.max
+    }
+
+    /// Bytes of data.
+    pub fn capacity(&self) -> usize {
+        self.s.cap as usize
+    }
+
+    /// Sends `data`, waiting for room for as long as it takes.
+    ///
+    /// # Errors
+    /// [`SendError::TooLarge`], [`SendError::ConsumerGone`] (full, and its consumer dead or
+    /// gone), [`SendError::Corrupt`], [`SendError::Mapping`].
+    pub fn send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
+        self.send_until(data, None)
+    }
+
+    /// Sends `data`, waiting at most `timeout` for room.
+    ///
+    /// # Errors
+    /// As [`Sender::send`]; [`SendError::Timeout`].
+    pub fn send_timeout(
+        &mut self,
+        data: &[u8],
+        timeout: Duration,
+    ) -> std::result::Result<(), SendError> {
+        self.send_until(data, Instant::now().checked_add(timeout))
+    }
+
+    /// Sends `data` if there is room now.
+    ///
+    /// # Errors
+    /// As [`Sender::send`]; [`SendError::Full`].
+    pub fn try_send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
+        let mut slot = self.reserve_inner(data.len(), None, false)?;
+        slot.write_at(0, data)?;
+        slot.commit();
+        Ok(())
+    }
+
+    fn send_until(
+        &mut self,
+        data: &[u8],
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), SendError> {
+        let mut slot = self.reserve_inner(data.len(), deadline, true)?;
+        slot.write_at(0, data)?;
+        slot.commit();
+        Ok(())
+    }
+
+    /// Sends every message of `messages` with one publication at the end (and one more each
+    /// time it must wait for room): the consumer sees the batch at once, for one update of
+    /// the shared position.
+    ///
+    /// # Errors
+    /// As [`Sender::send`]; the messages before the one that failed are sent.
+    pub fn send_batch(&mut self, messages: &[&[u8]]) -> std::result::Result<(), SendError> {
+        for m in messages {
+            let mut slot = self.reserve_inner(m.len(), None, true)?;
+            slot.write_at(0, m)?;
+            slot.commit_unpublished();
+        }
+        self.publish();
+        Ok(())
+    }
+
+    /// Sends the bytes of `value` (a type any process can read whatever bytes it holds).
+    ///
+    /// # Errors
+    /// As [`Sender::send`].
+    pub fn send_value<T: IntoBytes + Immutable>(
+        &mut self,
+        value: &T,
+    ) -> std::result::Result<(), SendError> {
+        self.send(value.as_bytes())
+    }
+
+    /// Room for a message of `len` bytes, written in place and sent by [`Slot::commit`]:
+    /// zero-copy. Waits for room as [`Sender::send`] does.
+    ///
+    /// # Errors
+    /// As [`Sender::send`].
+    pub fn reserve(&mut self, len: usize) -> std::result::Result<Slot<'_, 'a>, SendError> {
+        self.reserve_inner(len, None, true)
+    }
+
+    /// As [`Sender::reserve`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Sender::send_timeout`].
+    pub fn reserve_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> std::result::Result<Slot<'_, 'a>, SendError> {
+        self.reserve_inner(len, Instant::now().checked_add(timeout), true)
+    }
+
+    /// As [`Sender::reserve`], if there is room now.
+    ///
+    /// # Errors
+    /// As [`Sender::try_send`].
+    pub fn try_reserve(&mut self, len: usize) -> std::result::Result<Slot<'_, 'a>, SendError> {
+        self.reserve_inner(len, None, false)
+    }
+
+    /// Makes the committed messages visible to the consumer (and wakes it if it sleeps).
+    /// [`Slot::commit`] and the `send` calls do it themselves.
+    pub fn publish(&mut self) {
+        if self.head != self.published {
+            // Release: the records written before are seen by a consumer that reads this
+            // head (Acquire).
+            self.s.head.store(self.head, Ordering::Release);
+            self.published = self.head;
+            Shared::wake(self.s.consumer_parked, self.s.data_seq);
+        }
+    }
+
+    fn reserve_inner(
+        &mut self,
+        len: usize,
+        deadline: Option<Instant>,
+        wait: bool,
+    ) -> std::result::Result<Slot<'_, 'a>, SendError> {
+        if len > self.s.max {
+            return Err(SendError::TooLarge {
+                len,
+                max: self.s.max,
+            });
+        }
+        let need = (HEADER + round8(len)) as u64;
+        let off = self.head & self.s.mask;
+        // A record does not wrap: padding to the end first if it would.
+        let pad = if need > self.s.cap - off {
+            self.s.cap - off
+        } else {
+            0
+        };
+        self.room(pad + need, deadline, wait)?;
+        if pad > 0 {
+            let at = self.s.data + off as usize;
+            let mut h = [0u8; HEADER];
+            h[..4].copy_from_slice(&((pad as usize - HEADER) as u32).to_le_bytes());
+            h[4..].copy_from_slice(&PAD.to_le_bytes());
+            self.s.map.write_at(at, &h)?;
+            self.head = self.head.wrapping_add(pad);
+        }
+        // The payload, past the record's header.
+        let at = self.s.data + (self.head & self.s.mask) as usize + HEADER;
+        Ok(Slot {
+            tx: self,
+            at,
+            len,
+            need,
+        })
+    }
+
+    /// Waits until `total` bytes are free past `head`.
+    fn room(
+        &mut self,
+        total: u64,
+        deadline: Option<Instant>,
+        wait: bool,
+    ) -> std::result::Result<(), SendError> {
+        if self.head.wrapping_sub(self.tail) + total <= self.s.cap {
+            return Ok(());
+        }
+        let budget = if wait {
+            self.backoff.budget(self.wait)
+        } else {
+            0
+        };
+        let mut polls: u32 = 0;
+        let mut published = false;
+        loop {
+            self.load_tail()?;
+            if self.head.wrapping_sub(self.tail) + total <= self.s.cap {
+                if polls > 0 && polls <= budget {
+                    self.backoff.found();
+                }
+                return Ok(());
+            }
+            if !wait {
+                return Err(SendError::Full);
+            }
+            // The consumer may be waiting for what we have not published yet.
+            if !published {
+                self.publish();
+                published = true;
+            }
+            if polls < budget {
+                Backoff::pause(polls);
+                polls += 1;
+                if polls % LOOK_EVERY != 0 {
+                    continue;
+                }
+            }
+            self.s.map.check()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(SendError::Timeout);
+            }
+            match self.s.consumer.holder() {
+                Holder::Dead(pid) => return Err(SendError::ConsumerGone { pid }),
+                Holder::Closed => return Err(SendError::ConsumerGone { pid: 0 }),
+                Holder::Never | Holder::Alive(_) => {}
+            }
+            if polls >= budget && self.wait != Wait::Spin {
+                let (tail, head, cap) = (self.s.tail, self.head, self.s.cap);
+                self.s
+                    .park(self.s.producer_parked, self.s.space_seq, deadline, || {
+                        let used = head.wrapping_sub(tail.load(Ordering::Relaxed));
+                        used <= cap && used + total <= cap
+                    });
+                self.backoff.slept();
+            }
+        }
+    }
+
+    /// Reads the consumer's position, checking it.
+    fn load_tail(&mut self) -> std::result::Result<(), SendError> {
+        // Acquire: the consumer's reads of the bytes it gave back happen before we write
+        // over them.
+        let t = self.s.tail.load(Ordering::Acquire);
+        // Between the last one seen and `head`, modulo 2^64.
+        if t.wrapping_sub(self.tail) > self.head.wrapping_sub(self.tail) || t % 8 != 0 {
+            return Err(SendError::Corrupt(
+                "the consumer's position went back, past what was sent, or off a multiple of 8",
+            ));
+        }
+        self.tail = t;
+        Ok(())
+    }
+}
+
+impl Drop for Sender<'_> {
+    fn drop(&mut self) {
+        self.publish();
+        self.s.producer.release();
+        // A consumer asleep on an empty channel learns it is closed now, not at its next nap.
+        self.s.data_seq.fetch_add(1, Ordering::Relaxed);
+        futex::wake(self.s.data_seq, 1);
+    }
+}
+
+/// Room for one message, reserved by [`Sender::reserve`]: write it in place, then
+/// [`commit`](Slot::commit). Dropped without a commit, nothing is sent.
+pub struct Slot<'s, 'a> {
+    tx: &'s mut Sender<'a>,
+    /// Where the payload starts in the mapping.
+    at: usize,
+    len: usize,
+    /// The record's bytes, header and padding included.
+    need: u64,
+}
+
+impl<'s, 'a> Slot<'s, 'a> {
+    /// The message's length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `data` into the message at `pos`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::OutOfBounds`] past the message's end; the mapping's errors.
+    pub fn write_at(&mut self, pos: usize, data: &[u8]) -> Result<()> {
+        if pos.checked_add(data.len()).is_none_or(|end| end > self.len) {
+            return Err(Error::new(
+                ErrorKind::OutOfBounds,
+                "write_at",
+                self.tx.s.map.object(),
+                format!(
+                    "bytes {pos}..{} are past the end of a {}-byte message",
+                    pos as u128 + data.len() as u128,
+                    self.len
+                ),
+            ));
+        }
+        self.tx.s.map.write_at(self.at + pos, data)
+    }
+
+    /// The message's first byte, to write it in place.
+    ///
+    /// Writing through it is `unsafe`: the `len` bytes from it are mapped and this process
+    /// may write them until [`commit`](Slot::commit), but the consumer's process maps them
+    /// too, so they are memory another process can reach: write with atomic or volatile
+    /// stores only, and never make a `&mut [u8]` of them. The mapping's own checks
+    /// ([`Mapping::check`]) are not made for such writes; a peer that truncated the object
+    /// makes them fault (the mapping's SIGBUS guard then replaces the page).
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.tx.s.map.as_ptr().wrapping_add(self.at)
+    }
+
+    /// Sends the message.
+    pub fn commit(self) {
+        let tx = self.commit_unpublished();
+        tx.publish();
+    }
+
+    /// Commits the message without publishing it: it is sent with the next
+    /// [`Sender::publish`] or send (batching: one update of the shared position for many
+    /// messages).
+    pub fn commit_later(self) {
+        self.commit_unpublished();
+    }
+
+    /// Writes the record's header and moves `head` past it (the consumer sees it once
+    /// published).
+    fn commit_unpublished(self) -> &'s mut Sender<'a> {
+        let tx = self.tx;
+        let mut h = [0u8; HEADER];
+        h[..4].copy_from_slice(&(self.len as u32).to_le_bytes());
+        h[4..].copy_from_slice(&MSG.to_le_bytes());
+        // A write that fails leaves the record unsent: its mapping failed, which the next
+        // call reports.
+        if tx.s.map.write_at(self.at - HEADER, &h).is_ok() {
+            tx.head = tx.head.wrapping_add(self.need);
+        }
+        tx
+    }
+}
+
+/// The consumer end of an SPSC channel: one process at a time, as for [`Sender`].
+pub struct Receiver<'a> {
+    s: Shared<'a>,
+    /// Where the next record is.
+    tail: u64,
+    /// The last `head` seen.
+    head: u64,
+    /// The producer's pid, as last seen holding its end.
+    producer: i32,
+    wait: Wait,
+    backoff: Backoff,
+}
+
+impl<'a> Receiver<'a> {
+    /// Claims the consumer end of the channel at `offset` of `map`.
+    ///
+    /// # Errors
+    /// As [`Sender::open`], for the consumer end.
+    pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
+        let s = Shared::open(map, offset, "channel receiver")?;
+        s.consumer.claim(map, "channel receiver")?;
+        let tail = s.tail.load(Ordering::Acquire);
+        let head = s.head.load(Ordering::Acquire);
+        if !positions_fit(head, tail, s.cap) {
+            s.consumer.release();
+            return Err(Error::new(
+                ErrorKind::BadLayout,
+                "channel receiver",
+                map.object(),
+                format!("the channel's positions make no sense (head {head}, tail {tail})"),
+            ));
+        }
+        Ok(Receiver {
+            s,
+            tail,
+            head: tail,
+            producer: 0,
+            wait: Wait::default(),
+            backoff: Backoff::new(),
+        })
+    }
+
+    /// How this end waits for messages ([`Wait::Adaptive`] unless set).
+    pub fn set_wait(&mut self, wait: Wait) {
+        self.wait = wait;
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.s.max
+    }
+
+    /// Receives the next message into `buf` (replacing what it held), waiting as long as it
+    /// takes; returns its length.
+    ///
+    /// # Errors
+    /// [`RecvError::ProducerGone`] once the channel is empty and its producer died or let go;
+    /// [`RecvError::Corrupt`], [`RecvError::Mapping`].
+    pub fn recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
+        let m = self.next(None, true)?;
+        m.copy_into(buf)
+    }
+
+    /// As [`Receiver::recv`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`]; [`RecvError::Timeout`].
+    pub fn recv_timeout(
+        &mut self,
+        buf: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> std::result::Result<usize, RecvError> {
+        let m = self.next(Instant::now().checked_add(timeout), true)?;
+        m.copy_into(buf)
+    }
+
+    /// As [`Receiver::recv`], if a message is there now.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`]; [`RecvError::Empty`].
+    pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
+        let m = self.next(None, false)?;
+        m.copy_into(buf)
+    }
+
+    /// The next message in place, waiting as [`Receiver::recv`] does: zero-copy. Its bytes
+    /// stay the consumer's until the [`Msg`] is dropped.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`].
+    pub fn recv_in_place(&mut self) -> std::result::Result<Msg<'_, 'a>, RecvError> {
+        self.next(None, true)
+    }
+
+    /// As [`Receiver::recv_in_place`], waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv_timeout`].
+    pub fn recv_in_place_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
+        self.next(Instant::now().checked_add(timeout), true)
+    }
+
+    /// As [`Receiver::recv_in_place`], if a message is there now.
+    ///
+    /// # Errors
+    /// As [`Receiver::try_recv`].
+    pub fn try_recv_in_place(&mut self) -> std::result::Result<Msg<'_, 'a>, RecvError> {
+        self.next(None, false)
+    }
+
+    /// Receives a `T` (a type valid for every bit pattern), waiting as [`Receiver::recv`]
+    /// does.
+    ///
+    /// # Errors
+    /// As [`Receiver::recv`]; [`RecvError::WrongSize`] for a message of another size (it is
+    /// consumed).
+    pub fn recv_value<T: FromBytes>(&mut self) -> std::result::Result<T, RecvError> {
+        let m = self.next(None, true)?;
+        if m.len != std::mem::size_of::<T>() {
+            return Err(RecvError::WrongSize {
+                len: m.len,
+                want: std::mem::size_of::<T>(),
+            });
+        }
+        Ok(m.rx.s.map.read::<T>(m.at)?)
+    }
+
+    /// The next record that is a message: at `tail`, past any padding.
+    fn next(
+        &mut self,
+        deadline: Option<Instant>,
+        wait: bool,
+    ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
+        loop {
+            if self.tail == self.head {
+                self.wait_for_data(deadline, wait)?;
+            }
+            let off = self.tail & self.s.mask;
+            let mut h = [0u8; HEADER];
+            self.s.map.read_at(self.s.data + off as usize, &mut h)?;
+            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
+            let kind = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+            let to_end = self.s.cap - off;
+            match kind {
+                PAD => {
+                    // Padding runs exactly to the end of the data, within what was published.
+                    if len as u64 + HEADER as u64 != to_end
+                        || self.head.wrapping_sub(self.tail) < to_end
+                    {
+                        return Err(RecvError::Corrupt("a padding record of the wrong length"));
+                    }
+                    self.tail = self.tail.wrapping_add(to_end);
+                }
+                MSG => {
+                    let size = (HEADER + round8(len)) as u64;
+                    if len > self.s.max || size > to_end || size > self.head.wrapping_sub(self.tail)
+                    {
+                        return Err(RecvError::Corrupt(
+                            "a message longer than the largest, than the data or than what was published",
+                        ));
+                    }
+                    let at = self.s.data + off as usize + HEADER;
+                    let end = self.tail.wrapping_add(size);
+                    return Ok(Msg {
+                        rx: self,
+                        at,
+                        len,
+                        end,
+                    });
+                }
+                _ => return Err(RecvError::Corrupt("a record of an unknown kind")),
+            }
+        }
+    }
+
+    /// Reads the producer's position, checking it; whether it moved.
+    fn load_head(&mut self) -> std::result::Result<bool, RecvError> {
+        // Acquire: the records the producer wrote before publishing are seen.
+        let h = self.s.head.load(Ordering::Acquire);
+        // Between what was seen and `tail + capacity`, modulo 2^64 (the positions count for
+        // ever and may wrap; a capacity that is a power of two divides 2^64).
+        let ahead = h.wrapping_sub(self.tail);
+        if ahead > self.s.cap || ahead < self.head.wrapping_sub(self.tail) || h % 8 != 0 {
+            return Err(RecvError::Corrupt(
+                "the producer's position went back, past the capacity, or off a multiple of 8",
+            ));
+        }
+        let moved = h != self.head;
+        self.head = h;
+        Ok(moved)
+    }
+
+    /// Waits until the producer publishes past `tail`.
+    fn wait_for_data(
+        &mut self,
+        deadline: Option<Instant>,
+        wait: bool,
+    ) -> std::result::Result<(), RecvError> {
+        let budget = if wait {
+            self.backoff.budget(self.wait)
+        } else {
+            0
+        };
+        let mut polls: u32 = 0;
+        loop {
+            if self.load_head()? {
+                if polls > 0 && polls <= budget {
+                    self.backoff.found();
+                }
+                return Ok(());
+            }
+            // A `try_` call reads no /proc: it says "empty" at once.
+            if !wait {
+                return Err(RecvError::Empty);
+            }
+            if polls < budget {
+                Backoff::pause(polls);
+                polls += 1;
+                if polls % LOOK_EVERY != 0 {
+                    continue;
+                }
+            }
+            self.s.map.check()?;
+            match self.s.producer.holder() {
+                Holder::Alive(pid) => self.producer = pid,
+                Holder::Never => {}
+                gone => {
+                    // What it published before it went is still to be read.
+                    if self.load_head()? {
+                        return Ok(());
+                    }
+                    return Err(match gone {
+                        Holder::Dead(pid) => RecvError::ProducerGone { pid, crashed: true },
+                        _ => RecvError::ProducerGone {
+                            pid: self.producer,
+                            crashed: false,
+                        },
+                    });
+                }
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(RecvError::Timeout);
+            }
+            if polls >= budget && self.wait != Wait::Spin {
+                let (head, seen) = (self.s.head, self.head);
+                self.s
+                    .park(self.s.consumer_parked, self.s.data_seq, deadline, || {
+                        head.load(Ordering::Relaxed) != seen
+                    });
+                self.backoff.slept();
+            }
+        }
+    }
+
+    /// Gives the bytes up to `end` back to the producer.
+    fn release(&mut self, end: u64) {
+        self.tail = end;
+        // Release: our reads of the message happen before the producer writes over it.
+        self.s.tail.store(end, Ordering::Release);
+        Shared::wake(self.s.producer_parked, self.s.space_seq);
+    }
+}
+
+impl Drop for Receiver<'_> {
+    fn drop(&mut self) {
+        self.s.consumer.release();
+        // A producer asleep on a full channel learns it is closed now.
+        self.s.space_seq.fetch_add(1, Ordering::Relaxed);
+        futex::wake(self.s.space_seq, 1);
+    }
+}
+
+/// A received message, in place: read it, then drop it to give its bytes back.
+pub struct Msg<'r, 'a> {
+    rx: &'r mut Receiver<'a>,
+    /// Where its payload starts in the mapping.
+    at: usize,
+    len: usize,
+    /// `tail` once it is given back.
+    end: u64,
+}
+
+impl Msg<'_, '_> {
+    /// Its length.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies its bytes from `pos` into `buf`.
+    ///
+    /// # Errors
+    /// [`ErrorKind::OutOfBounds`] past its end; the mapping's errors.
+    pub fn read_at(&self, pos: usize, buf: &mut [u8]) -> Result<()> {
+        if pos.checked_add(buf.len()).is_none_or(|end| end > self.len) {
+            return Err(Error::new(
+                ErrorKind::OutOfBounds,
+                "read_at",
+                self.rx.s.map.object(),
+                format!(
+                    "bytes {pos}..{} are past the end of a {}-byte message",
+                    pos as u128 + buf.len() as u128,
+                    self.len
+                ),
+            ));
+        }
+        self.rx.s.map.read_at(self.at + pos, buf)
+    }
+
+    /// Its bytes, copied.
+    ///
+    /// # Errors
+    /// The mapping's errors.
+    pub fn to_vec(&self) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; self.len];
+        self.read_at(0, &mut v)?;
+        Ok(v)
+    }
+
+    /// Its first byte, to read it in place.
+    ///
+    /// Reading through it is `unsafe`: the `len` bytes from it are mapped until the `Msg` is
+    /// dropped, but the producer's process maps them too and a buggy or hostile one may
+    /// write them meanwhile: read with atomic or volatile loads only, never make a `&[u8]` of
+    /// them, and check what you read. The mapping's checks are not made for such reads.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.rx.s.map.as_ptr().wrapping_add(self.at).cast_const()
+    }
+
+    fn copy_into(self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
+        buf.clear();
+        buf.resize(self.len, 0);
+        self.rx.s.map.read_at(self.at, buf)?;
+        Ok(self.len)
+    }
+}
+
+impl Drop for Msg<'_, '_> {
+    fn drop(&mut self) {
+        self.rx.release(self.end);
+    }
+}

@@ -1,0 +1,360 @@
+//! SPSC channels between real processes: integrity of many messages of random sizes, the
+//! full and empty edges and timeouts, a peer killed with `kill -9`, and a peer that writes
+//! garbage into the channel's words.
+// Linux only, as channels are (futexes).
+#![cfg(target_os = "linux")]
+
+mod common;
+use common::{say, unique, Cleanup, Peer};
+use shmkit::channel::layout::SpscLayout;
+use shmkit::channel::{spsc, Receiver, RecvError, SendError, Sender, SpscConfig, Wait};
+use shmkit::{ErrorKind, PosixShm};
+use std::mem::offset_of;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// A small deterministic generator (xorshift64*), so a failure can be replayed by seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// FNV-1a.
+fn checksum(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, x| {
+        (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Message `i` of a stream: its sequence number, the checksum of the rest, and `len - 16`
+/// bytes from `rng` (`len` at least 16).
+fn message(i: u64, len: usize, rng: &mut Rng, out: &mut Vec<u8>) {
+    out.clear();
+    out.extend_from_slice(&i.to_le_bytes());
+    out.extend_from_slice(&[0; 8]);
+    while out.len() < len {
+        out.push(rng.next() as u8);
+    }
+    let sum = checksum(&out[16..]);
+    out[8..16].copy_from_slice(&sum.to_le_bytes());
+}
+
+const MESSAGES_DEFAULT: u64 = 1_000_000;
+
+fn messages() -> u64 {
+    std::env::var("SHMKIT_CHANNEL_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MESSAGES_DEFAULT)
+}
+
+#[test]
+fn peer() {
+    let Some((role, args)) = common::peer_role() else {
+        return;
+    };
+    let seg = PosixShm::open(&args[0]).unwrap();
+    match role.as_str() {
+        // Sends `args[1]` messages of random sizes (16 bytes to the largest), batches of up
+        // to 8 now and then.
+        "producer" => {
+            let n: u64 = args[1].parse().unwrap();
+            let mut tx = Sender::open(&seg, 0).unwrap();
+            let max = tx.max_message();
+            let mut rng = Rng(0x5eed);
+            let mut buf = Vec::new();
+            let mut i = 0;
+            while i < n {
+                if rng.next() % 16 == 0 {
+                    let k = (1 + rng.next() % 8).min(n - i);
+                    let batch: Vec<Vec<u8>> = (0..k)
+                        .map(|j| {
+                            let len = 16 + (rng.next() as usize % (max - 15));
+                            let mut m = Vec::new();
+                            message(i + j, len, &mut rng, &mut m);
+                            m
+                        })
+                        .collect();
+                    let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+                    tx.send_batch(&refs).unwrap();
+                    i += k;
+                } else {
+                    let len = 16 + (rng.next() as usize % (max - 15));
+                    message(i, len, &mut rng, &mut buf);
+                    tx.send(&buf).unwrap();
+                    i += 1;
+                }
+            }
+            say("sent");
+        }
+        // Holds the producer end: sends three messages, then waits to be killed.
+        "hold-producer" => {
+            let mut tx = Sender::open(&seg, 0).unwrap();
+            for m in [&b"one"[..], b"two", b"three"] {
+                tx.send(m).unwrap();
+            }
+            say("ready");
+            common::cue();
+        }
+        // Holds the consumer end and reads nothing, until killed.
+        "hold-consumer" => {
+            let _rx = Receiver::open(&seg, 0).unwrap();
+            say("ready");
+            common::cue();
+        }
+        _ => panic!("unknown role {role}"),
+    }
+}
+
+/// A POSIX segment with a channel of `config` at offset 0, removed when dropped.
+fn channel(config: SpscConfig) -> (PosixShm, Cleanup<impl FnMut()>) {
+    let name = format!("/{}", unique("shmkit-test-channel"));
+    let n = name.clone();
+    let gone = Cleanup(move || {
+        let _ = PosixShm::unlink_name(&n);
+    });
+    let seg = PosixShm::create(&name, config.size()).unwrap();
+    spsc::create(&seg, 0, config).unwrap();
+    (seg, gone)
+}
+
+#[test]
+fn messages_of_random_sizes_arrive_in_order_and_whole_across_processes() {
+    let n = messages();
+    let (seg, _gone) = channel(SpscConfig::new(1 << 16).max_message(3000));
+    let mut p = Peer::spawn("producer", &[seg.name(), &n.to_string()]);
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let mut buf = Vec::new();
+    let mut bytes = 0u64;
+    for i in 0..n {
+        let len = rx.recv_timeout(&mut buf, Duration::from_secs(10)).unwrap();
+        assert!(len >= 16, "message {i}: {len} bytes");
+        let seq = u64::from_le_bytes(buf[..8].try_into().unwrap());
+        let sum = u64::from_le_bytes(buf[8..16].try_into().unwrap());
+        assert_eq!(seq, i, "lost or duplicated");
+        assert_eq!(sum, checksum(&buf[16..]), "message {i} corrupted");
+        bytes += len as u64;
+    }
+    assert_eq!(p.recv(), "sent");
+    p.finish();
+    // Nothing more: the producer closed the channel.
+    match rx.recv_timeout(&mut buf, Duration::from_secs(5)) {
+        Err(RecvError::ProducerGone { crashed: false, .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(bytes > n * 16);
+}
+
+#[test]
+fn full_empty_wrap_and_timeouts() {
+    let (seg, _gone) = channel(SpscConfig::new(256));
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    assert_eq!(tx.max_message(), 120);
+    let mut buf = Vec::new();
+    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
+    let t = Instant::now();
+    assert!(matches!(
+        rx.recv_timeout(&mut buf, Duration::from_millis(20)),
+        Err(RecvError::Timeout)
+    ));
+    assert!(t.elapsed() >= Duration::from_millis(20));
+    assert!(matches!(
+        tx.try_send(&[0; 121]),
+        Err(SendError::TooLarge { len: 121, max: 120 })
+    ));
+    // 24-byte records (8 of header, 13 rounded up to 16): ten fit in 256 bytes, not eleven.
+    for i in 0..10u8 {
+        tx.try_send(&[i; 13]).unwrap();
+    }
+    assert!(matches!(tx.try_send(&[0; 13]), Err(SendError::Full)));
+    assert!(matches!(
+        tx.send_timeout(&[0; 13], Duration::from_millis(20)),
+        Err(SendError::Timeout)
+    ));
+    for i in 0..10u8 {
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), 13);
+        assert_eq!(buf, [i; 13]);
+    }
+    // Around the ring many times, with every size, each wait mode, in place and copied.
+    let mut rng = Rng(7);
+    for (round, wait) in [Wait::Spin, Wait::Adaptive, Wait::Block]
+        .into_iter()
+        .cycle()
+        .take(3000)
+        .enumerate()
+    {
+        tx.set_wait(wait);
+        rx.set_wait(wait);
+        let len = rng.next() as usize % 121;
+        let fill = (round % 251) as u8;
+        if round % 2 == 0 {
+            let mut slot = tx.reserve(len).unwrap();
+            slot.write_at(0, &vec![fill; len]).unwrap();
+            assert!(slot.write_at(len, &[1]).is_err());
+            slot.commit();
+            let m = rx.recv_in_place().unwrap();
+            assert_eq!(m.to_vec().unwrap(), vec![fill; len]);
+        } else {
+            tx.send(&vec![fill; len]).unwrap();
+            assert_eq!(rx.recv(&mut buf).unwrap(), len);
+            assert_eq!(buf, vec![fill; len]);
+        }
+    }
+    // Typed values, and a value of the wrong size.
+    tx.send_value(&0x1122_3344_5566_7788u64).unwrap();
+    assert_eq!(rx.recv_value::<u64>().unwrap(), 0x1122_3344_5566_7788);
+    tx.send(b"abc").unwrap();
+    assert!(matches!(
+        rx.recv_value::<u64>(),
+        Err(RecvError::WrongSize { len: 3, want: 8 })
+    ));
+    // A slot dropped without a commit sends nothing.
+    assert_eq!(tx.reserve(10).unwrap().len(), 10);
+    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
+    // Batches are seen whole.
+    tx.send_batch(&[b"a", b"bb", b"ccc"]).unwrap();
+    for want in [&b"a"[..], b"bb", b"ccc"] {
+        rx.try_recv(&mut buf).unwrap();
+        assert_eq!(buf, want);
+    }
+}
+
+#[test]
+fn each_end_has_one_holder_and_a_dead_one_is_taken_over() {
+    let (seg, _gone) = channel(SpscConfig::new(4096));
+    let mut p = Peer::spawn("hold-producer", &[seg.name()]);
+    assert_eq!(p.recv(), "ready");
+    let e = Sender::open(&seg, 0).err().unwrap();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    assert_eq!(
+        Receiver::open(&seg, 0).err().unwrap().kind(),
+        ErrorKind::AlreadyExists
+    );
+    let mut buf = Vec::new();
+    for want in [&b"one"[..], b"two", b"three"] {
+        rx.recv(&mut buf).unwrap();
+        assert_eq!(buf, want);
+    }
+    // kill -9 mid-stream: the consumer hears of it within a second, not at its timeout.
+    let pid = p.pid();
+    p.kill9();
+    let t = Instant::now();
+    match rx.recv_timeout(&mut buf, Duration::from_secs(10)) {
+        Err(RecvError::ProducerGone {
+            pid: gone,
+            crashed: true,
+        }) => assert_eq!(gone, pid),
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // Its end is free again.
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    tx.send(b"after").unwrap();
+    rx.recv(&mut buf).unwrap();
+    assert_eq!(buf, b"after");
+}
+
+#[test]
+fn a_producer_whose_consumer_was_killed_hears_of_it_within_a_second() {
+    let (seg, _gone) = channel(SpscConfig::new(256));
+    let mut p = Peer::spawn("hold-consumer", &[seg.name()]);
+    assert_eq!(p.recv(), "ready");
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    while tx.try_send(&[7; 100]).is_ok() {}
+    let pid = p.pid();
+    p.kill9();
+    let t = Instant::now();
+    match tx.send_timeout(&[7; 100], Duration::from_secs(10)) {
+        Err(SendError::ConsumerGone { pid: gone }) => assert_eq!(gone, pid),
+        other => panic!("{other:?}"),
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+}
+
+#[test]
+fn garbage_in_every_word_is_an_error_or_a_message_never_a_panic_or_a_hang() {
+    let (seg, _gone) = channel(SpscConfig::new(256));
+    let head = seg.atomic_u64(offset_of!(SpscLayout, head)).unwrap();
+    let tail = seg.atomic_u64(offset_of!(SpscLayout, tail)).unwrap();
+    let data = shmkit::channel::layout::SPSC_DATA;
+    let mut rng = Rng(0xbad);
+    let words = [
+        0u64,
+        8,
+        16,
+        248,
+        256,
+        264,
+        0xffff_ffff,
+        u64::MAX,
+        u64::MAX - 7,
+        1 << 63,
+    ];
+    let mut buf = Vec::new();
+    let mut seen = [0u32; 3]; // message, corrupt, empty/full/timeout
+    for round in 0..5_000 {
+        // A fresh pair of ends each round, on positions and records a hostile peer wrote.
+        let pick = |rng: &mut Rng| match rng.next() % 3 {
+            0 => words[rng.next() as usize % words.len()],
+            1 => rng.next() % 1024,
+            _ => rng.next(),
+        };
+        head.store(pick(&mut rng), Ordering::Relaxed);
+        tail.store(pick(&mut rng), Ordering::Relaxed);
+        for _ in 0..4 {
+            let at = data + (rng.next() as usize % 32) * 8;
+            let len = match rng.next() % 3 {
+                0 => rng.next() as u32 % 300,
+                1 => u32::MAX - (rng.next() as u32 % 4),
+                _ => rng.next() as u32,
+            };
+            let kind = [1u32, 2, 0, u32::MAX][rng.next() as usize % 4];
+            seg.write_at(at, &len.to_le_bytes()).unwrap();
+            seg.write_at(at + 4, &kind.to_le_bytes()).unwrap();
+        }
+        let (Ok(mut tx), Ok(mut rx)) = (Sender::open(&seg, 0), Receiver::open(&seg, 0)) else {
+            // Positions that make no sense are refused at open.
+            seen[1] += 1;
+            continue;
+        };
+        rx.set_wait(if round % 2 == 0 {
+            Wait::Spin
+        } else {
+            Wait::Block
+        });
+        for _ in 0..4 {
+            match rx.recv_timeout(&mut buf, Duration::from_millis(1)) {
+                Ok(len) => {
+                    assert!(len <= rx.max_message());
+                    seen[0] += 1;
+                }
+                Err(RecvError::Corrupt(_)) => {
+                    seen[1] += 1;
+                    break;
+                }
+                Err(RecvError::Timeout) => seen[2] += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+            // The peer moves the words under a live pair too.
+            if rng.next() % 2 == 0 {
+                head.store(pick(&mut rng), Ordering::Relaxed);
+            } else {
+                tail.store(pick(&mut rng), Ordering::Relaxed);
+            }
+            match tx.send_timeout(&[1; 40], Duration::from_millis(1)) {
+                Ok(()) | Err(SendError::Timeout | SendError::Full) => {}
+                Err(SendError::Corrupt(_)) => seen[1] += 1,
+                Err(e) => panic!("{e:?}"),
+            }
+        }
+    }
+    // Every outcome was met, so the garbage reached every check.
+    assert!(seen.iter().all(|n| *n > 0), "{seen:?}");
+}
