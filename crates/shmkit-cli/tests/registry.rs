@@ -459,3 +459,27 @@ fn max_connections_keeps_a_quarter_per_other_user() {
     assert_eq!(lines.iter().filter(|l| **l == "open").count(), 1, "{said}");
     assert_eq!(lines.len(), 4, "{said}");
 }
+
+#[test]
+fn more_connections_than_the_open_file_limit_holds_are_refused_with_the_numbers() {
+    let dir = std::env::temp_dir().join(unique("shmkit-cli-registry-nofile"));
+    std::fs::create_dir(&dir).unwrap();
+    let _gone = DirGone(dir.clone());
+    let sock = dir.join("r.sock");
+    let out = Command::new("prlimit")
+        .args(["--nofile=1024:1024", "--"])
+        .arg(BIN)
+        .args(["registry", "serve", "--max-connections", "100", "--socket"])
+        .arg(&sock)
+        .output()
+        .unwrap();
+    let r = done(out);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(
+        r.err.contains("--max-connections 100 needs up to 1972 open files")
+            && r.err.contains("the open-file limit is 1024")
+            && r.err.contains("at most 44"),
+        "{}",
+        r.err
+    );
+}

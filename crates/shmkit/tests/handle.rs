@@ -321,6 +321,16 @@ fn write_attempts_change_nothing_and_fit_the_page_size() {
     let all = handle::write_attempts(&h).unwrap();
     assert_eq!(all.len(), 6);
     assert!(all.iter().all(|a| a.refused.is_none()), "{all:?}");
+    // write(2) is not made where a writable mapping was allowed (it could race a
+    // truncation); it is where the kernel refuses it.
+    assert!(all.iter().all(|a| a.tried != a.how.starts_with("write(2)")));
+    let mut ro_memfd = Memfd::create("probe-ro", 4096).unwrap();
+    let ro = Handle::memfd_read_only(&mut ro_memfd).unwrap();
+    let all = handle::write_attempts(&ro).unwrap();
+    assert!(
+        all.iter().all(|a| a.tried && a.refused.is_some()),
+        "{all:?}"
+    );
     let mut b = [0u8; 1];
     m.read_at(0, &mut b).unwrap();
     assert_eq!((&b, size(&m)), (b"Z", 4096));
@@ -330,6 +340,18 @@ fn write_attempts_change_nothing_and_fit_the_page_size() {
     let all = handle::write_attempts(&h).unwrap();
     assert!(all.iter().all(|a| a.refused.is_none()), "{all:?}");
     assert_eq!(size(&m), 4096);
+    // O_APPEND under F_SEAL_GROW: every write would grow it, and is refused.
+    let mut grown = Memfd::create("probe-grow", 4096).unwrap();
+    grown.add_seals(shmkit::Seals::GROW).unwrap();
+    let g = Handle::memfd(&grown).unwrap();
+    rustix::fs::fcntl_setfl(g.fd(), flags | rustix::fs::OFlags::APPEND).unwrap();
+    let all = handle::write_attempts(&g).unwrap();
+    let w = all.iter().find(|a| a.how == "write(2)").unwrap();
+    assert!(
+        w.tried && w.refused.as_ref().and_then(|e| e.raw_os_error()) == Some(libc::EPERM),
+        "{all:?}"
+    );
+    assert_eq!(size(&grown), 4096);
     // Emptied since the handle was made: an error, and it stays empty.
     rustix::fs::ftruncate(m.fd(), 0).unwrap();
     let e = handle::write_attempts(&h).unwrap_err();

@@ -978,7 +978,7 @@ fn a_client_that_could_not_take_an_answers_fds_is_in_step_again_after() {
 }
 
 #[test]
-fn a_call_refused_before_anything_was_sent_keeps_the_connection_and_its_names() {
+fn a_call_refused_before_anything_was_sent_keeps_the_clients_names() {
     let reg = Registry::start(&[]);
     let m = Memfd::create("keep", 4096).unwrap();
     let mut c = Client::connect(reg.path()).unwrap();
