@@ -476,7 +476,8 @@ fn more_connections_than_the_open_file_limit_holds_are_refused_with_the_numbers(
     let r = done(out);
     assert_eq!(r.code, 2, "{}", r.err);
     assert!(
-        r.err.contains("--max-connections 100 needs up to 1972 open files")
+        r.err
+            .contains("--max-connections 100 needs up to 1972 open files")
             && r.err.contains("the open-file limit is 1024")
             && r.err.contains("at most 44"),
         "{}",
