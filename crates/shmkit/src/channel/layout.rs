@@ -26,21 +26,25 @@ pub struct EndpointLayout {
 /// An SPSC channel's header: 512 bytes, followed by `capacity` bytes of data.
 ///
 /// The data is a sequence of records, each at a multiple of 8: a header (`len: u32`,
-/// `kind: u32`, 1 a message of `len` bytes, 2 padding to the end of the data) and `len`
-/// bytes, padded to a multiple of 8. A record never wraps: one that would is preceded by a
-/// padding record to the end. `head` and `tail` count bytes from the start, for ever; a
+/// `stamp: u32`) and `len` bytes, padded to a multiple of 8. The stamp is
+/// `(position / 8 + generation) mod 2^30` in its low 30 bits and the kind in its top two
+/// (`01` a message of `len` bytes, `11` padding to the end of the data); the producer writes
+/// the header last (Release), so a consumer that finds the stamp of the position it is at
+/// (Acquire) has the whole record, and a record of an earlier lap, or of a channel built
+/// here before, never has it. A record never wraps: one that would is preceded by padding
+/// to the end. `head` and `tail` count bytes from the start, for ever (modulo 2^64); a
 /// record starts at `position % capacity`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct SpscLayout {
     /// [`init_once`](crate::sync::init_once)'s header, tag `"shCs"`, version 1.
     pub init: InitLayout,
-    /// Bytes of data: a power of two.
+    /// Bytes of data: a power of two, 64 to 2^32.
     pub capacity: u64,
     /// Largest message in bytes; `max_message + 8` is at most `capacity / 2`.
     pub max_message: u32,
-    /// Zero.
-    pub reserved0: u32,
+    /// Bumped each time a channel is built here (it is in every record's stamp).
+    pub generation: u32,
     /// The producer's claim.
     pub producer: EndpointLayout,
     /// The consumer's claim.
@@ -77,6 +81,7 @@ pub(crate) mod at {
     use std::mem::offset_of;
     pub const CAPACITY: usize = offset_of!(SpscLayout, capacity);
     pub const MAX_MESSAGE: usize = offset_of!(SpscLayout, max_message);
+    pub const GENERATION: usize = offset_of!(SpscLayout, generation);
     pub const PRODUCER: usize = offset_of!(SpscLayout, producer);
     pub const CONSUMER: usize = offset_of!(SpscLayout, consumer);
     pub const HEAD: usize = offset_of!(SpscLayout, head);

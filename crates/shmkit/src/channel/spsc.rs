@@ -19,16 +19,16 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::platform::futex;
 use crate::sync::{init_once, InitOutcome};
 use crate::Mapping;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// `init_once` tag and version of the layout.
 const TAG: [u8; 4] = *b"shCs";
 const VERSION: u16 = 1;
-/// Record kinds.
-const MSG: u32 = 1;
-const PAD: u32 = 2;
+/// Record kinds, the top two bits of a record's stamp (never 0, as fresh memory is).
+const MSG: u32 = 0x4000_0000;
+const PAD: u32 = 0xc000_0000;
 /// A record's header: length and kind.
 const HEADER: usize = 8;
 /// The longest sleep of a waiting side: it then looks whether its peer is alive, and whether
@@ -41,6 +41,19 @@ const OPEN_WAIT: Duration = Duration::from_secs(5);
 
 fn round8(n: usize) -> usize {
     (n + 7) & !7
+}
+
+/// The stamp of a record of `kind` at position `pos` of a channel of generation `gen`:
+/// `(pos / 8 + gen) mod 2^30` and the kind's bits. A record of the lap before at the same
+/// offset differs by `capacity / 8` (at most 2^29), one of the channel built here before by
+/// its generation (each build takes the next): neither passes for a committed record.
+fn stamp(gen: u32, pos: u64, kind: u32) -> u32 {
+    (((pos >> 3) as u32).wrapping_add(gen) & 0x3fff_ffff) | kind
+}
+
+/// A record's header as one little-endian word: `len` then `stamp`.
+fn header(len: u64, stamp: u32) -> u64 {
+    (len & 0xffff_ffff) | (u64::from(stamp) << 32)
 }
 
 /// Whether positions read at open can be: `tail` at most `capacity` behind `head` (modulo
@@ -82,9 +95,9 @@ impl SpscConfig {
     }
 
     fn problem(&self) -> Option<String> {
-        if !self.capacity.is_power_of_two() || self.capacity < 64 {
+        if !self.capacity.is_power_of_two() || self.capacity < 64 || self.capacity > 1 << 32 {
             return Some(format!(
-                "capacity {} is not a power of two of at least 64",
+                "capacity {} is not a power of two from 64 to 4 GiB",
                 self.capacity
             ));
         }
@@ -110,6 +123,8 @@ struct Shared<'a> {
     cap: u64,
     mask: u64,
     max: usize,
+    /// The channel's generation (in every record's stamp).
+    gen: u32,
     head: &'a AtomicU64,
     tail: &'a AtomicU64,
     data_seq: &'a AtomicU32,
@@ -185,6 +200,10 @@ pub fn create(map: &Mapping, offset: usize, config: SpscConfig) -> Result<InitOu
             .store(config.capacity as u64, Ordering::Relaxed);
         m.atomic_u32(offset + at::MAX_MESSAGE)?
             .store(config.max_message as u32, Ordering::Relaxed);
+        // A new generation: records of the channel that was here before (if any) do not
+        // pass for this one's.
+        m.atomic_u32(offset + at::GENERATION)?
+            .fetch_add(1, Ordering::Relaxed);
         for claim in [at::PRODUCER, at::CONSUMER] {
             m.atomic_u32(offset + claim)?.store(0, Ordering::Relaxed);
             m.atomic_u32(offset + claim + 4)?
@@ -264,6 +283,9 @@ impl<'a> Shared<'a> {
             cap,
             mask: cap - 1,
             max,
+            gen: map
+                .atomic_u32(offset + at::GENERATION)?
+                .load(Ordering::Relaxed),
             head: map.atomic_u64(offset + at::HEAD)?,
             tail: map.atomic_u64(offset + at::TAIL)?,
             data_seq: map.atomic_u32(offset + at::DATA_SEQ)?,
@@ -275,23 +297,29 @@ impl<'a> Shared<'a> {
         })
     }
 
-    /// Wakes the other side if it is parked on `seq` (its flag `parked`). The caller has just
-    /// stored its position (Release).
+    /// Stores `value` into the position `pos` and wakes the other side if it is parked on
+    /// `seq` (its flag `parked`).
+    ///
+    /// Orderings (a Dekker pair with `park`): the store is a SeqCst swap (on x86 one locked
+    /// `xchg`, cheaper than a store and an `mfence`) and the flag is read SeqCst; the parking
+    /// side raises its flag SeqCst and then reads the position SeqCst. In the single order of
+    /// SeqCst operations one of the two comes first, so either the parker sees the new
+    /// position or this side sees the flag: a side that parks is always woken, and no system
+    /// call is made while nobody is parked. The swap also releases what was written before
+    /// it (the records, or the reads of the bytes given back), for the other side's Acquire.
     #[inline]
-    fn wake(parked: &AtomicU32, seq: &AtomicU32) {
-        // SeqCst fence: with the parking side's store of its flag, fence and load of our
-        // position (Dekker), either it sees the position we stored or we see its flag; so a
-        // side that parks is always woken, and no syscall is made while nobody is parked.
-        fence(Ordering::SeqCst);
-        if parked.load(Ordering::Relaxed) != 0 {
-            // Relaxed: the futex compares the word itself; the position was published above.
-            seq.fetch_add(1, Ordering::Relaxed);
+    fn store_and_wake(pos: &AtomicU64, value: u64, parked: &AtomicU32, seq: &AtomicU32) {
+        pos.swap(value, Ordering::SeqCst);
+        if parked.load(Ordering::SeqCst) != 0 {
+            // Release: a parker that reads the new `seq` (Acquire) then sees the position.
+            seq.fetch_add(1, Ordering::Release);
             futex::wake(seq, 1);
         }
     }
 
-    /// Parks on `seq` (flag `parked`) until woken, `deadline` or one nap, unless `ready` says
-    /// there is something already (checked after the flag is up, so no wake-up is lost).
+    /// Parks on `seq` (flag `parked`) until woken, `deadline` or one nap, unless `ready`
+    /// (which reads the other side's position SeqCst) says there is something already:
+    /// checked after the flag is up, so no wake-up is lost (see `store_and_wake`).
     fn park(
         &self,
         parked: &AtomicU32,
@@ -299,10 +327,11 @@ impl<'a> Shared<'a> {
         deadline: Option<Instant>,
         ready: impl Fn() -> bool,
     ) {
-        parked.store(1, Ordering::Relaxed);
-        // SeqCst fence: pairs with the one in `wake` (see there).
-        fence(Ordering::SeqCst);
-        let s = seq.load(Ordering::Relaxed);
+        parked.swap(1, Ordering::SeqCst);
+        // Acquire, and read before `ready`: if the waker's bump is seen here, so is its
+        // position (it then returns at once); if not, the futex sees the bump and does not
+        // sleep, or the wake that follows the bump wakes it.
+        let s = seq.load(Ordering::Acquire);
         if !ready() {
             let nap = Instant::now() + NAP;
             futex::wait(seq, s, Some(deadline.map_or(nap, |d| d.min(nap))));
@@ -479,11 +508,14 @@ impl<'a> Sender<'a> {
     /// [`Slot::commit`] and the `send` calls do it themselves.
     pub fn publish(&mut self) {
         if self.head != self.published {
-            // Release: the records written before are seen by a consumer that reads this
-            // head (Acquire).
-            self.s.head.store(self.head, Ordering::Release);
+            // The records written before are seen by a consumer that reads this head.
+            Shared::store_and_wake(
+                self.s.head,
+                self.head,
+                self.s.consumer_parked,
+                self.s.data_seq,
+            );
             self.published = self.head;
-            Shared::wake(self.s.consumer_parked, self.s.data_seq);
         }
     }
 
@@ -510,10 +542,8 @@ impl<'a> Sender<'a> {
         self.room(pad + need, deadline, wait)?;
         if pad > 0 {
             let at = self.s.data + off as usize;
-            let mut h = [0u8; HEADER];
-            h[..4].copy_from_slice(&((pad as usize - HEADER) as u32).to_le_bytes());
-            h[4..].copy_from_slice(&PAD.to_le_bytes());
-            self.s.map.write_at(at, &h)?;
+            let h = header(pad - HEADER as u64, stamp(self.s.gen, self.head, PAD));
+            self.s.map.atomic_u64(at)?.store(h, Ordering::Release);
             self.head = self.head.wrapping_add(pad);
         }
         // The payload, past the record's header.
@@ -579,7 +609,7 @@ impl<'a> Sender<'a> {
                 let (tail, head, cap) = (self.s.tail, self.head, self.s.cap);
                 self.s
                     .park(self.s.producer_parked, self.s.space_seq, deadline, || {
-                        let used = head.wrapping_sub(tail.load(Ordering::Relaxed));
+                        let used = head.wrapping_sub(tail.load(Ordering::SeqCst));
                         used <= cap && used + total <= cap
                     });
                 self.backoff.slept();
@@ -684,12 +714,11 @@ impl<'s, 'a> Slot<'s, 'a> {
     /// published).
     fn commit_unpublished(self) -> &'s mut Sender<'a> {
         let tx = self.tx;
-        let mut h = [0u8; HEADER];
-        h[..4].copy_from_slice(&(self.len as u32).to_le_bytes());
-        h[4..].copy_from_slice(&MSG.to_le_bytes());
-        // A write that fails leaves the record unsent: its mapping failed, which the next
-        // call reports.
-        if tx.s.map.write_at(self.at - HEADER, &h).is_ok() {
+        let h = header(self.len as u64, stamp(tx.s.gen, tx.head, MSG));
+        // Release: the payload written before is seen by a consumer that reads this header
+        // (Acquire). A mapping that failed leaves the record unsent; the next call says why.
+        if let Ok(word) = tx.s.map.atomic_u64(self.at - HEADER) {
+            word.store(h, Ordering::Release);
             tx.head = tx.head.wrapping_add(self.need);
         }
         tx
@@ -701,6 +730,8 @@ pub struct Receiver<'a> {
     s: Shared<'a>,
     /// Where the next record is.
     tail: u64,
+    /// The last `tail` stored (bytes up to `tail` are released but not given back yet).
+    released: u64,
     /// The last `head` seen.
     head: u64,
     /// The producer's pid, as last seen holding its end.
@@ -731,6 +762,7 @@ impl<'a> Receiver<'a> {
         Ok(Receiver {
             s,
             tail,
+            released: tail,
             head: tail,
             producer: 0,
             wait: Wait::default(),
@@ -833,70 +865,88 @@ impl<'a> Receiver<'a> {
         wait: bool,
     ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
         loop {
-            if self.tail == self.head {
-                self.wait_for_data(deadline, wait)?;
-            }
+            let Some((len, kind)) = self.committed()? else {
+                self.wait_for_record(deadline, wait)?;
+                continue;
+            };
             let off = self.tail & self.s.mask;
-            let mut h = [0u8; HEADER];
-            self.s.map.read_at(self.s.data + off as usize, &mut h)?;
-            let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize;
-            let kind = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
             let to_end = self.s.cap - off;
-            match kind {
-                PAD => {
-                    // Padding runs exactly to the end of the data, within what was published.
-                    if len as u64 + HEADER as u64 != to_end
-                        || self.head.wrapping_sub(self.tail) < to_end
-                    {
-                        return Err(RecvError::Corrupt("a padding record of the wrong length"));
-                    }
-                    self.tail = self.tail.wrapping_add(to_end);
+            if kind == PAD {
+                // Padding runs exactly to the end of the data.
+                if len as u64 + HEADER as u64 != to_end {
+                    return Err(RecvError::Corrupt("a padding record of the wrong length"));
                 }
-                MSG => {
-                    let size = (HEADER + round8(len)) as u64;
-                    if len > self.s.max || size > to_end || size > self.head.wrapping_sub(self.tail)
-                    {
-                        return Err(RecvError::Corrupt(
-                            "a message longer than the largest, than the data or than what was published",
-                        ));
-                    }
-                    let at = self.s.data + off as usize + HEADER;
-                    let end = self.tail.wrapping_add(size);
-                    return Ok(Msg {
-                        rx: self,
-                        at,
-                        len,
-                        end,
-                    });
-                }
-                _ => return Err(RecvError::Corrupt("a record of an unknown kind")),
+                self.tail = self.tail.wrapping_add(to_end);
+                continue;
             }
+            let size = (HEADER + round8(len)) as u64;
+            if len > self.s.max || size > to_end {
+                return Err(RecvError::Corrupt(
+                    "a message longer than the largest, or past the end of the data",
+                ));
+            }
+            let at = self.s.data + off as usize + HEADER;
+            let end = self.tail.wrapping_add(size);
+            return Ok(Msg {
+                rx: self,
+                at,
+                len,
+                end,
+            });
         }
     }
 
-    /// Reads the producer's position, checking it; whether it moved.
-    fn load_head(&mut self) -> std::result::Result<bool, RecvError> {
+    /// The record at `tail`, if its producer committed it: its header's stamp is the one of
+    /// this position and generation (see [`stamp`]), so neither a record of an earlier lap
+    /// nor one of a channel that was here before passes for it. Length and kind.
+    fn committed(&self) -> std::result::Result<Option<(usize, u32)>, RecvError> {
+        let at = self.s.data + (self.tail & self.s.mask) as usize;
+        // Acquire: pairs with the producer's Release store of the header, after the payload.
+        let h = self.s.map.atomic_u64(at)?.load(Ordering::Acquire);
+        let (len, got) = (h as u32 as usize, (h >> 32) as u32);
+        Ok(if got == stamp(self.s.gen, self.tail, MSG) {
+            Some((len, MSG))
+        } else if got == stamp(self.s.gen, self.tail, PAD) {
+            Some((len, PAD))
+        } else {
+            None
+        })
+    }
+
+    /// Reads the producer's position, checking it; whether it is past `tail` (then the
+    /// record there must be committed: its header is written before the position).
+    fn published_past_tail(&mut self) -> std::result::Result<bool, RecvError> {
         // Acquire: the records the producer wrote before publishing are seen.
         let h = self.s.head.load(Ordering::Acquire);
-        // Between what was seen and `tail + capacity`, modulo 2^64 (the positions count for
-        // ever and may wrap; a capacity that is a power of two divides 2^64).
-        let ahead = h.wrapping_sub(self.tail);
-        if ahead > self.s.cap || ahead < self.head.wrapping_sub(self.tail) || h % 8 != 0 {
+        // Within the capacity of what was given back, either way (modulo 2^64, as the
+        // positions count for ever): the producer never passes it by more than the capacity,
+        // and the consumer may be past `head`, reading records committed and not published yet.
+        let ahead = h.wrapping_sub(self.released);
+        let behind = self.released.wrapping_sub(h);
+        if (ahead > self.s.cap && behind > self.s.cap) || h % 8 != 0 {
             return Err(RecvError::Corrupt(
-                "the producer's position went back, past the capacity, or off a multiple of 8",
+                "the producer's position is more than the capacity away, or off a multiple of 8",
             ));
         }
-        let moved = h != self.head;
         self.head = h;
-        Ok(moved)
+        let past = ahead <= self.s.cap && ahead > self.tail.wrapping_sub(self.released);
+        if past && self.committed()?.is_none() {
+            return Err(RecvError::Corrupt("a record published without its header"));
+        }
+        Ok(past)
     }
 
-    /// Waits until the producer publishes past `tail`.
-    fn wait_for_data(
+    /// Waits until the record at `tail` is committed. While spinning it reads only that
+    /// record's header, on the line the producer writes anyway (not `head`'s): one cache line
+    /// moves per message.
+    fn wait_for_record(
         &mut self,
         deadline: Option<Instant>,
         wait: bool,
     ) -> std::result::Result<(), RecvError> {
+        if self.tail != self.released {
+            self.give_back();
+        }
         let budget = if wait {
             self.backoff.budget(self.wait)
         } else {
@@ -904,7 +954,7 @@ impl<'a> Receiver<'a> {
         };
         let mut polls: u32 = 0;
         loop {
-            if self.load_head()? {
+            if self.committed()?.is_some() {
                 if polls > 0 && polls <= budget {
                     self.backoff.found();
                 }
@@ -912,7 +962,11 @@ impl<'a> Receiver<'a> {
             }
             // A `try_` call reads no /proc: it says "empty" at once.
             if !wait {
-                return Err(RecvError::Empty);
+                return if self.published_past_tail()? {
+                    Ok(())
+                } else {
+                    Err(RecvError::Empty)
+                };
             }
             if polls < budget {
                 Backoff::pause(polls);
@@ -921,13 +975,16 @@ impl<'a> Receiver<'a> {
                     continue;
                 }
             }
+            if self.published_past_tail()? {
+                return Ok(());
+            }
             self.s.map.check()?;
             match self.s.producer.holder() {
                 Holder::Alive(pid) => self.producer = pid,
                 Holder::Never => {}
                 gone => {
-                    // What it published before it went is still to be read.
-                    if self.load_head()? {
+                    // What it committed before it went is still to be read.
+                    if self.committed()?.is_some() || self.published_past_tail()? {
                         return Ok(());
                     }
                     return Err(match gone {
@@ -946,24 +1003,46 @@ impl<'a> Receiver<'a> {
                 let (head, seen) = (self.s.head, self.head);
                 self.s
                     .park(self.s.consumer_parked, self.s.data_seq, deadline, || {
-                        head.load(Ordering::Relaxed) != seen
+                        head.load(Ordering::SeqCst) != seen
                     });
                 self.backoff.slept();
             }
         }
     }
 
-    /// Gives the bytes up to `end` back to the producer.
+    /// Done with the bytes up to `end`. They are given back to the producer a quarter of the
+    /// capacity at a time while more messages are waiting (one store of `tail` and one look at
+    /// the producer's flag for many messages), and at once when none is, so a consumer that
+    /// keeps reading holds back at most a quarter of the capacity beyond what it has not read.
     fn release(&mut self, end: u64) {
         self.tail = end;
-        // Release: our reads of the message happen before the producer writes over it.
-        self.s.tail.store(end, Ordering::Release);
-        Shared::wake(self.s.producer_parked, self.s.space_seq);
+        // Given back at once also when nothing more is committed (the channel is empty now,
+        // as after each message of a round trip): a producer short of room is then not kept
+        // waiting on a consumer that is about to wait itself, or that runs on the same thread.
+        if end.wrapping_sub(self.released) >= self.s.cap / 4
+            || !matches!(self.committed(), Ok(Some(_)))
+        {
+            self.give_back();
+        }
+    }
+
+    /// Gives back every byte released.
+    fn give_back(&mut self) {
+        // Our reads of the messages happen before the producer writes over them (the swap
+        // releases them; the producer reads `tail` with Acquire).
+        Shared::store_and_wake(
+            self.s.tail,
+            self.tail,
+            self.s.producer_parked,
+            self.s.space_seq,
+        );
+        self.released = self.tail;
     }
 }
 
 impl Drop for Receiver<'_> {
     fn drop(&mut self) {
+        self.give_back();
         self.s.consumer.release();
         // A producer asleep on a full channel learns it is closed now.
         self.s.space_seq.fetch_add(1, Ordering::Relaxed);
