@@ -17,6 +17,8 @@ pub mod code {
     pub const NOT_FOUND: u8 = 4;
     /// Permission denied.
     pub const DENIED: u8 = 5;
+    /// A wait ran out: `channel send`/`recv` with --timeout, a registry that did not answer.
+    pub const TIMEOUT: u8 = 6;
     /// Interrupted by a signal; what the command had created was removed.
     pub const INTERRUPTED: u8 = 130;
 }
@@ -24,7 +26,7 @@ pub mod code {
 pub const EXIT_CODES_HELP: &str =
     "Exit codes: 0 success; 1 an experiment of the tour failed; 2 invalid usage or \
 argument (nothing changed); 3 the command could not run (the message says why); 4 no such object; \
-5 permission denied; 130 interrupted (what the command had created was removed).";
+5 permission denied; 6 a wait timed out (channel send/recv --timeout, a hung registry); 130 interrupted (what the command had created was removed).";
 
 /// A failure of a command.
 #[derive(Debug)]
@@ -86,6 +88,7 @@ impl From<shmkit::Error> for Fail {
             | ErrorKind::TooSmall
             | ErrorKind::Misaligned
             | ErrorKind::AlreadyExists => code::USAGE,
+            ErrorKind::TimedOut => code::TIMEOUT,
             _ => code::ERROR,
         };
         Fail {

@@ -71,6 +71,7 @@ enum Command {
     Limits(cmd::limits::Args),
     Gc(cmd::gc::Args),
     Registry(cmd::registry::Args),
+    Channel(cmd::channel::Args),
     Completions(cmd::docs::CompletionArgs),
     Man(cmd::docs::ManArgs),
     /// The other side of a tour experiment: run by the tour itself, in a separate process.
@@ -108,6 +109,7 @@ fn main() -> ExitCode {
         Command::Limits(a) => cmd::limits::run(a),
         Command::Gc(a) => cmd::gc::run(a),
         Command::Registry(a) => cmd::registry::run(a),
+        Command::Channel(a) => cmd::channel::run(a),
         Command::Completions(a) => cmd::docs::completions(a),
         Command::Man(a) => cmd::docs::man(a),
     };

@@ -78,22 +78,23 @@ pub fn ftok(s: &str) -> Result<(String, u8), String> {
     Ok((path.to_string(), id))
 }
 
-/// A duration: `90`, `90s`, `15m`, `2h`, `7d`.
+/// A duration: `500ms`, `90`, `90s`, `15m`, `2h`, `7d`.
 pub fn duration(s: &str) -> Result<std::time::Duration, String> {
     let t = s.trim();
     let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
     let n: u64 = num
         .parse()
-        .map_err(|_| format!("invalid duration '{s}': expected e.g. 90s, 15m, 2h, 7d"))?;
-    let secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(format!("invalid duration '{s}': units are s, m, h, d")),
+        .map_err(|_| format!("invalid duration '{s}': expected e.g. 500ms, 90s, 15m, 2h, 7d"))?;
+    let ms = match unit {
+        "ms" => 1,
+        "" | "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("invalid duration '{s}': units are ms, s, m, h, d")),
     };
-    n.checked_mul(secs)
-        .map(std::time::Duration::from_secs)
+    n.checked_mul(ms)
+        .map(std::time::Duration::from_millis)
         .ok_or_else(|| format!("invalid duration '{s}': too long"))
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cat;
+pub mod channel;
 pub mod docs;
 pub mod gc;
 pub mod info;

@@ -17,16 +17,16 @@ pub(super) struct Claim<'a> {
     start: &'a AtomicU64,
 }
 
-/// What the other side sees of an end.
+/// Who holds one end of a channel, as far as this process can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Holder {
+pub enum Holder {
     /// Nobody has held it yet.
     Never,
-    /// A live process holds it.
+    /// A live process (this pid) holds it.
     Alive(i32),
     /// It was let go of (its holder dropped it).
     Closed,
-    /// Its holder died holding it.
+    /// Its holder (this pid; 0 for a pid word that names no process) died holding it.
     Dead(i32),
 }
 

@@ -73,7 +73,8 @@ impl fmt::Display for SendError {
             SendError::ConsumerGone { pid } => {
                 write!(
                     f,
-                    "the consumer (pid {pid}) is gone and the channel is full"
+                    "the consumer{} is gone and the channel is full",
+                    who(*pid)
                 )
             }
             SendError::Corrupt(why) => write!(f, "the channel is corrupt: {why}"),
@@ -87,16 +88,15 @@ impl fmt::Display for RecvError {
         match self {
             RecvError::Empty => write!(f, "the channel is empty"),
             RecvError::Timeout => write!(f, "no message came before the timeout"),
-            RecvError::ProducerGone { pid, crashed: true } => write!(
+            RecvError::ProducerGone { pid, crashed } => write!(
                 f,
-                "the producer (pid {pid}) died and every message it sent was received"
-            ),
-            RecvError::ProducerGone {
-                pid,
-                crashed: false,
-            } => write!(
-                f,
-                "the producer (pid {pid}) closed the channel and every message was received"
+                "the producer{} {} and every message it sent was received",
+                who(*pid),
+                if *crashed {
+                    "died"
+                } else {
+                    "closed the channel"
+                }
             ),
             RecvError::Corrupt(why) => write!(f, "the channel is corrupt: {why}"),
             RecvError::Mapping(e) => e.fmt(f),
@@ -105,6 +105,15 @@ impl fmt::Display for RecvError {
                 "a {len}-byte message where a {want}-byte value was expected"
             ),
         }
+    }
+}
+
+/// " (pid N)", or nothing for a pid not known (0).
+fn who(pid: i32) -> String {
+    if pid > 0 {
+        format!(" (pid {pid})")
+    } else {
+        String::new()
     }
 }
 

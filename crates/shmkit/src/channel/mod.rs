@@ -33,5 +33,6 @@ pub mod layout;
 pub mod spsc;
 
 pub use backoff::Wait;
+pub use endpoint::Holder;
 pub use error::{RecvError, SendError};
-pub use spsc::{Msg, Receiver, Sender, Slot, SpscConfig};
+pub use spsc::{Msg, Receiver, Sender, Slot, SpscConfig, SpscStat};

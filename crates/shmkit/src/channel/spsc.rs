@@ -242,6 +242,57 @@ pub fn create(map: &Mapping, offset: usize, config: SpscConfig) -> Result<InitOu
     Ok(outcome)
 }
 
+/// An SPSC channel as seen from outside, without claiming an end: for an operator who
+/// wants to know why one is stuck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpscStat {
+    /// Bytes of data.
+    pub capacity: u64,
+    /// Largest message.
+    pub max_message: usize,
+    /// Bytes published by the producer, since the channel was built.
+    pub head: u64,
+    /// Bytes given back by the consumer.
+    pub tail: u64,
+    /// Bytes in the channel now (published and not given back), at most `capacity`; `None`
+    /// when the positions make no sense (a corrupt channel).
+    pub used: Option<u64>,
+    /// The channel's generation (how many times one was built here).
+    pub generation: u32,
+    /// Who holds the producer end.
+    pub producer: Holder,
+    /// Who holds the consumer end.
+    pub consumer: Holder,
+    /// Whether each side is asleep waiting (producer for room, consumer for messages).
+    pub parked: (bool, bool),
+}
+
+/// What the SPSC channel at `offset` of `map` holds and who holds its ends (the positions are
+/// read one after the other: a moving channel shows a moment of each).
+///
+/// # Errors
+/// As [`Sender::open`], without claiming anything.
+pub fn stat(map: &Mapping, offset: usize) -> Result<SpscStat> {
+    let s = Shared::open(map, offset, "channel stat")?;
+    let head = s.head.load(Ordering::Acquire);
+    let tail = s.tail.load(Ordering::Acquire);
+    let used = head.wrapping_sub(tail);
+    Ok(SpscStat {
+        capacity: s.cap,
+        max_message: s.max,
+        head,
+        tail,
+        used: (used <= s.cap).then_some(used),
+        generation: s.gen,
+        producer: s.producer.holder(),
+        consumer: s.consumer.holder(),
+        parked: (
+            s.producer_parked.load(Ordering::Relaxed) != 0,
+            s.consumer_parked.load(Ordering::Relaxed) != 0,
+        ),
+    })
+}
+
 impl<'a> Shared<'a> {
     fn open(map: &'a Mapping, offset: usize, what: &'static str) -> Result<Self> {
         if let Some(e) = misplaced(map, what, offset, SPSC_DATA) {

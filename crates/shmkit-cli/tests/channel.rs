@@ -1,0 +1,205 @@
+//! `shmkit channel`: a shell script feeds and reads a channel; an operator sees why one is
+//! stuck.
+
+mod common;
+
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn channel(capacity: &str) -> (String, Gone) {
+    let name = format!("/{}", unique("shmkit-cli-channel"));
+    let gone = Gone(vec![name.clone()]);
+    assert_eq!(
+        ok(&["channel", "mk", &name, "--capacity", capacity]).trim(),
+        name
+    );
+    (name, gone)
+}
+
+#[test]
+fn lines_in_lines_out_and_stat_says_what_is_there() {
+    let (name, _gone) = channel("4K");
+    let sent = shmkit_in(
+        &["channel", "send", &name],
+        b"hello\n\nworld \xff\nno newline",
+    );
+    assert_eq!(sent.code, 0, "{}", sent.err);
+    let s = json(&["channel", "stat", &name, "--json"]);
+    assert_eq!(s["kind"], "spsc");
+    assert_eq!(s["capacity"], 4096);
+    // Four records: 8 bytes of header each, payloads rounded up to 8.
+    assert_eq!(s["used"], (8 + 8) + 8 + (8 + 8) + (8 + 16));
+    assert_eq!(s["producer"]["state"], "closed");
+    assert_eq!(s["consumer"]["state"], "never held");
+    let r = done(
+        Command::new(BIN)
+            .args(["channel", "recv", &name])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0);
+    let got = Command::new(BIN)
+        .args(["channel", "stat", &name])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&got.stdout).contains("fill       0 B of 4 KiB"));
+    // The bytes exactly, each message a line.
+    let (name2, _gone2) = channel("4K");
+    shmkit_in(
+        &["channel", "send", &name2],
+        b"hello\n\nworld \xff\nno newline",
+    );
+    let out = Command::new(BIN)
+        .args(["channel", "recv", &name2])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, b"hello\n\nworld \xff\nno newline\n");
+    // Empty now: nothing printed, success.
+    let again = shmkit(&["channel", "recv", &name2]);
+    assert_eq!((again.code, again.out.as_str()), (0, ""));
+}
+
+#[test]
+fn counts_timeouts_and_refusals_have_their_exit_codes() {
+    let (name, _gone) = channel("256");
+    shmkit_in(&["channel", "send", &name], b"only one\n");
+    let t = Instant::now();
+    let r = shmkit(&[
+        "channel",
+        "recv",
+        &name,
+        "--count",
+        "2",
+        "--timeout",
+        "200ms",
+    ]);
+    // The producer (the send above) closed the channel: said at once, not at the timeout.
+    assert_eq!(r.out, "only one\n");
+    assert_eq!(r.code, 3, "{}", r.err);
+    assert!(
+        r.err
+            .contains("1 messages received; then: the producer closed the channel"),
+        "{}",
+        r.err
+    );
+    assert!(t.elapsed() < Duration::from_secs(5));
+    // A producer that stays: the wait runs out (exit 6).
+    let mut feeder = Command::new(BIN)
+        .args(["channel", "send", &name])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = feeder.stdin.take().unwrap();
+    input.write_all(b"two\n").unwrap();
+    input.flush().unwrap();
+    // Once it holds its end (a consumer that comes while the end is closed is told so).
+    let t = Instant::now();
+    while json(&["channel", "stat", &name, "--json"])["producer"]["alive"] != true {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the feeder never took its end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let r = shmkit(&[
+        "channel",
+        "recv",
+        &name,
+        "--count",
+        "2",
+        "--timeout",
+        "300ms",
+    ]);
+    assert_eq!(r.out, "two\n");
+    assert_eq!(r.code, 6, "{}", r.err);
+    assert!(
+        r.err.contains("no more came before the timeout"),
+        "{}",
+        r.err
+    );
+    drop(input);
+    assert!(feeder.wait().unwrap().success());
+    // Too long a line: its number, and nothing after it sent.
+    let long = format!("short\n{}\nafter\n", "x".repeat(200));
+    let r = shmkit_in(&["channel", "send", &name], long.as_bytes());
+    assert_eq!(r.code, 3);
+    assert!(
+        r.err.contains("line 2") && r.err.contains("larger than the channel's largest"),
+        "{}",
+        r.err
+    );
+    assert_eq!(shmkit(&["channel", "recv", &name]).out, "short\n");
+    // Kinds not built yet, names taken, shapes that cannot be.
+    let r = shmkit(&[
+        "channel",
+        "mk",
+        "/x",
+        "--kind",
+        "broadcast",
+        "--capacity",
+        "4K",
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.err.contains("broadcast channels are not built yet"),
+        "{}",
+        r.err
+    );
+    let r = shmkit(&["channel", "mk", &name, "--capacity", "4K"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    let bad = format!("/{}", unique("shmkit-cli-channel-bad"));
+    let _bad_gone = Gone(vec![bad.clone()]);
+    let r = shmkit(&["channel", "mk", &bad, "--capacity", "100"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("not a power of two"), "{}", r.err);
+    assert_eq!(
+        shmkit(&["info", &bad]).code,
+        4,
+        "a failed mk left its segment"
+    );
+}
+
+#[test]
+fn follow_reads_until_the_producer_closes_and_stat_names_a_dead_holder() {
+    let (name, _gone) = channel("64K");
+    let mut reader = Command::new(BIN)
+        .args(["channel", "recv", &name, "--follow"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
+    let mut feeder = Command::new(BIN)
+        .args(["channel", "send", &name])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = feeder.stdin.take().unwrap();
+    for i in 0..100 {
+        writeln!(input, "message {i}").unwrap();
+    }
+    input.flush().unwrap();
+    for i in 0..100 {
+        assert_eq!(lines.next().unwrap().unwrap(), format!("message {i}"));
+    }
+    // The feeder is killed: stat names it dead; the follower is still waiting.
+    let pid = feeder.id();
+    feeder.kill().unwrap();
+    feeder.wait().unwrap();
+    let s = json(&["channel", "stat", &name, "--json"]);
+    assert_eq!(s["producer"]["pid"], pid);
+    assert_eq!(s["producer"]["alive"], false);
+    // The follower holds its end, unless it heard of the death already and let go.
+    assert!(
+        s["consumer"]["alive"] == true || s["consumer"]["state"] == "closed",
+        "{s}"
+    );
+    // The follower hears of the death and ends.
+    let t = Instant::now();
+    assert!(lines.next().is_none());
+    let status = reader.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    drop(input);
+}
