@@ -101,6 +101,16 @@ fn peer() {
             say("ready");
             common::cue();
         }
+        // Sends "published", commits "later" without publishing it, and dies at once.
+        "commit-later-and-die" => {
+            let mut tx = Sender::open(&seg, 0).unwrap();
+            tx.send(b"published").unwrap();
+            let mut slot = tx.reserve(5).unwrap();
+            slot.write_at(0, b"later").unwrap();
+            slot.commit_later();
+            // SAFETY: _exit ends the process at once: no destructor publishes "later".
+            unsafe { libc::_exit(0) };
+        }
         // Holds the consumer end and reads nothing, until killed.
         "hold-consumer" => {
             let _rx = Receiver::open(&seg, 0).unwrap();
@@ -282,6 +292,7 @@ fn a_producer_whose_consumer_was_killed_hears_of_it_within_a_second() {
 fn garbage_in_every_word_is_an_error_or_a_message_never_a_panic_or_a_hang() {
     let (seg, _gone) = channel(SpscConfig::new(256));
     let head = seg.atomic_u64(offset_of!(SpscLayout, head)).unwrap();
+    let generation = seg.atomic_u32(offset_of!(SpscLayout, generation)).unwrap();
     let tail = seg.atomic_u64(offset_of!(SpscLayout, tail)).unwrap();
     let data = shmkit::channel::layout::SPSC_DATA;
     let mut rng = Rng(0xbad);
@@ -299,6 +310,7 @@ fn garbage_in_every_word_is_an_error_or_a_message_never_a_panic_or_a_hang() {
     ];
     let mut buf = Vec::new();
     let mut seen = [0u32; 3]; // message, corrupt, empty/full/timeout
+    let mut records = 0u32; // refused for the record's own length
     for round in 0..5_000 {
         // A fresh pair of ends each round, on positions and records a hostile peer wrote.
         let pick = |rng: &mut Rng| match rng.next() % 3 {
@@ -319,6 +331,24 @@ fn garbage_in_every_word_is_an_error_or_a_message_never_a_panic_or_a_hang() {
             seg.write_at(at, &len.to_le_bytes()).unwrap();
             seg.write_at(at + 4, &kind.to_le_bytes()).unwrap();
         }
+        // Half the time a header the consumer will take for committed (the stamp of its
+        // position and generation) with a length that may not fit.
+        if rng.next() % 2 == 0 {
+            let t = tail.load(Ordering::Relaxed) & !7;
+            let kind = [0x4000_0000u32, 0xc000_0000][rng.next() as usize % 2];
+            let stamp = ((((t >> 3) as u32).wrapping_add(generation.load(Ordering::Relaxed)))
+                & 0x3fff_ffff)
+                | kind;
+            let len = match rng.next() % 3 {
+                0 => rng.next() as u32 % 300,
+                1 => u32::MAX,
+                // Padding to the end, right or one word off.
+                _ => (256 - (t & 255) as u32).wrapping_sub(8 * (rng.next() as u32 % 2 + 1)),
+            };
+            let at = data + (t & 255) as usize;
+            seg.write_at(at, &len.to_le_bytes()).unwrap();
+            seg.write_at(at + 4, &stamp.to_le_bytes()).unwrap();
+        }
         let (Ok(mut tx), Ok(mut rx)) = (Sender::open(&seg, 0), Receiver::open(&seg, 0)) else {
             // Positions that make no sense are refused at open.
             seen[1] += 1;
@@ -335,8 +365,11 @@ fn garbage_in_every_word_is_an_error_or_a_message_never_a_panic_or_a_hang() {
                     assert!(len <= rx.max_message());
                     seen[0] += 1;
                 }
-                Err(RecvError::Corrupt(_)) => {
+                Err(RecvError::Corrupt(why)) => {
                     seen[1] += 1;
+                    if why.contains("longer than the largest") || why.contains("padding") {
+                        records += 1;
+                    }
                     break;
                 }
                 Err(RecvError::Timeout) => seen[2] += 1,
@@ -355,6 +388,97 @@ fn garbage_in_every_word_is_an_error_or_a_message_never_a_panic_or_a_hang() {
             }
         }
     }
-    // Every outcome was met, so the garbage reached every check.
+    // Every outcome was met, so the garbage reached every check, the records' too.
     assert!(seen.iter().all(|n| *n > 0), "{seen:?}");
+    assert!(records > 0, "no record was refused for its length");
+}
+
+#[test]
+fn payload_bytes_of_a_lap_before_never_pass_for_a_record() {
+    // Payloads full of headers forged for the positions their words will have a lap later
+    // (the stamp of the position and generation, as the layout documents).
+    let (seg, _gone) = channel(SpscConfig::new(256));
+    let generation = seg
+        .atomic_u32(offset_of!(SpscLayout, generation))
+        .unwrap()
+        .load(Ordering::Relaxed);
+    let head = seg.atomic_u64(offset_of!(SpscLayout, head)).unwrap();
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let mut rng = Rng(99);
+    let mut buf = Vec::new();
+    for i in 0..3000u64 {
+        let start = head.load(Ordering::Relaxed);
+        let words = 1 + rng.next() as usize % 15;
+        let mut m = Vec::new();
+        for k in 0..words as u64 {
+            // This word sits at `start + 8 + 8k`; a lap later that is a header's place.
+            let later = start + 8 + 8 * k + 256;
+            let stamp = ((((later >> 3) as u32).wrapping_add(generation)) & 0x3fff_ffff)
+                | [0x4000_0000u32, 0xc000_0000][(i + k) as usize % 2];
+            m.extend_from_slice(&(5u32 + (k as u32 % 3)).to_le_bytes());
+            m.extend_from_slice(&stamp.to_le_bytes());
+        }
+        m[0] = i as u8;
+        tx.send(&m).unwrap();
+        assert_eq!(rx.recv(&mut buf).unwrap(), m.len(), "message {i}");
+        assert_eq!(buf, m, "message {i}");
+        // Nothing more: no phantom.
+        assert!(
+            matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)),
+            "after {i}"
+        );
+    }
+}
+
+#[test]
+fn a_producer_that_died_with_a_record_committed_but_not_published_leaves_a_usable_channel() {
+    let (seg, _gone) = channel(SpscConfig::new(4096));
+    let mut p = Peer::spawn("commit-later-and-die", &[seg.name()]);
+    p.finish();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let mut buf = Vec::new();
+    // What it committed is read (it was committed: the consumer may have read it before the
+    // producer died anyway), then its death.
+    for want in [&b"published"[..], b"later"] {
+        rx.recv_timeout(&mut buf, Duration::from_secs(5)).unwrap();
+        assert_eq!(buf, want);
+    }
+    assert!(matches!(
+        rx.recv_timeout(&mut buf, Duration::from_secs(5)),
+        Err(RecvError::ProducerGone { crashed: true, .. })
+    ));
+    // A new producer goes on after it; the ends reopen.
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    tx.send(b"after").unwrap();
+    drop(rx);
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    rx.recv(&mut buf).unwrap();
+    assert_eq!(buf, b"after");
+}
+
+#[test]
+fn an_end_copied_into_a_fork_child_is_not_used_there() {
+    let (seg, _gone) = channel(SpscConfig::new(4096));
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let _f = common::forking();
+    // SAFETY: the child only calls try_send (no allocation on its error path but the error
+    // value's, made by this process's allocator, which fork left consistent: no other thread
+    // of this test holds it) and _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = match tx.try_send(b"from child") {
+            Err(SendError::Mapping(e)) if e.kind() == ErrorKind::NotInherited => 0,
+            _ => 1,
+        };
+        // SAFETY: ends the child at once, running nothing of the parent's.
+        unsafe { libc::_exit(code) };
+    }
+    assert_eq!(common::wait_child(pid, Duration::from_secs(10)), Some(0));
+    tx.send(b"from parent").unwrap();
+    let mut buf = Vec::new();
+    rx.recv(&mut buf).unwrap();
+    assert_eq!(buf, b"from parent");
+    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
 }

@@ -14,8 +14,8 @@ const PURE: u32 = 64;
 /// How a side waits for room or for a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Wait {
-    /// Poll until the timeout, never sleeping: the lowest latency, a CPU spent, no system
-    /// call ever.
+    /// Poll until the timeout, never sleeping: the lowest latency, a CPU spent. No system
+    /// call but a look at the peer's liveness (`/proc/PID/stat`) every 100 ms while waiting.
     Spin,
     /// Poll for a while (an adaptive budget), then sleep on a futex until woken.
     #[default]
@@ -44,10 +44,11 @@ impl Backoff {
         }
     }
 
-    /// The pause after poll number `i`.
+    /// The pause after poll number `i`: a spin-loop hint, or for `Adaptive` after a while a
+    /// `sched_yield` (`Spin` never makes a system call).
     #[inline]
-    pub(super) fn pause(i: u32) {
-        if i < PURE {
+    pub(super) fn pause(i: u32, wait: Wait) {
+        if i < PURE || wait == Wait::Spin {
             std::hint::spin_loop();
         } else {
             std::thread::yield_now();

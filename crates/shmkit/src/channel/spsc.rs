@@ -16,7 +16,7 @@ use super::endpoint::{Claim, Holder};
 use super::error::{RecvError, SendError};
 use super::layout::{at, LINE, SPSC_DATA};
 use crate::error::{Error, ErrorKind, Result};
-use crate::platform::futex;
+use crate::platform::{self, futex};
 use crate::sync::{init_once, InitOutcome};
 use crate::Mapping;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -56,10 +56,42 @@ fn header(len: u64, stamp: u32) -> u64 {
     (len & 0xffff_ffff) | (u64::from(stamp) << 32)
 }
 
-/// Whether positions read at open can be: `tail` at most `capacity` behind `head` (modulo
-/// 2^64), both multiples of 8.
-fn positions_fit(head: u64, tail: u64, cap: u64) -> bool {
-    head.wrapping_sub(tail) <= cap && head % 8 == 0 && tail % 8 == 0
+/// Whether positions read at open can be: within `capacity` of each other, either way
+/// (modulo 2^64: the consumer may be past a head that a producer never published), both
+/// multiples of 8.
+fn positions_near(head: u64, tail: u64, cap: u64) -> bool {
+    (head.wrapping_sub(tail) <= cap || tail.wrapping_sub(head) <= cap)
+        && head % 8 == 0
+        && tail % 8 == 0
+}
+
+/// When a waiting side last looked at its peer's liveness (a read of `/proc`).
+struct Looked(Option<Instant>);
+
+impl Looked {
+    /// Whether to look now: at every slow turn of a wait that sleeps (each after a nap at
+    /// most), every 100 ms of one that spins (so that `Wait::Spin` makes a system call only
+    /// that often).
+    fn look(&mut self, now: Instant, wait: Wait) -> bool {
+        let since = *self.0.get_or_insert(now);
+        if wait != Wait::Spin || now.duration_since(since) >= NAP {
+            self.0 = Some(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The error of an end used in a fork child: it belongs to the parent.
+fn forked(map: &Mapping, op: &'static str) -> Error {
+    Error::new(
+        ErrorKind::NotInherited,
+        op,
+        map.object(),
+        "this process is a fork child: the channel's end belongs to the parent that opened it",
+    )
+    .with_hint("open the end in the child (its parent must let go of it first)")
 }
 
 /// The shape of an SPSC channel.
@@ -348,6 +380,37 @@ impl<'a> Shared<'a> {
         })
     }
 
+    /// The end of the records committed from `head` on: stamped headers one after the other
+    /// (the word after the last is marked uncommitted), scanning at most the capacity.
+    fn committed_end(&self, head: u64) -> u64 {
+        let mut pos = head;
+        while pos.wrapping_sub(head) < self.cap {
+            let off = pos & self.mask;
+            let to_end = self.cap - off;
+            let Ok(word) = self.map.atomic_u64(self.data + off as usize) else {
+                break;
+            };
+            let h = word.load(Ordering::Acquire);
+            let (len, got) = (h as u32 as usize, (h >> 32) as u32);
+            let step = if got == stamp(self.gen, pos, MSG) {
+                let size = (HEADER + round8(len)) as u64;
+                if len > self.max || size > to_end {
+                    break;
+                }
+                size
+            } else if got == stamp(self.gen, pos, PAD) && len as u64 + HEADER as u64 == to_end {
+                to_end
+            } else {
+                break;
+            };
+            if pos.wrapping_add(step).wrapping_sub(head) > self.cap {
+                break;
+            }
+            pos = pos.wrapping_add(step);
+        }
+        pos
+    }
+
     /// Stores `value` into the position `pos` and wakes the other side if it is parked on
     /// `seq` (its flag `parked`).
     ///
@@ -407,6 +470,9 @@ pub struct Sender<'a> {
     tail: u64,
     wait: Wait,
     backoff: Backoff,
+    /// `platform::fork_count()` when the end was claimed: another value means this is a copy
+    /// in a fork child.
+    forks: u32,
 }
 
 impl<'a> Sender<'a> {
@@ -418,26 +484,35 @@ impl<'a> Sender<'a> {
     /// [`ErrorKind::AlreadyExists`] while a live process holds the producer end.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let s = Shared::open(map, offset, "channel sender")?;
-        s.producer.claim(map, "channel sender")?;
-        // Go on from what the last producer published.
+        let forks = s.producer.claim(map, "channel sender")?;
         let head = s.head.load(Ordering::Acquire);
         let tail = s.tail.load(Ordering::Acquire);
-        if !positions_fit(head, tail, s.cap) {
+        // Go on after the last record committed: a producer that died may have committed
+        // records it did not publish, which the consumer may have read already.
+        let end = s.committed_end(head);
+        if !positions_near(end, tail, s.cap) || end.wrapping_sub(tail) > s.cap {
             s.producer.release();
             return Err(Error::new(
                 ErrorKind::BadLayout,
                 "channel sender",
                 map.object(),
-                format!("the channel's positions make no sense (head {head}, tail {tail})"),
+                format!(
+                    "the channel's positions make no sense (head {head}, committed to {end}, \
+                     tail {tail})"
+                ),
             ));
+        }
+        if end != head {
+            s.head.swap(end, Ordering::SeqCst);
         }
         Ok(Sender {
             s,
-            head,
-            published: head,
+            head: end,
+            published: end,
             tail,
             wait: Wait::default(),
             backoff: Backoff::new(),
+            forks,
         })
     }
 
@@ -576,6 +651,9 @@ impl<'a> Sender<'a> {
         deadline: Option<Instant>,
         wait: bool,
     ) -> std::result::Result<Slot<'_, 'a>, SendError> {
+        if platform::fork_count() != self.forks {
+            return Err(SendError::Mapping(forked(self.s.map, "send")));
+        }
         if len > self.s.max {
             return Err(SendError::TooLarge {
                 len,
@@ -590,9 +668,17 @@ impl<'a> Sender<'a> {
         } else {
             0
         };
-        self.room(pad + need, deadline, wait)?;
+        // Room for the record and for the word after it, which the commit marks uncommitted.
+        self.room(pad + need + HEADER as u64, deadline, wait)?;
         if pad > 0 {
             let at = self.s.data + off as usize;
+            // The record's own header slot, at the start of the data, is marked uncommitted
+            // first (stale bytes there must not pass for a record), then the padding is
+            // committed (Release).
+            self.s
+                .map
+                .atomic_u64(self.s.data)?
+                .store(0, Ordering::Relaxed);
             let h = header(pad - HEADER as u64, stamp(self.s.gen, self.head, PAD));
             self.s.map.atomic_u64(at)?.store(h, Ordering::Release);
             self.head = self.head.wrapping_add(pad);
@@ -624,6 +710,7 @@ impl<'a> Sender<'a> {
         };
         let mut polls: u32 = 0;
         let mut published = false;
+        let mut looked = Looked(None);
         loop {
             self.load_tail()?;
             if self.head.wrapping_sub(self.tail) + total <= self.s.cap {
@@ -641,20 +728,23 @@ impl<'a> Sender<'a> {
                 published = true;
             }
             if polls < budget {
-                Backoff::pause(polls);
+                Backoff::pause(polls, self.wait);
                 polls += 1;
                 if polls % LOOK_EVERY != 0 {
                     continue;
                 }
             }
             self.s.map.check()?;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
                 return Err(SendError::Timeout);
             }
-            match self.s.consumer.holder() {
-                Holder::Dead(pid) => return Err(SendError::ConsumerGone { pid }),
-                Holder::Closed => return Err(SendError::ConsumerGone { pid: 0 }),
-                Holder::Never | Holder::Alive(_) => {}
+            if looked.look(now, self.wait) {
+                match self.s.consumer.holder() {
+                    Holder::Dead(pid) => return Err(SendError::ConsumerGone { pid }),
+                    Holder::Closed => return Err(SendError::ConsumerGone { pid: 0 }),
+                    Holder::Never | Holder::Alive(_) => {}
+                }
             }
             if polls >= budget && self.wait != Wait::Spin {
                 let (tail, head, cap) = (self.s.tail, self.head, self.s.cap);
@@ -686,11 +776,19 @@ impl<'a> Sender<'a> {
 
 impl Drop for Sender<'_> {
     fn drop(&mut self) {
+        // A copy in a fork child publishes nothing and lets go of nothing: the end is the
+        // parent's.
+        if platform::fork_count() != self.forks {
+            return;
+        }
         self.publish();
         self.s.producer.release();
-        // A consumer asleep on an empty channel learns it is closed now, not at its next nap.
-        self.s.data_seq.fetch_add(1, Ordering::Relaxed);
-        futex::wake(self.s.data_seq, 1);
+        // A consumer asleep on an empty channel learns it is closed now, not at its next nap
+        // (SeqCst: the claim was released SeqCst; see `store_and_wake`).
+        if self.s.consumer_parked.load(Ordering::SeqCst) != 0 {
+            self.s.data_seq.fetch_add(1, Ordering::Release);
+            futex::wake(self.s.data_seq, 1);
+        }
     }
 }
 
@@ -766,9 +864,16 @@ impl<'s, 'a> Slot<'s, 'a> {
     fn commit_unpublished(self) -> &'s mut Sender<'a> {
         let tx = self.tx;
         let h = header(self.len as u64, stamp(tx.s.gen, tx.head, MSG));
-        // Release: the payload written before is seen by a consumer that reads this header
-        // (Acquire). A mapping that failed leaves the record unsent; the next call says why.
-        if let Ok(word) = tx.s.map.atomic_u64(self.at - HEADER) {
+        let next = tx.s.data + (tx.head.wrapping_add(self.need) & tx.s.mask) as usize;
+        // The word after the record is marked uncommitted first: what a lap before left there
+        // (a payload's bytes) could otherwise pass for the next record's header. Then the
+        // header (Release: the payload and the mark are seen by a consumer that reads it with
+        // Acquire). A mapping that failed leaves the record unsent; the next call says why.
+        if let (Ok(mark), Ok(word)) = (
+            tx.s.map.atomic_u64(next),
+            tx.s.map.atomic_u64(self.at - HEADER),
+        ) {
+            mark.store(0, Ordering::Relaxed);
             word.store(h, Ordering::Release);
             tx.head = tx.head.wrapping_add(self.need);
         }
@@ -789,6 +894,8 @@ pub struct Receiver<'a> {
     producer: i32,
     wait: Wait,
     backoff: Backoff,
+    /// As for [`Sender`].
+    forks: u32,
 }
 
 impl<'a> Receiver<'a> {
@@ -798,10 +905,11 @@ impl<'a> Receiver<'a> {
     /// As [`Sender::open`], for the consumer end.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let s = Shared::open(map, offset, "channel receiver")?;
-        s.consumer.claim(map, "channel receiver")?;
+        let forks = s.consumer.claim(map, "channel receiver")?;
         let tail = s.tail.load(Ordering::Acquire);
         let head = s.head.load(Ordering::Acquire);
-        if !positions_fit(head, tail, s.cap) {
+        // The consumer may have read past `head` (records committed, not yet published).
+        if !positions_near(head, tail, s.cap) {
             s.consumer.release();
             return Err(Error::new(
                 ErrorKind::BadLayout,
@@ -818,6 +926,7 @@ impl<'a> Receiver<'a> {
             producer: 0,
             wait: Wait::default(),
             backoff: Backoff::new(),
+            forks,
         })
     }
 
@@ -915,6 +1024,9 @@ impl<'a> Receiver<'a> {
         deadline: Option<Instant>,
         wait: bool,
     ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
+        if platform::fork_count() != self.forks {
+            return Err(RecvError::Mapping(forked(self.s.map, "recv")));
+        }
         loop {
             let Some((len, kind)) = self.committed()? else {
                 self.wait_for_record(deadline, wait)?;
@@ -1004,6 +1116,7 @@ impl<'a> Receiver<'a> {
             0
         };
         let mut polls: u32 = 0;
+        let mut looked = Looked(None);
         loop {
             if self.committed()?.is_some() {
                 if polls > 0 && polls <= budget {
@@ -1020,7 +1133,7 @@ impl<'a> Receiver<'a> {
                 };
             }
             if polls < budget {
-                Backoff::pause(polls);
+                Backoff::pause(polls, self.wait);
                 polls += 1;
                 if polls % LOOK_EVERY != 0 {
                     continue;
@@ -1030,7 +1143,11 @@ impl<'a> Receiver<'a> {
                 return Ok(());
             }
             self.s.map.check()?;
-            match self.s.producer.holder() {
+            match if looked.look(Instant::now(), self.wait) {
+                self.s.producer.holder()
+            } else {
+                Holder::Never
+            } {
                 Holder::Alive(pid) => self.producer = pid,
                 Holder::Never => {}
                 gone => {
@@ -1093,11 +1210,16 @@ impl<'a> Receiver<'a> {
 
 impl Drop for Receiver<'_> {
     fn drop(&mut self) {
+        if platform::fork_count() != self.forks {
+            return;
+        }
         self.give_back();
         self.s.consumer.release();
         // A producer asleep on a full channel learns it is closed now.
-        self.s.space_seq.fetch_add(1, Ordering::Relaxed);
-        futex::wake(self.s.space_seq, 1);
+        if self.s.producer_parked.load(Ordering::SeqCst) != 0 {
+            self.s.space_seq.fetch_add(1, Ordering::Release);
+            futex::wake(self.s.space_seq, 1);
+        }
     }
 }
 

@@ -49,7 +49,7 @@
 //! Linux only, and so gated where they are used: `futex` (the waits under `sync` and
 //! `channel`), `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`,
 //! `semtimedop`, `posix_sem_path`, `sysctl_u64`, `process_start` (a process's start time, to
-//! tell a reused pid) (the callers are memfds, POSIX semaphores and queues, System V queues,
+//! tell a reused pid), `fork_count` (forks this process is the child of) (the callers are memfds, POSIX semaphores and queues, System V queues,
 //! `sync`, `channel`: Linux-only modules).
 //!
 //! A new OS adds a module here that provides every item above; the compiler lists what is
@@ -91,8 +91,8 @@ pub(crate) use os::{
 };
 #[cfg(target_os = "linux")]
 pub(crate) use os::{
-    fd_link, futex, memfd_name, msg_cbytes, posix_sem_path, process_start, reopen, semtimedop,
-    sysctl_u64,
+    fd_link, fork_count, futex, memfd_name, msg_cbytes, posix_sem_path, process_start, reopen,
+    semtimedop, sysctl_u64,
 };
 
 /// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)

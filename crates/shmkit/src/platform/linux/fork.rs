@@ -116,9 +116,19 @@ fn drop_snapshots() {
     });
 }
 
+/// Forks this process has been the child of (since its handlers were registered): a value
+/// that holds a claim made by the parent (a channel's end) can tell it is in a child.
+static FORKS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// How many forks this process is the child of; see `FORKS`.
+pub(crate) fn fork_count() -> u32 {
+    FORKS.load(Ordering::Relaxed)
+}
+
 extern "C" fn child() {
     // Runs in the child before fork() returns to the caller, single-threaded. Only system
     // calls here: the child may be about to do nothing but `_exit`.
+    FORKS.fetch_add(1, Ordering::Relaxed);
     registry::for_each_slot(|s| {
         let Some(start) = s.live_start() else { return };
         let len = s.len.load(Ordering::Relaxed);

@@ -8,7 +8,7 @@ pub(crate) mod limits;
 mod memory;
 pub(crate) mod sysv;
 
-pub(crate) use fork::{ensure_fork_handlers, set_inherit};
+pub(crate) use fork::{ensure_fork_handlers, fork_count, set_inherit};
 pub(crate) use memory::{huge_page_size, huge_pages, mapped_file, mapping_page_size, memory};
 pub(crate) use sysv::{msg_cbytes, perm_key, semtimedop};
 
