@@ -434,7 +434,7 @@ fn payload_bytes_of_a_lap_before_never_pass_for_a_record() {
 #[test]
 fn a_producer_that_died_with_a_record_committed_but_not_published_leaves_a_usable_channel() {
     let (seg, _gone) = channel(SpscConfig::new(4096));
-    let mut p = Peer::spawn("commit-later-and-die", &[seg.name()]);
+    let p = Peer::spawn("commit-later-and-die", &[seg.name()]);
     p.finish();
     let mut rx = Receiver::open(&seg, 0).unwrap();
     let mut buf = Vec::new();
