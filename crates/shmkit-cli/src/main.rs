@@ -72,8 +72,15 @@ enum Command {
     Gc(cmd::gc::Args),
     Registry(cmd::registry::Args),
     Channel(cmd::channel::Args),
+    Bench(cmd::bench::Args),
     Completions(cmd::docs::CompletionArgs),
     Man(cmd::docs::ManArgs),
+    /// The other process of a `shmkit bench` measurement: run by the bench itself.
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer {
+        /// Transport, size, round trips, messages, where to meet.
+        args: Vec<String>,
+    },
     /// The other side of a tour experiment: run by the tour itself, in a separate process.
     #[command(name = "__peer", hide = true)]
     Peer {
@@ -90,7 +97,10 @@ pub(crate) fn command() -> clap::Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Tour { .. } | Command::Peer { .. }) {
+    if !matches!(
+        cli.command,
+        Command::Tour { .. } | Command::Peer { .. } | Command::Bench(_) | Command::BenchPeer { .. }
+    ) {
         // Like every Unix filter: `shmkit ls | head` ends quietly when head does. The tour
         // keeps SIGPIPE ignored (Rust's default) because it writes to its peers' pipes and must
         // live on to clean up if a peer dies.
@@ -110,6 +120,8 @@ fn main() -> ExitCode {
         Command::Gc(a) => cmd::gc::run(a),
         Command::Registry(a) => cmd::registry::run(a),
         Command::Channel(a) => cmd::channel::run(a),
+        Command::Bench(a) => cmd::bench::run(a),
+        Command::BenchPeer { args } => Ok(cmd::bench::peer(&args)),
         Command::Completions(a) => cmd::docs::completions(a),
         Command::Man(a) => cmd::docs::man(a),
     };

@@ -1,0 +1,181 @@
+//! The transports `shmkit bench` measures, behind one trait: a link that sends and receives
+//! whole messages of a fixed size between two processes.
+
+use shmkit::channel::{spsc, Receiver, Sender, SpscConfig, Wait};
+use shmkit::{Mapping, PosixShm};
+use std::io::{self, Read, Write};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// Every transport, in the order of the table.
+pub const ALL: [&str; 8] = [
+    "floor-cacheline",
+    "floor-futex",
+    "memcpy",
+    "shmkit-spsc-spin",
+    "shmkit-spsc-blocking",
+    "pipe",
+    "unix-stream",
+    "tcp",
+];
+
+/// The two floors carry one word: measured at 8 bytes only.
+pub fn word_only(t: &str) -> bool {
+    t.starts_with("floor-")
+}
+
+/// One side of a link.
+pub trait Link {
+    /// Sends `buf` whole.
+    fn send(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Receives one message of `buf.len()` bytes into `buf`.
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()>;
+}
+
+fn err(e: impl std::fmt::Display) -> io::Error {
+    io::Error::other(e.to_string())
+}
+
+/// Byte streams (pipes, sockets): messages are their bytes, back to back.
+pub struct Stream<R: Read, W: Write> {
+    pub r: R,
+    pub w: W,
+}
+
+impl<R: Read, W: Write> Link for Stream<R, W> {
+    fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        // Flushed: the peer's stdout is line-buffered (a no-op for files and sockets).
+        self.w.write_all(buf)?;
+        self.w.flush()
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        self.r.read_exact(buf)
+    }
+}
+
+/// Two SPSC channels in one segment: there and back.
+pub struct Spsc<'a> {
+    tx: Sender<'a>,
+    rx: Receiver<'a>,
+    scratch: Vec<u8>,
+}
+
+/// The second channel's offset in a channels segment for messages of `size` bytes.
+fn back_offset(size: usize) -> usize {
+    channel_config(size).size().next_multiple_of(4096)
+}
+
+pub fn channel_config(size: usize) -> SpscConfig {
+    // Room for at least 8 messages of the largest size, and 64 KiB at least.
+    let cap = ((size + 8).next_power_of_two() * 16).max(64 << 10);
+    SpscConfig::new(cap).max_message(size.max(8))
+}
+
+/// The segment for the channels (or the floors' words), made by the measuring side.
+pub fn make_segment(name: &str, size: usize) -> shmkit::Result<PosixShm> {
+    let seg = PosixShm::create(name, 2 * back_offset(size))?;
+    spsc::create(&seg, 0, channel_config(size))?;
+    spsc::create(&seg, back_offset(size), channel_config(size))?;
+    Ok(seg)
+}
+
+impl<'a> Spsc<'a> {
+    /// The measuring side sends on the first channel; the peer on the second.
+    pub fn open(map: &'a Mapping, size: usize, peer: bool, wait: Wait) -> io::Result<Self> {
+        let (out, back) = if peer {
+            (back_offset(size), 0)
+        } else {
+            (0, back_offset(size))
+        };
+        let mut tx = Sender::open(map, out).map_err(err)?;
+        let mut rx = Receiver::open(map, back).map_err(err)?;
+        tx.set_wait(wait);
+        rx.set_wait(wait);
+        Ok(Spsc {
+            tx,
+            rx,
+            scratch: Vec::with_capacity(size),
+        })
+    }
+}
+
+impl Link for Spsc<'_> {
+    fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.tx.send(buf).map_err(err)
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let n = self.rx.recv(&mut self.scratch).map_err(err)?;
+        if n != buf.len() {
+            return Err(err(format!("a {n}-byte message, {} expected", buf.len())));
+        }
+        buf.copy_from_slice(&self.scratch);
+        Ok(())
+    }
+}
+
+/// The floors: one word each way on its own line (a count of messages sent), spun on or
+/// slept on with a raw futex.
+pub struct Floor<'a> {
+    out: &'a AtomicU64,
+    back: &'a AtomicU64,
+    futex: bool,
+    sent: u64,
+    got: u64,
+}
+
+impl<'a> Floor<'a> {
+    pub fn open(map: &'a Mapping, peer: bool, futex: bool) -> io::Result<Self> {
+        let (a, b) = (
+            map.atomic_u64(0).map_err(err)?,
+            map.atomic_u64(128).map_err(err)?,
+        );
+        let (out, back) = if peer { (b, a) } else { (a, b) };
+        Ok(Floor {
+            out,
+            back,
+            futex,
+            sent: 0,
+            got: 0,
+        })
+    }
+
+    /// The low half of a word, as the futex word (little-endian).
+    fn word32(w: &AtomicU64) -> &AtomicU32 {
+        // SAFETY: an AtomicU64 is 8-aligned; its first 4 bytes are a valid, aligned AtomicU32
+        // (the low half on a little-endian machine), used only through atomic operations.
+        unsafe { &*(w as *const AtomicU64).cast::<AtomicU32>() }
+    }
+}
+
+impl Link for Floor<'_> {
+    fn send(&mut self, _: &[u8]) -> io::Result<()> {
+        self.sent += 1;
+        self.out.store(self.sent, Ordering::Release);
+        if self.futex {
+            let _ = rustix::thread::futex::wake(
+                Self::word32(self.out),
+                rustix::thread::futex::Flags::empty(),
+                1,
+            );
+        }
+        Ok(())
+    }
+    fn recv(&mut self, _: &mut [u8]) -> io::Result<()> {
+        self.got += 1;
+        loop {
+            let v = self.back.load(Ordering::Acquire);
+            if v >= self.got {
+                return Ok(());
+            }
+            if self.futex {
+                let _ = rustix::thread::futex::wait(
+                    Self::word32(self.back),
+                    rustix::thread::futex::Flags::empty(),
+                    v as u32,
+                    None,
+                );
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+    }
+}

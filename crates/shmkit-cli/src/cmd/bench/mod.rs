@@ -1,0 +1,536 @@
+//! `shmkit bench`: every transport between two processes, side by side in one run, against
+//! the hardware floor and the copy floor measured in the same run.
+
+mod link;
+
+use crate::fail::{code, CmdResult, Fail};
+use crate::parse;
+use hdrhistogram::Histogram;
+use link::{Floor, Link, Spsc, Stream};
+use shmkit::channel::Wait;
+use shmkit::PosixShm;
+use std::io;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Measure the transports between two processes, side by side in one run: round-trip
+/// latency (min, p50, p99, p99.9, max; the payload written by one side and read by the
+/// other) and one-way streaming throughput, for each message size.
+///
+/// Transports: floor-cacheline (one word each way, spun on: the hardware floor, 8 B only),
+/// floor-futex (the same, slept on with a raw futex, 8 B only), memcpy (one core copying the
+/// bytes: the copy floor), shmkit-spsc-spin, shmkit-spsc-blocking, pipe, unix-stream, tcp
+/// (loopback, TCP_NODELAY). Each figure is shown with its ratio to its floor and to the pipe.
+/// The two processes are pinned to CPUs 0 and 1 when the machine has two.
+///
+/// Not measured yet: broadcast channels, iceoryx2.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Fewer round trips and messages: a run of well under a minute.
+    #[arg(long)]
+    quick: bool,
+    /// Message sizes [default: 8,64,512,4K,64K,1M; --quick: 8,4K,64K].
+    #[arg(long, value_delimiter = ',', value_parser = parse::size)]
+    sizes: Option<Vec<u64>>,
+    /// The transports to run [default: all].
+    #[arg(long, value_delimiter = ',', value_parser = transport)]
+    transports: Option<Vec<String>>,
+    /// Print JSON: an array of rows (transport, size, rtt_min_ns, rtt_p50_ns, rtt_p99_ns,
+    /// rtt_p999_ns, rtt_max_ns, msgs_per_s, bytes_per_s; null where not measured).
+    #[arg(long)]
+    json: bool,
+}
+
+fn transport(s: &str) -> Result<String, String> {
+    if link::ALL.contains(&s) {
+        Ok(s.to_string())
+    } else if s == "iceoryx2" || s == "shmkit-broadcast" {
+        Err(format!("{s} is not measured yet"))
+    } else {
+        Err(format!("unknown transport '{s}': {}", link::ALL.join(", ")))
+    }
+}
+
+/// One measured row.
+#[derive(Debug, Clone, Default)]
+struct Row {
+    transport: String,
+    size: usize,
+    /// min, p50, p99, p99.9, max, ns.
+    rtt: Option<[u64; 5]>,
+    msgs_per_s: Option<f64>,
+    bytes_per_s: Option<f64>,
+}
+
+/// How many round trips and streamed messages for `size`.
+fn counts(size: usize, quick: bool) -> (u64, u64) {
+    let (trips, msgs, bytes) = if quick {
+        (2_000u64, 200_000u64, 64u64 << 20)
+    } else {
+        (20_000, 2_000_000, 512 << 20)
+    };
+    let scale = (size as u64).max(4096) / 4096;
+    let trips = (trips / scale).max(200);
+    let msgs = msgs.min(bytes / size.max(1) as u64).max(200);
+    (trips, msgs)
+}
+
+fn pin(cpu: usize) -> bool {
+    let mut set = rustix::thread::CpuSet::new();
+    set.set(cpu);
+    rustix::thread::sched_setaffinity(None, &set).is_ok()
+}
+
+/// Writes a byte every 64 into `buf` (the payload is touched by the sender).
+fn touch_out(buf: &mut [u8], i: u64) {
+    for b in buf.iter_mut().step_by(64) {
+        *b = i as u8;
+    }
+}
+
+/// Reads a byte every 64 of `buf` (the payload is touched by the receiver).
+fn touch_in(buf: &[u8]) -> u64 {
+    buf.iter().step_by(64).map(|b| u64::from(*b)).sum()
+}
+
+/// The measuring side: `trips` timed round trips after a warm-up, then `msgs` streamed;
+/// `met` runs after the first round trip (the peer has opened what it needed).
+fn measure(
+    link: &mut dyn Link,
+    size: usize,
+    trips: u64,
+    msgs: u64,
+    met: &mut dyn FnMut(),
+) -> io::Result<Row> {
+    let mut buf = vec![0u8; size];
+    let warm = (trips / 10).max(10);
+    let mut h =
+        Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).map_err(io::Error::other)?;
+    let mut sink = 0u64;
+    for i in 0..warm + trips {
+        touch_out(&mut buf, i);
+        let t = Instant::now();
+        link.send(&buf)?;
+        link.recv(&mut buf)?;
+        let ns = t.elapsed().as_nanos() as u64;
+        sink = sink.wrapping_add(touch_in(&buf));
+        if i == 0 {
+            met();
+        }
+        if i >= warm {
+            h.saturating_record(ns.max(1));
+        }
+    }
+    let t = Instant::now();
+    for i in 0..msgs {
+        touch_out(&mut buf, i);
+        link.send(&buf)?;
+    }
+    // The peer's acknowledgement: all of it was received.
+    link.recv(&mut buf)?;
+    let secs = t.elapsed().as_secs_f64();
+    std::hint::black_box(sink);
+    Ok(Row {
+        size,
+        rtt: Some([
+            h.min(),
+            h.value_at_quantile(0.5),
+            h.value_at_quantile(0.99),
+            h.value_at_quantile(0.999),
+            h.max(),
+        ]),
+        msgs_per_s: Some(msgs as f64 / secs),
+        bytes_per_s: Some((msgs as f64) * size as f64 / secs),
+        ..Row::default()
+    })
+}
+
+/// The peer's side of `measure`.
+fn answer(link: &mut dyn Link, size: usize, trips: u64, msgs: u64) -> io::Result<()> {
+    let mut buf = vec![0u8; size];
+    let warm = (trips / 10).max(10);
+    let mut sink = 0u64;
+    for _ in 0..warm + trips {
+        link.recv(&mut buf)?;
+        sink = sink.wrapping_add(touch_in(&buf));
+        link.send(&buf)?;
+    }
+    for _ in 0..msgs {
+        link.recv(&mut buf)?;
+        sink = sink.wrapping_add(touch_in(&buf));
+    }
+    std::hint::black_box(sink);
+    link.send(&buf)
+}
+
+/// The floors only round-trip: their "stream" is the same ping-pong.
+fn measure_floor(link: &mut dyn Link, trips: u64, met: &mut dyn FnMut()) -> io::Result<Row> {
+    let mut row = measure(link, 8, trips, 0, met)?;
+    row.msgs_per_s = None;
+    row.bytes_per_s = None;
+    Ok(row)
+}
+
+/// One core copying `size` bytes between private buffers, for about `dur`.
+fn memcpy(size: usize, dur: Duration) -> Row {
+    let src = vec![3u8; size];
+    let mut dst = vec![0u8; size];
+    let t = Instant::now();
+    let mut n = 0u64;
+    while t.elapsed() < dur {
+        for _ in 0..16 {
+            dst.copy_from_slice(std::hint::black_box(&src));
+            std::hint::black_box(&mut dst);
+        }
+        n += 16;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    Row {
+        transport: "memcpy".into(),
+        size,
+        rtt: None,
+        msgs_per_s: Some(n as f64 / secs),
+        bytes_per_s: Some(n as f64 * size as f64 / secs),
+    }
+}
+
+/// Runs one transport at one size: sets it up, starts the peer, measures.
+fn run_one(t: &str, size: usize, quick: bool) -> Result<Row, Fail> {
+    let (trips, msgs) = counts(size, quick);
+    let exe = std::env::current_exe().map_err(|e| Fail::error(format!("own executable: {e}")))?;
+    let peer = |extra: &str| {
+        let mut c = Command::new(&exe);
+        c.args([
+            "__bench-peer",
+            t,
+            &size.to_string(),
+            &trips.to_string(),
+            &msgs.to_string(),
+            extra,
+        ]);
+        c
+    };
+    let failed = |e: io::Error| Fail::error(format!("bench {t} at {size} bytes: {e}"));
+    let finish = |mut child: std::process::Child| -> Result<(), Fail> {
+        let st = child.wait().map_err(failed)?;
+        if st.success() {
+            Ok(())
+        } else {
+            Err(Fail::error(format!(
+                "bench {t} at {size} bytes: the peer failed ({st})"
+            )))
+        }
+    };
+    let mut row = match t {
+        "floor-cacheline" | "floor-futex" | "shmkit-spsc-spin" | "shmkit-spsc-blocking" => {
+            let name = format!("/shmkit-bench-{}-{}", std::process::id(), t);
+            // Removed when dropped (this side made it).
+            let seg = if link::word_only(t) {
+                PosixShm::create(&name, 4096)?
+            } else {
+                link::make_segment(&name, size)?
+            };
+            let child = peer(&name).spawn().map_err(failed)?;
+            // Once the peer has it open, the name goes: an interrupted run leaves nothing.
+            let mut unlink = || {
+                let _ = seg.unlink();
+            };
+            let r = match t {
+                "floor-cacheline" | "floor-futex" => {
+                    let mut l = Floor::open(&seg, false, t == "floor-futex").map_err(failed)?;
+                    measure_floor(&mut l, trips * 4, &mut unlink)
+                }
+                _ => {
+                    let wait = if t == "shmkit-spsc-spin" {
+                        Wait::Spin
+                    } else {
+                        Wait::Block
+                    };
+                    let mut l = Spsc::open(&seg, size, false, wait).map_err(failed)?;
+                    measure(&mut l, size, trips, msgs, &mut unlink)
+                }
+            };
+            let r = r.map_err(failed)?;
+            finish(child)?;
+            r
+        }
+        "pipe" => {
+            // Close-on-exec: the peer gets its ends as stdin and stdout (dup2 clears the flag
+            // there), and nothing else.
+            let cloexec = rustix::pipe::PipeFlags::CLOEXEC;
+            let (to_r, to_w) = rustix::pipe::pipe_with(cloexec).map_err(|e| failed(e.into()))?;
+            let (from_r, from_w) =
+                rustix::pipe::pipe_with(cloexec).map_err(|e| failed(e.into()))?;
+            let child = peer("-")
+                .stdin(Stdio::from(to_r))
+                .stdout(Stdio::from(from_w))
+                .spawn()
+                .map_err(failed)?;
+            let mut l = Stream {
+                r: std::fs::File::from(from_r),
+                w: std::fs::File::from(to_w),
+            };
+            let r = measure(&mut l, size, trips, msgs, &mut || {}).map_err(failed)?;
+            drop(l);
+            finish(child)?;
+            r
+        }
+        "unix-stream" => {
+            let dir = std::env::temp_dir().join(format!("shmkit-bench-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(failed)?;
+            let path = dir.join("s.sock");
+            let _ = std::fs::remove_file(&path);
+            let l = std::os::unix::net::UnixListener::bind(&path).map_err(failed)?;
+            let child = peer(path.to_str().unwrap_or_default())
+                .spawn()
+                .map_err(failed)?;
+            let accepted = l.accept();
+            // Connected (or failed): the socket's name is no longer needed.
+            let _ = std::fs::remove_dir_all(&dir);
+            let (s, _) = accepted.map_err(failed)?;
+            let mut link = Stream {
+                r: s.try_clone().map_err(failed)?,
+                w: s,
+            };
+            let r = measure(&mut link, size, trips, msgs, &mut || {}).map_err(failed);
+            let r = r?;
+            finish(child)?;
+            r
+        }
+        "tcp" => {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(failed)?;
+            let addr = l.local_addr().map_err(failed)?;
+            let child = peer(&addr.to_string()).spawn().map_err(failed)?;
+            let (s, _) = l.accept().map_err(failed)?;
+            s.set_nodelay(true).map_err(failed)?;
+            let mut link = Stream {
+                r: s.try_clone().map_err(failed)?,
+                w: s,
+            };
+            let r = measure(&mut link, size, trips, msgs, &mut || {}).map_err(failed)?;
+            finish(child)?;
+            r
+        }
+        "memcpy" => memcpy(
+            size,
+            if quick {
+                Duration::from_millis(50)
+            } else {
+                Duration::from_millis(300)
+            },
+        ),
+        _ => return Err(Fail::usage(format!("unknown transport {t}"))),
+    };
+    row.transport = t.to_string();
+    Ok(row)
+}
+
+/// `shmkit __bench-peer TRANSPORT SIZE TRIPS MSGS WHERE`: the other process of a run.
+pub fn peer(args: &[String]) -> u8 {
+    let run = || -> io::Result<()> {
+        let [t, size, trips, msgs, at] = args else {
+            return Err(io::Error::other("usage: TRANSPORT SIZE TRIPS MSGS WHERE"));
+        };
+        let num = |s: &str| s.parse::<u64>().map_err(io::Error::other);
+        let (size, trips, msgs) = (num(size)? as usize, num(trips)?, num(msgs)?);
+        // Its affinity is its parent's (CPU 0) until it takes CPU 1; on a machine with one
+        // CPU this fails and both share it (the table says "not pinned").
+        pin(1);
+        match t.as_str() {
+            "floor-cacheline" | "floor-futex" => {
+                let seg = PosixShm::open(at).map_err(io::Error::other)?;
+                let mut l = Floor::open(&seg, true, t == "floor-futex")?;
+                answer(&mut l, 8, trips * 4, 0)
+            }
+            "shmkit-spsc-spin" | "shmkit-spsc-blocking" => {
+                let seg = PosixShm::open(at).map_err(io::Error::other)?;
+                let wait = if t == "shmkit-spsc-spin" {
+                    Wait::Spin
+                } else {
+                    Wait::Block
+                };
+                let mut l = Spsc::open(&seg, size, true, wait)?;
+                answer(&mut l, size, trips, msgs)
+            }
+            "pipe" => {
+                let mut l = Stream {
+                    r: io::stdin().lock(),
+                    w: io::stdout().lock(),
+                };
+                answer(&mut l, size, trips, msgs)
+            }
+            "unix-stream" => {
+                let s = std::os::unix::net::UnixStream::connect(at)?;
+                let mut l = Stream {
+                    r: s.try_clone()?,
+                    w: s,
+                };
+                answer(&mut l, size, trips, msgs)
+            }
+            "tcp" => {
+                let s = std::net::TcpStream::connect(at)?;
+                s.set_nodelay(true)?;
+                let mut l = Stream {
+                    r: s.try_clone()?,
+                    w: s,
+                };
+                answer(&mut l, size, trips, msgs)
+            }
+            _ => Err(io::Error::other(format!("unknown transport {t}"))),
+        }
+    };
+    match run() {
+        Ok(()) => code::OK,
+        Err(e) => {
+            eprintln!("shmkit __bench-peer: {e}");
+            code::ERROR
+        }
+    }
+}
+
+fn ns(v: u64) -> String {
+    if v >= 1_000_000 {
+        format!("{:.2} ms", v as f64 / 1e6)
+    } else if v >= 1_000 {
+        format!("{:.2} µs", v as f64 / 1e3)
+    } else {
+        format!("{v} ns")
+    }
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}x", a / b),
+        _ => "-".into(),
+    }
+}
+
+pub fn run(a: Args) -> CmdResult {
+    let sizes: Vec<usize> = match &a.sizes {
+        Some(v) => v.iter().map(|s| *s as usize).collect(),
+        None if a.quick => vec![8, 4096, 64 << 10],
+        None => vec![8, 64, 512, 4096, 64 << 10, 1 << 20],
+    };
+    if let Some(s) = sizes.iter().find(|s| **s < 8) {
+        return Err(Fail::usage(format!(
+            "size {s}: messages of at least 8 bytes"
+        )));
+    }
+    let transports: Vec<String> = a
+        .transports
+        .clone()
+        .unwrap_or_else(|| link::ALL.iter().map(|s| s.to_string()).collect());
+    let mut jobs: Vec<(String, usize)> = Vec::new();
+    for t in &transports {
+        for &s in &sizes {
+            if link::word_only(t) && s != 8 {
+                continue;
+            }
+            jobs.push((t.clone(), s));
+        }
+        if link::word_only(t) && !sizes.contains(&8) {
+            jobs.push((t.clone(), 8));
+        }
+    }
+    let pinned = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && pin(0);
+    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("template"),
+    );
+    let mut rows = Vec::new();
+    for (t, s) in &jobs {
+        bar.set_message(format!("{t} {}", shmkit::size::human(*s as u64)));
+        rows.push(run_one(t, *s, a.quick)?);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if a.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                let at = |i: usize| r.rtt.map(|x| x[i]);
+                serde_json::json!({
+                    "transport": r.transport, "size": r.size,
+                    "rtt_min_ns": at(0), "rtt_p50_ns": at(1), "rtt_p99_ns": at(2),
+                    "rtt_p999_ns": at(3), "rtt_max_ns": at(4),
+                    "msgs_per_s": r.msgs_per_s, "bytes_per_s": r.bytes_per_s,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        return Ok(code::OK);
+    }
+    let find = |t: &str, s: usize| rows.iter().find(|r| r.transport == t && r.size == s);
+    let p50 = |r: Option<&Row>| r.and_then(|r| r.rtt).map(|x| x[1] as f64);
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::NOTHING);
+    table.set_header([
+        "transport",
+        "size",
+        "min",
+        "p50",
+        "p99",
+        "p99.9",
+        "max",
+        "msgs/s",
+        "GB/s",
+        "p50/floor",
+        "p50/pipe",
+        "GB/s/memcpy",
+        "GB/s/pipe",
+    ]);
+    for r in &rows {
+        let floor = if r.transport.contains("blocking") || r.transport == "floor-futex" {
+            find("floor-futex", 8)
+        } else {
+            find("floor-cacheline", 8)
+        };
+        let rtt = |i: usize| r.rtt.map_or("-".into(), |x| ns(x[i]));
+        let gbs = r.bytes_per_s.map(|b| b / 1e9);
+        table.add_row([
+            r.transport.clone(),
+            shmkit::size::human(r.size as u64),
+            rtt(0),
+            rtt(1),
+            rtt(2),
+            rtt(3),
+            rtt(4),
+            r.msgs_per_s
+                .map_or("-".into(), |m| format!("{:.2}M", m / 1e6)),
+            gbs.map_or("-".into(), |g| format!("{g:.2}")),
+            if r.size == 8 && !r.transport.starts_with("floor") {
+                ratio(p50(Some(r)), p50(floor))
+            } else {
+                "-".into()
+            },
+            ratio(p50(Some(r)), p50(find("pipe", r.size))),
+            if r.transport == "memcpy" {
+                "-".into()
+            } else {
+                ratio(
+                    gbs,
+                    find("memcpy", r.size)
+                        .and_then(|m| m.bytes_per_s)
+                        .map(|b| b / 1e9),
+                )
+            },
+            ratio(
+                gbs,
+                find("pipe", r.size)
+                    .and_then(|m| m.bytes_per_s)
+                    .map(|b| b / 1e9),
+            ),
+        ]);
+    }
+    println!(
+        "shmkit bench: two processes{}; round trips with the payload written and read; {}",
+        if pinned {
+            ", pinned to CPUs 0 and 1"
+        } else {
+            ", not pinned"
+        },
+        if a.quick { "quick run" } else { "full run" }
+    );
+    println!("{table}");
+    Ok(code::OK)
+}

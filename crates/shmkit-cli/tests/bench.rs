@@ -1,0 +1,84 @@
+//! `shmkit bench`: every transport measured in one run between two processes, as rows a
+//! script can read.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
+    let shm = || -> Vec<String> {
+        std::fs::read_dir("/dev/shm")
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("shmkit-bench-"))
+            .collect()
+    };
+    let before = shm();
+    let v = json(&["bench", "--quick", "--sizes", "8,4K", "--json"]);
+    let rows = v.as_array().unwrap();
+    let want = [
+        "floor-cacheline",
+        "floor-futex",
+        "memcpy",
+        "shmkit-spsc-spin",
+        "shmkit-spsc-blocking",
+        "pipe",
+        "unix-stream",
+        "tcp",
+    ];
+    for t in want {
+        let sizes: Vec<u64> = rows
+            .iter()
+            .filter(|r| r["transport"] == t)
+            .map(|r| r["size"].as_u64().unwrap())
+            .collect();
+        // The floors carry one word: 8 bytes only.
+        let expect: &[u64] = if t.starts_with("floor-") {
+            &[8]
+        } else {
+            &[8, 4096]
+        };
+        assert_eq!(sizes, expect, "{t}");
+    }
+    for r in rows {
+        let t = r["transport"].as_str().unwrap();
+        let n = |k: &str| r[k].as_f64();
+        if t == "memcpy" {
+            assert!(n("rtt_p50_ns").is_none(), "{r}");
+        } else {
+            let (min, p50, p99, p999, max) = (
+                n("rtt_min_ns").unwrap(),
+                n("rtt_p50_ns").unwrap(),
+                n("rtt_p99_ns").unwrap(),
+                n("rtt_p999_ns").unwrap(),
+                n("rtt_max_ns").unwrap(),
+            );
+            assert!(
+                0.0 < min && min <= p50 && p50 <= p99 && p99 <= p999 && p999 <= max,
+                "{r}"
+            );
+        }
+        if t.starts_with("floor-") {
+            assert!(n("msgs_per_s").is_none(), "{r}");
+        } else {
+            let (m, b) = (n("msgs_per_s").unwrap(), n("bytes_per_s").unwrap());
+            let size = r["size"].as_f64().unwrap();
+            assert!(m > 0.0 && (b - m * size).abs() <= 1e-6 * b, "{r}");
+        }
+    }
+    // Nothing left behind: the segments are gone.
+    let left: Vec<String> = shm().into_iter().filter(|n| !before.contains(n)).collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn transports_not_measured_yet_say_so() {
+    let r = shmkit(&["bench", "--transports", "iceoryx2"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("iceoryx2 is not measured yet"), "{}", r.err);
+    let r = shmkit(&["bench", "--sizes", "4"]);
+    assert_eq!(r.code, 2);
+    assert!(r.err.contains("at least 8 bytes"), "{}", r.err);
+}
