@@ -162,44 +162,68 @@ fn counts_timeouts_and_refusals_have_their_exit_codes() {
 }
 
 #[test]
-fn follow_reads_until_the_producer_closes_and_stat_names_a_dead_holder() {
+fn follow_reads_across_producers_and_stat_names_a_dead_holder() {
     let (name, _gone) = channel("64K");
     let mut reader = Command::new(BIN)
-        .args(["channel", "recv", &name, "--follow"])
+        .args(["channel", "recv", &name, "--follow", "--timeout", "700ms"])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(reader.stdout.take().unwrap()).lines();
+    // A first producer that sends and goes, then a second one.
+    let mut first: String = (0..50).map(|i| format!("message {i}\n")).collect();
+    let r = shmkit_in(&["channel", "send", &name], first.as_bytes());
+    assert_eq!(r.code, 0, "{}", r.err);
+    first.clear();
     let mut feeder = Command::new(BIN)
         .args(["channel", "send", &name])
         .stdin(Stdio::piped())
         .spawn()
         .unwrap();
     let mut input = feeder.stdin.take().unwrap();
-    for i in 0..100 {
+    for i in 50..100 {
         writeln!(input, "message {i}").unwrap();
     }
     input.flush().unwrap();
     for i in 0..100 {
         assert_eq!(lines.next().unwrap().unwrap(), format!("message {i}"));
     }
-    // The feeder is killed: stat names it dead; the follower is still waiting.
+    // The feeder is killed: stat names it dead.
     let pid = feeder.id();
     feeder.kill().unwrap();
     feeder.wait().unwrap();
     let s = json(&["channel", "stat", &name, "--json"]);
     assert_eq!(s["producer"]["pid"], pid);
     assert_eq!(s["producer"]["alive"], false);
-    // The follower holds its end, unless it heard of the death already and let go.
-    assert!(
-        s["consumer"]["alive"] == true || s["consumer"]["state"] == "closed",
-        "{s}"
-    );
-    // The follower hears of the death and ends.
+    assert_eq!(s["consumer"]["alive"], true, "{s}");
+    // The follower waits on for a next producer, until its timeout (exit 6).
     let t = Instant::now();
     assert!(lines.next().is_none());
     let status = reader.wait().unwrap();
-    assert!(status.success(), "{status:?}");
-    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(status.code(), Some(6), "{status:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     drop(input);
+}
+
+#[test]
+fn a_segment_that_is_no_channel_is_the_wrong_kind_of_object() {
+    let name = format!("/{}", unique("shmkit-cli-channel-not"));
+    let _gone = Gone(vec![name.clone()]);
+    ok(&["mk", "posix", &name, "--size", "4K"]);
+    for args in [
+        &["channel", "send", &name][..],
+        &["channel", "recv", &name],
+        &["channel", "stat", &name],
+    ] {
+        let r = shmkit_in(args, b"hi\n");
+        assert_eq!(r.code, 2, "{args:?}: {}", r.err);
+        assert!(r.err.contains("holds no channel"), "{args:?}: {}", r.err);
+    }
+    let r = shmkit(&["channel", "mk", &name, "--capacity", "4K"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        r.err.contains("exists already") && r.err.contains("shmkit rm"),
+        "{}",
+        r.err
+    );
 }

@@ -63,9 +63,11 @@ struct SendArgs {
 
 /// Receive messages and print each as a line (its bytes, then a newline).
 ///
-/// Without --count or --follow: the messages there now, then exit. With them, a producer
-/// end that is closed (its producer let go of it, or died) ends the wait once the channel is
-/// empty: --follow then exits 0, --count (short of N) exits 3.
+/// Without --count or --follow: the messages there now, then exit. --follow goes on across
+/// producers (each `channel send` is one) until interrupted or, with --timeout, until no
+/// message came for that long (exit 6); --count N exits 3 if the producer end is closed or
+/// dead while it is short of N. Each message is given back once printed: a recv killed
+/// mid-way leaves the unprinted ones in the channel.
 #[derive(clap::Args)]
 struct RecvArgs {
     /// The channel's name.
@@ -73,7 +75,7 @@ struct RecvArgs {
     /// Receive exactly N messages, waiting for each (exit 6 if --timeout passes first).
     #[arg(long, value_name = "N")]
     count: Option<u64>,
-    /// Keep receiving until the producer closes the channel or dies.
+    /// Keep receiving, across producers, until interrupted (or --timeout without a message).
     #[arg(long, conflicts_with = "count")]
     follow: bool,
     /// How long to wait for each message with --count or --follow [default: for ever].
@@ -119,6 +121,27 @@ fn open(n: &str) -> Result<PosixShm, Fail> {
     })
 }
 
+/// The failure of opening an end of the channel in `seg`: a segment that holds no channel
+/// is the wrong kind of object (exit 2), said in this command's words.
+fn end_error(seg: &PosixShm) -> impl Fn(shmkit::Error) -> Fail + '_ {
+    move |e| match e.kind() {
+        shmkit::ErrorKind::NotFound
+        | shmkit::ErrorKind::BadLayout
+        | shmkit::ErrorKind::OutOfBounds => Fail::usage(format!(
+            "{} holds no channel (it is POSIX shared memory of {} bytes); make one with \
+                 `shmkit channel mk NAME --capacity SIZE`",
+            quote::name(std::ffi::OsStr::new(seg.name())),
+            seg.len()
+        )),
+        shmkit::ErrorKind::AlreadyExists => Fail::error(format!(
+            "{}: {}",
+            quote::name(std::ffi::OsStr::new(seg.name())),
+            e
+        )),
+        _ => Fail::from(e),
+    }
+}
+
 pub fn run(a: Args) -> CmdResult {
     match a.what {
         What::Mk(m) => mk(m),
@@ -138,7 +161,18 @@ fn mk(a: MkArgs) -> CmdResult {
     // Removed again if the channel cannot be built in it; kept once it is.
     let seg = PosixShm::options()
         .mode(a.mode)
-        .create(&name, config.size())?;
+        .create(&name, config.size())
+        .map_err(|e| {
+            if e.kind() == shmkit::ErrorKind::AlreadyExists {
+                Fail::usage(format!(
+                    "{} exists already: choose another name, or remove it with `shmkit rm {}`",
+                    quote::text(&name),
+                    quote::text(&name)
+                ))
+            } else {
+                Fail::from(e)
+            }
+        })?;
     spsc::create(&seg, 0, config)?;
     seg.set_keep(true);
     println!("{}", quote::name(std::ffi::OsStr::new(seg.name())));
@@ -158,7 +192,7 @@ fn send_error(e: SendError, what: &str) -> Fail {
 
 fn send(a: SendArgs) -> CmdResult {
     let seg = open(&a.name)?;
-    let mut tx = Sender::open(&seg, 0)?;
+    let mut tx = Sender::open(&seg, 0).map_err(end_error(&seg))?;
     let one = |tx: &mut Sender<'_>, m: &[u8], what: &str| -> Result<(), Fail> {
         match a.timeout {
             Some(t) => tx.send_timeout(m, t),
@@ -167,9 +201,22 @@ fn send(a: SendArgs) -> CmdResult {
         .map_err(|e| send_error(e, what))
     };
     if let Some(path) = &a.file {
-        let data = std::fs::read(path).map_err(|e| {
-            Fail::error(format!("{}: {e}", quote::text(&path.display().to_string())))
-        })?;
+        // At most one byte more than the largest message is read: a larger file is refused
+        // without being read whole.
+        let shown = quote::text(&path.display().to_string());
+        let mut data = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                use std::io::Read;
+                f.take(tx.max_message() as u64 + 1).read_to_end(&mut data)
+            })
+            .map_err(|e| Fail::error(format!("{shown}: {e}")))?;
+        if data.len() > tx.max_message() {
+            return Err(Fail::error(format!(
+                "{shown} is larger than the channel's largest message ({} bytes)",
+                tx.max_message()
+            )));
+        }
         one(&mut tx, &data, "the file")?;
         return Ok(code::OK);
     }
@@ -195,43 +242,59 @@ fn send(a: SendArgs) -> CmdResult {
 
 fn recv(a: RecvArgs) -> CmdResult {
     let seg = open(&a.name)?;
-    let mut rx = Receiver::open(&seg, 0)?;
+    let mut rx = Receiver::open(&seg, 0).map_err(end_error(&seg))?;
     let mut out = std::io::stdout().lock();
-    let mut buf = Vec::new();
     let mut got = 0u64;
     let waits = a.count.is_some() || a.follow;
+    let mut last = std::time::Instant::now();
     loop {
+        // The message printed last is given back now (not a quarter of the capacity later).
+        rx.give_back();
         if a.count.is_some_and(|n| got >= n) {
             return Ok(code::OK);
         }
         let r = if !waits {
-            rx.try_recv(&mut buf)
+            rx.try_recv_in_place()
         } else if let Some(t) = a.timeout {
-            rx.recv_timeout(&mut buf, t)
+            rx.recv_in_place_timeout(t.saturating_sub(last.elapsed()))
         } else {
-            rx.recv(&mut buf)
+            rx.recv_in_place()
         };
         match r {
-            Ok(_) => {
-                got += 1;
-                out.write_all(&buf)
+            Ok(m) => {
+                let bytes = m.to_vec()?;
+                // Written before the message is given back: a recv killed here (a closed
+                // pipe) leaves it in the channel.
+                out.write_all(&bytes)
                     .and_then(|()| out.write_all(b"\n"))
                     .and_then(|()| if waits { out.flush() } else { Ok(()) })
                     .map_err(|e| Fail::error(format!("stdout: {e}")))?;
+                drop(m);
+                got += 1;
+                last = std::time::Instant::now();
             }
             Err(RecvError::Empty) => return Ok(code::OK),
-            Err(RecvError::ProducerGone { .. }) if a.follow || a.count.is_none() => {
+            Err(RecvError::ProducerGone { .. }) if a.count.is_none() && !a.follow => {
                 return Ok(code::OK)
             }
-            Err(RecvError::Timeout) => {
-                return Err(Fail {
-                    code: code::TIMEOUT,
-                    message: format!("{got} messages received; no more came before the timeout"),
-                })
+            // Followed across producers: the next one may come (until --timeout).
+            Err(RecvError::ProducerGone { .. }) if a.follow => {
+                if a.timeout.is_some_and(|t| last.elapsed() >= t) {
+                    return Err(timed_out(got));
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
+            Err(RecvError::Timeout) => return Err(timed_out(got)),
             Err(RecvError::Mapping(e)) => return Err(Fail::from(e)),
             Err(e) => return Err(Fail::error(format!("{got} messages received; then: {e}"))),
         }
+    }
+}
+
+fn timed_out(got: u64) -> Fail {
+    Fail {
+        code: code::TIMEOUT,
+        message: format!("{got} messages received; no more came before the timeout"),
     }
 }
 
@@ -255,7 +318,7 @@ fn holder_text(h: Holder) -> String {
 
 fn stat(a: StatArgs) -> CmdResult {
     let seg = open(&a.name)?;
-    let s = channel::spsc::stat(&seg, 0)?;
+    let s = channel::spsc::stat(&seg, 0).map_err(end_error(&seg))?;
     if a.json {
         let v = serde_json::json!({
             "name": seg.name(),

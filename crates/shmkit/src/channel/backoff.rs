@@ -15,7 +15,8 @@ const PURE: u32 = 64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Wait {
     /// Poll until the timeout, never sleeping: the lowest latency, a CPU spent. No system
-    /// call but a look at the peer's liveness (`/proc/PID/stat`) every 100 ms while waiting.
+    /// call but a look at the peer's liveness (`/proc/PID/stat`) every 100 ms of a wait that
+    /// lasts that long (as in every mode).
     Spin,
     /// Poll for a while (an adaptive budget), then sleep on a futex until woken.
     #[default]

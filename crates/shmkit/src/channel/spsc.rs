@@ -69,12 +69,12 @@ fn positions_near(head: u64, tail: u64, cap: u64) -> bool {
 struct Looked(Option<Instant>);
 
 impl Looked {
-    /// Whether to look now: at every slow turn of a wait that sleeps (each after a nap at
-    /// most), every 100 ms of one that spins (so that `Wait::Spin` makes a system call only
-    /// that often).
-    fn look(&mut self, now: Instant, wait: Wait) -> bool {
+    /// Whether to look now: once 100 ms of the wait have passed, then every 100 ms (so that
+    /// a wait answered soon makes no system call for it, whatever its mode, and a dead peer
+    /// is noticed within about 200 ms).
+    fn look(&mut self, now: Instant, _wait: Wait) -> bool {
         let since = *self.0.get_or_insert(now);
-        if wait != Wait::Spin || now.duration_since(since) >= NAP {
+        if now.duration_since(since) >= NAP {
             self.0 = Some(now);
             true
         } else {
@@ -127,9 +127,15 @@ impl SpscConfig {
     }
 
     fn problem(&self) -> Option<String> {
-        if !self.capacity.is_power_of_two() || self.capacity < 64 || self.capacity > 1 << 32 {
+        if !self.capacity.is_power_of_two() || self.capacity < 64 {
             return Some(format!(
-                "capacity {} is not a power of two from 64 to 4 GiB",
+                "capacity {} is not a power of two of at least 64",
+                self.capacity
+            ));
+        }
+        if self.capacity > 1 << 32 {
+            return Some(format!(
+                "capacity {} is more than 4 GiB (the largest a channel has)",
                 self.capacity
             ));
         }
@@ -503,7 +509,7 @@ impl<'a> Sender<'a> {
             ));
         }
         if end != head {
-            s.head.swap(end, Ordering::SeqCst);
+            Shared::store_and_wake(s.head, end, s.consumer_parked, s.data_seq);
         }
         Ok(Sender {
             s,
@@ -1194,8 +1200,19 @@ impl<'a> Receiver<'a> {
         }
     }
 
+    /// Gives back at once the bytes of every message received so far (they are otherwise
+    /// given back a quarter of the capacity at a time, or when the channel is empty). A
+    /// consumer that may die, to be replaced by another, calls it once it has handled a
+    /// message: bytes not given back when it dies are received again by the next consumer
+    /// (at least once, not at most once).
+    pub fn give_back(&mut self) {
+        if self.tail != self.released {
+            self.give_back_all();
+        }
+    }
+
     /// Gives back every byte released.
-    fn give_back(&mut self) {
+    fn give_back_all(&mut self) {
         // Our reads of the messages happen before the producer writes over them (the swap
         // releases them; the producer reads `tail` with Acquire).
         Shared::store_and_wake(

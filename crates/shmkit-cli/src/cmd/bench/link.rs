@@ -2,9 +2,13 @@
 //! whole messages of a fixed size between two processes.
 
 use shmkit::channel::{spsc, Receiver, Sender, SpscConfig, Wait};
-use shmkit::{Mapping, PosixShm};
+use shmkit::{Mapping, Memfd};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long any wait of a run may take before the peer counts as lost.
+pub const LOST: Duration = Duration::from_secs(10);
 
 /// Every transport, in the order of the table.
 pub const ALL: [&str; 8] = [
@@ -70,9 +74,14 @@ pub fn channel_config(size: usize) -> SpscConfig {
     SpscConfig::new(cap).max_message(size.max(8))
 }
 
-/// The segment for the channels (or the floors' words), made by the measuring side.
-pub fn make_segment(name: &str, size: usize) -> shmkit::Result<PosixShm> {
-    let seg = PosixShm::create(name, 2 * back_offset(size))?;
+/// The memory of a run, made by the measuring side: a memfd (no name to leave behind, even
+/// if the run is killed), given to the peer as its stdin. Holds the two channels, or the
+/// floors' words.
+pub fn make_segment(size: usize, channels: bool) -> shmkit::Result<Memfd> {
+    if !channels {
+        return Memfd::create("shmkit-bench", 4096);
+    }
+    let seg = Memfd::create("shmkit-bench", 2 * back_offset(size))?;
     spsc::create(&seg, 0, channel_config(size))?;
     spsc::create(&seg, back_offset(size), channel_config(size))?;
     Ok(seg)
@@ -100,10 +109,10 @@ impl<'a> Spsc<'a> {
 
 impl Link for Spsc<'_> {
     fn send(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.tx.send(buf).map_err(err)
+        self.tx.send_timeout(buf, LOST).map_err(err)
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let n = self.rx.recv(&mut self.scratch).map_err(err)?;
+        let n = self.rx.recv_timeout(&mut self.scratch, LOST).map_err(err)?;
         if n != buf.len() {
             return Err(err(format!("a {n}-byte message, {} expected", buf.len())));
         }
@@ -161,20 +170,33 @@ impl Link for Floor<'_> {
     }
     fn recv(&mut self, _: &mut [u8]) -> io::Result<()> {
         self.got += 1;
+        let mut spins = 0u32;
+        let mut since: Option<Instant> = None;
         loop {
             let v = self.back.load(Ordering::Acquire);
             if v >= self.got {
                 return Ok(());
             }
             if self.futex {
+                // Slept on in slices, so that a peer that died is noticed.
                 let _ = rustix::thread::futex::wait(
                     Self::word32(self.back),
                     rustix::thread::futex::Flags::empty(),
                     v as u32,
-                    None,
+                    Some(&rustix::thread::futex::Timespec {
+                        tv_sec: 0,
+                        tv_nsec: 100_000_000,
+                    }),
                 );
             } else {
                 std::hint::spin_loop();
+                spins = spins.wrapping_add(1);
+                if spins % (1 << 20) != 0 {
+                    continue;
+                }
+            }
+            if since.get_or_insert_with(Instant::now).elapsed() > LOST {
+                return Err(err("the other process did not answer for 10 s"));
             }
         }
     }

@@ -8,8 +8,7 @@ use crate::parse;
 use hdrhistogram::Histogram;
 use link::{Floor, Link, Spsc, Stream};
 use shmkit::channel::Wait;
-use shmkit::PosixShm;
-use std::io;
+use std::io::{self, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -81,6 +80,27 @@ fn pin(cpu: usize) -> bool {
     rustix::thread::sched_setaffinity(None, &set).is_ok()
 }
 
+/// Two CPUs this process may run on (the first two of its affinity mask), if it has two.
+fn two_cpus() -> Option<(usize, usize)> {
+    let set = rustix::thread::sched_getaffinity(None).ok()?;
+    let mut it = (0..rustix::thread::CpuSet::MAX_CPU).filter(|c| set.is_set(*c));
+    Some((it.next()?, it.next()?))
+}
+
+/// Spinning on one CPU measures the scheduler, not the transport.
+fn spins(t: &str) -> bool {
+    matches!(t, "floor-cacheline" | "shmkit-spsc-spin")
+}
+
+/// Prints `text` on stdout; a closed stdout (`shmkit bench | head`) ends quietly.
+fn out(text: &str) -> Result<(), Fail> {
+    match writeln!(io::stdout().lock(), "{text}") {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Fail::error(format!("stdout: {e}"))),
+    }
+}
+
 /// Writes a byte every 64 into `buf` (the payload is touched by the sender).
 fn touch_out(buf: &mut [u8], i: u64) {
     for b in buf.iter_mut().step_by(64) {
@@ -93,15 +113,19 @@ fn touch_in(buf: &[u8]) -> u64 {
     buf.iter().step_by(64).map(|b| u64::from(*b)).sum()
 }
 
-/// The measuring side: `trips` timed round trips after a warm-up, then `msgs` streamed;
-/// `met` runs after the first round trip (the peer has opened what it needed).
-fn measure(
-    link: &mut dyn Link,
-    size: usize,
-    trips: u64,
-    msgs: u64,
-    met: &mut dyn FnMut(),
-) -> io::Result<Row> {
+/// Whether `buf` carries the mark of message `i` (a byte every 64): what arrived is what
+/// was sent.
+fn check(buf: &[u8], i: u64, what: &str) -> io::Result<()> {
+    if buf.iter().step_by(64).all(|b| *b == i as u8) {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!("{what} {i} arrived corrupted")))
+    }
+}
+
+/// The measuring side: `trips` timed round trips after a warm-up (each answer checked),
+/// then `msgs` streamed.
+fn measure(link: &mut dyn Link, size: usize, trips: u64, msgs: u64) -> io::Result<Row> {
     let mut buf = vec![0u8; size];
     let warm = (trips / 10).max(10);
     let mut h =
@@ -114,8 +138,8 @@ fn measure(
         link.recv(&mut buf)?;
         let ns = t.elapsed().as_nanos() as u64;
         sink = sink.wrapping_add(touch_in(&buf));
-        if i == 0 {
-            met();
+        if size > 8 {
+            check(&buf, i, "round trip")?;
         }
         if i >= warm {
             h.saturating_record(ns.max(1));
@@ -155,17 +179,17 @@ fn answer(link: &mut dyn Link, size: usize, trips: u64, msgs: u64) -> io::Result
         sink = sink.wrapping_add(touch_in(&buf));
         link.send(&buf)?;
     }
-    for _ in 0..msgs {
+    for i in 0..msgs {
         link.recv(&mut buf)?;
-        sink = sink.wrapping_add(touch_in(&buf));
+        check(&buf, i, "message")?;
     }
     std::hint::black_box(sink);
     link.send(&buf)
 }
 
 /// The floors only round-trip: their "stream" is the same ping-pong.
-fn measure_floor(link: &mut dyn Link, trips: u64, met: &mut dyn FnMut()) -> io::Result<Row> {
-    let mut row = measure(link, 8, trips, 0, met)?;
+fn measure_floor(link: &mut dyn Link, trips: u64) -> io::Result<Row> {
+    let mut row = measure(link, 8, trips, 0)?;
     row.msgs_per_s = None;
     row.bytes_per_s = None;
     Ok(row)
@@ -195,11 +219,16 @@ fn memcpy(size: usize, dur: Duration) -> Row {
 }
 
 /// Runs one transport at one size: sets it up, starts the peer, measures.
-fn run_one(t: &str, size: usize, quick: bool) -> Result<Row, Fail> {
+fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result<Row, Fail> {
     let (trips, msgs) = counts(size, quick);
     let exe = std::env::current_exe().map_err(|e| Fail::error(format!("own executable: {e}")))?;
     let peer = |extra: &str| {
         let mut c = Command::new(&exe);
+        c.env("SHMKIT_BENCH_PARENT", std::process::id().to_string());
+        match peer_cpu {
+            Some(cpu) => c.env("SHMKIT_BENCH_CPU", cpu.to_string()),
+            None => c.env_remove("SHMKIT_BENCH_CPU"),
+        };
         c.args([
             "__bench-peer",
             t,
@@ -223,22 +252,14 @@ fn run_one(t: &str, size: usize, quick: bool) -> Result<Row, Fail> {
     };
     let mut row = match t {
         "floor-cacheline" | "floor-futex" | "shmkit-spsc-spin" | "shmkit-spsc-blocking" => {
-            let name = format!("/shmkit-bench-{}-{}", std::process::id(), t);
-            // Removed when dropped (this side made it).
-            let seg = if link::word_only(t) {
-                PosixShm::create(&name, 4096)?
-            } else {
-                link::make_segment(&name, size)?
-            };
-            let child = peer(&name).spawn().map_err(failed)?;
-            // Once the peer has it open, the name goes: an interrupted run leaves nothing.
-            let mut unlink = || {
-                let _ = seg.unlink();
-            };
+            // A memfd, the peer's stdin: nothing named, nothing left behind.
+            let seg = link::make_segment(size, !link::word_only(t))?;
+            let fd = seg.fd().try_clone_to_owned().map_err(failed)?;
+            let child = peer("-").stdin(Stdio::from(fd)).spawn().map_err(failed)?;
             let r = match t {
                 "floor-cacheline" | "floor-futex" => {
                     let mut l = Floor::open(&seg, false, t == "floor-futex").map_err(failed)?;
-                    measure_floor(&mut l, trips * 4, &mut unlink)
+                    measure_floor(&mut l, trips * 4)
                 }
                 _ => {
                     let wait = if t == "shmkit-spsc-spin" {
@@ -247,7 +268,7 @@ fn run_one(t: &str, size: usize, quick: bool) -> Result<Row, Fail> {
                         Wait::Block
                     };
                     let mut l = Spsc::open(&seg, size, false, wait).map_err(failed)?;
-                    measure(&mut l, size, trips, msgs, &mut unlink)
+                    measure(&mut l, size, trips, msgs)
                 }
             };
             let r = r.map_err(failed)?;
@@ -270,44 +291,53 @@ fn run_one(t: &str, size: usize, quick: bool) -> Result<Row, Fail> {
                 r: std::fs::File::from(from_r),
                 w: std::fs::File::from(to_w),
             };
-            let r = measure(&mut l, size, trips, msgs, &mut || {}).map_err(failed)?;
+            let r = measure(&mut l, size, trips, msgs).map_err(failed)?;
             drop(l);
             finish(child)?;
             r
         }
         "unix-stream" => {
-            let dir = std::env::temp_dir().join(format!("shmkit-bench-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(failed)?;
-            let path = dir.join("s.sock");
-            let _ = std::fs::remove_file(&path);
-            let l = std::os::unix::net::UnixListener::bind(&path).map_err(failed)?;
-            let child = peer(path.to_str().unwrap_or_default())
-                .spawn()
+            // An abstract socket: no file to make or remove.
+            use std::os::linux::net::SocketAddrExt;
+            let name = format!("shmkit-bench-{}-{size}", std::process::id());
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
                 .map_err(failed)?;
-            let accepted = l.accept();
-            // Connected (or failed): the socket's name is no longer needed.
-            let _ = std::fs::remove_dir_all(&dir);
-            let (s, _) = accepted.map_err(failed)?;
+            let l = std::os::unix::net::UnixListener::bind_addr(&addr).map_err(failed)?;
+            rustix::net::sockopt::set_socket_timeout(
+                &l,
+                rustix::net::sockopt::Timeout::Recv,
+                Some(link::LOST),
+            )
+            .map_err(|e| failed(e.into()))?;
+            let child = peer(&name).spawn().map_err(failed)?;
+            let (s, _) = l.accept().map_err(failed)?;
+            s.set_read_timeout(Some(link::LOST)).map_err(failed)?;
             let mut link = Stream {
                 r: s.try_clone().map_err(failed)?,
                 w: s,
             };
-            let r = measure(&mut link, size, trips, msgs, &mut || {}).map_err(failed);
-            let r = r?;
+            let r = measure(&mut link, size, trips, msgs).map_err(failed)?;
             finish(child)?;
             r
         }
         "tcp" => {
             let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(failed)?;
+            rustix::net::sockopt::set_socket_timeout(
+                &l,
+                rustix::net::sockopt::Timeout::Recv,
+                Some(link::LOST),
+            )
+            .map_err(|e| failed(e.into()))?;
             let addr = l.local_addr().map_err(failed)?;
             let child = peer(&addr.to_string()).spawn().map_err(failed)?;
             let (s, _) = l.accept().map_err(failed)?;
             s.set_nodelay(true).map_err(failed)?;
+            s.set_read_timeout(Some(link::LOST)).map_err(failed)?;
             let mut link = Stream {
                 r: s.try_clone().map_err(failed)?,
                 w: s,
             };
-            let r = measure(&mut link, size, trips, msgs, &mut || {}).map_err(failed)?;
+            let r = measure(&mut link, size, trips, msgs).map_err(failed)?;
             finish(child)?;
             r
         }
@@ -333,17 +363,32 @@ pub fn peer(args: &[String]) -> u8 {
         };
         let num = |s: &str| s.parse::<u64>().map_err(io::Error::other);
         let (size, trips, msgs) = (num(size)? as usize, num(trips)?, num(msgs)?);
-        // Its affinity is its parent's (CPU 0) until it takes CPU 1; on a machine with one
-        // CPU this fails and both share it (the table says "not pinned").
-        pin(1);
+        // Dies with the bench (a bench killed with -9 leaves no peer spinning).
+        rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+        let parent = std::env::var("SHMKIT_BENCH_PARENT").ok();
+        if parent != rustix::process::getppid().map(|p| p.as_raw_nonzero().to_string()) {
+            return Err(io::Error::other("the bench that started this peer is gone"));
+        }
+        // The CPU the bench chose for it, if it pins.
+        if let Some(cpu) = std::env::var("SHMKIT_BENCH_CPU")
+            .ok()
+            .and_then(|c| c.parse().ok())
+        {
+            pin(cpu);
+        }
+        let memory = || -> io::Result<shmkit::Memfd> {
+            use std::os::fd::AsFd;
+            let fd = io::stdin().as_fd().try_clone_to_owned()?;
+            shmkit::Memfd::from_fd(fd).map_err(io::Error::other)
+        };
         match t.as_str() {
             "floor-cacheline" | "floor-futex" => {
-                let seg = PosixShm::open(at).map_err(io::Error::other)?;
+                let seg = memory()?;
                 let mut l = Floor::open(&seg, true, t == "floor-futex")?;
                 answer(&mut l, 8, trips * 4, 0)
             }
             "shmkit-spsc-spin" | "shmkit-spsc-blocking" => {
-                let seg = PosixShm::open(at).map_err(io::Error::other)?;
+                let seg = memory()?;
                 let wait = if t == "shmkit-spsc-spin" {
                     Wait::Spin
                 } else {
@@ -360,7 +405,10 @@ pub fn peer(args: &[String]) -> u8 {
                 answer(&mut l, size, trips, msgs)
             }
             "unix-stream" => {
-                let s = std::os::unix::net::UnixStream::connect(at)?;
+                use std::os::linux::net::SocketAddrExt;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(at.as_bytes())?;
+                let s = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+                s.set_read_timeout(Some(link::LOST))?;
                 let mut l = Stream {
                     r: s.try_clone()?,
                     w: s,
@@ -370,6 +418,7 @@ pub fn peer(args: &[String]) -> u8 {
             "tcp" => {
                 let s = std::net::TcpStream::connect(at)?;
                 s.set_nodelay(true)?;
+                s.set_read_timeout(Some(link::LOST))?;
                 let mut l = Stream {
                     r: s.try_clone()?,
                     w: s,
@@ -411,11 +460,14 @@ pub fn run(a: Args) -> CmdResult {
         None if a.quick => vec![8, 4096, 64 << 10],
         None => vec![8, 64, 512, 4096, 64 << 10, 1 << 20],
     };
-    if let Some(s) = sizes.iter().find(|s| **s < 8) {
+    if let Some(s) = sizes.iter().find(|s| **s < 8 || **s > 64 << 20) {
         return Err(Fail::usage(format!(
-            "size {s}: messages of at least 8 bytes"
+            "size {s}: messages of 8 bytes to 64 MiB (at least 8 bytes)"
         )));
     }
+    let mut sizes = sizes;
+    sizes.sort_unstable();
+    sizes.dedup();
     let transports: Vec<String> = a
         .transports
         .clone()
@@ -432,7 +484,19 @@ pub fn run(a: Args) -> CmdResult {
             jobs.push((t.clone(), 8));
         }
     }
-    let pinned = std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2) && pin(0);
+    // The two processes on two CPUs of those this one may use; the spinning transports are
+    // left out without two.
+    let cpus = two_cpus().filter(|(a, _)| pin(*a));
+    let mut skipped = Vec::new();
+    if cpus.is_none() {
+        jobs.retain(|(t, _)| {
+            let keep = !spins(t);
+            if !keep && !skipped.contains(t) {
+                skipped.push(t.clone());
+            }
+            keep
+        });
+    }
     let bar = indicatif::ProgressBar::new(jobs.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("template"),
@@ -440,7 +504,7 @@ pub fn run(a: Args) -> CmdResult {
     let mut rows = Vec::new();
     for (t, s) in &jobs {
         bar.set_message(format!("{t} {}", shmkit::size::human(*s as u64)));
-        rows.push(run_one(t, *s, a.quick)?);
+        rows.push(run_one(t, *s, a.quick, cpus.map(|c| c.1))?);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -457,7 +521,7 @@ pub fn run(a: Args) -> CmdResult {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
+        out(&serde_json::to_string_pretty(&v).expect("json"))?;
         return Ok(code::OK);
     }
     let find = |t: &str, s: usize| rows.iter().find(|r| r.transport == t && r.size == s);
@@ -522,15 +586,22 @@ pub fn run(a: Args) -> CmdResult {
             ),
         ]);
     }
-    println!(
+    out(&format!(
         "shmkit bench: two processes{}; round trips with the payload written and read; {}",
-        if pinned {
-            ", pinned to CPUs 0 and 1"
-        } else {
-            ", not pinned"
+        match cpus {
+            Some((a, b)) => format!(", pinned to CPUs {a} and {b}"),
+            None => format!(
+                ", on one CPU (not pinned); left out, as spinning there measures the \
+                 scheduler: {}",
+                if skipped.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    skipped.join(", ")
+                }
+            ),
         },
         if a.quick { "quick run" } else { "full run" }
-    );
-    println!("{table}");
+    ))?;
+    out(&table.to_string())?;
     Ok(code::OK)
 }
