@@ -18,6 +18,17 @@ fn channel(capacity: &str) -> (String, Gone) {
     (name, gone)
 }
 
+/// `shmkit channel send NAME` reading the pipe it returns, for lines written later.
+fn feeder(name: &str) -> (std::process::Child, std::process::ChildStdin) {
+    let mut c = Command::new(BIN)
+        .args(["channel", "send", name])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = c.stdin.take().unwrap();
+    (c, input)
+}
+
 #[test]
 fn lines_in_lines_out_and_stat_says_what_is_there() {
     let (name, _gone) = channel("4K");
@@ -86,12 +97,7 @@ fn counts_timeouts_and_refusals_have_their_exit_codes() {
     );
     assert!(t.elapsed() < Duration::from_secs(5));
     // A producer that stays: the wait runs out (exit 6).
-    let mut feeder = Command::new(BIN)
-        .args(["channel", "send", &name])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = feeder.stdin.take().unwrap();
+    let (mut feeder, mut input) = feeder(&name);
     input.write_all(b"two\n").unwrap();
     input.flush().unwrap();
     // Once it holds its end (a consumer that comes while the end is closed is told so).
@@ -175,12 +181,7 @@ fn follow_reads_across_producers_and_stat_names_a_dead_holder() {
     let r = shmkit_in(&["channel", "send", &name], first.as_bytes());
     assert_eq!(r.code, 0, "{}", r.err);
     first.clear();
-    let mut feeder = Command::new(BIN)
-        .args(["channel", "send", &name])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = feeder.stdin.take().unwrap();
+    let (mut feeder, mut input) = feeder(&name);
     for i in 50..100 {
         writeln!(input, "message {i}").unwrap();
     }

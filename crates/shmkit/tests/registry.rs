@@ -850,15 +850,15 @@ fn a_rule_admits_a_supplementary_group() {
     assert!(other.contains("is admitted to no name"), "{other}");
 }
 
-#[test]
-fn connecting_to_a_full_backlog_times_out() {
+/// A listener that never accepts, its backlog (room for one connection) full: a socket path
+/// where `connect` waits. Kept, and its directory removed, while the guard lives.
+fn full_backlog() -> (PathBuf, impl Sized) {
     let dir = std::env::temp_dir().join(common::unique("shmkit-backlog"));
     std::fs::create_dir(&dir).unwrap();
     let d = dir.clone();
-    let _gone = Cleanup(move || {
+    let gone = Cleanup(move || {
         let _ = std::fs::remove_dir_all(&d);
     });
-    // A listener that never accepts, with room for one connection in its backlog.
     let sock = dir.join("r.sock");
     let l = rustix::net::socket_with(
         rustix::net::AddressFamily::UNIX,
@@ -869,7 +869,14 @@ fn connecting_to_a_full_backlog_times_out() {
     .unwrap();
     rustix::net::bind(&l, &rustix::net::SocketAddrUnix::new(&sock).unwrap()).unwrap();
     rustix::net::listen(&l, 0).unwrap();
-    let _first = UnixStream::connect(&sock).unwrap();
+    let first = UnixStream::connect(&sock).unwrap();
+    // Dropped in this order: the connection, the listener, then the directory.
+    (sock, (first, l, gone))
+}
+
+#[test]
+fn connecting_to_a_full_backlog_times_out() {
+    let (sock, _backlog) = full_backlog();
     let t = Instant::now();
     let e = Client::connect_within(&sock, Duration::from_millis(300)).unwrap_err();
     let took = t.elapsed();
@@ -1003,23 +1010,7 @@ fn a_call_refused_before_anything_was_sent_keeps_the_clients_names() {
 
 #[test]
 fn a_connect_interrupted_by_signals_still_times_out() {
-    let dir = std::env::temp_dir().join(common::unique("shmkit-backlog-sig"));
-    std::fs::create_dir(&dir).unwrap();
-    let d = dir.clone();
-    let _gone = Cleanup(move || {
-        let _ = std::fs::remove_dir_all(&d);
-    });
-    let sock = dir.join("r.sock");
-    let l = rustix::net::socket_with(
-        rustix::net::AddressFamily::UNIX,
-        rustix::net::SocketType::STREAM,
-        rustix::net::SocketFlags::CLOEXEC,
-        None,
-    )
-    .unwrap();
-    rustix::net::bind(&l, &rustix::net::SocketAddrUnix::new(&sock).unwrap()).unwrap();
-    rustix::net::listen(&l, 0).unwrap();
-    let _first = UnixStream::connect(&sock).unwrap();
+    let (sock, _backlog) = full_backlog();
     let mut p = Peer::spawn("interrupted", &[sock.to_str().unwrap()]);
     let said = p.recv();
     p.finish();

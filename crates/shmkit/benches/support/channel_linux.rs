@@ -1,5 +1,9 @@
 //! The channel benchmark's Linux body.
 
+#[path = "stats.rs"]
+mod stats;
+use stats::stats;
+
 use shmkit::channel::{spsc, Receiver, Sender, SpscConfig, Wait};
 use shmkit::{Mapping, PosixShm};
 use std::process::Command;
@@ -205,12 +209,6 @@ fn reset(map: &Mapping) {
     for w in [PING, PONG, READY] {
         map.atomic_u64(w).unwrap().store(0, Ordering::SeqCst);
     }
-}
-
-fn stats(xs: &mut [f64]) -> (f64, f64, f64) {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    let q = |p: f64| xs[((xs.len() - 1) as f64 * p).round() as usize];
-    (q(0.5), q(0.1), q(0.9))
 }
 
 fn line(label: &str, xs: &mut [f64], unit: &str) -> f64 {

@@ -1,5 +1,9 @@
 //! The registry benchmark's Linux body.
 
+#[path = "stats.rs"]
+mod stats;
+use stats::stats;
+
 use shmkit::handle::{self, Handle};
 use shmkit::registry::{Client, RegisterOptions, Server};
 use shmkit::Memfd;
@@ -8,12 +12,6 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Instant;
 
 const TRIPS: usize = 2_000;
-
-fn stats(xs: &mut [f64]) -> (f64, f64, f64) {
-    xs.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| xs[((xs.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.1), at(0.9))
-}
 
 pub fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -1,5 +1,9 @@
 //! The sync benchmark's Linux body (futex-based primitives exist on Linux only).
 
+#[path = "stats.rs"]
+mod stats;
+use stats::stats;
+
 use shmkit::sync::{Mutex, Semaphore, WakePolicy};
 use shmkit::{Mapping, PosixShm};
 use std::process::Command;
@@ -128,12 +132,6 @@ fn setup(map: &Mapping) {
             assert_eq!(libc::pthread_mutex_init(m, &a), 0);
         }
     }
-}
-
-fn stats(xs: &mut [f64]) -> (f64, f64, f64) {
-    xs.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let q = |p: f64| xs[((xs.len() - 1) as f64 * p).round() as usize];
-    (q(0.5), q(0.1), q(0.9))
 }
 
 fn line(label: &str, xs: &mut [f64], unit: &str) -> f64 {

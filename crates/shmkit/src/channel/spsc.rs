@@ -72,7 +72,7 @@ impl Looked {
     /// Whether to look now: once 100 ms of the wait have passed, then every 100 ms (so that
     /// a wait answered soon makes no system call for it, whatever its mode, and a dead peer
     /// is noticed within about 200 ms).
-    fn look(&mut self, now: Instant, _wait: Wait) -> bool {
+    fn look(&mut self, now: Instant) -> bool {
         let since = *self.0.get_or_insert(now);
         if now.duration_since(since) >= NAP {
             self.0 = Some(now);
@@ -430,8 +430,15 @@ impl<'a> Shared<'a> {
     #[inline]
     fn store_and_wake(pos: &AtomicU64, value: u64, parked: &AtomicU32, seq: &AtomicU32) {
         pos.swap(value, Ordering::SeqCst);
+        Shared::wake_if_parked(parked, seq);
+    }
+
+    /// The second half of `store_and_wake`, after a SeqCst store (a position, or an end's
+    /// claim let go of): wakes the other side if its flag `parked` is up.
+    #[inline]
+    fn wake_if_parked(parked: &AtomicU32, seq: &AtomicU32) {
         if parked.load(Ordering::SeqCst) != 0 {
-            // Release: a parker that reads the new `seq` (Acquire) then sees the position.
+            // Release: a parker that reads the new `seq` (Acquire) then sees what was stored.
             seq.fetch_add(1, Ordering::Release);
             futex::wake(seq, 1);
         }
@@ -543,7 +550,7 @@ impl<'a> Sender<'a> {
     /// [`SendError::TooLarge`], [`SendError::ConsumerGone`] (full, and its consumer dead or
     /// gone), [`SendError::Corrupt`], [`SendError::Mapping`].
     pub fn send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
-        self.send_until(data, None)
+        self.send_with(data, None, true)
     }
 
     /// Sends `data`, waiting at most `timeout` for room.
@@ -555,7 +562,7 @@ impl<'a> Sender<'a> {
         data: &[u8],
         timeout: Duration,
     ) -> std::result::Result<(), SendError> {
-        self.send_until(data, Instant::now().checked_add(timeout))
+        self.send_with(data, Instant::now().checked_add(timeout), true)
     }
 
     /// Sends `data` if there is room now.
@@ -563,18 +570,18 @@ impl<'a> Sender<'a> {
     /// # Errors
     /// As [`Sender::send`]; [`SendError::Full`].
     pub fn try_send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
-        let mut slot = self.reserve_inner(data.len(), None, false)?;
-        slot.write_at(0, data)?;
-        slot.commit();
-        Ok(())
+        self.send_with(data, None, false)
     }
 
-    fn send_until(
+    /// Copies `data` into a reserved slot (waiting for room until `deadline` if `wait`) and
+    /// sends it.
+    fn send_with(
         &mut self,
         data: &[u8],
         deadline: Option<Instant>,
+        wait: bool,
     ) -> std::result::Result<(), SendError> {
-        let mut slot = self.reserve_inner(data.len(), deadline, true)?;
+        let mut slot = self.reserve_inner(data.len(), deadline, wait)?;
         slot.write_at(0, data)?;
         slot.commit();
         Ok(())
@@ -745,7 +752,7 @@ impl<'a> Sender<'a> {
             if deadline.is_some_and(|d| now >= d) {
                 return Err(SendError::Timeout);
             }
-            if looked.look(now, self.wait) {
+            if looked.look(now) {
                 match self.s.consumer.holder() {
                     Holder::Dead(pid) => return Err(SendError::ConsumerGone { pid }),
                     Holder::Closed => return Err(SendError::ConsumerGone { pid: 0 }),
@@ -790,11 +797,8 @@ impl Drop for Sender<'_> {
         self.publish();
         self.s.producer.release();
         // A consumer asleep on an empty channel learns it is closed now, not at its next nap
-        // (SeqCst: the claim was released SeqCst; see `store_and_wake`).
-        if self.s.consumer_parked.load(Ordering::SeqCst) != 0 {
-            self.s.data_seq.fetch_add(1, Ordering::Release);
-            futex::wake(self.s.data_seq, 1);
-        }
+        // (the claim was released SeqCst).
+        Shared::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
     }
 }
 
@@ -1149,7 +1153,7 @@ impl<'a> Receiver<'a> {
                 return Ok(());
             }
             self.s.map.check()?;
-            match if looked.look(Instant::now(), self.wait) {
+            match if looked.look(Instant::now()) {
                 self.s.producer.holder()
             } else {
                 Holder::Never
@@ -1233,10 +1237,7 @@ impl Drop for Receiver<'_> {
         self.give_back();
         self.s.consumer.release();
         // A producer asleep on a full channel learns it is closed now.
-        if self.s.producer_parked.load(Ordering::SeqCst) != 0 {
-            self.s.space_seq.fetch_add(1, Ordering::Release);
-            futex::wake(self.s.space_seq, 1);
-        }
+        Shared::wake_if_parked(self.s.producer_parked, self.s.space_seq);
     }
 }
 

@@ -87,6 +87,17 @@ fn two_cpus() -> Option<(usize, usize)> {
     Some((it.next()?, it.next()?))
 }
 
+/// A listener whose `accept` gives up after [`link::LOST`] (`SO_RCVTIMEO` bounds it on
+/// Linux), so a peer that never connects is an error, not a hang.
+fn accept_within_lost(l: impl std::os::fd::AsFd) -> io::Result<()> {
+    rustix::net::sockopt::set_socket_timeout(
+        l,
+        rustix::net::sockopt::Timeout::Recv,
+        Some(link::LOST),
+    )
+    .map_err(io::Error::from)
+}
+
 /// Spinning on one CPU measures the scheduler, not the transport.
 fn spins(t: &str) -> bool {
     matches!(t, "floor-cacheline" | "shmkit-spsc-spin")
@@ -303,12 +314,7 @@ fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result
             let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes())
                 .map_err(failed)?;
             let l = std::os::unix::net::UnixListener::bind_addr(&addr).map_err(failed)?;
-            rustix::net::sockopt::set_socket_timeout(
-                &l,
-                rustix::net::sockopt::Timeout::Recv,
-                Some(link::LOST),
-            )
-            .map_err(|e| failed(e.into()))?;
+            accept_within_lost(&l).map_err(failed)?;
             let child = peer(&name).spawn().map_err(failed)?;
             let (s, _) = l.accept().map_err(failed)?;
             s.set_read_timeout(Some(link::LOST)).map_err(failed)?;
@@ -322,12 +328,7 @@ fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result
         }
         "tcp" => {
             let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(failed)?;
-            rustix::net::sockopt::set_socket_timeout(
-                &l,
-                rustix::net::sockopt::Timeout::Recv,
-                Some(link::LOST),
-            )
-            .map_err(|e| failed(e.into()))?;
+            accept_within_lost(&l).map_err(failed)?;
             let addr = l.local_addr().map_err(failed)?;
             let child = peer(&addr.to_string()).spawn().map_err(failed)?;
             let (s, _) = l.accept().map_err(failed)?;
