@@ -3,6 +3,9 @@
 //! for and halves when the wait had to sleep, so a side that waits long in vain stops burning
 //! its CPU, and one whose peer answers at once keeps answering at once.
 
+use super::wake::NAP;
+use std::time::Instant;
+
 /// Polls a waiting side makes before it sleeps: at least, at first, at most.
 const MIN: u32 = 16;
 const FIRST: u32 = 1024;
@@ -24,6 +27,9 @@ pub enum Wait {
     /// Sleep on a futex at once.
     Block,
 }
+
+/// Polls between two looks at the clock (and at the peer) while spinning.
+pub(super) const LOOK_EVERY: u32 = 1024;
 
 /// The adaptive spin budget of one side.
 #[derive(Debug)]
@@ -64,5 +70,23 @@ impl Backoff {
     /// The wait had to sleep.
     pub(super) fn slept(&mut self) {
         self.budget = (self.budget / 2).max(MIN);
+    }
+}
+
+/// When a waiting side last looked at its peer's liveness (a read of `/proc`).
+pub(super) struct Looked(pub(super) Option<Instant>);
+
+impl Looked {
+    /// Whether to look now: once 100 ms of the wait have passed, then every 100 ms (so that
+    /// a wait answered soon makes no system call for it, whatever its mode, and a dead peer
+    /// is noticed within about 200 ms).
+    pub(super) fn look(&mut self, now: Instant) -> bool {
+        let since = *self.0.get_or_insert(now);
+        if now.duration_since(since) >= NAP {
+            self.0 = Some(now);
+            true
+        } else {
+            false
+        }
     }
 }

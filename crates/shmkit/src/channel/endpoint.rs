@@ -33,7 +33,7 @@ pub enum Holder {
 
 /// A pid word from shared memory as a pid that can name a process (1 to 2²², the kernel's
 /// ceiling), so that garbage never reaches a system call as 0 or -1.
-fn valid_pid(word: u32) -> Option<i32> {
+pub(super) fn valid_pid(word: u32) -> Option<i32> {
     (1..=1 << 22).contains(&word).then_some(word as i32)
 }
 
@@ -57,7 +57,7 @@ impl<'a> Claim<'a> {
     /// Whether process `pid` that claimed with start time `start` is alive: a start time of
     /// 0 (being claimed: the start time follows the claim) is taken on trust while the pid
     /// exists.
-    fn alive(pid: i32, start: u64) -> bool {
+    pub(super) fn alive(pid: i32, start: u64) -> bool {
         match platform::process_start(pid) {
             Some(s) => start == 0 || s == start,
             None => false,
@@ -135,4 +135,15 @@ impl<'a> Claim<'a> {
             self.word
                 .compare_exchange(held, join(me, CLOSED), Ordering::SeqCst, Ordering::Relaxed);
     }
+}
+
+/// The error of an end used in a fork child: it belongs to the parent.
+pub(super) fn forked(map: &Mapping, op: &'static str) -> Error {
+    Error::new(
+        ErrorKind::NotInherited,
+        op,
+        map.object(),
+        "this process is a fork child: the channel's end belongs to the parent that opened it",
+    )
+    .with_hint("open the end in the child (its parent must let go of it first)")
 }

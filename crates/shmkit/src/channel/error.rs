@@ -52,6 +52,13 @@ pub enum RecvError {
     Corrupt(&'static str),
     /// The mapping itself failed.
     Mapping(Error),
+    /// A broadcast consumer was lapped by its producer: `lost` messages were written over
+    /// before it read them. It has moved on to the oldest message still there, which the next
+    /// receive returns.
+    Overrun {
+        /// Messages lost.
+        lost: u64,
+    },
     /// A typed receive found a message of another size than the type.
     WrongSize {
         /// The message's length.
@@ -100,6 +107,11 @@ impl fmt::Display for RecvError {
             ),
             RecvError::Corrupt(why) => write!(f, "the channel is corrupt: {why}"),
             RecvError::Mapping(e) => e.fmt(f),
+            RecvError::Overrun { lost } => write!(
+                f,
+                "the producer overran this consumer: {lost} message{} lost",
+                if *lost == 1 { "" } else { "s" }
+            ),
             RecvError::WrongSize { len, want } => write!(
                 f,
                 "a {len}-byte message where a {want}-byte value was expected"
@@ -156,6 +168,7 @@ impl From<RecvError> for Error {
             RecvError::Timeout => ErrorKind::TimedOut,
             RecvError::ProducerGone { .. } => ErrorKind::PeerGone,
             RecvError::Corrupt(_) | RecvError::WrongSize { .. } => ErrorKind::BadLayout,
+            RecvError::Overrun { .. } => ErrorKind::Overrun,
             RecvError::Mapping(_) => ErrorKind::Os,
         };
         match e {

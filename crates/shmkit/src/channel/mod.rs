@@ -27,12 +27,18 @@
 //! Linux only (futexes).
 
 mod backoff;
+pub mod broadcast;
 mod endpoint;
 mod error;
+mod flavor;
 pub mod layout;
+pub mod mpsc;
+mod slots;
 pub mod spsc;
+mod wake;
 
 pub use backoff::Wait;
 pub use endpoint::Holder;
 pub use error::{RecvError, SendError};
+pub use flavor::Flavor;
 pub use spsc::{Msg, Receiver, Sender, Slot, SpscConfig, SpscStat};

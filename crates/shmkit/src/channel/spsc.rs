@@ -11,12 +11,13 @@
 //! so a hostile peer can make this side see garbage but never touch memory outside the
 //! channel, loop for ever or panic.
 
-use super::backoff::{Backoff, Wait};
-use super::endpoint::{Claim, Holder};
+use super::backoff::{Backoff, Looked, Wait, LOOK_EVERY};
+use super::endpoint::{forked, Claim, Holder};
 use super::error::{RecvError, SendError};
-use super::layout::{at, LINE, SPSC_DATA};
+use super::layout::{at, misplaced, SPSC_DATA};
+use super::{wake, Flavor};
 use crate::error::{Error, ErrorKind, Result};
-use crate::platform::{self, futex};
+use crate::platform;
 use crate::sync::{init_once, InitOutcome};
 use crate::Mapping;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -24,18 +25,13 @@ use std::time::{Duration, Instant};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// `init_once` tag and version of the layout.
-const TAG: [u8; 4] = *b"shCs";
+const TAG: [u8; 4] = Flavor::Spsc.tag();
 const VERSION: u16 = 1;
 /// Record kinds, the top two bits of a record's stamp (never 0, as fresh memory is).
 const MSG: u32 = 0x4000_0000;
 const PAD: u32 = 0xc000_0000;
 /// A record's header: length and kind.
 const HEADER: usize = 8;
-/// The longest sleep of a waiting side: it then looks whether its peer is alive, and whether
-/// the mapping is still whole.
-const NAP: Duration = Duration::from_millis(100);
-/// Polls between two looks at the clock (and at the peer) while spinning.
-const LOOK_EVERY: u32 = 1024;
 /// How long `open` waits for a creator that is still initializing the channel.
 const OPEN_WAIT: Duration = Duration::from_secs(5);
 
@@ -63,35 +59,6 @@ fn positions_near(head: u64, tail: u64, cap: u64) -> bool {
     (head.wrapping_sub(tail) <= cap || tail.wrapping_sub(head) <= cap)
         && head % 8 == 0
         && tail % 8 == 0
-}
-
-/// When a waiting side last looked at its peer's liveness (a read of `/proc`).
-struct Looked(Option<Instant>);
-
-impl Looked {
-    /// Whether to look now: once 100 ms of the wait have passed, then every 100 ms (so that
-    /// a wait answered soon makes no system call for it, whatever its mode, and a dead peer
-    /// is noticed within about 200 ms).
-    fn look(&mut self, now: Instant) -> bool {
-        let since = *self.0.get_or_insert(now);
-        if now.duration_since(since) >= NAP {
-            self.0 = Some(now);
-            true
-        } else {
-            false
-        }
-    }
-}
-
-/// The error of an end used in a fork child: it belongs to the parent.
-fn forked(map: &Mapping, op: &'static str) -> Error {
-    Error::new(
-        ErrorKind::NotInherited,
-        op,
-        map.object(),
-        "this process is a fork child: the channel's end belongs to the parent that opened it",
-    )
-    .with_hint("open the end in the child (its parent must let go of it first)")
 }
 
 /// The shape of an SPSC channel.
@@ -171,29 +138,6 @@ struct Shared<'a> {
     producer_parked: &'a AtomicU32,
     producer: Claim<'a>,
     consumer: Claim<'a>,
-}
-
-fn misplaced(map: &Mapping, what: &'static str, offset: usize, need: usize) -> Option<Error> {
-    if offset % LINE != 0 {
-        return Some(Error::new(
-            ErrorKind::Misaligned,
-            what,
-            map.object(),
-            format!("offset {offset} is not a multiple of {LINE}"),
-        ));
-    }
-    if offset.checked_add(need).is_none_or(|end| end > map.len()) {
-        return Some(Error::new(
-            ErrorKind::OutOfBounds,
-            what,
-            map.object(),
-            format!(
-                "a {need}-byte channel at offset {offset} does not fit in {} bytes",
-                map.len()
-            ),
-        ));
-    }
-    None
 }
 
 /// Builds an SPSC channel at `offset` (a multiple of 128) of `map`, or opens the one there:
@@ -416,55 +360,6 @@ impl<'a> Shared<'a> {
         }
         pos
     }
-
-    /// Stores `value` into the position `pos` and wakes the other side if it is parked on
-    /// `seq` (its flag `parked`).
-    ///
-    /// Orderings (a Dekker pair with `park`): the store is a SeqCst swap (on x86 one locked
-    /// `xchg`, cheaper than a store and an `mfence`) and the flag is read SeqCst; the parking
-    /// side raises its flag SeqCst and then reads the position SeqCst. In the single order of
-    /// SeqCst operations one of the two comes first, so either the parker sees the new
-    /// position or this side sees the flag: a side that parks is always woken, and no system
-    /// call is made while nobody is parked. The swap also releases what was written before
-    /// it (the records, or the reads of the bytes given back), for the other side's Acquire.
-    #[inline]
-    fn store_and_wake(pos: &AtomicU64, value: u64, parked: &AtomicU32, seq: &AtomicU32) {
-        pos.swap(value, Ordering::SeqCst);
-        Shared::wake_if_parked(parked, seq);
-    }
-
-    /// The second half of `store_and_wake`, after a SeqCst store (a position, or an end's
-    /// claim let go of): wakes the other side if its flag `parked` is up.
-    #[inline]
-    fn wake_if_parked(parked: &AtomicU32, seq: &AtomicU32) {
-        if parked.load(Ordering::SeqCst) != 0 {
-            // Release: a parker that reads the new `seq` (Acquire) then sees what was stored.
-            seq.fetch_add(1, Ordering::Release);
-            futex::wake(seq, 1);
-        }
-    }
-
-    /// Parks on `seq` (flag `parked`) until woken, `deadline` or one nap, unless `ready`
-    /// (which reads the other side's position SeqCst) says there is something already:
-    /// checked after the flag is up, so no wake-up is lost (see `store_and_wake`).
-    fn park(
-        &self,
-        parked: &AtomicU32,
-        seq: &AtomicU32,
-        deadline: Option<Instant>,
-        ready: impl Fn() -> bool,
-    ) {
-        parked.swap(1, Ordering::SeqCst);
-        // Acquire, and read before `ready`: if the waker's bump is seen here, so is its
-        // position (it then returns at once); if not, the futex sees the bump and does not
-        // sleep, or the wake that follows the bump wakes it.
-        let s = seq.load(Ordering::Acquire);
-        if !ready() {
-            let nap = Instant::now() + NAP;
-            futex::wait(seq, s, Some(deadline.map_or(nap, |d| d.min(nap))));
-        }
-        parked.store(0, Ordering::Relaxed);
-    }
 }
 
 /// The producer end of an SPSC channel.
@@ -516,7 +411,7 @@ impl<'a> Sender<'a> {
             ));
         }
         if end != head {
-            Shared::store_and_wake(s.head, end, s.consumer_parked, s.data_seq);
+            wake::store_and_wake(s.head, end, s.consumer_parked, s.data_seq);
         }
         Ok(Sender {
             s,
@@ -648,7 +543,7 @@ impl<'a> Sender<'a> {
     pub fn publish(&mut self) {
         if self.head != self.published {
             // The records written before are seen by a consumer that reads this head.
-            Shared::store_and_wake(
+            wake::store_and_wake(
                 self.s.head,
                 self.head,
                 self.s.consumer_parked,
@@ -761,11 +656,10 @@ impl<'a> Sender<'a> {
             }
             if polls >= budget && self.wait != Wait::Spin {
                 let (tail, head, cap) = (self.s.tail, self.head, self.s.cap);
-                self.s
-                    .park(self.s.producer_parked, self.s.space_seq, deadline, || {
-                        let used = head.wrapping_sub(tail.load(Ordering::SeqCst));
-                        used <= cap && used + total <= cap
-                    });
+                wake::park(self.s.producer_parked, self.s.space_seq, deadline, || {
+                    let used = head.wrapping_sub(tail.load(Ordering::SeqCst));
+                    used <= cap && used + total <= cap
+                });
                 self.backoff.slept();
             }
         }
@@ -798,7 +692,7 @@ impl Drop for Sender<'_> {
         self.s.producer.release();
         // A consumer asleep on an empty channel learns it is closed now, not at its next nap
         // (the claim was released SeqCst).
-        Shared::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+        wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
     }
 }
 
@@ -1179,10 +1073,9 @@ impl<'a> Receiver<'a> {
             }
             if polls >= budget && self.wait != Wait::Spin {
                 let (head, seen) = (self.s.head, self.head);
-                self.s
-                    .park(self.s.consumer_parked, self.s.data_seq, deadline, || {
-                        head.load(Ordering::SeqCst) != seen
-                    });
+                wake::park(self.s.consumer_parked, self.s.data_seq, deadline, || {
+                    head.load(Ordering::SeqCst) != seen
+                });
                 self.backoff.slept();
             }
         }
@@ -1219,7 +1112,7 @@ impl<'a> Receiver<'a> {
     fn give_back_all(&mut self) {
         // Our reads of the messages happen before the producer writes over them (the swap
         // releases them; the producer reads `tail` with Acquire).
-        Shared::store_and_wake(
+        wake::store_and_wake(
             self.s.tail,
             self.tail,
             self.s.producer_parked,
@@ -1237,7 +1130,7 @@ impl Drop for Receiver<'_> {
         self.give_back();
         self.s.consumer.release();
         // A producer asleep on a full channel learns it is closed now.
-        Shared::wake_if_parked(self.s.producer_parked, self.s.space_seq);
+        wake::wake_if_parked(self.s.producer_parked, self.s.space_seq);
     }
 }
 

@@ -63,6 +63,8 @@ pub enum ErrorKind {
     WouldBlock,
     /// The process at the other end of a channel died, or let go of its end.
     PeerGone,
+    /// A broadcast consumer fell a lap behind its producer: messages were lost to it.
+    Overrun,
 }
 
 impl ErrorKind {
