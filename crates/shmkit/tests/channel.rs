@@ -5,6 +5,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+use common::stream::{checksum, message, messages, Rng};
 use common::{say, unique, Cleanup, Peer};
 use shmkit::channel::layout::SpscLayout;
 use shmkit::channel::{spsc, Receiver, RecvError, SendError, Sender, SpscConfig, Wait};
@@ -12,46 +13,6 @@ use shmkit::{ErrorKind, PosixShm};
 use std::mem::offset_of;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// A small deterministic generator (xorshift64*), so a failure can be replayed by seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// FNV-1a.
-fn checksum(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, x| {
-        (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// Message `i` of a stream: its sequence number, the checksum of the rest, and `len - 16`
-/// bytes from `rng` (`len` at least 16).
-fn message(i: u64, len: usize, rng: &mut Rng, out: &mut Vec<u8>) {
-    out.clear();
-    out.extend_from_slice(&i.to_le_bytes());
-    out.extend_from_slice(&[0; 8]);
-    while out.len() < len {
-        out.push(rng.next() as u8);
-    }
-    let sum = checksum(&out[16..]);
-    out[8..16].copy_from_slice(&sum.to_le_bytes());
-}
-
-const MESSAGES_DEFAULT: u64 = 1_000_000;
-
-fn messages() -> u64 {
-    std::env::var("SHMKIT_CHANNEL_MESSAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(MESSAGES_DEFAULT)
-}
 
 #[test]
 fn peer() {

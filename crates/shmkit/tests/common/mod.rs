@@ -5,6 +5,8 @@
 //! `PEER `, taking cues from stdin.
 #![allow(dead_code)]
 
+pub mod stream;
+
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
