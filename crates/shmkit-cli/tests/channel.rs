@@ -137,22 +137,7 @@ fn counts_timeouts_and_refusals_have_their_exit_codes() {
         r.err
     );
     assert_eq!(shmkit(&["channel", "recv", &name]).out, "short\n");
-    // Kinds not built yet, names taken, shapes that cannot be.
-    let r = shmkit(&[
-        "channel",
-        "mk",
-        "/x",
-        "--kind",
-        "broadcast",
-        "--capacity",
-        "4K",
-    ]);
-    assert_eq!(r.code, 2);
-    assert!(
-        r.err.contains("broadcast channels are not built yet"),
-        "{}",
-        r.err
-    );
+    // Names taken, shapes that cannot be.
     let r = shmkit(&["channel", "mk", &name, "--capacity", "4K"]);
     assert_eq!(r.code, 2, "{}", r.err);
     let bad = format!("/{}", unique("shmkit-cli-channel-bad"));
@@ -227,4 +212,181 @@ fn a_segment_that_is_no_channel_is_the_wrong_kind_of_object() {
         "{}",
         r.err
     );
+}
+
+/// A channel of `kind` (mpsc or broadcast) made with `extra` options.
+fn channel_of(kind: &str, extra: &[&str]) -> (String, Gone) {
+    let name = format!("/{}", unique(&format!("shmkit-cli-{kind}")));
+    let gone = Gone(vec![name.clone()]);
+    let mut args = vec!["channel", "mk", &name, "--kind", kind];
+    args.extend_from_slice(extra);
+    assert_eq!(ok(&args).trim(), name);
+    (name, gone)
+}
+
+#[test]
+fn mpsc_many_senders_one_reader_in_each_senders_order() {
+    let (name, _gone) = channel_of("mpsc", &["--capacity", "4K", "--max-message", "40"]);
+    let s = json(&["channel", "stat", &name, "--json"]);
+    assert_eq!(
+        (s["kind"].as_str(), s["slots"].as_u64()),
+        (Some("mpsc"), Some(64))
+    );
+    // Three senders at once, each 200 lines; the reader sees 600, each sender's in order.
+    let senders: Vec<_> = (0..3)
+        .map(|id| {
+            let input: String = (0..200).map(|i| format!("{id} {i}\n")).collect();
+            let mut c = Command::new(BIN)
+                .args(["channel", "send", &name, "--timeout", "20s"])
+                .stdin(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut w = c.stdin.take().unwrap();
+            std::thread::spawn(move || w.write_all(input.as_bytes()).unwrap());
+            c
+        })
+        .collect();
+    let r = done(
+        Command::new(BIN)
+            .args([
+                "channel",
+                "recv",
+                &name,
+                "--count",
+                "600",
+                "--timeout",
+                "20s",
+            ])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let mut next = [0u32; 3];
+    for line in r.out.lines() {
+        let (id, i) = line.split_once(' ').unwrap();
+        let (id, i): (usize, u32) = (id.parse().unwrap(), i.parse().unwrap());
+        assert_eq!(i, next[id], "sender {id} out of order");
+        next[id] += 1;
+    }
+    assert_eq!(next, [200; 3]);
+    for mut c in senders {
+        assert!(c.wait().unwrap().success());
+    }
+    let s = json(&["channel", "stat", &name, "--json"]);
+    assert_eq!(
+        (
+            s["tail"].as_u64(),
+            s["head"].as_u64(),
+            s["skipped"].as_u64()
+        ),
+        (Some(600), Some(600), Some(0))
+    );
+    assert_eq!(s["producers"].as_array().unwrap().len(), 3);
+    // A message larger than the largest is refused, as are places on an spsc channel.
+    let big = shmkit_in(&["channel", "send", &name], &[b'x'; 41]);
+    assert_ne!(big.code, 0);
+    assert!(
+        big.err.contains("larger than the channel's largest"),
+        "{}",
+        big.err
+    );
+}
+
+#[test]
+fn broadcast_every_reader_gets_every_line_and_stat_shows_each() {
+    let (name, _gone) = channel_of(
+        "broadcast",
+        // 512 slots of 128 bytes: the hundred lines fit, so no reader is overrun.
+        &["--capacity", "64K", "--max-message", "64", "--places", "4"],
+    );
+    // Two readers, started before the sender (a reader starts at the next message).
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let mut c = Command::new(BIN)
+                .args([
+                    "channel",
+                    "recv",
+                    &name,
+                    "--count",
+                    "100",
+                    "--timeout",
+                    "20s",
+                ])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let out = BufReader::new(c.stdout.take().unwrap());
+            (c, out)
+        })
+        .collect();
+    // Both have taken a place once stat shows two consumers.
+    let t = Instant::now();
+    while json(&["channel", "stat", &name, "--json"])["consumers"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 2
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the readers did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let input: String = (0..100).map(|i| format!("line {i}\n")).collect();
+    let sent = shmkit_in(&["channel", "send", &name], input.as_bytes());
+    assert_eq!(sent.code, 0, "{}", sent.err);
+    for (mut c, out) in readers {
+        let lines: Vec<String> = out.lines().map(Result::unwrap).collect();
+        assert_eq!(lines.len(), 100);
+        assert!(lines
+            .iter()
+            .enumerate()
+            .all(|(i, l)| *l == format!("line {i}")));
+        assert!(c.wait().unwrap().success());
+    }
+    let s = json(&["channel", "stat", &name, "--json"]);
+    assert_eq!(s["published"], 100);
+    assert_eq!(s["max_consumers"], 4);
+    for c in s["consumers"].as_array().unwrap() {
+        assert_eq!(
+            (c["cursor"].as_u64(), c["overruns_lost"].as_u64()),
+            (Some(100), Some(0))
+        );
+        assert_eq!(c["holder"]["state"], "closed");
+    }
+    let text = ok(&["channel", "stat", &name]);
+    assert!(
+        text.contains("(broadcast)") && text.contains("published  100 messages"),
+        "{text}"
+    );
+    // Unknown kinds and places on spsc are usage errors.
+    let bad = shmkit_in(
+        &[
+            "channel",
+            "mk",
+            "/shmkit-cli-nokind",
+            "--kind",
+            "fanout",
+            "--capacity",
+            "4K",
+        ],
+        b"",
+    );
+    assert_eq!(bad.code, 2);
+    assert!(bad.err.contains("spsc, mpsc or broadcast"), "{}", bad.err);
+    let bad = shmkit_in(
+        &[
+            "channel",
+            "mk",
+            "/shmkit-cli-noplaces",
+            "--capacity",
+            "4K",
+            "--places",
+            "2",
+        ],
+        b"",
+    );
+    assert_eq!(bad.code, 2, "{}", bad.err);
 }

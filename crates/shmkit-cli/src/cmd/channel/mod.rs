@@ -1,8 +1,14 @@
 //! `shmkit channel`: make, feed, read and inspect message channels in POSIX shared memory.
 
+mod ends;
+mod stat;
+
 use crate::fail::{code, CmdResult, Fail};
 use crate::{parse, quote};
-use shmkit::channel::{self, spsc, Holder, Receiver, RecvError, SendError, Sender, SpscConfig};
+use ends::{Got, Patience, Rx, Tx};
+use shmkit::channel::broadcast::{self, BroadcastConfig};
+use shmkit::channel::mpsc::{self, MpscConfig};
+use shmkit::channel::{spsc, Flavor, RecvError, SendError, SpscConfig};
 use shmkit::PosixShm;
 use std::io::{BufRead, Write};
 use std::time::Duration;
@@ -10,9 +16,12 @@ use std::time::Duration;
 /// Message channels in POSIX shared memory (`/dev/shm/NAME`), so that a shell script can feed
 /// and read one and an operator can see why one is stuck.
 ///
-/// A channel has one producer and one consumer at a time (each end is claimed by a process;
-/// a dead holder's end is taken over). Messages are bytes, up to the channel's largest.
-/// Only SPSC channels exist in this version; broadcast and MPSC channels are not built yet.
+/// Kinds: spsc (one producer, one consumer), mpsc (many producers, one consumer; a producer
+/// that dies mid-message costs that message only) and broadcast (one producer, many
+/// consumers, each reading every message from when it started; the producer never waits, and
+/// a consumer that falls a lap behind is told how many it lost). Each end is claimed by a
+/// process, and a dead holder's end is taken over. Messages are bytes, up to the channel's
+/// largest.
 ///
 /// SIZE takes binary units (4096, 64K, 1M). TIMEOUT: 500ms, 10s, 2m.
 #[derive(clap::Args)]
@@ -34,15 +43,22 @@ enum What {
 struct MkArgs {
     /// The channel's name ('/' first; added if missing).
     name: String,
-    /// The kind of channel: spsc (one producer, one consumer).
+    /// The kind of channel: spsc, mpsc or broadcast.
     #[arg(long, default_value = "spsc", value_parser = kind)]
-    kind: String,
-    /// Bytes of messages it holds at once: a power of two, 64 to 4G.
+    kind: Flavor,
+    /// Bytes of messages it holds at once: a power of two, 64 to 4G. An mpsc or broadcast
+    /// channel holds it as slots of one message each (the largest message and a 24- or
+    /// 16-byte header, rounded up to a power of two).
     #[arg(long, value_parser = parse::size)]
     capacity: u64,
-    /// Largest message [default: half the capacity, less 8].
+    /// Largest message [default: spsc, half the capacity less 8; mpsc and broadcast, a
+    /// sixteenth of the capacity (32 B to 1 KiB) less the slot header].
     #[arg(long, value_parser = parse::size)]
     max_message: Option<u64>,
+    /// Places: producers of an mpsc channel (default 64, at most 4096), consumers of a
+    /// broadcast channel (default 16, at most 1024) that may hold it at once.
+    #[arg(long, value_name = "N")]
+    places: Option<usize>,
     /// Permission bits in octal.
     #[arg(long, short, value_parser = parse::mode, default_value = "0600")]
     mode: u32,
@@ -66,8 +82,11 @@ struct SendArgs {
 /// Without --count or --follow: the messages there now, then exit. --follow goes on across
 /// producers (each `channel send` is one) until interrupted or, with --timeout, until no
 /// message came for that long (exit 6); --count N exits 3 if the producer end is closed or
-/// dead while it is short of N. Each message is given back once printed: a recv killed
-/// mid-way leaves the unprinted ones in the channel.
+/// dead while it is short of N (for mpsc: every producer). An spsc message is given back
+/// once printed, so a recv killed mid-way leaves the unprinted ones in the channel; an mpsc
+/// message is taken out as it is read (a recv killed while printing loses that one). A
+/// broadcast reader starts at the next message sent, and one that falls a lap behind says on
+/// stderr how many messages it lost, and goes on.
 #[derive(clap::Args)]
 struct RecvArgs {
     /// The channel's name.
@@ -93,14 +112,11 @@ struct StatArgs {
     json: bool,
 }
 
-fn kind(s: &str) -> Result<String, String> {
-    match s {
-        "spsc" => Ok(s.into()),
-        "mpsc" | "broadcast" => Err(format!(
-            "{s} channels are not built yet: only spsc channels exist in this version"
-        )),
-        _ => Err(format!("unknown kind '{s}': spsc")),
-    }
+fn kind(s: &str) -> Result<Flavor, String> {
+    Flavor::ALL
+        .into_iter()
+        .find(|f| f.name() == s)
+        .ok_or_else(|| format!("unknown kind '{s}': spsc, mpsc or broadcast"))
 }
 
 fn name(n: &str) -> String {
@@ -142,21 +158,52 @@ fn end_error(seg: &PosixShm) -> impl Fn(shmkit::Error) -> Fail + '_ {
     }
 }
 
+/// The kind of channel in `seg` (at offset 0).
+fn flavor(seg: &PosixShm) -> Result<Flavor, Fail> {
+    Flavor::at(seg, 0).ok_or_else(|| {
+        Fail::usage(format!(
+            "{} holds no channel (it is POSIX shared memory of {} bytes); make one with \
+             `shmkit channel mk NAME --capacity SIZE`",
+            quote::name(std::ffi::OsStr::new(seg.name())),
+            seg.len()
+        ))
+    })
+}
+
 pub fn run(a: Args) -> CmdResult {
     match a.what {
         What::Mk(m) => mk(m),
         What::Send(s) => send(s),
         What::Recv(r) => recv(r),
-        What::Stat(s) => stat(s),
+        What::Stat(s) => stat::run(s),
     }
 }
 
 fn mk(a: MkArgs) -> CmdResult {
     let capacity = usize::try_from(a.capacity).map_err(|_| Fail::usage("capacity too large"))?;
-    let mut config = SpscConfig::new(capacity);
-    if let Some(m) = a.max_message {
-        config = config.max_message(usize::try_from(m).unwrap_or(usize::MAX));
-    }
+    let max = a
+        .max_message
+        .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
+    let config =
+        match a.kind {
+            Flavor::Spsc if a.places.is_some() => return Err(Fail::usage(
+                "--places is for mpsc and broadcast channels: an spsc channel has one producer \
+                 and one consumer",
+            )),
+            Flavor::Spsc => Config::Spsc(max.map_or(SpscConfig::new(capacity), |m| {
+                SpscConfig::new(capacity).max_message(m)
+            })),
+            Flavor::Mpsc => {
+                let mut c = MpscConfig::new(capacity);
+                c = max.map_or(c, |m| c.max_message(m));
+                Config::Mpsc(a.places.map_or(c, |n| c.max_producers(n)))
+            }
+            Flavor::Broadcast => {
+                let mut c = BroadcastConfig::new(capacity);
+                c = max.map_or(c, |m| c.max_message(m));
+                Config::Broadcast(a.places.map_or(c, |n| c.max_consumers(n)))
+            }
+        };
     let name = name(&a.name);
     // Removed again if the channel cannot be built in it; kept once it is.
     let seg = PosixShm::options()
@@ -173,10 +220,36 @@ fn mk(a: MkArgs) -> CmdResult {
                 Fail::from(e)
             }
         })?;
-    spsc::create(&seg, 0, config)?;
+    config.create(&seg)?;
     seg.set_keep(true);
     println!("{}", quote::name(std::ffi::OsStr::new(seg.name())));
     Ok(code::OK)
+}
+
+/// The shape of a channel to make, of any kind.
+enum Config {
+    Spsc(SpscConfig),
+    Mpsc(MpscConfig),
+    Broadcast(BroadcastConfig),
+}
+
+impl Config {
+    fn size(&self) -> usize {
+        match self {
+            Config::Spsc(c) => c.size(),
+            Config::Mpsc(c) => c.size(),
+            Config::Broadcast(c) => c.size(),
+        }
+    }
+
+    fn create(&self, map: &shmkit::Mapping) -> shmkit::Result<()> {
+        match self {
+            Config::Spsc(c) => spsc::create(map, 0, *c),
+            Config::Mpsc(c) => mpsc::create(map, 0, *c),
+            Config::Broadcast(c) => broadcast::create(map, 0, *c),
+        }
+        .map(|_| ())
+    }
 }
 
 fn send_error(e: SendError, what: &str) -> Fail {
@@ -192,13 +265,9 @@ fn send_error(e: SendError, what: &str) -> Fail {
 
 fn send(a: SendArgs) -> CmdResult {
     let seg = open(&a.name)?;
-    let mut tx = Sender::open(&seg, 0).map_err(end_error(&seg))?;
-    let one = |tx: &mut Sender<'_>, m: &[u8], what: &str| -> Result<(), Fail> {
-        match a.timeout {
-            Some(t) => tx.send_timeout(m, t),
-            None => tx.send(m),
-        }
-        .map_err(|e| send_error(e, what))
+    let mut tx = Tx::open(&seg, flavor(&seg)?).map_err(end_error(&seg))?;
+    let one = |tx: &mut Tx<'_>, m: &[u8], what: &str| -> Result<(), Fail> {
+        tx.send(m, a.timeout).map_err(|e| send_error(e, what))
     };
     if let Some(path) = &a.file {
         // At most one byte more than the largest message is read: a larger file is refused
@@ -242,8 +311,9 @@ fn send(a: SendArgs) -> CmdResult {
 
 fn recv(a: RecvArgs) -> CmdResult {
     let seg = open(&a.name)?;
-    let mut rx = Receiver::open(&seg, 0).map_err(end_error(&seg))?;
+    let mut rx = Rx::open(&seg, flavor(&seg)?).map_err(end_error(&seg))?;
     let mut out = std::io::stdout().lock();
+    let mut buf = Vec::new();
     let mut got = 0u64;
     let waits = a.count.is_some() || a.follow;
     let mut last = std::time::Instant::now();
@@ -253,16 +323,23 @@ fn recv(a: RecvArgs) -> CmdResult {
         if a.count.is_some_and(|n| got >= n) {
             return Ok(code::OK);
         }
-        let r = if !waits {
-            rx.try_recv_in_place()
+        let wait = if !waits {
+            Patience::None
         } else if let Some(t) = a.timeout {
-            rx.recv_in_place_timeout(t.saturating_sub(last.elapsed()))
+            Patience::For(t.saturating_sub(last.elapsed()))
         } else {
-            rx.recv_in_place()
+            Patience::Ever
         };
-        match r {
+        match rx.recv(&mut buf, wait) {
             Ok(m) => {
-                let bytes = m.to_vec()?;
+                let in_place;
+                let bytes = match &m {
+                    Got::InPlace(m) => {
+                        in_place = m.to_vec()?;
+                        &in_place[..]
+                    }
+                    Got::Copied(b) => b,
+                };
                 // Written before the message is given back: a recv killed here (a closed
                 // pipe) leaves it in the channel.
                 out.write_all(&bytes)
@@ -285,6 +362,10 @@ fn recv(a: RecvArgs) -> CmdResult {
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(RecvError::Timeout) => return Err(timed_out(got)),
+            // A broadcast consumer that fell a lap behind: said, and it goes on.
+            Err(RecvError::Overrun { lost }) => {
+                eprintln!("shmkit: {lost} messages lost: the producer overran this consumer");
+            }
             Err(RecvError::Mapping(e)) => return Err(Fail::from(e)),
             Err(e) => return Err(Fail::error(format!("{got} messages received; then: {e}"))),
         }
@@ -296,83 +377,4 @@ fn timed_out(got: u64) -> Fail {
         code: code::TIMEOUT,
         message: format!("{got} messages received; no more came before the timeout"),
     }
-}
-
-fn holder_json(h: Holder) -> serde_json::Value {
-    match h {
-        Holder::Never => serde_json::json!({ "state": "never held" }),
-        Holder::Alive(pid) => serde_json::json!({ "state": "held", "pid": pid, "alive": true }),
-        Holder::Dead(pid) => serde_json::json!({ "state": "held", "pid": pid, "alive": false }),
-        Holder::Closed => serde_json::json!({ "state": "closed" }),
-    }
-}
-
-fn holder_text(h: Holder) -> String {
-    match h {
-        Holder::Never => "never held".into(),
-        Holder::Alive(pid) => format!("pid {pid} (alive)"),
-        Holder::Dead(pid) => format!("pid {pid} (dead: its end can be taken over)"),
-        Holder::Closed => "closed (let go of)".into(),
-    }
-}
-
-fn stat(a: StatArgs) -> CmdResult {
-    let seg = open(&a.name)?;
-    let s = channel::spsc::stat(&seg, 0).map_err(end_error(&seg))?;
-    if a.json {
-        let v = serde_json::json!({
-            "name": seg.name(),
-            "kind": "spsc",
-            "capacity": s.capacity,
-            "max_message": s.max_message,
-            "head": s.head,
-            "tail": s.tail,
-            "used": s.used,
-            "generation": s.generation,
-            "producer": holder_json(s.producer),
-            "consumer": holder_json(s.consumer),
-            "producer_waiting": s.parked.0,
-            "consumer_waiting": s.parked.1,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        return Ok(code::OK);
-    }
-    println!(
-        "channel    {} (spsc)",
-        quote::name(std::ffi::OsStr::new(seg.name()))
-    );
-    println!(
-        "capacity   {} (messages up to {})",
-        shmkit::size::human(s.capacity),
-        shmkit::size::human(s.max_message as u64)
-    );
-    match s.used {
-        Some(u) => println!(
-            "fill       {} of {} ({:.0}%), published {} bytes, given back {}",
-            shmkit::size::human(u),
-            shmkit::size::human(s.capacity),
-            100.0 * u as f64 / s.capacity as f64,
-            s.head,
-            s.tail
-        ),
-        None => println!(
-            "fill       unknown: the positions make no sense (head {}, tail {}): the channel is corrupt",
-            s.head, s.tail
-        ),
-    }
-    println!(
-        "producer   {}{}",
-        holder_text(s.producer),
-        if s.parked.0 { ", waiting for room" } else { "" }
-    );
-    println!(
-        "consumer   {}{}",
-        holder_text(s.consumer),
-        if s.parked.1 {
-            ", waiting for messages"
-        } else {
-            ""
-        }
-    );
-    Ok(code::OK)
 }
