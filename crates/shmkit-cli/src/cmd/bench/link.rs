@@ -1,7 +1,8 @@
 //! The transports `shmkit bench` measures, behind one trait: a link that sends and receives
 //! whole messages of a fixed size between two processes.
 
-use shmkit::channel::{spsc, Receiver, Sender, SpscConfig, Wait};
+use shmkit::channel::broadcast::{self, BroadcastConfig};
+use shmkit::channel::{spsc, Receiver, RecvError, Sender, SpscConfig, Wait};
 use shmkit::{Mapping, Memfd};
 use std::io::{self, Read, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -11,12 +12,13 @@ use std::time::{Duration, Instant};
 pub const LOST: Duration = Duration::from_secs(10);
 
 /// Every transport, in the order of the table.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     "floor-cacheline",
     "floor-futex",
     "memcpy",
     "shmkit-spsc-spin",
     "shmkit-spsc-blocking",
+    "shmkit-broadcast",
     "pipe",
     "unix-stream",
     "tcp",
@@ -74,17 +76,124 @@ pub fn channel_config(size: usize) -> SpscConfig {
     SpscConfig::new(cap).max_message(size.max(8))
 }
 
-/// The memory of a run, made by the measuring side: a memfd (no name to leave behind, even
-/// if the run is killed), given to the peer as its stdin. Holds the two channels, or the
-/// floors' words.
-pub fn make_segment(size: usize, channels: bool) -> shmkit::Result<Memfd> {
-    if !channels {
+/// The memory of a run of transport `t`, made by the measuring side: a memfd (no name to
+/// leave behind, even if the run is killed), given to the peer as its stdin. Holds the two
+/// channels, or the floors' words.
+pub fn make_segment(t: &str, size: usize) -> shmkit::Result<Memfd> {
+    if word_only(t) {
         return Memfd::create("shmkit-bench", 4096);
+    }
+    if t == "shmkit-broadcast" {
+        let back = broadcast_config(size).size().next_multiple_of(4096);
+        let seg = Memfd::create("shmkit-bench", 2 * back)?;
+        broadcast::create(&seg, 0, broadcast_config(size))?;
+        broadcast::create(&seg, back, broadcast_config(size))?;
+        return Ok(seg);
     }
     let seg = Memfd::create("shmkit-bench", 2 * back_offset(size))?;
     spsc::create(&seg, 0, channel_config(size))?;
     spsc::create(&seg, back_offset(size), channel_config(size))?;
     Ok(seg)
+}
+
+/// 16 slots of the message size at least, 64 KiB at least, one consumer place.
+fn broadcast_config(size: usize) -> BroadcastConfig {
+    let slot = (size.max(8) + 16).next_power_of_two();
+    BroadcastConfig::new((slot * 16).max(64 << 10))
+        .max_message(size.max(8))
+        .max_consumers(1)
+}
+
+/// Two broadcast channels in one segment, one consumer each: there and back. A broadcast
+/// producer never waits, so the stream is kept within half the slots of what the other side
+/// has read: it acknowledges every quarter of the slots with an empty message on its own
+/// channel (payloads are never empty), and a sender that is half the slots ahead reads
+/// acknowledgements before it sends on. Without that, streaming would measure overruns.
+pub struct Bcast<'a> {
+    tx: broadcast::Sender<'a>,
+    rx: broadcast::Receiver<'a>,
+    scratch: Vec<u8>,
+    sent: u64,
+    acked: u64,
+    got: u64,
+    /// Messages per acknowledgement.
+    step: u64,
+}
+
+impl<'a> Bcast<'a> {
+    pub fn open(map: &'a Mapping, size: usize, peer: bool) -> io::Result<Self> {
+        let back = broadcast_config(size).size().next_multiple_of(4096);
+        let (out, from) = if peer { (back, 0) } else { (0, back) };
+        let rx = broadcast::Receiver::open(map, from).map_err(err)?;
+        let tx = broadcast::Sender::open(map, out).map_err(err)?;
+        let step = (tx.slots() as u64 / 4).max(1);
+        // A consumer reads from the next message published on: the measuring side sends
+        // nothing before the peer has its place (the peer answers only what it received).
+        if !peer {
+            let t = Instant::now();
+            while !broadcast::stat(map, out)
+                .map_err(err)?
+                .consumers
+                .iter()
+                .any(|c| matches!(c.holder, shmkit::channel::Holder::Alive(_)))
+            {
+                if t.elapsed() > LOST {
+                    return Err(err("the other process did not open its end for 10 s"));
+                }
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        Ok(Bcast {
+            tx,
+            rx,
+            scratch: Vec::with_capacity(size),
+            sent: 0,
+            acked: 0,
+            got: 0,
+            step,
+        })
+    }
+
+    /// The next message on the way back, or an acknowledgement (`true`).
+    fn next(&mut self) -> io::Result<bool> {
+        match self.rx.recv_timeout(&mut self.scratch, LOST) {
+            Ok(0) => {
+                self.acked += self.step;
+                Ok(true)
+            }
+            Ok(_) => Ok(false),
+            Err(RecvError::Overrun { lost }) => Err(err(format!(
+                "{lost} messages overrun within the window (a bug)"
+            ))),
+            Err(e) => Err(err(e)),
+        }
+    }
+}
+
+impl Link for Bcast<'_> {
+    fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        while self.sent - self.acked >= 2 * self.step {
+            if !self.next()? {
+                return Err(err("a message where an acknowledgement was expected"));
+            }
+        }
+        self.tx.send(buf).map_err(err)?;
+        self.sent += 1;
+        Ok(())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        while self.next()? {}
+        let n = self.scratch.len();
+        if n != buf.len() {
+            return Err(err(format!("a {n}-byte message, {} expected", buf.len())));
+        }
+        buf.copy_from_slice(&self.scratch);
+        self.got += 1;
+        if self.got % self.step == 0 {
+            self.tx.send(&[]).map_err(err)?;
+        }
+        Ok(())
+    }
 }
 
 impl<'a> Spsc<'a> {

@@ -6,7 +6,7 @@ mod link;
 use crate::fail::{code, CmdResult, Fail};
 use crate::parse;
 use hdrhistogram::Histogram;
-use link::{Floor, Link, Spsc, Stream};
+use link::{Bcast, Floor, Link, Spsc, Stream};
 use shmkit::channel::Wait;
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
@@ -18,11 +18,13 @@ use std::time::{Duration, Instant};
 ///
 /// Transports: floor-cacheline (one word each way, spun on: the hardware floor, 8 B only),
 /// floor-futex (the same, slept on with a raw futex, 8 B only), memcpy (one core copying the
-/// bytes: the copy floor), shmkit-spsc-spin, shmkit-spsc-blocking, pipe, unix-stream, tcp
-/// (loopback, TCP_NODELAY). Each figure is shown with its ratio to its floor and to the pipe.
-/// The two processes are pinned to CPUs 0 and 1 when the machine has two.
+/// bytes: the copy floor), shmkit-spsc-spin, shmkit-spsc-blocking, shmkit-broadcast (one
+/// consumer, adaptive waits; its stream kept within half the slots by acknowledgements on
+/// the way back, since a broadcast producer never waits), pipe, unix-stream, tcp (loopback,
+/// TCP_NODELAY). Each figure is shown with its ratio to its floor and to the pipe. The two
+/// processes are pinned to the first two CPUs this process may use, when it has two.
 ///
-/// Not measured yet: broadcast channels, iceoryx2.
+/// Not measured yet: iceoryx2.
 #[derive(clap::Args)]
 pub struct Args {
     /// Fewer round trips and messages: a run of well under a minute.
@@ -43,7 +45,7 @@ pub struct Args {
 fn transport(s: &str) -> Result<String, String> {
     if link::ALL.contains(&s) {
         Ok(s.to_string())
-    } else if s == "iceoryx2" || s == "shmkit-broadcast" {
+    } else if s == "iceoryx2" {
         Err(format!("{s} is not measured yet"))
     } else {
         Err(format!("unknown transport '{s}': {}", link::ALL.join(", ")))
@@ -262,15 +264,23 @@ fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result
         }
     };
     let mut row = match t {
-        "floor-cacheline" | "floor-futex" | "shmkit-spsc-spin" | "shmkit-spsc-blocking" => {
+        "floor-cacheline"
+        | "floor-futex"
+        | "shmkit-spsc-spin"
+        | "shmkit-spsc-blocking"
+        | "shmkit-broadcast" => {
             // A memfd, the peer's stdin: nothing named, nothing left behind.
-            let seg = link::make_segment(size, !link::word_only(t))?;
+            let seg = link::make_segment(t, size)?;
             let fd = seg.fd().try_clone_to_owned().map_err(failed)?;
             let child = peer("-").stdin(Stdio::from(fd)).spawn().map_err(failed)?;
             let r = match t {
                 "floor-cacheline" | "floor-futex" => {
                     let mut l = Floor::open(&seg, false, t == "floor-futex").map_err(failed)?;
                     measure_floor(&mut l, trips * 4)
+                }
+                "shmkit-broadcast" => {
+                    let mut l = Bcast::open(&seg, size, false).map_err(failed)?;
+                    measure(&mut l, size, trips, msgs)
                 }
                 _ => {
                     let wait = if t == "shmkit-spsc-spin" {
@@ -387,6 +397,11 @@ pub fn peer(args: &[String]) -> u8 {
                 let seg = memory()?;
                 let mut l = Floor::open(&seg, true, t == "floor-futex")?;
                 answer(&mut l, 8, trips * 4, 0)
+            }
+            "shmkit-broadcast" => {
+                let seg = memory()?;
+                let mut l = Bcast::open(&seg, size, true)?;
+                answer(&mut l, size, trips, msgs)
             }
             "shmkit-spsc-spin" | "shmkit-spsc-blocking" => {
                 let seg = memory()?;
