@@ -4,7 +4,7 @@
 //! its CPU, and one whose peer answers at once keeps answering at once.
 
 use super::wake::NAP;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Polls a waiting side makes before it sleeps: at least, at first, at most.
 const MIN: u32 = 16;
@@ -88,5 +88,46 @@ impl Looked {
         } else {
             false
         }
+    }
+}
+
+/// When a wait with a timeout ends: fixed when the wait starts, not when the call does, so
+/// that a call that finds room or a message at once never reads the clock (two clock reads
+/// per round trip were a third of an 8-byte round trip's cost).
+/// Not `Copy`: a copy handed to each round of a loop would start the wait again.
+#[derive(Debug)]
+pub(super) struct Deadline {
+    timeout: Option<Duration>,
+    at: Option<Option<Instant>>,
+}
+
+impl Deadline {
+    /// A wait without a timeout.
+    pub(super) fn never() -> Self {
+        Deadline {
+            timeout: None,
+            at: None,
+        }
+    }
+
+    /// A wait of at most `timeout` (one too long to count from now is none).
+    pub(super) fn after(timeout: Duration) -> Self {
+        Deadline {
+            timeout: Some(timeout),
+            at: None,
+        }
+    }
+
+    /// The instant the wait ends, if it does: fixed at the first call.
+    pub(super) fn at(&mut self) -> Option<Instant> {
+        let timeout = self.timeout;
+        *self
+            .at
+            .get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)))
+    }
+
+    /// Whether the wait is over at `now`.
+    pub(super) fn passed(&mut self, now: Instant) -> bool {
+        self.at().is_some_and(|d| now >= d)
     }
 }

@@ -28,7 +28,7 @@
 //! # Ok::<(), shmkit::Error>(())
 //! ```
 
-use super::backoff::{Backoff, Looked, Wait, LOOK_EVERY};
+use super::backoff::{Backoff, Deadline, Looked, Wait, LOOK_EVERY};
 use super::endpoint::{forked, Claim, Holder};
 use super::error::{RecvError, SendError};
 use super::layout::{bat, misplaced, BROADCAST_PLACES, BROADCAST_SLOT_HEADER, LINE};
@@ -579,7 +579,7 @@ impl<'a> Receiver<'a> {
     /// message published is read and the producer died or let go; [`RecvError::Corrupt`],
     /// [`RecvError::Mapping`].
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        self.next_msg(buf, None, true)
+        self.next_msg(buf, Deadline::never(), true)
     }
 
     /// As [`Receiver::recv`], waiting at most `timeout`.
@@ -591,7 +591,7 @@ impl<'a> Receiver<'a> {
         buf: &mut Vec<u8>,
         timeout: Duration,
     ) -> std::result::Result<usize, RecvError> {
-        self.next_msg(buf, Instant::now().checked_add(timeout), true)
+        self.next_msg(buf, Deadline::after(timeout), true)
     }
 
     /// As [`Receiver::recv`] if a message is there now.
@@ -599,7 +599,7 @@ impl<'a> Receiver<'a> {
     /// # Errors
     /// As [`Receiver::recv`]; [`RecvError::Empty`].
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        self.next_msg(buf, None, false)
+        self.next_msg(buf, Deadline::never(), false)
     }
 
     /// Receives a message as a `T` (any bit pattern is one).
@@ -618,7 +618,7 @@ impl<'a> Receiver<'a> {
     fn next_msg(
         &mut self,
         buf: &mut Vec<u8>,
-        deadline: Option<Instant>,
+        mut deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<usize, RecvError> {
         if platform::fork_count() != self.forks {
@@ -670,7 +670,7 @@ impl<'a> Receiver<'a> {
                     "the producer's count is more than a lap behind this consumer",
                 ));
             }
-            self.wait_for(n, m1, deadline, wait)?;
+            self.wait_for(n, m1, &mut deadline, wait)?;
         }
     }
 
@@ -707,7 +707,7 @@ impl<'a> Receiver<'a> {
         &mut self,
         n: u64,
         seen: u64,
-        deadline: Option<Instant>,
+        deadline: &mut Deadline,
         wait: bool,
     ) -> std::result::Result<(), RecvError> {
         if !wait {
@@ -763,12 +763,14 @@ impl<'a> Receiver<'a> {
                     });
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.passed(Instant::now()) {
                 return Err(RecvError::Timeout);
             }
             if polls >= budget && self.wait != Wait::Spin {
                 let s = &self.s;
-                wake::park_shared(s.consumers_parked, s.data_seq, deadline, || published(s));
+                wake::park_shared(s.consumers_parked, s.data_seq, deadline.at(), || {
+                    published(s)
+                });
                 self.backoff.slept();
             }
         }

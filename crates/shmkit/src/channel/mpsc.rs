@@ -30,7 +30,7 @@
 //! # Ok::<(), shmkit::Error>(())
 //! ```
 
-use super::backoff::{Backoff, Looked, Wait, LOOK_EVERY};
+use super::backoff::{Backoff, Deadline, Looked, Wait, LOOK_EVERY};
 use super::endpoint::{forked, Claim, Holder};
 use super::error::{RecvError, SendError};
 use super::layout::{mat, misplaced, EndpointLayout, LINE, MPSC_PLACES, MPSC_SLOT_HEADER};
@@ -449,7 +449,7 @@ impl<'a> Sender<'a> {
     /// [`SendError::TooLarge`], [`SendError::ConsumerGone`] (full, and its consumer dead or
     /// gone), [`SendError::Corrupt`], [`SendError::Mapping`].
     pub fn send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
-        self.send_with(data, None, true)
+        self.send_with(data, Deadline::never(), true)
     }
 
     /// Sends `data`, waiting at most `timeout` for room.
@@ -461,7 +461,7 @@ impl<'a> Sender<'a> {
         data: &[u8],
         timeout: Duration,
     ) -> std::result::Result<(), SendError> {
-        self.send_with(data, Instant::now().checked_add(timeout), true)
+        self.send_with(data, Deadline::after(timeout), true)
     }
 
     /// Sends `data` if there is room now.
@@ -469,7 +469,7 @@ impl<'a> Sender<'a> {
     /// # Errors
     /// As [`Sender::send`]; [`SendError::Full`].
     pub fn try_send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
-        self.send_with(data, None, false)
+        self.send_with(data, Deadline::never(), false)
     }
 
     /// Sends the bytes of `value`.
@@ -486,7 +486,7 @@ impl<'a> Sender<'a> {
     fn send_with(
         &mut self,
         data: &[u8],
-        deadline: Option<Instant>,
+        deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<(), SendError> {
         if platform::fork_count() != self.forks {
@@ -543,11 +543,7 @@ impl<'a> Sender<'a> {
     /// Claims the slot of the next position: its word goes from free to busy with our pid in
     /// one compare-and-swap, and then `tail` is moved on (by us or by another producer that
     /// finds the slot claimed).
-    fn claim(
-        &mut self,
-        deadline: Option<Instant>,
-        wait: bool,
-    ) -> std::result::Result<u64, SendError> {
+    fn claim(&mut self, mut deadline: Deadline, wait: bool) -> std::result::Result<u64, SendError> {
         let budget = if wait {
             self.backoff.budget(self.wait)
         } else {
@@ -609,11 +605,14 @@ impl<'a> Sender<'a> {
                         continue;
                     }
                 }
-                self.wait_step(deadline, &mut looked)?;
+                self.wait_step(&mut deadline, &mut looked)?;
                 if polls >= budget && self.wait != Wait::Spin {
-                    wake::park_shared(self.s.producers_parked, self.s.space_seq, deadline, || {
-                        slot.load(Ordering::SeqCst) != w
-                    });
+                    wake::park_shared(
+                        self.s.producers_parked,
+                        self.s.space_seq,
+                        deadline.at(),
+                        || slot.load(Ordering::SeqCst) != w,
+                    );
                     self.backoff.slept();
                 }
                 continue;
@@ -625,7 +624,7 @@ impl<'a> Sender<'a> {
                 if !wait {
                     return Err(SendError::Full);
                 }
-                self.wait_step(deadline, &mut looked)?;
+                self.wait_step(&mut deadline, &mut looked)?;
             }
         }
     }
@@ -634,12 +633,12 @@ impl<'a> Sender<'a> {
     /// liveness now and then.
     fn wait_step(
         &self,
-        deadline: Option<Instant>,
+        deadline: &mut Deadline,
         looked: &mut Looked,
     ) -> std::result::Result<(), SendError> {
         self.s.map.check()?;
         let now = Instant::now();
-        if deadline.is_some_and(|d| now >= d) {
+        if deadline.passed(now) {
             return Err(SendError::Timeout);
         }
         if looked.look(now) {
@@ -758,7 +757,7 @@ impl<'a> Receiver<'a> {
     /// place died or let go (none ever did: it waits); [`RecvError::Corrupt`],
     /// [`RecvError::Mapping`].
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        self.next_msg(buf, None, true)
+        self.next_msg(buf, Deadline::never(), true)
     }
 
     /// As [`Receiver::recv`], waiting at most `timeout`.
@@ -770,7 +769,7 @@ impl<'a> Receiver<'a> {
         buf: &mut Vec<u8>,
         timeout: Duration,
     ) -> std::result::Result<usize, RecvError> {
-        self.next_msg(buf, Instant::now().checked_add(timeout), true)
+        self.next_msg(buf, Deadline::after(timeout), true)
     }
 
     /// As [`Receiver::recv`] if a message is there now.
@@ -778,7 +777,7 @@ impl<'a> Receiver<'a> {
     /// # Errors
     /// As [`Receiver::recv`]; [`RecvError::Empty`].
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        self.next_msg(buf, None, false)
+        self.next_msg(buf, Deadline::never(), false)
     }
 
     /// Receives a message as a `T` (any bit pattern is one).
@@ -797,7 +796,7 @@ impl<'a> Receiver<'a> {
     fn next_msg(
         &mut self,
         buf: &mut Vec<u8>,
-        deadline: Option<Instant>,
+        mut deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<usize, RecvError> {
         if platform::fork_count() != self.forks {
@@ -830,7 +829,7 @@ impl<'a> Receiver<'a> {
                     return Ok(len);
                 }
                 GIVEN_UP => self.done(pos, true)?,
-                _ => self.wait_for(pos, w, deadline, wait)?,
+                _ => self.wait_for(pos, w, &mut deadline, wait)?,
             }
         }
     }
@@ -854,7 +853,7 @@ impl<'a> Receiver<'a> {
         &mut self,
         pos: u64,
         seen: u64,
-        deadline: Option<Instant>,
+        deadline: &mut Deadline,
         wait: bool,
     ) -> std::result::Result<(), RecvError> {
         if !wait {
@@ -892,13 +891,16 @@ impl<'a> Receiver<'a> {
                     return Err(gone);
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.passed(Instant::now()) {
                 return Err(RecvError::Timeout);
             }
             if polls >= budget && self.wait != Wait::Spin {
-                wake::park(self.s.consumer_parked, self.s.data_seq, deadline, || {
-                    slot.load(Ordering::SeqCst) != seen
-                });
+                wake::park(
+                    self.s.consumer_parked,
+                    self.s.data_seq,
+                    deadline.at(),
+                    || slot.load(Ordering::SeqCst) != seen,
+                );
                 self.backoff.slept();
             }
         }

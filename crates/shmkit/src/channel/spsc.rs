@@ -11,7 +11,7 @@
 //! so a hostile peer can make this side see garbage but never touch memory outside the
 //! channel, loop for ever or panic.
 
-use super::backoff::{Backoff, Looked, Wait, LOOK_EVERY};
+use super::backoff::{Backoff, Deadline, Looked, Wait, LOOK_EVERY};
 use super::endpoint::{forked, Claim, Holder};
 use super::error::{RecvError, SendError};
 use super::layout::{at, misplaced, SPSC_DATA};
@@ -445,7 +445,7 @@ impl<'a> Sender<'a> {
     /// [`SendError::TooLarge`], [`SendError::ConsumerGone`] (full, and its consumer dead or
     /// gone), [`SendError::Corrupt`], [`SendError::Mapping`].
     pub fn send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
-        self.send_with(data, None, true)
+        self.send_with(data, Deadline::never(), true)
     }
 
     /// Sends `data`, waiting at most `timeout` for room.
@@ -457,7 +457,7 @@ impl<'a> Sender<'a> {
         data: &[u8],
         timeout: Duration,
     ) -> std::result::Result<(), SendError> {
-        self.send_with(data, Instant::now().checked_add(timeout), true)
+        self.send_with(data, Deadline::after(timeout), true)
     }
 
     /// Sends `data` if there is room now.
@@ -465,7 +465,7 @@ impl<'a> Sender<'a> {
     /// # Errors
     /// As [`Sender::send`]; [`SendError::Full`].
     pub fn try_send(&mut self, data: &[u8]) -> std::result::Result<(), SendError> {
-        self.send_with(data, None, false)
+        self.send_with(data, Deadline::never(), false)
     }
 
     /// Copies `data` into a reserved slot (waiting for room until `deadline` if `wait`) and
@@ -473,7 +473,7 @@ impl<'a> Sender<'a> {
     fn send_with(
         &mut self,
         data: &[u8],
-        deadline: Option<Instant>,
+        deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<(), SendError> {
         let mut slot = self.reserve_inner(data.len(), deadline, wait)?;
@@ -490,7 +490,7 @@ impl<'a> Sender<'a> {
     /// As [`Sender::send`]; the messages before the one that failed are sent.
     pub fn send_batch(&mut self, messages: &[&[u8]]) -> std::result::Result<(), SendError> {
         for m in messages {
-            let mut slot = self.reserve_inner(m.len(), None, true)?;
+            let mut slot = self.reserve_inner(m.len(), Deadline::never(), true)?;
             slot.write_at(0, m)?;
             slot.commit_unpublished();
         }
@@ -515,7 +515,7 @@ impl<'a> Sender<'a> {
     /// # Errors
     /// As [`Sender::send`].
     pub fn reserve(&mut self, len: usize) -> std::result::Result<Slot<'_, 'a>, SendError> {
-        self.reserve_inner(len, None, true)
+        self.reserve_inner(len, Deadline::never(), true)
     }
 
     /// As [`Sender::reserve`], waiting at most `timeout`.
@@ -527,7 +527,7 @@ impl<'a> Sender<'a> {
         len: usize,
         timeout: Duration,
     ) -> std::result::Result<Slot<'_, 'a>, SendError> {
-        self.reserve_inner(len, Instant::now().checked_add(timeout), true)
+        self.reserve_inner(len, Deadline::after(timeout), true)
     }
 
     /// As [`Sender::reserve`], if there is room now.
@@ -535,7 +535,7 @@ impl<'a> Sender<'a> {
     /// # Errors
     /// As [`Sender::try_send`].
     pub fn try_reserve(&mut self, len: usize) -> std::result::Result<Slot<'_, 'a>, SendError> {
-        self.reserve_inner(len, None, false)
+        self.reserve_inner(len, Deadline::never(), false)
     }
 
     /// Makes the committed messages visible to the consumer (and wakes it if it sleeps).
@@ -556,7 +556,7 @@ impl<'a> Sender<'a> {
     fn reserve_inner(
         &mut self,
         len: usize,
-        deadline: Option<Instant>,
+        deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<Slot<'_, 'a>, SendError> {
         if platform::fork_count() != self.forks {
@@ -605,7 +605,7 @@ impl<'a> Sender<'a> {
     fn room(
         &mut self,
         total: u64,
-        deadline: Option<Instant>,
+        mut deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<(), SendError> {
         if self.head.wrapping_sub(self.tail) + total <= self.s.cap {
@@ -644,7 +644,7 @@ impl<'a> Sender<'a> {
             }
             self.s.map.check()?;
             let now = Instant::now();
-            if deadline.is_some_and(|d| now >= d) {
+            if deadline.passed(now) {
                 return Err(SendError::Timeout);
             }
             if looked.look(now) {
@@ -656,10 +656,15 @@ impl<'a> Sender<'a> {
             }
             if polls >= budget && self.wait != Wait::Spin {
                 let (tail, head, cap) = (self.s.tail, self.head, self.s.cap);
-                wake::park(self.s.producer_parked, self.s.space_seq, deadline, || {
-                    let used = head.wrapping_sub(tail.load(Ordering::SeqCst));
-                    used <= cap && used + total <= cap
-                });
+                wake::park(
+                    self.s.producer_parked,
+                    self.s.space_seq,
+                    deadline.at(),
+                    || {
+                        let used = head.wrapping_sub(tail.load(Ordering::SeqCst));
+                        used <= cap && used + total <= cap
+                    },
+                );
                 self.backoff.slept();
             }
         }
@@ -851,7 +856,7 @@ impl<'a> Receiver<'a> {
     /// [`RecvError::ProducerGone`] once the channel is empty and its producer died or let go;
     /// [`RecvError::Corrupt`], [`RecvError::Mapping`].
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        let m = self.next(None, true)?;
+        let m = self.next(Deadline::never(), true)?;
         m.copy_into(buf)
     }
 
@@ -864,7 +869,7 @@ impl<'a> Receiver<'a> {
         buf: &mut Vec<u8>,
         timeout: Duration,
     ) -> std::result::Result<usize, RecvError> {
-        let m = self.next(Instant::now().checked_add(timeout), true)?;
+        let m = self.next(Deadline::after(timeout), true)?;
         m.copy_into(buf)
     }
 
@@ -873,7 +878,7 @@ impl<'a> Receiver<'a> {
     /// # Errors
     /// As [`Receiver::recv`]; [`RecvError::Empty`].
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        let m = self.next(None, false)?;
+        let m = self.next(Deadline::never(), false)?;
         m.copy_into(buf)
     }
 
@@ -883,7 +888,7 @@ impl<'a> Receiver<'a> {
     /// # Errors
     /// As [`Receiver::recv`].
     pub fn recv_in_place(&mut self) -> std::result::Result<Msg<'_, 'a>, RecvError> {
-        self.next(None, true)
+        self.next(Deadline::never(), true)
     }
 
     /// As [`Receiver::recv_in_place`], waiting at most `timeout`.
@@ -894,7 +899,7 @@ impl<'a> Receiver<'a> {
         &mut self,
         timeout: Duration,
     ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
-        self.next(Instant::now().checked_add(timeout), true)
+        self.next(Deadline::after(timeout), true)
     }
 
     /// As [`Receiver::recv_in_place`], if a message is there now.
@@ -902,7 +907,7 @@ impl<'a> Receiver<'a> {
     /// # Errors
     /// As [`Receiver::try_recv`].
     pub fn try_recv_in_place(&mut self) -> std::result::Result<Msg<'_, 'a>, RecvError> {
-        self.next(None, false)
+        self.next(Deadline::never(), false)
     }
 
     /// Receives a `T` (a type valid for every bit pattern), waiting as [`Receiver::recv`]
@@ -912,7 +917,7 @@ impl<'a> Receiver<'a> {
     /// As [`Receiver::recv`]; [`RecvError::WrongSize`] for a message of another size (it is
     /// consumed).
     pub fn recv_value<T: FromBytes>(&mut self) -> std::result::Result<T, RecvError> {
-        let m = self.next(None, true)?;
+        let m = self.next(Deadline::never(), true)?;
         if m.len != std::mem::size_of::<T>() {
             return Err(RecvError::WrongSize {
                 len: m.len,
@@ -925,7 +930,7 @@ impl<'a> Receiver<'a> {
     /// The next record that is a message: at `tail`, past any padding.
     fn next(
         &mut self,
-        deadline: Option<Instant>,
+        mut deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
         if platform::fork_count() != self.forks {
@@ -933,7 +938,7 @@ impl<'a> Receiver<'a> {
         }
         loop {
             let Some((len, kind)) = self.committed()? else {
-                self.wait_for_record(deadline, wait)?;
+                self.wait_for_record(&mut deadline, wait)?;
                 continue;
             };
             let off = self.tail & self.s.mask;
@@ -1008,7 +1013,7 @@ impl<'a> Receiver<'a> {
     /// moves per message.
     fn wait_for_record(
         &mut self,
-        deadline: Option<Instant>,
+        deadline: &mut Deadline,
         wait: bool,
     ) -> std::result::Result<(), RecvError> {
         if self.tail != self.released {
@@ -1068,14 +1073,17 @@ impl<'a> Receiver<'a> {
                     });
                 }
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline.passed(Instant::now()) {
                 return Err(RecvError::Timeout);
             }
             if polls >= budget && self.wait != Wait::Spin {
                 let (head, seen) = (self.s.head, self.head);
-                wake::park(self.s.consumer_parked, self.s.data_seq, deadline, || {
-                    head.load(Ordering::SeqCst) != seen
-                });
+                wake::park(
+                    self.s.consumer_parked,
+                    self.s.data_seq,
+                    deadline.at(),
+                    || head.load(Ordering::SeqCst) != seen,
+                );
                 self.backoff.slept();
             }
         }
