@@ -79,6 +79,11 @@ impl<'a> Claim<'a> {
         }
     }
 
+    /// Whether its holder let go of it (one load: no look at `/proc`).
+    pub(super) fn is_closed(&self) -> bool {
+        split(self.word.load(Ordering::Acquire)).1 == CLOSED
+    }
+
     /// Takes this end for this process: never held, let go of, or its holder dead. Returns
     /// the fork count at the claim (see `platform::fork_count`).
     ///

@@ -36,6 +36,7 @@ use super::error::{RecvError, SendError};
 use super::layout::{mat, misplaced, EndpointLayout, LINE, MPSC_PLACES, MPSC_SLOT_HEADER};
 use super::{slots, wake, Flavor};
 use crate::error::{Error, ErrorKind, Result};
+use crate::handle::EventFd;
 use crate::platform;
 use crate::sync::{init_once, InitOutcome};
 use crate::Mapping;
@@ -393,6 +394,8 @@ pub struct Sender<'a> {
     wait: Wait,
     backoff: Backoff,
     forks: u32,
+    /// The consumer's eventfd, if it waits on one.
+    notify: Option<EventFd>,
 }
 
 impl<'a> Sender<'a> {
@@ -419,6 +422,7 @@ impl<'a> Sender<'a> {
                 wait: Wait::default(),
                 backoff: Backoff::new(),
                 forks,
+                notify: None,
             });
         }
         Err(Error::new(
@@ -503,6 +507,7 @@ impl<'a> Sender<'a> {
         // up, so that the consumer does not wait for a live process that will never finish.
         let mut guard = GiveUp {
             s: &self.s,
+            notify: self.notify.as_ref(),
             pos,
             me: self.me,
             armed: true,
@@ -536,8 +541,26 @@ impl<'a> Sender<'a> {
                 "the consumer took back this message's slot (does it share our pid namespace?)",
             ));
         }
-        wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+        let flag = wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+        self.notify(flag);
         Ok(())
+    }
+
+    /// Also signals `eventfd` whenever it wakes a consumer that waits on it (one that called
+    /// [`Receiver::prepare_wait`] and sleeps in `poll`/`epoll`), instead of its futex; as
+    /// [`spsc::Sender::notify_with`](super::spsc::Sender::notify_with). Every producer that
+    /// may wake such a consumer needs the eventfd.
+    pub fn notify_with(&mut self, eventfd: EventFd) {
+        self.notify = Some(eventfd);
+    }
+
+    /// Signals the consumer's eventfd if the flag seen says it waits on it.
+    fn notify(&self, flag: u32) {
+        if flag == wake::ARMED {
+            if let Some(e) = &self.notify {
+                let _ = e.signal();
+            }
+        }
     }
 
     /// Claims the slot of the next position: its word goes from free to busy with our pid in
@@ -660,13 +683,15 @@ impl Drop for Sender<'_> {
         self.place.release();
         // A consumer asleep on an empty channel looks at the producers now (the place was
         // let go SeqCst).
-        wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+        let flag = wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+        self.notify(flag);
     }
 }
 
 /// Gives a claimed slot up if the send does not get to its commit (an error or a panic).
 struct GiveUp<'s, 'a> {
     s: &'s Shared<'a>,
+    notify: Option<&'s EventFd>,
     pos: u64,
     me: u32,
     armed: bool,
@@ -686,7 +711,10 @@ impl Drop for GiveUp<'_, '_> {
             )
             .is_ok()
             {
-                wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+                let flag = wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+                if let (wake::ARMED, Some(e)) = (flag, self.notify) {
+                    let _ = e.signal();
+                }
             }
         }
     }
@@ -702,6 +730,10 @@ pub struct Receiver<'a> {
     wait: Wait,
     backoff: Backoff,
     forks: u32,
+    /// Whether `prepare_wait` raised the parked flag (lowered by the next receive).
+    armed: bool,
+    /// When `prepare_wait` last looked at the slot's writer and the producers.
+    armed_look: Looked,
 }
 
 impl<'a> Receiver<'a> {
@@ -730,6 +762,8 @@ impl<'a> Receiver<'a> {
             wait: Wait::default(),
             backoff: Backoff::new(),
             forks,
+            armed: false,
+            armed_look: Looked(None),
         })
     }
 
@@ -802,6 +836,7 @@ impl<'a> Receiver<'a> {
         if platform::fork_count() != self.forks {
             return Err(RecvError::Mapping(forked(self.s.map, "mpsc recv")));
         }
+        self.disarm();
         loop {
             let pos = self.head;
             // Acquire: pairs with the producer's commit (SeqCst), after the message.
@@ -831,6 +866,58 @@ impl<'a> Receiver<'a> {
                 GIVEN_UP => self.done(pos, true)?,
                 _ => self.wait_for(pos, w, &mut deadline, wait)?,
             }
+        }
+    }
+
+    /// Prepares to wait for a message on the eventfd the producers signal
+    /// ([`Sender::notify_with`]), outside this library; as
+    /// [`spsc::Receiver::prepare_wait`](super::spsc::Receiver::prepare_wait). Every 100 ms it
+    /// also looks at the slot it waits on: one whose writer died is skipped (then `Ok(false)`),
+    /// and an empty channel whose producers are all gone is [`RecvError::ProducerGone`].
+    ///
+    /// # Errors
+    /// [`RecvError::ProducerGone`], [`RecvError::Corrupt`], [`RecvError::Mapping`].
+    pub fn prepare_wait(&mut self) -> std::result::Result<bool, RecvError> {
+        if platform::fork_count() != self.forks {
+            return Err(RecvError::Mapping(forked(self.s.map, "prepare_wait")));
+        }
+        // SeqCst, then the look at the slot: the Dekker pair of `wake` (a producer commits
+        // with a SeqCst compare-and-swap, then reads this flag).
+        self.s.consumer_parked.swap(wake::ARMED, Ordering::SeqCst);
+        self.armed = true;
+        let pos = self.head;
+        let w = self.s.word(pos)?.load(Ordering::SeqCst);
+        if !serves(w, pos) {
+            self.disarm();
+            return Err(RecvError::Corrupt(
+                "a slot's word is not of the position it is at",
+            ));
+        }
+        if matches!(state(w), READY | GIVEN_UP) {
+            self.disarm();
+            return Ok(false);
+        }
+        if self.armed_look.look(Instant::now()) {
+            if state(w) == BUSY && self.writer_died(pos, w)? {
+                self.skip_dead(pos, w)?;
+                self.disarm();
+                return Ok(false);
+            }
+            if state(w) == FREE {
+                if let Some(gone) = self.producers_gone()? {
+                    self.disarm();
+                    return Err(gone);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Lowers the flag `prepare_wait` raised.
+    fn disarm(&mut self) {
+        if self.armed {
+            self.s.consumer_parked.store(0, Ordering::Relaxed);
+            self.armed = false;
         }
     }
 

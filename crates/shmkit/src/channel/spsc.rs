@@ -17,6 +17,7 @@ use super::error::{RecvError, SendError};
 use super::layout::{at, misplaced, SPSC_DATA};
 use super::{wake, Flavor};
 use crate::error::{Error, ErrorKind, Result};
+use crate::handle::EventFd;
 use crate::platform;
 use crate::sync::{init_once, InitOutcome};
 use crate::Mapping;
@@ -381,6 +382,8 @@ pub struct Sender<'a> {
     /// `platform::fork_count()` when the end was claimed: another value means this is a copy
     /// in a fork child.
     forks: u32,
+    /// The consumer's eventfd, if it waits on one.
+    notify: Option<EventFd>,
 }
 
 impl<'a> Sender<'a> {
@@ -421,6 +424,7 @@ impl<'a> Sender<'a> {
             wait: Wait::default(),
             backoff: Backoff::new(),
             forks,
+            notify: None,
         })
     }
 
@@ -543,13 +547,35 @@ impl<'a> Sender<'a> {
     pub fn publish(&mut self) {
         if self.head != self.published {
             // The records written before are seen by a consumer that reads this head.
-            wake::store_and_wake(
+            let flag = wake::store_and_wake(
                 self.s.head,
                 self.head,
                 self.s.consumer_parked,
                 self.s.data_seq,
             );
+            self.notify(flag);
             self.published = self.head;
+        }
+    }
+
+    /// Also signals `eventfd` whenever it wakes a consumer that waits on it (one that called
+    /// [`Receiver::prepare_wait`] and sleeps in `poll`/`epoll`, beside its sockets), instead
+    /// of its futex. The consumer's process made the eventfd and passed it here (a
+    /// [`Handle`](crate::handle::Handle) over a Unix socket, or inheritance). It costs a
+    /// `write(2)` per wake-up, and the consumer an `epoll_wait` and a `read(2)`: see the
+    /// README's measurements against the futex path. No system call is made while the
+    /// consumer is not waiting.
+    pub fn notify_with(&mut self, eventfd: EventFd) {
+        self.notify = Some(eventfd);
+    }
+
+    /// Signals the consumer's eventfd if the flag seen says it waits on it.
+    fn notify(&self, flag: u32) {
+        if flag == wake::ARMED {
+            if let Some(e) = &self.notify {
+                // A full counter (2^64 - 2 signals unread) already wakes the consumer.
+                let _ = e.signal();
+            }
         }
     }
 
@@ -697,7 +723,8 @@ impl Drop for Sender<'_> {
         self.s.producer.release();
         // A consumer asleep on an empty channel learns it is closed now, not at its next nap
         // (the claim was released SeqCst).
-        wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+        let flag = wake::wake_if_parked(self.s.consumer_parked, self.s.data_seq);
+        self.notify(flag);
     }
 }
 
@@ -805,6 +832,10 @@ pub struct Receiver<'a> {
     backoff: Backoff,
     /// As for [`Sender`].
     forks: u32,
+    /// Whether `prepare_wait` raised the parked flag (lowered by the next receive).
+    armed: bool,
+    /// When `prepare_wait` last looked at the producer.
+    armed_look: Looked,
 }
 
 impl<'a> Receiver<'a> {
@@ -836,6 +867,8 @@ impl<'a> Receiver<'a> {
             wait: Wait::default(),
             backoff: Backoff::new(),
             forks,
+            armed: false,
+            armed_look: Looked(None),
         })
     }
 
@@ -936,6 +969,7 @@ impl<'a> Receiver<'a> {
         if platform::fork_count() != self.forks {
             return Err(RecvError::Mapping(forked(self.s.map, "recv")));
         }
+        self.disarm();
         loop {
             let Some((len, kind)) = self.committed()? else {
                 self.wait_for_record(&mut deadline, wait)?;
@@ -1103,6 +1137,69 @@ impl<'a> Receiver<'a> {
         {
             self.give_back();
         }
+    }
+
+    /// Prepares to wait for a message on the eventfd the producer signals
+    /// ([`Sender::notify_with`]), outside this library (in `epoll` or an async runtime):
+    /// announces the wait, then looks once more. `Ok(true)`: nothing is there, sleep until the
+    /// eventfd is readable, read it, then receive with `try_recv` until `Empty` and prepare
+    /// again. `Ok(false)`: a message is there already, receive it without sleeping. A producer
+    /// that dies cannot signal: sleep with a timeout (100 ms, say) and prepare again, which
+    /// then says [`RecvError::ProducerGone`] (it looks at the producer every 100 ms).
+    ///
+    /// # Errors
+    /// [`RecvError::ProducerGone`] when the channel is empty and its producer is gone;
+    /// [`RecvError::Corrupt`], [`RecvError::Mapping`].
+    pub fn prepare_wait(&mut self) -> std::result::Result<bool, RecvError> {
+        if platform::fork_count() != self.forks {
+            return Err(RecvError::Mapping(forked(self.s.map, "prepare_wait")));
+        }
+        self.give_back();
+        // SeqCst, then the look below: the Dekker pair of `wake` (the producer stores its
+        // position SeqCst, then reads this flag).
+        self.s.consumer_parked.swap(wake::ARMED, Ordering::SeqCst);
+        self.armed = true;
+        if self.ready_now()? {
+            self.disarm();
+            return Ok(false);
+        }
+        // A producer that let go is seen at once (its drop signalled the eventfd); one that
+        // died, at the next look at /proc (every 100 ms).
+        if self.s.producer.is_closed() {
+            let pid = self.producer;
+            return Err(self.gone_while_armed(pid, false));
+        }
+        if self.armed_look.look(Instant::now()) {
+            match self.s.producer.holder() {
+                Holder::Dead(pid) => return Err(self.gone_while_armed(pid, true)),
+                Holder::Closed => {
+                    let pid = self.producer;
+                    return Err(self.gone_while_armed(pid, false));
+                }
+                Holder::Alive(pid) => self.producer = pid,
+                Holder::Never => {}
+            }
+        }
+        Ok(true)
+    }
+
+    /// Lowers the flag `prepare_wait` raised: the producer makes no wake-up call for messages
+    /// this consumer takes without sleeping.
+    fn disarm(&mut self) {
+        if self.armed {
+            self.s.consumer_parked.store(0, Ordering::Relaxed);
+            self.armed = false;
+        }
+    }
+
+    fn gone_while_armed(&mut self, pid: i32, crashed: bool) -> RecvError {
+        self.disarm();
+        RecvError::ProducerGone { pid, crashed }
+    }
+
+    /// Whether a record is committed at `tail`, or published past it.
+    fn ready_now(&mut self) -> std::result::Result<bool, RecvError> {
+        Ok(self.committed()?.is_some() || self.published_past_tail()?)
     }
 
     /// Gives back at once the bytes of every message received so far (they are otherwise

@@ -17,23 +17,37 @@ use std::time::{Duration, Instant};
 /// the mapping is still whole.
 pub(super) const NAP: Duration = Duration::from_millis(100);
 
+/// A one-waiter flag's value while its waiter sleeps on a futex.
+pub(super) const PARKED: u32 = 1;
+/// Its value while the waiter sleeps on an eventfd (in `epoll`, say) that the other side
+/// signals: no futex wake then.
+pub(super) const ARMED: u32 = 2;
+
 /// Stores `value` into the position `pos` (SeqCst, releasing what was written before it) and
-/// wakes the one waiter parked on `seq` if its flag `parked` is up.
+/// wakes the one waiter parked on `seq` if its flag `parked` is up; returns the flag seen
+/// ([`ARMED`]: the caller signals the waiter's eventfd).
 #[inline]
-pub(super) fn store_and_wake(pos: &AtomicU64, value: u64, parked: &AtomicU32, seq: &AtomicU32) {
+pub(super) fn store_and_wake(
+    pos: &AtomicU64,
+    value: u64,
+    parked: &AtomicU32,
+    seq: &AtomicU32,
+) -> u32 {
     pos.swap(value, Ordering::SeqCst);
-    wake_if_parked(parked, seq);
+    wake_if_parked(parked, seq)
 }
 
 /// The second half of `store_and_wake`, after a SeqCst store (a position, or an end's claim
-/// let go of): wakes the one waiter if its flag `parked` is up.
+/// let go of): wakes the one waiter if its flag `parked` is up; returns the flag seen.
 #[inline]
-pub(super) fn wake_if_parked(parked: &AtomicU32, seq: &AtomicU32) {
-    if parked.load(Ordering::SeqCst) != 0 {
+pub(super) fn wake_if_parked(parked: &AtomicU32, seq: &AtomicU32) -> u32 {
+    let flag = parked.load(Ordering::SeqCst);
+    if flag != 0 && flag != ARMED {
         // Release: a parker that reads the new `seq` (Acquire) then sees what was stored.
         seq.fetch_add(1, Ordering::Release);
         futex::wake(seq, 1);
     }
+    flag
 }
 
 /// Stores `value` into the position `pos` (SeqCst) and wakes every waiter of `seq` if their
@@ -66,7 +80,7 @@ pub(super) fn park(
     deadline: Option<Instant>,
     ready: impl Fn() -> bool,
 ) {
-    parked.swap(1, Ordering::SeqCst);
+    parked.swap(PARKED, Ordering::SeqCst);
     sleep_unless(seq, deadline, ready);
     parked.store(0, Ordering::Relaxed);
 }
