@@ -24,6 +24,7 @@ fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
         "memcpy",
         "shmkit-spsc-spin",
         "shmkit-spsc-blocking",
+        "shmkit-spsc-eventfd",
         "shmkit-broadcast",
         "pipe",
         "unix-stream",

@@ -69,8 +69,8 @@ fn setup(size: usize) -> (PosixShm, Cleanup<impl FnMut()>, UnixListener, String)
     });
     let seg = PosixShm::create(&name, size).unwrap();
     let sock = unique("shmkit-test-evfd-sock");
-    let l = UnixListener::bind_addr(&SocketAddr::from_abstract_name(sock.as_bytes()).unwrap())
-        .unwrap();
+    let l =
+        UnixListener::bind_addr(&SocketAddr::from_abstract_name(sock.as_bytes()).unwrap()).unwrap();
     (seg, gone, l, sock)
 }
 
@@ -84,8 +84,20 @@ fn consume(
     beside: &UnixStream,
 ) -> (Vec<u64>, u32) {
     let ep = epoll::create(epoll::CreateFlags::CLOEXEC).unwrap();
-    epoll::add(&ep, eventfd.fd(), epoll::EventData::new_u64(1), epoll::EventFlags::IN).unwrap();
-    epoll::add(&ep, beside, epoll::EventData::new_u64(2), epoll::EventFlags::IN).unwrap();
+    epoll::add(
+        &ep,
+        eventfd.fd(),
+        epoll::EventData::new_u64(1),
+        epoll::EventFlags::IN,
+    )
+    .unwrap();
+    epoll::add(
+        &ep,
+        beside,
+        epoll::EventData::new_u64(2),
+        epoll::EventFlags::IN,
+    )
+    .unwrap();
     let (mut seqs, mut wakes) = (Vec::new(), 0u32);
     let mut buf = Vec::new();
     let mut events = Vec::with_capacity(4);

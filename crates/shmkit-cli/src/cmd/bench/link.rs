@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 pub const LOST: Duration = Duration::from_secs(10);
 
 /// Every transport, in the order of the table.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 10] = [
     "floor-cacheline",
     "floor-futex",
     "memcpy",
     "shmkit-spsc-spin",
     "shmkit-spsc-blocking",
+    "shmkit-spsc-eventfd",
     "shmkit-broadcast",
     "pipe",
     "unix-stream",
@@ -222,6 +223,90 @@ impl Link for Spsc<'_> {
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
         let n = self.rx.recv_timeout(&mut self.scratch, LOST).map_err(err)?;
+        if n != buf.len() {
+            return Err(err(format!("a {n}-byte message, {} expected", buf.len())));
+        }
+        buf.copy_from_slice(&self.scratch);
+        Ok(())
+    }
+}
+
+/// Two SPSC channels whose consumers sleep in `epoll` on an eventfd that the other side's
+/// producer signals: the cost of waking a consumer that waits beside its sockets.
+pub struct SpscEventfd<'a> {
+    tx: Sender<'a>,
+    rx: Receiver<'a>,
+    mine: shmkit::handle::EventFd,
+    epoll: std::os::fd::OwnedFd,
+    scratch: Vec<u8>,
+}
+
+impl<'a> SpscEventfd<'a> {
+    /// `mine` is the eventfd this side sleeps on; `theirs` the one its producer signals.
+    pub fn open(
+        map: &'a Mapping,
+        size: usize,
+        peer: bool,
+        mine: shmkit::handle::EventFd,
+        theirs: shmkit::handle::EventFd,
+    ) -> io::Result<Self> {
+        use rustix::event::epoll;
+        let (out, back) = if peer {
+            (back_offset(size), 0)
+        } else {
+            (0, back_offset(size))
+        };
+        let mut tx = Sender::open(map, out).map_err(err)?;
+        let rx = Receiver::open(map, back).map_err(err)?;
+        tx.notify_with(theirs);
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(
+            &ep,
+            mine.fd(),
+            epoll::EventData::new_u64(0),
+            epoll::EventFlags::IN,
+        )?;
+        Ok(SpscEventfd {
+            tx,
+            rx,
+            mine,
+            epoll: ep,
+            scratch: Vec::with_capacity(size),
+        })
+    }
+}
+
+impl Link for SpscEventfd<'_> {
+    fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.tx.send_timeout(buf, LOST).map_err(err)
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let t = Instant::now();
+        let n = loop {
+            match self.rx.try_recv(&mut self.scratch) {
+                Ok(n) => break n,
+                Err(RecvError::Empty) => {}
+                Err(e) => return Err(err(e)),
+            }
+            if self.rx.prepare_wait().map_err(err)? {
+                let ts = rustix::time::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 100_000_000,
+                };
+                let mut events = Vec::with_capacity(1);
+                rustix::event::epoll::wait(
+                    &self.epoll,
+                    rustix::buffer::spare_capacity(&mut events),
+                    Some(&ts),
+                )?;
+                if !events.is_empty() {
+                    self.mine.wait_timeout(Duration::ZERO).map_err(err)?;
+                }
+            }
+            if t.elapsed() > LOST {
+                return Err(err("the other process did not answer for 10 s"));
+            }
+        };
         if n != buf.len() {
             return Err(err(format!("a {n}-byte message, {} expected", buf.len())));
         }

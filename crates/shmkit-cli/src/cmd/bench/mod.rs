@@ -6,7 +6,7 @@ mod link;
 use crate::fail::{code, CmdResult, Fail};
 use crate::parse;
 use hdrhistogram::Histogram;
-use link::{Bcast, Floor, Link, Spsc, Stream};
+use link::{Bcast, Floor, Link, Spsc, SpscEventfd, Stream};
 use shmkit::channel::Wait;
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 ///
 /// Transports: floor-cacheline (one word each way, spun on: the hardware floor, 8 B only),
 /// floor-futex (the same, slept on with a raw futex, 8 B only), memcpy (one core copying the
-/// bytes: the copy floor), shmkit-spsc-spin, shmkit-spsc-blocking, shmkit-broadcast (one
+/// bytes: the copy floor), shmkit-spsc-spin, shmkit-spsc-blocking, shmkit-spsc-eventfd (the
+/// consumers sleep in epoll on an eventfd their producer signals), shmkit-broadcast (one
 /// consumer, adaptive waits; its stream kept within half the slots by acknowledgements on
 /// the way back, since a broadcast producer never waits), pipe, unix-stream, tcp (loopback,
 /// TCP_NODELAY). Each figure is shown with its ratio to its floor and to the pipe. The two
@@ -264,6 +265,28 @@ fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result
         }
     };
     let mut row = match t {
+        "shmkit-spsc-eventfd" => {
+            use shmkit::handle::{EventFd, Handle};
+            let seg = link::make_segment(t, size)?;
+            let fd = seg.fd().try_clone_to_owned().map_err(failed)?;
+            // The two eventfds go to the peer over a socket that is its stdout.
+            let (mine, theirs) = std::os::unix::net::UnixStream::pair().map_err(failed)?;
+            let child = peer("-")
+                .stdin(Stdio::from(fd))
+                .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+                .spawn()
+                .map_err(failed)?;
+            let (wake_me, wake_peer) = (EventFd::new()?, EventFd::new()?);
+            shmkit::handle::send(
+                &mine,
+                &[&Handle::eventfd(&wake_peer)?, &Handle::eventfd(&wake_me)?],
+                b"",
+            )?;
+            let mut l = SpscEventfd::open(&seg, size, false, wake_me, wake_peer).map_err(failed)?;
+            let r = measure(&mut l, size, trips, msgs).map_err(failed)?;
+            finish(child)?;
+            r
+        }
         "floor-cacheline"
         | "floor-futex"
         | "shmkit-spsc-spin"
@@ -401,6 +424,18 @@ pub fn peer(args: &[String]) -> u8 {
             "shmkit-broadcast" => {
                 let seg = memory()?;
                 let mut l = Bcast::open(&seg, size, true)?;
+                answer(&mut l, size, trips, msgs)
+            }
+            "shmkit-spsc-eventfd" => {
+                use std::os::fd::AsFd;
+                let seg = memory()?;
+                let sock = std::os::unix::net::UnixStream::from(
+                    io::stdout().as_fd().try_clone_to_owned()?,
+                );
+                let mut got = shmkit::handle::recv(&sock).map_err(io::Error::other)?;
+                let [mine, theirs] = [got.handles.remove(0), got.handles.remove(0)]
+                    .map(|h| h.into_eventfd().map_err(io::Error::other));
+                let mut l = SpscEventfd::open(&seg, size, true, mine?, theirs?)?;
                 answer(&mut l, size, trips, msgs)
             }
             "shmkit-spsc-spin" | "shmkit-spsc-blocking" => {
