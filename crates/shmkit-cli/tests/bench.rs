@@ -84,3 +84,61 @@ fn transports_not_measured_yet_say_so() {
     assert_eq!(r.code, 2);
     assert!(r.err.contains("at least 8 bytes"), "{}", r.err);
 }
+
+#[test]
+fn plot_draws_a_line_per_transport_and_size_into_an_svg() {
+    let dir = std::env::temp_dir().join(unique("shmkit-bench-plot"));
+    std::fs::create_dir(&dir).unwrap();
+    struct Gone(std::path::PathBuf);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _gone = Gone(dir.clone());
+    let path = dir.join("rtt.svg");
+    let r = shmkit(&[
+        "bench",
+        "--quick",
+        "--sizes",
+        "8,4K",
+        "--transports",
+        "floor-futex,pipe,memcpy",
+        "--plot",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    // floor-futex at 8 B, pipe at 8 B and 4 KiB: three lines of five points (memcpy has no
+    // round trip), drawn 2 wide (axes and ticks are 1 wide).
+    let lines: Vec<&str> = svg
+        .split("<polyline")
+        .filter(|l| l.contains("stroke-width=\"2\""))
+        .collect();
+    assert_eq!(lines.len(), 3, "{svg}");
+    for l in lines {
+        let points = l
+            .split("points=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        assert_eq!(points.split_whitespace().count(), 5, "{l}");
+    }
+    for label in [
+        "floor-futex",
+        "pipe",
+        "round trip, 8 B messages",
+        "round trip, 4 KiB messages",
+        "p99.9",
+    ] {
+        assert!(svg.contains(label), "{label} missing");
+    }
+    assert!(!svg.contains("memcpy"));
+    // A file that cannot be written is refused before anything runs.
+    let r = shmkit(&["bench", "--quick", "--plot", "/nonexistent-dir/x.svg"]);
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(r.err.contains("--plot"), "{}", r.err);
+}

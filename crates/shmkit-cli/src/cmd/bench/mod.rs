@@ -2,6 +2,7 @@
 //! the hardware floor and the copy floor measured in the same run.
 
 mod link;
+mod plot;
 
 use crate::fail::{code, CmdResult, Fail};
 use crate::parse;
@@ -37,6 +38,10 @@ pub struct Args {
     /// The transports to run [default: all].
     #[arg(long, value_delimiter = ',', value_parser = transport)]
     transports: Option<Vec<String>>,
+    /// Also draw the round-trip latency percentiles (min to max, log scale) of every
+    /// transport, one panel per size, into this SVG file (written over if it exists).
+    #[arg(long, value_name = "FILE.svg")]
+    plot: Option<std::path::PathBuf>,
     /// Print JSON: an array of rows (transport, size, rtt_min_ns, rtt_p50_ns, rtt_p99_ns,
     /// rtt_p999_ns, rtt_max_ns, msgs_per_s, bytes_per_s; null where not measured).
     #[arg(long)]
@@ -548,6 +553,20 @@ pub fn run(a: Args) -> CmdResult {
             keep
         });
     }
+    // A plot that cannot be written is said before the run, not after it.
+    if let Some(path) = &a.plot {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| {
+                Fail::usage(format!(
+                    "--plot {}: {e}",
+                    crate::quote::text(&path.display().to_string())
+                ))
+            })?;
+    }
     let bar = indicatif::ProgressBar::new(jobs.len() as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("template"),
@@ -559,6 +578,13 @@ pub fn run(a: Args) -> CmdResult {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    if let Some(path) = &a.plot {
+        plot::svg(&rows, path)?;
+        eprintln!(
+            "shmkit bench: latency plot in {}",
+            crate::quote::text(&path.display().to_string())
+        );
+    }
     if a.json {
         let v: Vec<_> = rows
             .iter()
