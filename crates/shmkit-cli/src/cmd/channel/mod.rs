@@ -342,7 +342,7 @@ fn recv(a: RecvArgs) -> CmdResult {
                 };
                 // Written before the message is given back: a recv killed here (a closed
                 // pipe) leaves it in the channel.
-                out.write_all(&bytes)
+                out.write_all(bytes)
                     .and_then(|()| out.write_all(b"\n"))
                     .and_then(|()| if waits { out.flush() } else { Ok(()) })
                     .map_err(|e| Fail::error(format!("stdout: {e}")))?;
