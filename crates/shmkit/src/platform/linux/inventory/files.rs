@@ -3,9 +3,12 @@
 
 use crate::error::{Error, Result};
 use crate::platform::errno;
-use crate::platform::facts::{FileStat, MqAttr, PosixFile, PosixWhat};
+use crate::platform::facts::{FileStat, MqAttr, PosixFile, PosixWhat, HEAD_LEN};
+use rustix::fs::{FileType, Mode, OFlags};
+use rustix::io::Errno;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::Path;
 
 const SHM_DIR: &str = "/dev/shm";
 
@@ -46,11 +49,43 @@ pub(crate) fn posix_files() -> Result<Vec<PosixFile>> {
             out.push(PosixFile {
                 name: slash(raw.as_bytes()),
                 stat,
-                what: PosixWhat::Shm,
+                what: PosixWhat::Shm(head(&entry.path(), &stat)),
             });
         }
     }
     Ok(out)
+}
+
+/// The first [`HEAD_LEN`] bytes of the segment file at `path`, which `stat` described: `None`
+/// when it is shorter, cannot be opened by this user, or is no longer that file.
+///
+/// A plain `pread` of a read-only descriptor: no mapping (a peer's truncation cannot raise
+/// SIGBUS here, and a hole reads as zeros without allocating a page), nothing written, and
+/// only the access time changes, which no inventory field reads. The name may have been
+/// replaced since the directory was read, hence `O_NOFOLLOW` (a symlink would lead out of
+/// `/dev/shm`), `O_NONBLOCK` (opening a FIFO would wait for a writer) and the check that the
+/// descriptor is still the regular file that was listed.
+fn head(path: &Path, stat: &FileStat) -> Option<[u8; HEAD_LEN]> {
+    if stat.size < HEAD_LEN as u64 {
+        return None;
+    }
+    let flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK;
+    let fd = rustix::fs::open(path, flags, Mode::empty()).ok()?;
+    let st = rustix::fs::fstat(&fd).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile || st.st_ino != stat.ino {
+        return None;
+    }
+    let mut buf = [0u8; HEAD_LEN];
+    let mut done = 0;
+    while done < HEAD_LEN {
+        match rustix::io::pread(&fd, &mut buf[done..], done as u64) {
+            Ok(0) => return None, // truncated since the stat
+            Ok(n) => done += n,
+            Err(Errno::INTR) => continue,
+            Err(_) => return None,
+        }
+    }
+    Some(buf)
 }
 
 /// `/NAME` from the bytes of a directory entry.
