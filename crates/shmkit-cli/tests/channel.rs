@@ -280,10 +280,17 @@ fn the_inventory_lists_a_channel_as_its_own_kind_and_rm_removes_it() {
         (&o["kind"], &o["channel"]["flavor"])
     );
     let text = ok(&["info", &name]);
-    assert!(
-        text.contains("kind           channel")
-            && text.contains("flavor         spsc")
-            && text.contains("lives in       posix-shm"),
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| Some(l.trim().strip_prefix(k)?.trim().to_string()))
+    };
+    assert_eq!(
+        (field("kind"), field("flavor"), field("lives in")),
+        (
+            Some("channel".into()),
+            Some("spsc".into()),
+            Some("posix-shm".into())
+        ),
         "{text}"
     );
     assert_eq!(&bytes_of(&name, "4"), b"shkR");
@@ -348,14 +355,13 @@ fn only_a_whole_ready_header_makes_a_segment_a_channel() {
         // All that the inventory reads: a ready header in 16 bytes is a channel.
         ("header", "16", &header, "channel"),
     ];
-    let mut names = Vec::new();
-    for (what, size, _, _) in &cases {
-        let name = format!("/{}", unique(&format!("shmkit-cli-channel-{what}")));
-        names.push(name.clone());
-        ok(&["mk", "posix", &name, "--size", size]);
-    }
+    let names: Vec<String> = cases
+        .iter()
+        .map(|(what, ..)| format!("/{}", unique(&format!("shmkit-cli-channel-{what}"))))
+        .collect();
     let _gone_too = Gone(names.clone());
-    for (name, (_, _, bytes, _)) in names.iter().zip(&cases) {
+    for (name, (_, size, bytes, _)) in names.iter().zip(&cases) {
+        ok(&["mk", "posix", name, "--size", size]);
         ok_in(&["write", name], bytes);
     }
     let ls = json(&["ls", "-k", "posix-shm", "-k", "channel", "--json"]);
@@ -367,5 +373,13 @@ fn only_a_whole_ready_header_makes_a_segment_a_channel() {
             *kind == "channel",
             "{what}: {o}"
         );
+    }
+    // A user who may not read the segment (mode 0600, root's) cannot tell: it is posix-shm.
+    if root() {
+        let r = as_nobody(&["ls", "-k", "posix-shm", "--json"]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        let ls: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+        let o = find(&ls, &names[3]).unwrap_or_else(|| panic!("{} not in {ls:#}", names[3]));
+        assert_eq!(o["kind"], "posix-shm", "{o}");
     }
 }
