@@ -107,7 +107,16 @@ pub fn holders_cell(o: &Object) -> String {
     }
 }
 
-/// Semaphore values, waiters, messages, memfd name: what is special about this object.
+/// The kind as a sentence's words: `posix-shm`, or for a channel `spsc channel in posix-shm`.
+pub fn kind_long(o: &Object) -> String {
+    match &o.channel {
+        Some(c) => format!("{} channel in {}", c.flavor, c.backing),
+        None => o.kind.name().to_string(),
+    }
+}
+
+/// Semaphore values, waiters, messages, memfd name, a channel's flavor: what is special about
+/// this object.
 pub fn detail(o: &Object) -> String {
     let vals = |v: &Option<Vec<i64>>| {
         v.as_ref().map(|v| {
@@ -138,6 +147,11 @@ pub fn detail(o: &Object) -> String {
             (Some(n), None) => shmkit::size::count(n, "message", "messages"),
             _ => String::new(),
         },
+        Kind::Channel => o
+            .channel
+            .as_ref()
+            .map(|c| format!("{} in {}", c.flavor, c.backing))
+            .unwrap_or_default(),
         Kind::Memfd => {
             let name = o
                 .name
@@ -223,9 +237,10 @@ pub fn object_json(o: &Object) -> Value {
             m.insert("value".into(), json!(o.values.as_ref().map(|v| v[0])));
             m.insert("waiters".into(), json!(o.waiters));
         }
-        Kind::Memfd | Kind::PosixShm | Kind::PosixMq => {
+        // A channel keeps the fields of what it lives in, and adds its own.
+        Kind::Memfd | Kind::PosixShm | Kind::PosixMq | Kind::Channel => {
             m.insert("name".into(), json!(o.name));
-            if o.kind == Kind::Memfd {
+            if o.backing_kind() == Kind::Memfd {
                 m.insert("registered_as".into(), json!(o.registered));
             }
             m.insert("inode".into(), json!(o.inode));
@@ -233,6 +248,12 @@ pub fn object_json(o: &Object) -> Value {
                 m.insert("messages".into(), json!(o.messages));
                 m.insert("max_messages".into(), json!(o.max_messages));
                 m.insert("message_size".into(), json!(o.message_size));
+            }
+            if let Some(c) = &o.channel {
+                m.insert(
+                    "channel".into(),
+                    json!({ "flavor": c.flavor, "backing": c.backing.name() }),
+                );
             }
         }
     }

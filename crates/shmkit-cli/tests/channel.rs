@@ -390,3 +390,158 @@ fn broadcast_every_reader_gets_every_line_and_stat_shows_each() {
     );
     assert_eq!(bad.code, 2, "{}", bad.err);
 }
+
+/// `shmkit cat`'s exact bytes (the helpers' output is text).
+fn bytes_of(name: &str, length: &str) -> Vec<u8> {
+    let out = Command::new(BIN)
+        .args(["cat", name, "--length", length])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn the_inventory_lists_a_channel_as_its_own_kind_and_rm_removes_it() {
+    let (name, _gone) = channel("64K");
+    let shown = name.trim_start_matches('/');
+    let ls = json(&["ls", "--json"]);
+    let o = find(&ls, &name).unwrap_or_else(|| panic!("{name} not in {ls:#}"));
+    assert_eq!(o["kind"], "channel");
+    assert_eq!(
+        o["channel"],
+        serde_json::json!({ "flavor": "spsc", "backing": "posix-shm" })
+    );
+    // The fields of the segment it lives in stay.
+    assert_eq!(
+        (o["name"].as_str(), o["mode"].as_str()),
+        (Some(shown), Some("0600"))
+    );
+    assert!(
+        o["inode"].as_u64().is_some() && o["size"].as_u64() > Some(65536),
+        "{o}"
+    );
+    assert!(find(&json(&["ls", "-k", "posix-shm", "--json"]), &name).is_none());
+    let table = ok(&["ls", "--kind", "channel"]);
+    let row = table
+        .lines()
+        .find(|l| l.contains(&name))
+        .unwrap_or_else(|| panic!("{name} not in\n{table}"));
+    assert!(
+        row.starts_with("channel ") && row.ends_with("spsc in posix-shm"),
+        "{row}"
+    );
+    // info finds it by the segment's address; cat reads it as the segment it is.
+    let info = json(&["info", &name, "--json"]);
+    assert_eq!(
+        (&info["kind"], &info["channel"]["flavor"]),
+        (&o["kind"], &o["channel"]["flavor"])
+    );
+    let text = ok(&["info", &name]);
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| Some(l.trim().strip_prefix(k)?.trim().to_string()))
+    };
+    assert_eq!(
+        (field("kind"), field("flavor"), field("lives in")),
+        (
+            Some("channel".into()),
+            Some("spsc".into()),
+            Some("posix-shm".into())
+        ),
+        "{text}"
+    );
+    assert_eq!(&bytes_of(&name, "4"), b"shkR");
+    // Used while a producer holds it; collectable as its segment once nobody does.
+    let vouch = [
+        "gc",
+        "--dry-run",
+        "--ignore-uninspected",
+        "--older-than",
+        "0",
+        "--json",
+    ];
+    let gc = |kind: &str| json(&[&vouch[..], &["--kind", kind, "--match", &name]].concat());
+    let (mut feeder, input) = feeder(&name);
+    let t = Instant::now();
+    while json(&["channel", "stat", &name, "--json"])["producer"]["alive"] != true {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the feeder never took its end"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let held = json(&["ls", "-k", "channel", "--holders", "--json"]);
+    let o = find(&held, &name).unwrap();
+    assert!(
+        o["holders"]
+            .as_array()
+            .unwrap()
+            .contains(&feeder.id().into()),
+        "{o}"
+    );
+    assert_eq!(gc("channel"), serde_json::json!([]));
+    drop(input);
+    assert!(feeder.wait().unwrap().success());
+    let picked = gc("channel");
+    assert_eq!(picked[0]["kind"], "channel", "{picked}");
+    assert_eq!(picked[0]["action"], "would remove", "{picked}");
+    assert_eq!(
+        gc("posix-shm"),
+        serde_json::json!([]),
+        "posix-shm leaves channels"
+    );
+    // Removed by name, as its segment.
+    let r = shmkit(&["rm", &name]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("(spsc channel in posix-shm,"), "{}", r.out);
+    assert!(!std::path::Path::new(&format!("/dev/shm/{shown}")).exists());
+    assert!(find(&json(&["ls", "-k", "channel", "--json"]), &name).is_none());
+    assert_eq!(shmkit(&["info", &name]).code, 4);
+}
+
+#[test]
+fn only_a_whole_ready_header_makes_a_segment_a_channel() {
+    let (ch, _gone) = channel("4K");
+    let header = bytes_of(&ch, "16");
+    let mut building = header.clone();
+    building[..4].copy_from_slice(&0x8000_0001u32.to_le_bytes()); // init_once mid-way
+    let cases: [(&str, &str, &[u8], &str); 4] = [
+        ("plain", "4K", b"no channel here, only bytes", "posix-shm"),
+        ("building", "4K", &building, "posix-shm"),
+        ("short", "8", &header[..8], "posix-shm"),
+        // All that the inventory reads: a ready header in 16 bytes is a channel.
+        ("header", "16", &header, "channel"),
+    ];
+    let names: Vec<String> = cases
+        .iter()
+        .map(|(what, ..)| format!("/{}", unique(&format!("shmkit-cli-channel-{what}"))))
+        .collect();
+    let _gone_too = Gone(names.clone());
+    for (name, (_, size, bytes, _)) in names.iter().zip(&cases) {
+        ok(&["mk", "posix", name, "--size", size]);
+        ok_in(&["write", name], bytes);
+    }
+    let ls = json(&["ls", "-k", "posix-shm", "-k", "channel", "--json"]);
+    for (name, (what, _, _, kind)) in names.iter().zip(&cases) {
+        let o = find(&ls, name).unwrap_or_else(|| panic!("{what}: {name} not in {ls:#}"));
+        assert_eq!(o["kind"], *kind, "{what}: {o}");
+        assert_eq!(
+            o.get("channel").is_some(),
+            *kind == "channel",
+            "{what}: {o}"
+        );
+    }
+    // A user who may not read the segment (mode 0600, root's) cannot tell: it is posix-shm.
+    if root() {
+        let r = as_nobody(&["ls", "-k", "posix-shm", "--json"]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        let ls: serde_json::Value = serde_json::from_str(&r.out).unwrap();
+        let o = find(&ls, &names[3]).unwrap_or_else(|| panic!("{} not in {ls:#}", names[3]));
+        assert_eq!(o["kind"], "posix-shm", "{o}");
+    }
+}

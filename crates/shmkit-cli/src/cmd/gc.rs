@@ -6,10 +6,10 @@ use crate::render;
 use shmkit::inventory::{self, Kind, ListOptions, Object, Orphan};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Find orphans and remove them: POSIX shared memory and named semaphores that no process
-/// maps or holds, and System V segments with no attachment whose creator is gone. Each is
-/// printed with the reason; without --dry-run exactly the printed objects are removed (each
-/// is checked again just before its removal).
+/// Find orphans and remove them: POSIX shared memory (channels included) and named
+/// semaphores that no process maps or holds, and System V segments with no attachment whose
+/// creator is gone. Each is printed with the reason; without --dry-run exactly the printed
+/// objects are removed (each is checked again just before its removal).
 ///
 /// An object is an orphan only if every process that could hold it was inspected: when some
 /// could not be (another user's processes, without root; processes that forbid inspection),
@@ -34,7 +34,10 @@ pub struct Args {
     /// or use (default 60s; 0 for no minimum).
     #[arg(long, value_parser = crate::parse::duration, allow_hyphen_values = true)]
     older_than: Option<Duration>,
-    /// Only this kind (repeatable): posix-shm, posix-sem, sysv-shm.
+    /// Only this kind (repeatable): posix-shm, channel, posix-sem, sysv-shm. A channel is
+    /// judged and removed as the POSIX segment it lives in; posix-shm alone leaves channels.
+    /// (Which segments are channels is read from their first bytes: a segment this user may
+    /// not read is posix-shm.)
     #[arg(long = "kind", short = 'k', value_parser = crate::parse::kind)]
     kinds: Vec<Kind>,
     /// Only objects whose address matches (repeatable): exact, or a prefix ending in `*`, as
@@ -56,7 +59,7 @@ pub struct Args {
     json: bool,
 }
 
-const COLLECTABLE: [Kind; 3] = [Kind::PosixShm, Kind::PosixSem, Kind::SysvShm];
+const COLLECTABLE: [Kind; 4] = [Kind::PosixShm, Kind::Channel, Kind::PosixSem, Kind::SysvShm];
 
 /// What is younger than this is never garbage, unless --older-than says otherwise.
 const MIN_AGE: Duration = Duration::from_secs(60);
@@ -76,8 +79,10 @@ pub fn run(a: Args) -> CmdResult {
     let bare = a.patterns.is_empty() && a.kinds.is_empty() && a.older_than.is_none();
     for k in &a.kinds {
         if !COLLECTABLE.contains(k) {
+            let names: Vec<_> = COLLECTABLE.iter().map(|k| k.name()).collect();
             return Err(Fail::usage(format!(
-                "gc collects posix-shm, posix-sem and sysv-shm; a {k} is never an orphan by itself"
+                "gc collects {}; a {k} is never an orphan by itself",
+                names.join(", ")
             )));
         }
     }
@@ -165,7 +170,7 @@ pub fn run(a: Args) -> CmdResult {
                 println!(
                     "would remove {} ({}): {reason}",
                     quote::address(&o.address),
-                    o.kind
+                    render::kind_long(o)
                 );
             }
             eprint!(
@@ -204,7 +209,7 @@ pub fn run(a: Args) -> CmdResult {
             println!(
                 "{action} {} ({}): {reason}",
                 quote::address(&o.address),
-                o.kind
+                render::kind_long(o)
             );
         }
         results.push(serde_json::json!({
@@ -213,7 +218,11 @@ pub fn run(a: Args) -> CmdResult {
     }
     for (o, why) in &skipped {
         if !a.json {
-            println!("skipped {} ({}): {why}", quote::address(&o.address), o.kind);
+            println!(
+                "skipped {} ({}): {why}",
+                quote::address(&o.address),
+                render::kind_long(o)
+            );
         }
         results.push(serde_json::json!({
             "object": o.address.to_string(), "kind": o.kind.name(), "reason": why, "action": "skipped",

@@ -56,6 +56,11 @@ pub fn run(a: Args) -> CmdResult {
                     o.name.as_deref().map(|n| quote::name(OsStr::new(n))),
                 ),
                 ("inode", o.inode.map(|i| i.to_string())),
+                ("flavor", o.channel.as_ref().map(|c| c.flavor.clone())),
+                (
+                    "lives in",
+                    o.channel.as_ref().map(|c| c.backing.name().to_string()),
+                ),
             ],
         ),
         (

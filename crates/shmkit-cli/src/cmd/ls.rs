@@ -6,13 +6,18 @@ use crate::render;
 use crate::table::{self, Column, Layout};
 use shmkit::inventory::{self, Kind, ListOptions, Object};
 
-/// List every IPC object on the machine: POSIX and System V shared memory, memfds,
-/// semaphores and message queues, with sizes, modes, owners, holders and status.
+/// List every IPC object on the machine: POSIX and System V shared memory, memfds, message
+/// channels, semaphores and message queues, with sizes, modes, owners, holders and status.
 ///
-/// Listing has no side effects: nothing is opened, attached or mounted. Holders are the
-/// processes that map an object or hold an fd to it, found in /proc/PID/maps and
+/// Listing has no side effects: nothing is mapped, attached, written or mounted. Holders are
+/// the processes that map an object or hold an fd to it, found in /proc/PID/maps and
 /// /proc/PID/fd (only processes this user may inspect; root sees all). Memfds are found by
 /// that same scan, so listing them always scans.
+///
+/// Channels: a POSIX segment whose first 16 bytes (read with pread) are a ready channel's
+/// header is listed as kind "channel", its flavor in DETAIL; --kind posix-shm lists the other
+/// segments. A segment this user may not read is listed as posix-shm, and memfds are not
+/// looked into. A channel is addressed, read and removed as its segment (/NAME).
 ///
 /// Status: "dest" = marked for removal, destroyed at its last detach; "orphan" = nobody
 /// uses it (System V: no attachment and the creator is gone; POSIX: no holder, known only
@@ -32,11 +37,13 @@ use shmkit::inventory::{self, Kind, ListOptions, Object};
 /// orphan_reason, holders (array of pids, or null when not scanned) and holder_details;
 /// System V objects add key ("0x..."), id, creator_uid, creator_gid, creator_pid, last_pid,
 /// and shmid/nattch/attach_time/detach_time, semid/nsems/values/waiters/op_time or
-/// msqid/messages/receive_pid/send_time/receive_time.
+/// msqid/messages/receive_pid/send_time/receive_time. POSIX objects, memfds and channels add
+/// name and inode; a channel also adds channel: {flavor (spsc, broadcast or mpsc), backing
+/// (the kind it lives in: posix-shm)}.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
-    /// Only this kind (repeatable): posix-shm, sysv-shm, memfd, sysv-sem, sysv-msg,
+    /// Only this kind (repeatable): posix-shm, sysv-shm, memfd, channel, sysv-sem, sysv-msg,
     /// posix-sem, posix-mq.
     #[arg(long = "kind", short = 'k', value_parser = crate::parse::kind)]
     kinds: Vec<Kind>,
@@ -356,7 +363,13 @@ fn summary(a: &Args) -> CmdResult {
         a.kinds.clone()
     };
     // Only the kinds with a resource no limit measures need listing.
-    let unlimited = [Kind::PosixShm, Kind::PosixSem, Kind::Memfd, Kind::SysvMsg];
+    let unlimited = [
+        Kind::PosixShm,
+        Kind::Channel,
+        Kind::PosixSem,
+        Kind::Memfd,
+        Kind::SysvMsg,
+    ];
     let listing = inventory::list(&ListOptions {
         kinds: kinds
             .iter()
@@ -393,7 +406,7 @@ fn summary(a: &Args) -> CmdResult {
                 ("bytes", None, Some("dev_shm_size")),
             ],
             Kind::PosixMq => vec![("queues", None, Some("queues_max"))],
-            Kind::PosixSem | Kind::Memfd => vec![("objects", count(), None)],
+            Kind::PosixSem | Kind::Memfd | Kind::Channel => vec![("objects", count(), None)],
         };
         for (what, counted, limit_name) in resources {
             let limit = limit_name.and_then(|n| limits.iter().find(|l| l.name == n));

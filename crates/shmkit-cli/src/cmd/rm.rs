@@ -70,7 +70,7 @@ fn nothing_removed(addr: &Address, e: shmkit::Error) -> Fail {
 }
 
 fn describe(o: &shmkit::inventory::Object) -> String {
-    let mut parts = vec![o.kind.name().to_string()];
+    let mut parts = vec![render::kind_long(o)];
     if let Some(k) = o.key.filter(|k| *k != 0) {
         parts.push(format!("key {:#010x}", k as u32));
     }

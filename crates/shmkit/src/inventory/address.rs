@@ -58,7 +58,9 @@ pub enum Address {
 }
 
 impl Address {
-    /// The kind of object the address names.
+    /// The kind of object the address names: the kind of what lives there, never
+    /// [`Kind::Channel`]. What [`find`](super::find) finds at a `/NAME` may be a channel,
+    /// whose [`backing_kind`](super::Object::backing_kind) is this kind.
     pub fn kind(&self) -> Kind {
         match self {
             Address::PosixShm(_) => Kind::PosixShm,

@@ -1,8 +1,12 @@
 //! Every IPC object on the machine, System V and POSIX alike, with who holds it.
 //!
-//! Listing has no side effects: nothing is opened, attached, `sem_open`ed or mounted. The
-//! sources on Linux are `/proc/sysvipc/*`, `/dev/shm`, `/dev/mqueue` (if mounted) and, for
-//! holders and memfds, `/proc/PID/maps` and `/proc/PID/fd`.
+//! Listing has no side effects: nothing is mapped, attached, `sem_open`ed, written or
+//! mounted. The sources on Linux are `/proc/sysvipc/*`, `/dev/shm`, `/dev/mqueue` (if mounted)
+//! and, for holders and memfds, `/proc/PID/maps` and `/proc/PID/fd`. The only bytes read are
+//! those of named semaphores (their value) and the first 16 of each POSIX segment, with
+//! `pread` on a read-only descriptor: a segment whose first bytes are a ready channel header
+//! is listed as a [`Kind::Channel`], whose [`Object::channel`] says which flavor and what it
+//! lives in.
 //!
 //! ```
 //! use shmkit::inventory::{self, Kind, ListOptions};
@@ -40,6 +44,10 @@ pub enum Kind {
     SysvShm,
     /// Linux memfd (`memfd_create`).
     Memfd,
+    /// A message channel ([`crate::channel`]), found at offset 0 of shared memory of another
+    /// kind: [`Object::channel`] names its flavor and that backing kind, through which it is
+    /// opened and removed. Only POSIX segments are looked into (see [`list`]).
+    Channel,
     /// System V semaphore set (`semget`).
     SysvSem,
     /// System V message queue (`msgget`).
@@ -52,10 +60,11 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in listing order.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::PosixShm,
         Kind::SysvShm,
         Kind::Memfd,
+        Kind::Channel,
         Kind::SysvSem,
         Kind::SysvMsg,
         Kind::PosixSem,
@@ -68,6 +77,7 @@ impl Kind {
             Kind::PosixShm => "posix-shm",
             Kind::SysvShm => "sysv-shm",
             Kind::Memfd => "memfd",
+            Kind::Channel => "channel",
             Kind::SysvSem => "sysv-sem",
             Kind::SysvMsg => "sysv-msg",
             Kind::PosixSem => "posix-sem",
@@ -109,10 +119,23 @@ pub struct Holder {
     pub fds: Vec<i32>,
 }
 
+/// What the inventory knows of a channel: read from its header, without claiming an end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelInfo {
+    /// Its flavor's name, as [`Flavor::name`](crate::channel::Flavor::name) gives it: `spsc`,
+    /// `broadcast` or `mpsc`. (A name, not the `Flavor`, so that `Object` is the same type
+    /// on every OS, channels or not.)
+    pub flavor: String,
+    /// The kind of object the channel lives in ([`Kind::PosixShm`]): what its address names,
+    /// and the kind whose rules open, remove and judge it.
+    pub backing: Kind,
+}
+
 /// One IPC object and what is known about it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
-    /// Its kind.
+    /// Its kind. A channel is [`Kind::Channel`], whatever it lives in: see
+    /// [`Object::backing_kind`].
     pub kind: Kind,
     /// Its address.
     pub address: Address,
@@ -185,6 +208,8 @@ pub struct Object {
     /// A memfd that this user's registry hands out: the name it is registered under (when
     /// the registry runs; see [`crate::registry`]).
     pub registered: Option<String>,
+    /// A channel's flavor and backing kind; `Some` exactly when `kind` is [`Kind::Channel`].
+    pub channel: Option<ChannelInfo>,
 }
 
 /// Whether anybody uses an object, as far as can be known.
@@ -237,7 +262,15 @@ impl Object {
             holders: None,
             uninspected: 0,
             registered: None,
+            channel: None,
         }
+    }
+
+    /// The kind of object it is underneath: its own kind, or for a channel the kind of
+    /// object the channel lives in. Opening, removing, finding holders and calling it an
+    /// orphan all go by this kind.
+    pub fn backing_kind(&self) -> Kind {
+        self.channel.as_ref().map_or(self.kind, |c| c.backing)
     }
 
     /// Whether nobody uses this object.
@@ -246,8 +279,9 @@ impl Object {
     /// creator is dead. POSIX segments and named semaphores: no process maps or holds them —
     /// known only after a holder scan that inspected every process: a process this user may
     /// not inspect could hold it (root can open anything), so with any such process the
-    /// answer is [`Orphan::Unknown`]. Other kinds are never called orphans: a queue or a
-    /// semaphore set can wait for its next user by design.
+    /// answer is [`Orphan::Unknown`]. A channel is judged as its backing kind (a channel
+    /// nobody holds is as unused as the segment it is in). Other kinds are never called
+    /// orphans: a queue or a semaphore set can wait for its next user by design.
     pub fn orphan(&self) -> Orphan {
         self.orphan_given(self.uninspected)
     }
@@ -259,7 +293,7 @@ impl Object {
     }
 
     fn orphan_given(&self, uninspected: usize) -> Orphan {
-        match self.kind {
+        match self.backing_kind() {
             Kind::SysvShm => match self.creator_pid {
                 Some(cpid)
                     if self.nattch == Some(0)
@@ -316,6 +350,12 @@ pub struct Listing {
 
 /// Lists IPC objects, without side effects.
 ///
+/// [`Kind::PosixShm`] and [`Kind::Channel`] split the POSIX segments between them: a segment
+/// whose first 16 bytes are a ready channel header is a channel, every other one (shorter,
+/// not a channel, or unreadable to this user: a channel in another user's mode-0600 segment
+/// is listed as `posix-shm`) is plain shared memory. Memfds are never listed as channels: the
+/// holder scan does not open other processes' descriptors to read them.
+///
 /// # Errors
 /// On Linux, the OS error if a `/proc/sysvipc` table or `/dev/shm` cannot be read; on macOS,
 /// [`ErrorKind::Unsupported`]: the inventory is not built there yet.
@@ -326,11 +366,9 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
     let scan = (opts.holders || want(Kind::Memfd))
         .then(crate::platform::inventory::scan_holders)
         .transpose()?;
-    if want(Kind::PosixShm) || want(Kind::PosixSem) {
+    if want(Kind::PosixShm) || want(Kind::Channel) || want(Kind::PosixSem) {
         let (shm, sem) = sources::posix_files()?;
-        if want(Kind::PosixShm) {
-            objects.extend(shm);
-        }
+        objects.extend(shm.into_iter().filter(|o| want(o.kind)));
         if want(Kind::PosixSem) {
             objects.extend(sem);
         }
@@ -404,10 +442,13 @@ pub fn uninspected_note(n: usize) -> String {
 /// As [`list`]; [`ErrorKind::NotFound`] if nothing has the address; for a POSIX queue looked up
 /// by name without an mqueue mount, the OS error of `mq_open` (other than `ENOENT`) or `fstat`.
 pub fn find(addr: &Address, holders: bool) -> Result<Object> {
-    let listing = list(&ListOptions {
-        kinds: vec![addr.kind()],
-        holders,
-    })?;
+    // An address names where an object lives: what is at /NAME may be a channel. (A memfd
+    // is never listed as one: no need to read every segment's header to find it.)
+    let mut kinds = vec![addr.kind()];
+    if addr.kind() == Kind::PosixShm {
+        kinds.push(Kind::Channel);
+    }
+    let listing = list(&ListOptions { kinds, holders })?;
     if let Some(mut o) = listing
         .objects
         .into_iter()
@@ -439,12 +480,14 @@ pub fn matches_address(o: &Object, addr: &Address) -> bool {
         Address::SysvShmKey(k) => o.kind == Kind::SysvShm && o.key == Some(*k),
         Address::SysvShmId(id) => o.kind == Kind::SysvShm && o.id == Some(*id),
         Address::Memfd { pid, fd } => {
-            o.kind == Kind::Memfd
+            o.backing_kind() == Kind::Memfd
                 && (o.address == *addr
                     || crate::platform::inventory::fd_inode(*pid, *fd)
                         .is_some_and(|ino| Some(ino) == o.inode))
         }
-        Address::MemfdMap { inode, .. } => o.kind == Kind::Memfd && o.inode == Some(*inode),
+        Address::MemfdMap { inode, .. } => {
+            o.backing_kind() == Kind::Memfd && o.inode == Some(*inode)
+        }
         _ => o.address == *addr,
     }
 }

@@ -9,7 +9,8 @@ use crate::AnySegment;
 /// (A memfd is looked up when it is opened through `/proc`.)
 pub(crate) fn check_memory(addr: &Address) -> Result<()> {
     match addr.kind() {
-        Kind::PosixShm | Kind::SysvShm => find(addr, false).map(|_| ()),
+        // (No address is of kind Channel: a channel is reached through what it lives in.)
+        Kind::PosixShm | Kind::SysvShm | Kind::Channel => find(addr, false).map(|_| ()),
         Kind::Memfd => Ok(()),
         other => Err(Error::new(
             ErrorKind::InvalidArgument,

@@ -139,7 +139,8 @@ pub fn check_removable(o: &Object) -> Result<()> {
     let denied = |op: &'static str, hint: String| {
         Err(Error::os(op, o.address.to_string(), Errno::PERM).with_hint(hint))
     };
-    match o.kind {
+    // A channel is removed as the object it lives in (`shm_unlink` of its segment).
+    match o.backing_kind() {
         Kind::Memfd => Err(no_name(&o.address)),
         _ if euid.is_root() => Ok(()),
         Kind::SysvShm | Kind::SysvSem | Kind::SysvMsg => {
@@ -157,13 +158,15 @@ pub fn check_removable(o: &Object) -> Result<()> {
                 )
             }
         }
-        Kind::PosixShm | Kind::PosixSem | Kind::PosixMq => {
-            let op = match o.kind {
-                Kind::PosixShm => "shm_unlink",
+        // A backing kind is never Channel; were it, it would be the POSIX segment that
+        // channels live in.
+        kind @ (Kind::PosixShm | Kind::PosixSem | Kind::PosixMq | Kind::Channel) => {
+            let op = match kind {
                 Kind::PosixSem => "sem_unlink",
-                _ => "mq_unlink",
+                Kind::PosixMq => "mq_unlink",
+                _ => "shm_unlink",
             };
-            let (dir, mode, dir_uid) = posix_dir(o.kind);
+            let (dir, mode, dir_uid) = posix_dir(kind);
             let writable = if std::path::Path::new(&dir).is_absolute() {
                 rustix::fs::access(
                     dir.as_str(),

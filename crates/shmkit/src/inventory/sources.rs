@@ -1,6 +1,6 @@
 //! Objects built from the rows the platform layer reads: one function per source.
 
-use super::{Address, Holder, Kind, Object};
+use super::{Address, ChannelInfo, Holder, Kind, Object};
 use crate::error::Result;
 use crate::platform::facts::{
     FileStat, HeldKey, HolderScan, MqAttr, Perm, PosixFile, PosixWhat, SysvMsgRow, SysvSemRow,
@@ -120,9 +120,39 @@ fn shown(name: &OsStr) -> String {
     s.strip_prefix('/').unwrap_or(&s).to_string()
 }
 
+/// The flavor's name of the ready channel whose `init_once` header is `head`, if it is one.
+fn channel_flavor(head: &[u8]) -> Option<&'static str> {
+    #[cfg(target_os = "linux")]
+    return crate::channel::Flavor::from_header(head).map(crate::channel::Flavor::name);
+    // Channels are built on `sync`, which is Linux only: elsewhere no segment holds one.
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = head;
+        None
+    }
+}
+
+/// A POSIX segment, or the channel it holds at offset 0 (where `shmkit channel mk` builds
+/// one). Only a ready header makes a channel: one still being built, or whose builder died
+/// half-way, has no flavor to show and no end to open yet, so it is listed as a segment.
+fn posix_shm_object(name: &OsStr, stat: &FileStat, head: Option<&[u8]>) -> Object {
+    let address = Address::PosixShm(name.to_os_string());
+    match head.and_then(channel_flavor) {
+        Some(flavor) => {
+            let mut o = file_object(Kind::Channel, address, stat);
+            o.channel = Some(ChannelInfo {
+                flavor: flavor.to_string(),
+                backing: Kind::PosixShm,
+            });
+            o
+        }
+        None => file_object(Kind::PosixShm, address, stat),
+    }
+}
+
 fn posix_object(f: PosixFile) -> Object {
     let mut o = match f.what {
-        PosixWhat::Shm => file_object(Kind::PosixShm, Address::PosixShm(f.name.clone()), &f.stat),
+        PosixWhat::Shm(head) => posix_shm_object(&f.name, &f.stat, head.as_ref().map(|h| &h[..])),
         PosixWhat::Sem(value) => {
             let mut o = file_object(Kind::PosixSem, Address::PosixSem(f.name.clone()), &f.stat);
             o.size = None;
@@ -145,12 +175,12 @@ fn posix_object(f: PosixFile) -> Object {
     o
 }
 
-/// POSIX shared memory and named semaphores.
+/// POSIX shared memory (plain segments and channels) and named semaphores.
 pub(super) fn posix_files() -> Result<(Vec<Object>, Vec<Object>)> {
     let (shm, sem) = os::posix_files()?
         .into_iter()
         .map(posix_object)
-        .partition(|o| o.kind == Kind::PosixShm);
+        .partition(|o| o.backing_kind() == Kind::PosixShm);
     Ok((shm, sem))
 }
 
@@ -196,6 +226,10 @@ pub(super) fn posix_mq_by_name(name: &OsStr) -> Result<Option<Object>> {
 }
 
 /// Every memfd the scan saw, addressed by its first holder's fd.
+///
+/// A memfd is never listed as a [`Kind::Channel`]: its bytes are reachable only by opening
+/// another process's `/proc/PID/fd/N` (or `map_files`), and the scan only `stat`s those, so
+/// telling a channel would add an open of every memfd of every process to each listing.
 pub(super) fn memfds(scan: &HolderScan) -> Vec<Object> {
     scan.memfds
         .iter()
@@ -227,7 +261,7 @@ pub(super) fn memfds(scan: &HolderScan) -> Vec<Object> {
 /// The holders of `o`, or `None` for the kinds no process can be seen holding (System V
 /// semaphore sets and message queues are used by id, through no fd or mapping).
 pub(super) fn holders_of(scan: &HolderScan, o: &Object) -> Option<Vec<Holder>> {
-    let key = match (o.kind, o.inode, o.id) {
+    let key = match (o.backing_kind(), o.inode, o.id) {
         (Kind::PosixShm | Kind::PosixSem, Some(ino), _) => HeldKey::ShmFs(ino),
         (Kind::SysvShm, _, Some(id)) => HeldKey::Sysv(id),
         (Kind::Memfd, Some(ino), _) => HeldKey::Memfd(ino),
@@ -267,7 +301,10 @@ pub(super) fn registered_names(objects: &mut [Object]) {
             return;
         };
         let Ok(names) = c.list() else { return };
-        for o in objects.iter_mut().filter(|o| o.kind == Kind::Memfd) {
+        for o in objects
+            .iter_mut()
+            .filter(|o| o.backing_kind() == Kind::Memfd)
+        {
             // The same inode on the same device (hugetlb memfds are on another one; a
             // device the inventory could not read is taken as matching).
             let same = |h: &crate::registry::HandleInfo| {

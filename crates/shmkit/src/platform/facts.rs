@@ -91,6 +91,10 @@ impl FileStat {
     }
 }
 
+/// How many leading bytes of a POSIX segment an OS module reads for the inventory: a
+/// channel's `init_once` header (state word, pid, tag, version).
+pub(crate) const HEAD_LEN: usize = 16;
+
 /// A named POSIX object seen in the file system.
 #[derive(Debug, Clone)]
 pub(crate) struct PosixFile {
@@ -104,7 +108,9 @@ pub(crate) struct PosixFile {
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PosixWhat {
-    Shm,
+    /// Shared memory: its first [`HEAD_LEN`] bytes when they could be read (the inventory
+    /// tells a channel by them).
+    Shm(Option<[u8; HEAD_LEN]>),
     /// A named semaphore: its value and waiters when its `sem_t` could be read.
     Sem(Option<(u32, u64)>),
     /// A message queue: the bytes queued.

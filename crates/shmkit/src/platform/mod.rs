@@ -41,7 +41,8 @@
 //!   keeps a closed peer from raising `SIGPIPE` where `MSG_NOSIGNAL` does not exist).
 //!
 //! Inventory (`inventory::*`): `sysv_shm()`, `sysv_sem()`, `sysv_msg()` (rows),
-//! `posix_files()`, `posix_mq()`, `mqueue_dir()`, `mq_stat(name)`, `mq_attr(name)`,
+//! `posix_files()` (each POSIX segment with its first `facts::HEAD_LEN` bytes, read with
+//! `pread` where this user may), `posix_mq()`, `mqueue_dir()`, `mq_stat(name)`, `mq_attr(name)`,
 //! `scan_holders()`, `fd_path(pid, fd)`, `is_memfd(fd)`, `map_file(pid, inode)`,
 //! `fd_inode(pid, fd)`. An OS that cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
 //! says why.
