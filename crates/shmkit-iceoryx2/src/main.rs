@@ -15,8 +15,8 @@ use hdrhistogram::Histogram;
 use iceoryx2::port::publisher::Publisher;
 use iceoryx2::port::subscriber::Subscriber;
 use iceoryx2::port::update_connections::UpdateConnections;
-use iceoryx2::service::port_factory::publish_subscribe::PortFactory as PubSub;
 use iceoryx2::prelude::*;
+use iceoryx2::service::port_factory::publish_subscribe::PortFactory as PubSub;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
@@ -42,7 +42,10 @@ impl Link {
     fn open(id: &str, size: usize, peer: bool) -> Result<(Node<ipc::Service>, Link), String> {
         let node = NodeBuilder::new().create::<ipc::Service>().map_err(err)?;
         let service = |dir: &str| {
-            let name: ServiceName = format!("shmkit-bench/{id}/{dir}").as_str().try_into().map_err(err)?;
+            let name: ServiceName = format!("shmkit-bench/{id}/{dir}")
+                .as_str()
+                .try_into()
+                .map_err(err)?;
             node.service_builder(&name)
                 .publish_subscribe::<[u8]>()
                 .enable_safe_overflow(false)
@@ -185,7 +188,10 @@ fn run(args: &[String]) -> Result<(), String> {
     let peer = args.first().map(String::as_str) == Some("--peer");
     let rest = if peer { &args[1..] } else { args };
     let num = |i: usize| -> Result<u64, String> {
-        rest.get(i).ok_or(usage)?.parse::<u64>().map_err(|e| format!("{usage}: {e}"))
+        rest.get(i)
+            .ok_or(usage)?
+            .parse::<u64>()
+            .map_err(|e| format!("{usage}: {e}"))
     };
     let (size, trips, msgs) = (num(0)? as usize, num(1)?, num(2)?);
     if size == 0 {
@@ -213,7 +219,9 @@ fn run(args: &[String]) -> Result<(), String> {
         .arg(&id)
         .spawn()
         .map_err(err)?;
-    let row = link.connected().and_then(|()| measure(&link, size, trips, msgs));
+    let row = link
+        .connected()
+        .and_then(|()| measure(&link, size, trips, msgs));
     let row = match row {
         Ok(r) => r,
         Err(e) => {

@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 /// TCP_NODELAY). Each figure is shown with its ratio to its floor and to the pipe. The two
 /// processes are pinned to the first two CPUs this process may use, when it has two.
 ///
-/// Not measured yet: iceoryx2.
+/// iceoryx2 (0.10, publish-subscribe, busy-polled, lossless) is measured with --with iceoryx2
+/// by its own binary, shmkit-bench-iceoryx2, built apart from shmkit because it doubles the
+/// build: `cargo build --release -p shmkit-iceoryx2` puts it beside `shmkit` in target/release
+/// (or name it in SHMKIT_ICEORYX2_BENCH).
 #[derive(clap::Args)]
 pub struct Args {
     /// Fewer round trips and messages: a run of well under a minute.
@@ -35,7 +38,10 @@ pub struct Args {
     /// Message sizes [default: 8,64,512,4K,64K,1M; --quick: 8,4K,64K].
     #[arg(long, value_delimiter = ',', value_parser = parse::size)]
     sizes: Option<Vec<u64>>,
-    /// The transports to run [default: all].
+    /// Also measure these peers, built apart from shmkit: iceoryx2.
+    #[arg(long, value_delimiter = ',', value_parser = peer_name)]
+    with: Vec<String>,
+    /// The transports to run [default: all built in; iceoryx2 only with --with or named here].
     #[arg(long, value_delimiter = ',', value_parser = transport)]
     transports: Option<Vec<String>>,
     /// Also draw the round-trip latency percentiles (min to max, log scale) of every
@@ -49,13 +55,109 @@ pub struct Args {
 }
 
 fn transport(s: &str) -> Result<String, String> {
-    if link::ALL.contains(&s) {
+    if link::ALL.contains(&s) || s == ICEORYX2 {
         Ok(s.to_string())
-    } else if s == "iceoryx2" {
-        Err(format!("{s} is not measured yet"))
     } else {
-        Err(format!("unknown transport '{s}': {}", link::ALL.join(", ")))
+        Err(format!(
+            "unknown transport '{s}': {}, {ICEORYX2}",
+            link::ALL.join(", ")
+        ))
     }
+}
+
+const ICEORYX2: &str = "iceoryx2";
+
+fn peer_name(s: &str) -> Result<String, String> {
+    if s == ICEORYX2 {
+        Ok(s.to_string())
+    } else {
+        Err(format!("unknown peer '{s}': {ICEORYX2}"))
+    }
+}
+
+/// The binary that measures iceoryx2: SHMKIT_ICEORYX2_BENCH, or beside this executable.
+fn iceoryx2_bench() -> Result<std::path::PathBuf, Fail> {
+    let path = match std::env::var_os("SHMKIT_ICEORYX2_BENCH") {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::env::current_exe()
+            .map_err(|e| Fail::error(format!("own executable: {e}")))?
+            .with_file_name("shmkit-bench-iceoryx2"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(Fail::usage(format!(
+            "iceoryx2 is measured by {}, which is not built: it is kept out of the default \
+             build; build it with `cargo build --release -p shmkit-iceoryx2` (or name it in \
+             SHMKIT_ICEORYX2_BENCH), then run again",
+            crate::quote::text(&path.display().to_string())
+        )))
+    }
+}
+
+/// Runs the iceoryx2 measurement at `size` and reads its row (limited in time: a stuck run
+/// is killed).
+fn run_iceoryx2(
+    bin: &std::path::Path,
+    size: usize,
+    quick: bool,
+    cpus: Option<(usize, usize)>,
+) -> Result<Row, Fail> {
+    let (trips, msgs) = counts(size, quick);
+    let failed = |e: String| Fail::error(format!("bench iceoryx2 at {size} bytes: {e}"));
+    let mut c = Command::new(bin);
+    c.args([size.to_string(), trips.to_string(), msgs.to_string()]);
+    if let Some((a, b)) = cpus {
+        c.args([a.to_string(), b.to_string()]);
+    }
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(e.to_string()))?;
+    let limit = Instant::now() + 6 * link::LOST;
+    let st = loop {
+        if let Some(st) = child.try_wait().map_err(|e| failed(e.to_string()))? {
+            break st;
+        }
+        if Instant::now() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed("no result within 60 s".into()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    use std::io::Read;
+    if let Some(mut o) = child.stdout.take() {
+        let _ = o.read_to_string(&mut out);
+    }
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    if !st.success() {
+        return Err(failed(format!("{st}: {}", err.trim())));
+    }
+    let v: serde_json::Value =
+        serde_json::from_str(out.trim()).map_err(|e| failed(format!("its row: {e}")))?;
+    let n = |k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| failed(format!("its row lacks {k}")))
+    };
+    Ok(Row {
+        transport: ICEORYX2.into(),
+        size,
+        rtt: Some([
+            n("rtt_min_ns")?,
+            n("rtt_p50_ns")?,
+            n("rtt_p99_ns")?,
+            n("rtt_p999_ns")?,
+            n("rtt_max_ns")?,
+        ]),
+        msgs_per_s: v["msgs_per_s"].as_f64(),
+        bytes_per_s: v["bytes_per_s"].as_f64(),
+    })
 }
 
 /// One measured row.
@@ -108,7 +210,7 @@ fn accept_within_lost(l: impl std::os::fd::AsFd) -> io::Result<()> {
 
 /// Spinning on one CPU measures the scheduler, not the transport.
 fn spins(t: &str) -> bool {
-    matches!(t, "floor-cacheline" | "shmkit-spsc-spin")
+    matches!(t, "floor-cacheline" | "shmkit-spsc-spin" | ICEORYX2)
 }
 
 /// Prints `text` on stdout; a closed stdout (`shmkit bench | head`) ends quietly.
@@ -524,10 +626,21 @@ pub fn run(a: Args) -> CmdResult {
     let mut sizes = sizes;
     sizes.sort_unstable();
     sizes.dedup();
-    let transports: Vec<String> = a
+    let mut transports: Vec<String> = a
         .transports
         .clone()
         .unwrap_or_else(|| link::ALL.iter().map(|s| s.to_string()).collect());
+    for w in &a.with {
+        if !transports.contains(w) {
+            transports.push(w.clone());
+        }
+    }
+    // Found before the run, so that a missing build is said at once.
+    let iceoryx2 = if transports.iter().any(|t| t == ICEORYX2) {
+        Some(iceoryx2_bench()?)
+    } else {
+        None
+    };
     let mut jobs: Vec<(String, usize)> = Vec::new();
     for t in &transports {
         for &s in &sizes {
@@ -574,7 +687,10 @@ pub fn run(a: Args) -> CmdResult {
     let mut rows = Vec::new();
     for (t, s) in &jobs {
         bar.set_message(format!("{t} {}", shmkit::size::human(*s as u64)));
-        rows.push(run_one(t, *s, a.quick, cpus.map(|c| c.1))?);
+        rows.push(match &iceoryx2 {
+            Some(bin) if t == ICEORYX2 => run_iceoryx2(bin, *s, a.quick, cpus)?,
+            _ => run_one(t, *s, a.quick, cpus.map(|c| c.1))?,
+        });
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -605,7 +721,8 @@ pub fn run(a: Args) -> CmdResult {
     let p50 = |r: Option<&Row>| r.and_then(|r| r.rtt).map(|x| x[1] as f64);
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::NOTHING);
-    table.set_header([
+    let with_ice = rows.iter().any(|r| r.transport == ICEORYX2);
+    let mut header = vec![
         "transport",
         "size",
         "min",
@@ -619,16 +736,23 @@ pub fn run(a: Args) -> CmdResult {
         "p50/pipe",
         "GB/s/memcpy",
         "GB/s/pipe",
-    ]);
+    ];
+    if with_ice {
+        header.push("p50/iceoryx2");
+    }
+    table.set_header(header);
     for r in &rows {
-        let floor = if r.transport.contains("blocking") || r.transport == "floor-futex" {
+        let floor = if r.transport.contains("blocking")
+            || r.transport.contains("eventfd")
+            || r.transport == "floor-futex"
+        {
             find("floor-futex", 8)
         } else {
             find("floor-cacheline", 8)
         };
         let rtt = |i: usize| r.rtt.map_or("-".into(), |x| ns(x[i]));
         let gbs = r.bytes_per_s.map(|b| b / 1e9);
-        table.add_row([
+        let mut cells = vec![
             r.transport.clone(),
             shmkit::size::human(r.size as u64),
             rtt(0),
@@ -661,7 +785,11 @@ pub fn run(a: Args) -> CmdResult {
                     .and_then(|m| m.bytes_per_s)
                     .map(|b| b / 1e9),
             ),
-        ]);
+        ];
+        if with_ice {
+            cells.push(ratio(p50(Some(r)), p50(find(ICEORYX2, r.size))));
+        }
+        table.add_row(cells);
     }
     out(&format!(
         "shmkit bench: two processes{}; round trips with the payload written and read; {}",
