@@ -443,3 +443,26 @@ fn an_end_copied_into_a_fork_child_is_not_used_there() {
     assert_eq!(buf, b"from parent");
     assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
 }
+
+#[test]
+fn a_consumer_that_read_everything_holds_nothing_back() {
+    // 256 bytes of data: five 16-byte messages (24-byte records) and an 8-byte one bring the
+    // producer to 136, where the largest message (120 bytes, a 128-byte record) wraps: 120
+    // bytes of padding, the record and the word after it need the whole capacity.
+    let (seg, _gone) = channel(SpscConfig::new(256));
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let mut buf = Vec::new();
+    for round in 0..50 {
+        for _ in 0..5 {
+            tx.try_send(&[round; 16]).unwrap();
+        }
+        tx.try_send(&[round; 8]).unwrap();
+        for _ in 0..6 {
+            rx.try_recv(&mut buf).unwrap();
+        }
+        // The consumer calls nothing more; the producer still has all of it.
+        tx.try_send(&[round; 120]).unwrap();
+        assert_eq!(rx.try_recv(&mut buf).unwrap(), 120);
+    }
+}

@@ -824,6 +824,9 @@ pub struct Receiver<'a> {
     tail: u64,
     /// The last `tail` stored (bytes up to `tail` are released but not given back yet).
     released: u64,
+    /// Whether a `tail` was stored quietly (without a look at the producer's flag) since the
+    /// last look: the next wait looks.
+    quiet: bool,
     /// The last `head` seen.
     head: u64,
     /// The producer's pid, as last seen holding its end.
@@ -862,6 +865,7 @@ impl<'a> Receiver<'a> {
             s,
             tail,
             released: tail,
+            quiet: false,
             head: tail,
             producer: 0,
             wait: Wait::default(),
@@ -1050,9 +1054,9 @@ impl<'a> Receiver<'a> {
         deadline: &mut Deadline,
         wait: bool,
     ) -> std::result::Result<(), RecvError> {
-        if self.tail != self.released {
-            self.give_back();
-        }
+        // Nothing held back while waiting, and the producer's flag looked at after a quiet
+        // give-back.
+        self.give_back();
         let budget = if wait {
             self.backoff.budget(self.wait)
         } else {
@@ -1124,18 +1128,29 @@ impl<'a> Receiver<'a> {
     }
 
     /// Done with the bytes up to `end`. They are given back to the producer a quarter of the
-    /// capacity at a time while more messages are waiting (one store of `tail` and one look at
-    /// the producer's flag for many messages), and at once when none is, so a consumer that
-    /// keeps reading holds back at most a quarter of the capacity beyond what it has not read.
+    /// capacity at a time (one store of `tail` and one look at the producer's flag for many
+    /// messages), at once while the producer sleeps waiting for room, and whenever this end
+    /// finds the channel empty (every receive that waits or says `Empty` starts by giving
+    /// back): a consumer holds back at most a quarter of the capacity beyond what it has not
+    /// read, and nothing once it waits.
+    ///
+    /// After the last message the bytes are given back with a plain Release store, not the
+    /// locked swap of the wake protocol: in a round trip that swap sat between the message
+    /// and the answer. A producer that was asleep is woken (its flag was up long before:
+    /// the Relaxed look sees it); one that parked in the same instant is woken when this end
+    /// next waits (which looks at its flag), or by its own 100 ms nap.
     fn release(&mut self, end: u64) {
         self.tail = end;
-        // Given back at once also when nothing more is committed (the channel is empty now,
-        // as after each message of a round trip): a producer short of room is then not kept
-        // waiting on a consumer that is about to wait itself, or that runs on the same thread.
         if end.wrapping_sub(self.released) >= self.s.cap / 4
-            || !matches!(self.committed(), Ok(Some(_)))
+            || self.s.producer_parked.load(Ordering::Relaxed) != 0
         {
             self.give_back();
+        } else if !matches!(self.committed(), Ok(Some(_))) {
+            // Release: our reads of the messages happen before the producer (Acquire)
+            // writes over them.
+            self.s.tail.store(end, Ordering::Release);
+            self.released = end;
+            self.quiet = true;
         }
     }
 
@@ -1210,6 +1225,12 @@ impl<'a> Receiver<'a> {
     pub fn give_back(&mut self) {
         if self.tail != self.released {
             self.give_back_all();
+        } else if self.quiet {
+            // The quiet store, then a look at the producer's flag, as `store_and_wake` does:
+            // the fence orders them (SeqCst, the Dekker pair of `wake`).
+            std::sync::atomic::fence(Ordering::SeqCst);
+            wake::wake_if_parked(self.s.producer_parked, self.s.space_seq);
+            self.quiet = false;
         }
     }
 
@@ -1224,6 +1245,7 @@ impl<'a> Receiver<'a> {
             self.s.space_seq,
         );
         self.released = self.tail;
+        self.quiet = false;
     }
 }
 
