@@ -91,7 +91,7 @@ impl Link {
             }
             std::hint::spin_loop();
             polls = polls.wrapping_add(1);
-            if polls % (1 << 16) == 0 && t.elapsed() > LOST {
+            if polls.is_multiple_of(1 << 16) && t.elapsed() > LOST {
                 return Err("the other process did not answer for 10 s".into());
             }
         }
