@@ -16,6 +16,9 @@ const SMALL: u64 = 2_000_000;
 const BATCH: usize = 64;
 const BIG: usize = 64 << 10;
 const BIGS: u64 = 20_000;
+/// The zero-copy round trip's message, and how many a round.
+const HUGE: usize = 1 << 20;
+const HUGES: u64 = 1_000;
 
 /// The two channels (there and back) and the raw words, in one segment.
 const CAPACITY: usize = 1 << 20;
@@ -27,7 +30,11 @@ const PING: usize = WORDS;
 const PONG: usize = WORDS + 128;
 /// Set by the peer once it holds its ends: the timing starts after.
 const READY: usize = WORDS + 256;
-const SEGMENT: usize = WORDS + 4096;
+/// The zero-copy channel (messages of 1 MiB), and the raw buffer the touch floor moves.
+const ZC: usize = 8 << 20;
+const ZC_CAPACITY: usize = 4 << 20;
+const TOUCHED: usize = 16 << 20;
+const SEGMENT: usize = TOUCHED + HUGE;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Test {
@@ -37,10 +44,55 @@ enum Test {
     Block,
     Small,
     Big,
+    /// 1 MiB written by this side, read by the peer, then a word each way: the floor of a
+    /// 1 MiB round trip with its payload touched.
+    Touch,
+    /// The same through the channel, in place: `reserve` and write, `recv_in_place` and
+    /// read, an 8-byte answer.
+    ZeroCopy,
+}
+
+const ALL: [Test; 8] = [
+    Test::CacheLine,
+    Test::Futex,
+    Test::Spin,
+    Test::Block,
+    Test::Small,
+    Test::Big,
+    Test::Touch,
+    Test::ZeroCopy,
+];
+
+/// Writes a byte in every 64 of `len` bytes at `p` (every cache line, once).
+///
+/// # Safety
+/// `p..p + len` is mapped and writable (memory another process may read: volatile stores).
+unsafe fn write_lines(p: *mut u8, len: usize, v: u8) {
+    for i in (0..len).step_by(64) {
+        // SAFETY: in bounds (the caller); a volatile store of one byte.
+        unsafe { p.add(i).write_volatile(v) };
+    }
+}
+
+/// Reads a byte in every 64 of `len` bytes at `p`.
+///
+/// # Safety
+/// `p..p + len` is mapped and readable (volatile loads).
+unsafe fn read_lines(p: *const u8, len: usize) -> u64 {
+    let mut sum = 0u64;
+    for i in (0..len).step_by(64) {
+        // SAFETY: in bounds (the caller); a volatile load of one byte.
+        sum += u64::from(unsafe { p.add(i).read_volatile() });
+    }
+    sum
 }
 
 fn config() -> SpscConfig {
     SpscConfig::new(CAPACITY).max_message(BIG)
+}
+
+fn zc_config() -> SpscConfig {
+    SpscConfig::new(ZC_CAPACITY).max_message(HUGE)
 }
 
 fn words(map: &Mapping) -> (&AtomicU64, &AtomicU64) {
@@ -123,6 +175,35 @@ fn respond(map: &Mapping, test: Test, n: u64) {
             }
             tx.send(&sum.to_le_bytes()).unwrap();
         }
+        Test::Touch => {
+            let (ping, pong) = words(map);
+            ready(map);
+            let mut sum = 0u64;
+            for i in 1..=n {
+                while ping.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+                // SAFETY: TOUCHED..TOUCHED + HUGE is inside the segment (SEGMENT).
+                sum += unsafe { read_lines(map.as_ptr().add(TOUCHED), HUGE) };
+                pong.store(i, Ordering::Release);
+            }
+            std::hint::black_box(sum);
+        }
+        Test::ZeroCopy => {
+            let mut rx = Receiver::open(map, ZC).unwrap();
+            let mut tx = Sender::open(map, BACK).unwrap();
+            rx.set_wait(Wait::Spin);
+            tx.set_wait(Wait::Spin);
+            ready(map);
+            for _ in 0..n {
+                let m = rx.recv_in_place().unwrap();
+                // SAFETY: the message's `len()` bytes from `as_ptr` are mapped until `m` is
+                // dropped; read with volatile loads.
+                let sum = unsafe { read_lines(m.as_ptr(), m.len()) };
+                drop(m);
+                tx.send(&sum.to_le_bytes()).unwrap();
+            }
+        }
     }
 }
 
@@ -193,6 +274,36 @@ fn drive(map: &Mapping, test: Test, n: u64) -> f64 {
             }
             rx.recv(&mut buf).unwrap();
         }
+        Test::Touch => {
+            let (ping, pong) = words(map);
+            wait_ready(map);
+            t = Instant::now();
+            for i in 1..=n {
+                // SAFETY: TOUCHED..TOUCHED + HUGE is inside the segment.
+                unsafe { write_lines(map.as_ptr().add(TOUCHED), HUGE, i as u8) };
+                ping.store(i, Ordering::Release);
+                while pong.load(Ordering::Acquire) != i {
+                    std::hint::spin_loop();
+                }
+            }
+        }
+        Test::ZeroCopy => {
+            let mut tx = Sender::open(map, ZC).unwrap();
+            let mut rx = Receiver::open(map, BACK).unwrap();
+            tx.set_wait(Wait::Spin);
+            rx.set_wait(Wait::Spin);
+            let mut buf = Vec::new();
+            wait_ready(map);
+            t = Instant::now();
+            for i in 0..n {
+                let mut slot = tx.reserve(HUGE).unwrap();
+                // SAFETY: the slot's `len()` bytes from `as_mut_ptr` are this side's to write
+                // until the commit; volatile stores.
+                unsafe { write_lines(slot.as_mut_ptr(), slot.len(), i as u8) };
+                slot.commit();
+                rx.recv(&mut buf).unwrap();
+            }
+        }
     }
     t.elapsed().as_secs_f64()
 }
@@ -235,17 +346,7 @@ pub fn main() {
         let (name, test, n) = (it.next().unwrap(), it.next().unwrap(), it.next().unwrap());
         let seg = PosixShm::open(name).unwrap();
         pin(1);
-        let test = [
-            Test::CacheLine,
-            Test::Futex,
-            Test::Spin,
-            Test::Block,
-            Test::Small,
-            Test::Big,
-        ]
-        .into_iter()
-        .find(|t| format!("{t:?}") == test)
-        .unwrap();
+        let test = ALL.into_iter().find(|t| format!("{t:?}") == test).unwrap();
         respond(&seg, test, n.parse().unwrap());
         return;
     }
@@ -267,6 +368,8 @@ pub fn main() {
         (Test::Block, SLEEPING_TRIPS),
         (Test::Small, SMALL),
         (Test::Big, BIGS),
+        (Test::Touch, HUGES),
+        (Test::ZeroCopy, HUGES),
     ];
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); tests.len()];
     let mut memcpy_small = Vec::new();
@@ -278,6 +381,7 @@ pub fn main() {
             // Fresh channels and words for every run (the ends are claimed again).
             spsc::create(&seg, THERE, config()).unwrap();
             spsc::create(&seg, BACK, config()).unwrap();
+            spsc::create(&seg, ZC, zc_config()).unwrap();
             reset(&seg);
             let mut cmd = Command::new(&exe);
             cmd.env("SHMKIT_BENCH_PEER", format!("{name}:{test:?}:{n}"));
@@ -286,7 +390,12 @@ pub fn main() {
             assert!(peer.wait().unwrap().success());
             results[which].push(match test {
                 // µs per round trip
-                Test::CacheLine | Test::Futex | Test::Spin | Test::Block => secs / n as f64 * 1e6,
+                Test::CacheLine
+                | Test::Futex
+                | Test::Spin
+                | Test::Block
+                | Test::Touch
+                | Test::ZeroCopy => secs / n as f64 * 1e6,
                 // millions of messages per second
                 Test::Small => n as f64 / secs / 1e6,
                 // GB/s
@@ -295,6 +404,7 @@ pub fn main() {
             // The channels are built afresh: wipe their headers' init words.
             seg.write_at(THERE, &[0; 16]).unwrap();
             seg.write_at(BACK, &[0; 16]).unwrap();
+            seg.write_at(ZC, &[0; 16]).unwrap();
         }
         memcpy_small.push(memcpy_gbs(8 * BATCH, 100_000));
         memcpy_big.push(memcpy_gbs(BIG, 20_000));
@@ -344,6 +454,24 @@ pub fn main() {
     println!(
         "  ratio 64 KiB streaming / memcpy                {:.2}x   (target >= 0.5x)",
         big / mc
+    );
+    println!("1 MiB round trip, zero-copy, payload touched ({HUGES} a round):");
+    let touch = line(
+        "raw: 1 MiB written here, read there, a word back",
+        &mut results[6],
+        "us",
+    );
+    let zc = line(
+        "shmkit SPSC: reserve + write, recv_in_place + read",
+        &mut results[7],
+        "us",
+    );
+    // The target: two 8-byte round trips and the time to touch 1 MiB once (the raw round
+    // trip less its two words' floor).
+    let bound = 2.0 * spin + (touch - floor);
+    println!(
+        "  ratio / (2 x 8 B round trip + the touch, {bound:.1} us) {:.2}x   (target <= 1x)",
+        zc / bound
     );
     let _ = PosixShm::unlink_name(&name);
 }
