@@ -238,11 +238,63 @@ fn run(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// What iceoryx2 leaves on the machine once its nodes are gone: its global management
+/// segments in /dev/shm and its directories under /tmp/iceoryx2.
+fn leftovers() -> Vec<std::path::PathBuf> {
+    let mut found: Vec<std::path::PathBuf> = std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("iox2_") && n.ends_with(".global_mgmt"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    for d in [
+        "/tmp/iceoryx2/nodes",
+        "/tmp/iceoryx2/services",
+        "/tmp/iceoryx2",
+    ] {
+        let p = std::path::PathBuf::from(d);
+        if p.is_dir() {
+            found.push(p);
+        }
+    }
+    found
+}
+
+/// Removes what this run made and nobody uses: only what was not there before it, and only
+/// while no iceoryx2 node is registered (another program's nodes keep it all).
+fn clean_up(before: &[std::path::PathBuf]) {
+    let nodes_left = std::fs::read_dir("/tmp/iceoryx2/nodes")
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if nodes_left {
+        return;
+    }
+    for p in leftovers().into_iter().filter(|p| !before.contains(p)) {
+        let _ = if p.is_dir() {
+            std::fs::remove_dir(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
+}
+
 fn main() -> ExitCode {
     // iceoryx2 logs warnings on stderr; the row is on stdout.
     set_log_level(LogLevel::Error);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let measuring = args.first().map(String::as_str) != Some("--peer");
+    let before = leftovers();
+    let result = run(&args);
+    if measuring {
+        clean_up(&before);
+    }
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("shmkit-bench-iceoryx2: {e}");
