@@ -474,15 +474,19 @@ impl<'a> Sender<'a> {
 
     /// Copies `data` into a reserved slot (waiting for room until `deadline` if `wait`) and
     /// sends it.
+    #[inline]
     fn send_with(
         &mut self,
         data: &[u8],
         deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<(), SendError> {
-        let mut slot = self.reserve_inner(data.len(), deadline, wait)?;
-        slot.write_at(0, data)?;
-        slot.commit();
+        // The Slot's steps without the Slot: this is the hot path, and the results that
+        // cross function boundaries in memory cost store-forwarding stalls.
+        let (at, need) = self.place(data.len(), deadline, wait)?;
+        self.s.map.write_at(at, data)?;
+        self.commit_at(at, data.len(), need);
+        self.publish();
         Ok(())
     }
 
@@ -494,9 +498,9 @@ impl<'a> Sender<'a> {
     /// As [`Sender::send`]; the messages before the one that failed are sent.
     pub fn send_batch(&mut self, messages: &[&[u8]]) -> std::result::Result<(), SendError> {
         for m in messages {
-            let mut slot = self.reserve_inner(m.len(), Deadline::never(), true)?;
-            slot.write_at(0, m)?;
-            slot.commit_unpublished();
+            let (at, need) = self.place(m.len(), Deadline::never(), true)?;
+            self.s.map.write_at(at, m)?;
+            self.commit_at(at, m.len(), need);
         }
         self.publish();
         Ok(())
@@ -544,6 +548,7 @@ impl<'a> Sender<'a> {
 
     /// Makes the committed messages visible to the consumer (and wakes it if it sleeps).
     /// [`Slot::commit`] and the `send` calls do it themselves.
+    #[inline]
     pub fn publish(&mut self) {
         if self.head != self.published {
             // The records written before are seen by a consumer that reads this head.
@@ -579,12 +584,31 @@ impl<'a> Sender<'a> {
         }
     }
 
+    #[inline]
     fn reserve_inner(
         &mut self,
         len: usize,
         deadline: Deadline,
         wait: bool,
     ) -> std::result::Result<Slot<'_, 'a>, SendError> {
+        let (at, need) = self.place(len, deadline, wait)?;
+        Ok(Slot {
+            tx: self,
+            at,
+            len,
+            need,
+        })
+    }
+
+    /// Room for a record of `len` bytes at `head` (after padding to the end if it would wrap):
+    /// where its payload goes, and the record's size.
+    #[inline(always)]
+    fn place(
+        &mut self,
+        len: usize,
+        deadline: Deadline,
+        wait: bool,
+    ) -> std::result::Result<(usize, u64), SendError> {
         if platform::fork_count() != self.forks {
             return Err(SendError::Mapping(forked(self.s.map, "send")));
         }
@@ -619,15 +643,31 @@ impl<'a> Sender<'a> {
         }
         // The payload, past the record's header.
         let at = self.s.data + (self.head & self.s.mask) as usize + HEADER;
-        Ok(Slot {
-            tx: self,
-            at,
-            len,
-            need,
-        })
+        Ok((at, need))
+    }
+
+    /// Writes the header of the record whose payload is at `at` and moves `head` past it
+    /// (the consumer sees it once published).
+    #[inline(always)]
+    fn commit_at(&mut self, at: usize, len: usize, need: u64) {
+        let h = header(len as u64, stamp(self.s.gen, self.head, MSG));
+        let next = self.s.data + (self.head.wrapping_add(need) & self.s.mask) as usize;
+        // The word after the record is marked uncommitted first: what a lap before left there
+        // (a payload's bytes) could otherwise pass for the next record's header. Then the
+        // header (Release: the payload and the mark are seen by a consumer that reads it with
+        // Acquire). A mapping that failed leaves the record unsent; the next call says why.
+        if let (Ok(mark), Ok(word)) = (
+            self.s.map.atomic_u64(next),
+            self.s.map.atomic_u64(at - HEADER),
+        ) {
+            mark.store(0, Ordering::Relaxed);
+            word.store(h, Ordering::Release);
+            self.head = self.head.wrapping_add(need);
+        }
     }
 
     /// Waits until `total` bytes are free past `head`.
+    #[inline]
     fn room(
         &mut self,
         total: u64,
@@ -754,6 +794,7 @@ impl<'s, 'a> Slot<'s, 'a> {
     ///
     /// # Errors
     /// [`ErrorKind::OutOfBounds`] past the message's end; the mapping's errors.
+    #[inline]
     pub fn write_at(&mut self, pos: usize, data: &[u8]) -> Result<()> {
         if pos.checked_add(data.len()).is_none_or(|end| end > self.len) {
             return Err(Error::new(
@@ -783,6 +824,7 @@ impl<'s, 'a> Slot<'s, 'a> {
     }
 
     /// Sends the message.
+    #[inline]
     pub fn commit(self) {
         let tx = self.commit_unpublished();
         tx.publish();
@@ -797,22 +839,10 @@ impl<'s, 'a> Slot<'s, 'a> {
 
     /// Writes the record's header and moves `head` past it (the consumer sees it once
     /// published).
+    #[inline]
     fn commit_unpublished(self) -> &'s mut Sender<'a> {
         let tx = self.tx;
-        let h = header(self.len as u64, stamp(tx.s.gen, tx.head, MSG));
-        let next = tx.s.data + (tx.head.wrapping_add(self.need) & tx.s.mask) as usize;
-        // The word after the record is marked uncommitted first: what a lap before left there
-        // (a payload's bytes) could otherwise pass for the next record's header. Then the
-        // header (Release: the payload and the mark are seen by a consumer that reads it with
-        // Acquire). A mapping that failed leaves the record unsent; the next call says why.
-        if let (Ok(mark), Ok(word)) = (
-            tx.s.map.atomic_u64(next),
-            tx.s.map.atomic_u64(self.at - HEADER),
-        ) {
-            mark.store(0, Ordering::Relaxed);
-            word.store(h, Ordering::Release);
-            tx.head = tx.head.wrapping_add(self.need);
-        }
+        tx.commit_at(self.at, self.len, self.need);
         tx
     }
 }
@@ -893,8 +923,7 @@ impl<'a> Receiver<'a> {
     /// [`RecvError::ProducerGone`] once the channel is empty and its producer died or let go;
     /// [`RecvError::Corrupt`], [`RecvError::Mapping`].
     pub fn recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        let m = self.next(Deadline::never(), true)?;
-        m.copy_into(buf)
+        self.recv_copy(buf, Deadline::never(), true)
     }
 
     /// As [`Receiver::recv`], waiting at most `timeout`.
@@ -906,8 +935,7 @@ impl<'a> Receiver<'a> {
         buf: &mut Vec<u8>,
         timeout: Duration,
     ) -> std::result::Result<usize, RecvError> {
-        let m = self.next(Deadline::after(timeout), true)?;
-        m.copy_into(buf)
+        self.recv_copy(buf, Deadline::after(timeout), true)
     }
 
     /// As [`Receiver::recv`], if a message is there now.
@@ -915,8 +943,26 @@ impl<'a> Receiver<'a> {
     /// # Errors
     /// As [`Receiver::recv`]; [`RecvError::Empty`].
     pub fn try_recv(&mut self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        let m = self.next(Deadline::never(), false)?;
-        m.copy_into(buf)
+        self.recv_copy(buf, Deadline::never(), false)
+    }
+
+    /// The next message copied into `buf`, without a [`Msg`] in between (the hot path).
+    #[inline(always)]
+    fn recv_copy(
+        &mut self,
+        buf: &mut Vec<u8>,
+        deadline: Deadline,
+        wait: bool,
+    ) -> std::result::Result<usize, RecvError> {
+        let (at, len, end) = self.locate(deadline, wait)?;
+        buf.clear();
+        buf.resize(len, 0);
+        let copied = self.s.map.read_at(at, buf);
+        // Released whatever the copy did, as a dropped `Msg` is: a mapping that failed is
+        // not read again.
+        self.release(end);
+        copied?;
+        Ok(len)
     }
 
     /// The next message in place, waiting as [`Receiver::recv`] does: zero-copy. Its bytes
@@ -965,11 +1011,29 @@ impl<'a> Receiver<'a> {
     }
 
     /// The next record that is a message: at `tail`, past any padding.
+    #[inline]
     fn next(
+        &mut self,
+        deadline: Deadline,
+        wait: bool,
+    ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
+        let (at, len, end) = self.locate(deadline, wait)?;
+        Ok(Msg {
+            rx: self,
+            at,
+            len,
+            end,
+        })
+    }
+
+    /// The next record that is a message: where its payload is, its length and where it
+    /// ends.
+    #[inline(always)]
+    fn locate(
         &mut self,
         mut deadline: Deadline,
         wait: bool,
-    ) -> std::result::Result<Msg<'_, 'a>, RecvError> {
+    ) -> std::result::Result<(usize, usize, u64), RecvError> {
         if platform::fork_count() != self.forks {
             return Err(RecvError::Mapping(forked(self.s.map, "recv")));
         }
@@ -997,18 +1061,14 @@ impl<'a> Receiver<'a> {
             }
             let at = self.s.data + off as usize + HEADER;
             let end = self.tail.wrapping_add(size);
-            return Ok(Msg {
-                rx: self,
-                at,
-                len,
-                end,
-            });
+            return Ok((at, len, end));
         }
     }
 
     /// The record at `tail`, if its producer committed it: its header's stamp is the one of
     /// this position and generation (see [`stamp`]), so neither a record of an earlier lap
     /// nor one of a channel that was here before passes for it. Length and kind.
+    #[inline]
     fn committed(&self) -> std::result::Result<Option<(usize, u32)>, RecvError> {
         let at = self.s.data + (self.tail & self.s.mask) as usize;
         // Acquire: pairs with the producer's Release store of the header, after the payload.
@@ -1139,6 +1199,7 @@ impl<'a> Receiver<'a> {
     /// and the answer. A producer that was asleep is woken (its flag was up long before:
     /// the Relaxed look sees it); one that parked in the same instant is woken when this end
     /// next waits (which looks at its flag), or by its own 100 ms nap.
+    #[inline]
     fn release(&mut self, end: u64) {
         self.tail = end;
         if end.wrapping_sub(self.released) >= self.s.cap / 4
@@ -1320,13 +1381,6 @@ impl Msg<'_, '_> {
     /// them, and check what you read. The mapping's checks are not made for such reads.
     pub fn as_ptr(&self) -> *const u8 {
         self.rx.s.map.as_ptr().wrapping_add(self.at).cast_const()
-    }
-
-    fn copy_into(self, buf: &mut Vec<u8>) -> std::result::Result<usize, RecvError> {
-        buf.clear();
-        buf.resize(self.len, 0);
-        self.rx.s.map.read_at(self.at, buf)?;
-        Ok(self.len)
     }
 }
 
