@@ -76,10 +76,27 @@ fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
 }
 
 #[test]
-fn transports_not_measured_yet_say_so() {
-    let r = shmkit(&["bench", "--transports", "iceoryx2"]);
+fn peers_not_built_and_bad_sizes_are_said_before_the_run() {
+    // iceoryx2's bench binary, looked for before anything runs: here one that is not there.
+    let r = done(
+        std::process::Command::new(BIN)
+            .args(["bench", "--quick", "--with", "iceoryx2"])
+            .env(
+                "SHMKIT_ICEORYX2_BENCH",
+                "/nonexistent/shmkit-bench-iceoryx2",
+            )
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(r.code, 2, "{}", r.err);
+    assert!(
+        r.err.contains("cargo build --release -p shmkit-iceoryx2"),
+        "{}",
+        r.err
+    );
+    let r = shmkit(&["bench", "--with", "zeromq"]);
     assert_eq!(r.code, 2);
-    assert!(r.err.contains("iceoryx2 is not measured yet"), "{}", r.err);
+    assert!(r.err.contains("unknown peer"), "{}", r.err);
     let r = shmkit(&["bench", "--sizes", "4"]);
     assert_eq!(r.code, 2);
     assert!(r.err.contains("at least 8 bytes"), "{}", r.err);

@@ -30,6 +30,9 @@ pub enum Wait {
 
 /// Polls between two looks at the clock (and at the peer) while spinning.
 pub(super) const LOOK_EVERY: u32 = 1024;
+/// Rounds of a `try_` receive's loop (records skipped, or changed under it) before it says
+/// "empty".
+const ROUNDS: u32 = 4096;
 
 /// The adaptive spin budget of one side.
 #[derive(Debug)]
@@ -129,5 +132,36 @@ impl Deadline {
     /// Whether the wait is over at `now`.
     pub(super) fn passed(&mut self, now: Instant) -> bool {
         self.at().is_some_and(|d| now >= d)
+    }
+
+    /// Whether a polling wait, at poll `polls`, is over: at once for a zero timeout; then
+    /// every 16 polls once the wait yields (a yield on a busy CPU may give away a whole time
+    /// slice, so 1,024 of them must not stand between a timeout and its caller), every 256
+    /// while it only spins. No clock is read in the first 64 polls of a wait with a timeout.
+    pub(super) fn spun_out(&mut self, polls: u32, wait: Wait) -> bool {
+        match self.timeout {
+            None => false,
+            Some(t) if t.is_zero() => true,
+            Some(_) => {
+                let every = if wait == Wait::Spin { 256 } else { 16 };
+                polls >= PURE && polls % every == 0 && self.passed(Instant::now())
+            }
+        }
+    }
+
+    /// Whether round `rounds` of a receive's loop (each one a record that was not there, or
+    /// one skipped) must stop: a peer that keeps changing what this side looks at cannot
+    /// hold it past its timeout, nor a `try_` call for ever. `Some(true)`: the timeout
+    /// passed; `Some(false)`: a `try_` call has looked long enough.
+    pub(super) fn stop_round(&mut self, rounds: u32, wait: bool) -> Option<bool> {
+        if rounds <= 1 {
+            None
+        } else if !wait && rounds > ROUNDS {
+            Some(false)
+        } else if rounds % 8 == 0 && self.passed(Instant::now()) {
+            Some(true)
+        } else {
+            None
+        }
     }
 }

@@ -506,6 +506,8 @@ pub struct Receiver<'a> {
     wait: Wait,
     backoff: Backoff,
     forks: u32,
+    /// When a wait last looked at the producer (kept across waits).
+    looked: Looked,
 }
 
 impl<'a> Receiver<'a> {
@@ -541,6 +543,7 @@ impl<'a> Receiver<'a> {
                 wait: Wait::default(),
                 backoff: Backoff::new(),
                 forks,
+                looked: Looked(None),
             });
         }
         Err(Error::new(
@@ -624,7 +627,14 @@ impl<'a> Receiver<'a> {
         if platform::fork_count() != self.forks {
             return Err(RecvError::Mapping(forked(self.s.map, "broadcast recv")));
         }
+        let mut rounds = 0u32;
         loop {
+            rounds = rounds.wrapping_add(1);
+            match deadline.stop_round(rounds, wait) {
+                Some(true) => return Err(RecvError::Timeout),
+                Some(false) => return Err(RecvError::Empty),
+                None => {}
+            }
             let n = self.next;
             let at = self.s.slot(n);
             let mark = self.s.mark(n)?;
@@ -716,7 +726,6 @@ impl<'a> Receiver<'a> {
         let mark = self.s.mark(n)?;
         let budget = self.backoff.budget(self.wait);
         let mut polls: u32 = 0;
-        let mut looked = Looked(None);
         let published = |s: &Shared<'_>| {
             s.published
                 .load(Ordering::SeqCst)
@@ -734,6 +743,9 @@ impl<'a> Receiver<'a> {
             if polls < budget {
                 Backoff::pause(polls, self.wait);
                 polls += 1;
+                if deadline.spun_out(polls, self.wait) {
+                    return Err(RecvError::Timeout);
+                }
                 if polls % LOOK_EVERY != 0 {
                     continue;
                 }
@@ -742,7 +754,7 @@ impl<'a> Receiver<'a> {
                 return Ok(());
             }
             self.s.map.check()?;
-            match if looked.look(Instant::now()) {
+            match if self.looked.look(Instant::now()) {
                 self.s.producer.holder()
             } else {
                 Holder::Never

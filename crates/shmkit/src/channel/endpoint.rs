@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 const HELD: u32 = 1;
 const CLOSED: u32 = 2;
+/// Taken, its start time not written yet: the pid is trusted while it names a process.
+const CLAIMING: u32 = 3;
 
 /// One end's claim in the mapping: `pid: u32` and `state: u32` read and written together as
 /// one little-endian word (so that no moment shows a pid without its state), then the start
@@ -58,9 +60,11 @@ impl<'a> Claim<'a> {
     /// 0 (being claimed: the start time follows the claim) is taken on trust while the pid
     /// exists.
     pub(super) fn alive(pid: i32, start: u64) -> bool {
-        match platform::process_start(pid) {
-            Some(s) => start == 0 || s == start,
-            None => false,
+        match platform::process_state(pid) {
+            platform::ProcState::Running(s) => start == 0 || s == start,
+            platform::ProcState::Gone => false,
+            // Out of file descriptors, say: not knowing is not a death.
+            platform::ProcState::Unknown => true,
         }
     }
 
@@ -69,13 +73,23 @@ impl<'a> Claim<'a> {
         let (pid, state) = split(self.word.load(Ordering::Acquire));
         match (state, valid_pid(pid)) {
             (CLOSED, _) => Holder::Closed,
-            (HELD, Some(pid)) if Self::alive(pid, self.start.load(Ordering::Acquire)) => {
+            (HELD | CLAIMING, Some(pid)) if Self::alive(pid, self.start_of(state)) => {
                 Holder::Alive(pid)
             }
-            (HELD, Some(pid)) => Holder::Dead(pid),
+            (HELD | CLAIMING, Some(pid)) => Holder::Dead(pid),
             // Held by a pid that names no process: a peer wrote garbage; nobody is there.
-            (HELD, None) => Holder::Dead(0),
+            (HELD | CLAIMING, None) => Holder::Dead(0),
             _ => Holder::Never,
+        }
+    }
+
+    /// The start time to check a holder in `state` against: none while it is being claimed
+    /// (the word still holds the previous holder's).
+    fn start_of(&self, state: u32) -> u64 {
+        if state == CLAIMING {
+            0
+        } else {
+            self.start.load(Ordering::Acquire)
         }
     }
 
@@ -96,9 +110,9 @@ impl<'a> Claim<'a> {
         loop {
             let seen = self.word.load(Ordering::Acquire);
             let (pid, state) = split(seen);
-            if state == HELD {
+            if state == HELD || state == CLAIMING {
                 if let Some(p) = valid_pid(pid) {
-                    if Self::alive(p, self.start.load(Ordering::Acquire)) {
+                    if Self::alive(p, self.start_of(state)) {
                         return Err(Error::new(
                             ErrorKind::AlreadyExists,
                             what,
@@ -113,19 +127,21 @@ impl<'a> Claim<'a> {
                 }
             }
             // One CAS of pid and state together: whoever swaps the word it saw owns the end,
-            // and no moment shows a new pid as not held.
+            // and no moment shows a new pid as not held. "Claiming" until the start time is
+            // written (the start word still holds the previous holder's meanwhile, which must
+            // not make this live process look dead), then "held" (Release: with the start).
             if self
                 .word
                 .compare_exchange(
                     seen,
-                    join(me as u32, HELD),
+                    join(me as u32, CLAIMING),
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 )
                 .is_ok()
             {
-                // Relaxed: 0 until then means "trust the pid", which is right meanwhile.
                 self.start.store(my_start, Ordering::Relaxed);
+                self.word.store(join(me as u32, HELD), Ordering::Release);
                 return Ok(platform::fork_count());
             }
         }

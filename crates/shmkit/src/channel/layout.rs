@@ -18,7 +18,9 @@ pub const LINE: usize = 128;
 pub struct EndpointLayout {
     /// The holder's pid; 0 while nobody holds it.
     pub pid: u32,
-    /// 0 never held, 1 held, 2 closed (its holder let go of it).
+    /// 0 never held, 1 held, 2 closed (its holder let go of it), 3 being claimed: the pid is
+    /// the claimer's and `start` still the previous holder's (trust the pid; 1 follows once
+    /// `start` is written).
     pub state: u32,
     /// The holder's start time (`/proc/PID/stat` field 22, clock ticks since boot), so that a
     /// pid reused by another process is not taken for the holder; 0 while being claimed.

@@ -396,6 +396,8 @@ pub struct Sender<'a> {
     forks: u32,
     /// The consumer's eventfd, if it waits on one.
     notify: Option<EventFd>,
+    /// When a wait last looked at the consumer (kept across waits).
+    looked: Looked,
 }
 
 impl<'a> Sender<'a> {
@@ -423,6 +425,7 @@ impl<'a> Sender<'a> {
                 backoff: Backoff::new(),
                 forks,
                 notify: None,
+                looked: Looked(None),
             });
         }
         Err(Error::new(
@@ -574,7 +577,6 @@ impl<'a> Sender<'a> {
         };
         let mut polls: u32 = 0;
         let mut tries: u32 = 0;
-        let mut looked = Looked(None);
         loop {
             // Acquire (both): the consumer's reads of a freed slot happen before we write it.
             let pos = self.s.tail.load(Ordering::Acquire);
@@ -602,9 +604,10 @@ impl<'a> Sender<'a> {
                     }
                     return Ok(pos);
                 }
-            } else if serves(w, pos) {
-                // Claimed by another producer that has not moved `tail` on yet (or died
-                // before it could): move it on for it.
+            } else if serves(w, pos) || serves(w, pos.wrapping_add(self.s.nslots)) {
+                // Claimed by another producer that has not moved `tail` on yet, or one that
+                // died before it could (and the consumer may have skipped its slot already,
+                // freeing it for the next lap): move it on for it.
                 let _ = self.s.tail.compare_exchange(
                     pos,
                     pos.wrapping_add(1),
@@ -624,11 +627,14 @@ impl<'a> Sender<'a> {
                 if polls < budget {
                     Backoff::pause(polls, self.wait);
                     polls += 1;
+                    if deadline.spun_out(polls, self.wait) {
+                        return Err(SendError::Timeout);
+                    }
                     if polls % LOOK_EVERY != 0 {
                         continue;
                     }
                 }
-                self.wait_step(&mut deadline, &mut looked)?;
+                self.wait_step(&mut deadline)?;
                 if polls >= budget && self.wait != Wait::Spin {
                     wake::park_shared(
                         self.s.producers_parked,
@@ -647,24 +653,20 @@ impl<'a> Sender<'a> {
                 if !wait {
                     return Err(SendError::Full);
                 }
-                self.wait_step(&mut deadline, &mut looked)?;
+                self.wait_step(&mut deadline)?;
             }
         }
     }
 
     /// What a wait does between polls: the mapping checked, the deadline, the consumer's
     /// liveness now and then.
-    fn wait_step(
-        &self,
-        deadline: &mut Deadline,
-        looked: &mut Looked,
-    ) -> std::result::Result<(), SendError> {
+    fn wait_step(&mut self, deadline: &mut Deadline) -> std::result::Result<(), SendError> {
         self.s.map.check()?;
         let now = Instant::now();
         if deadline.passed(now) {
             return Err(SendError::Timeout);
         }
-        if looked.look(now) {
+        if self.looked.look(now) {
             match self.s.consumer.holder() {
                 Holder::Dead(pid) => return Err(SendError::ConsumerGone { pid }),
                 Holder::Closed => return Err(SendError::ConsumerGone { pid: 0 }),
@@ -732,8 +734,9 @@ pub struct Receiver<'a> {
     forks: u32,
     /// Whether `prepare_wait` raised the parked flag (lowered by the next receive).
     armed: bool,
-    /// When `prepare_wait` last looked at the slot's writer and the producers.
-    armed_look: Looked,
+    /// When a wait (or `prepare_wait`) last looked at the slot's writer and the producers
+    /// (kept across waits).
+    looked: Looked,
 }
 
 impl<'a> Receiver<'a> {
@@ -745,11 +748,12 @@ impl<'a> Receiver<'a> {
         let s = Shared::open(map, offset, "mpsc receiver")?;
         let forks = s.consumer.claim(map, "mpsc receiver")?;
         let mut head = s.head.load(Ordering::Acquire);
-        // A consumer that died between freeing a slot and storing `head` left slots freed for
-        // the next lap at `head`: they are read.
+        // A consumer that died between freeing a slot and storing `head` left slots at `head`
+        // that serve the next lap (free, or already claimed again by a producer that was
+        // waiting for room): their position was read.
         for _ in 0..s.nslots {
             let w = s.word(head)?.load(Ordering::Acquire);
-            if !serves(w, head.wrapping_add(s.nslots)) || state(w) != FREE {
+            if !serves(w, head.wrapping_add(s.nslots)) {
                 break;
             }
             head = head.wrapping_add(1);
@@ -763,7 +767,7 @@ impl<'a> Receiver<'a> {
             backoff: Backoff::new(),
             forks,
             armed: false,
-            armed_look: Looked(None),
+            looked: Looked(None),
         })
     }
 
@@ -837,7 +841,14 @@ impl<'a> Receiver<'a> {
             return Err(RecvError::Mapping(forked(self.s.map, "mpsc recv")));
         }
         self.disarm();
+        let mut rounds = 0u32;
         loop {
+            rounds = rounds.wrapping_add(1);
+            match deadline.stop_round(rounds, wait) {
+                Some(true) => return Err(RecvError::Timeout),
+                Some(false) => return Err(RecvError::Empty),
+                None => {}
+            }
             let pos = self.head;
             // Acquire: pairs with the producer's commit (SeqCst), after the message.
             let w = self.s.word(pos)?.load(Ordering::Acquire);
@@ -897,7 +908,7 @@ impl<'a> Receiver<'a> {
             self.disarm();
             return Ok(false);
         }
-        if self.armed_look.look(Instant::now()) {
+        if self.looked.look(Instant::now()) {
             if state(w) == BUSY && self.writer_died(pos, w)? {
                 self.skip_dead(pos, w)?;
                 self.disarm();
@@ -949,7 +960,6 @@ impl<'a> Receiver<'a> {
         let slot = self.s.word(pos)?;
         let budget = self.backoff.budget(self.wait);
         let mut polls: u32 = 0;
-        let mut looked = Looked(None);
         loop {
             if slot.load(Ordering::Acquire) != seen {
                 if polls > 0 && polls <= budget {
@@ -960,12 +970,15 @@ impl<'a> Receiver<'a> {
             if polls < budget {
                 Backoff::pause(polls, self.wait);
                 polls += 1;
+                if deadline.spun_out(polls, self.wait) {
+                    return Err(RecvError::Timeout);
+                }
                 if polls % LOOK_EVERY != 0 {
                     continue;
                 }
             }
             self.s.map.check()?;
-            if looked.look(Instant::now()) {
+            if self.looked.look(Instant::now()) {
                 if state(seen) == BUSY {
                     if self.writer_died(pos, seen)? {
                         self.skip_dead(pos, seen)?;

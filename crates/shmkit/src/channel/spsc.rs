@@ -344,8 +344,12 @@ impl<'a> Shared<'a> {
             let h = word.load(Ordering::Acquire);
             let (len, got) = (h as u32 as usize, (h >> 32) as u32);
             let step = if got == stamp(self.gen, pos, MSG) {
+                // The length checked before it is rounded: a hostile one must not overflow.
+                if len > self.max {
+                    break;
+                }
                 let size = (HEADER + round8(len)) as u64;
-                if len > self.max || size > to_end {
+                if size > to_end {
                     break;
                 }
                 size
@@ -384,6 +388,8 @@ pub struct Sender<'a> {
     forks: u32,
     /// The consumer's eventfd, if it waits on one.
     notify: Option<EventFd>,
+    /// When a wait last looked at the consumer (kept across waits).
+    looked: Looked,
 }
 
 impl<'a> Sender<'a> {
@@ -425,6 +431,7 @@ impl<'a> Sender<'a> {
             backoff: Backoff::new(),
             forks,
             notify: None,
+            looked: Looked(None),
         })
     }
 
@@ -550,7 +557,8 @@ impl<'a> Sender<'a> {
     /// [`Slot::commit`] and the `send` calls do it themselves.
     #[inline]
     pub fn publish(&mut self) {
-        if self.head != self.published {
+        // A copy in a fork child publishes nothing: the end is the parent's.
+        if self.head != self.published && platform::fork_count() == self.forks {
             // The records written before are seen by a consumer that reads this head.
             let flag = wake::store_and_wake(
                 self.s.head,
@@ -650,6 +658,10 @@ impl<'a> Sender<'a> {
     /// (the consumer sees it once published).
     #[inline(always)]
     fn commit_at(&mut self, at: usize, len: usize, need: u64) {
+        // A slot reserved by the parent and committed in a fork child is not sent.
+        if platform::fork_count() != self.forks {
+            return;
+        }
         let h = header(len as u64, stamp(self.s.gen, self.head, MSG));
         let next = self.s.data + (self.head.wrapping_add(need) & self.s.mask) as usize;
         // The word after the record is marked uncommitted first: what a lap before left there
@@ -684,7 +696,6 @@ impl<'a> Sender<'a> {
         };
         let mut polls: u32 = 0;
         let mut published = false;
-        let mut looked = Looked(None);
         loop {
             self.load_tail()?;
             if self.head.wrapping_sub(self.tail) + total <= self.s.cap {
@@ -704,6 +715,9 @@ impl<'a> Sender<'a> {
             if polls < budget {
                 Backoff::pause(polls, self.wait);
                 polls += 1;
+                if deadline.spun_out(polls, self.wait) {
+                    return Err(SendError::Timeout);
+                }
                 if polls % LOOK_EVERY != 0 {
                     continue;
                 }
@@ -713,7 +727,7 @@ impl<'a> Sender<'a> {
             if deadline.passed(now) {
                 return Err(SendError::Timeout);
             }
-            if looked.look(now) {
+            if self.looked.look(now) {
                 match self.s.consumer.holder() {
                     Holder::Dead(pid) => return Err(SendError::ConsumerGone { pid }),
                     Holder::Closed => return Err(SendError::ConsumerGone { pid: 0 }),
@@ -854,9 +868,6 @@ pub struct Receiver<'a> {
     tail: u64,
     /// The last `tail` stored (bytes up to `tail` are released but not given back yet).
     released: u64,
-    /// Whether a `tail` was stored quietly (without a look at the producer's flag) since the
-    /// last look: the next wait looks.
-    quiet: bool,
     /// The last `head` seen.
     head: u64,
     /// The producer's pid, as last seen holding its end.
@@ -867,8 +878,9 @@ pub struct Receiver<'a> {
     forks: u32,
     /// Whether `prepare_wait` raised the parked flag (lowered by the next receive).
     armed: bool,
-    /// When `prepare_wait` last looked at the producer.
-    armed_look: Looked,
+    /// When a wait (or `prepare_wait`) last looked at the producer: kept across waits, so
+    /// that waits with short timeouts still look every 100 ms.
+    looked: Looked,
 }
 
 impl<'a> Receiver<'a> {
@@ -895,14 +907,13 @@ impl<'a> Receiver<'a> {
             s,
             tail,
             released: tail,
-            quiet: false,
             head: tail,
             producer: 0,
             wait: Wait::default(),
             backoff: Backoff::new(),
             forks,
             armed: false,
-            armed_look: Looked(None),
+            looked: Looked(None),
         })
     }
 
@@ -1038,7 +1049,14 @@ impl<'a> Receiver<'a> {
             return Err(RecvError::Mapping(forked(self.s.map, "recv")));
         }
         self.disarm();
+        let mut rounds = 0u32;
         loop {
+            rounds = rounds.wrapping_add(1);
+            match deadline.stop_round(rounds, wait) {
+                Some(true) => return Err(RecvError::Timeout),
+                Some(false) => return Err(RecvError::Empty),
+                None => {}
+            }
             let Some((len, kind)) = self.committed()? else {
                 self.wait_for_record(&mut deadline, wait)?;
                 continue;
@@ -1053,8 +1071,13 @@ impl<'a> Receiver<'a> {
                 self.tail = self.tail.wrapping_add(to_end);
                 continue;
             }
-            let size = (HEADER + round8(len)) as u64;
-            if len > self.s.max || size > to_end {
+            // The length checked before it is rounded: a hostile one must not overflow.
+            let size = if len > self.s.max {
+                u64::MAX
+            } else {
+                (HEADER + round8(len)) as u64
+            };
+            if size > to_end {
                 return Err(RecvError::Corrupt(
                     "a message longer than the largest, or past the end of the data",
                 ));
@@ -1114,16 +1137,15 @@ impl<'a> Receiver<'a> {
         deadline: &mut Deadline,
         wait: bool,
     ) -> std::result::Result<(), RecvError> {
-        // Nothing held back while waiting, and the producer's flag looked at after a quiet
-        // give-back.
-        self.give_back();
+        if self.tail != self.released {
+            self.give_back();
+        }
         let budget = if wait {
             self.backoff.budget(self.wait)
         } else {
             0
         };
         let mut polls: u32 = 0;
-        let mut looked = Looked(None);
         loop {
             if self.committed()?.is_some() {
                 if polls > 0 && polls <= budget {
@@ -1142,6 +1164,9 @@ impl<'a> Receiver<'a> {
             if polls < budget {
                 Backoff::pause(polls, self.wait);
                 polls += 1;
+                if deadline.spun_out(polls, self.wait) {
+                    return Err(RecvError::Timeout);
+                }
                 if polls % LOOK_EVERY != 0 {
                     continue;
                 }
@@ -1150,7 +1175,7 @@ impl<'a> Receiver<'a> {
                 return Ok(());
             }
             self.s.map.check()?;
-            match if looked.look(Instant::now()) {
+            match if self.looked.look(Instant::now()) {
                 self.s.producer.holder()
             } else {
                 Holder::Never
@@ -1188,30 +1213,22 @@ impl<'a> Receiver<'a> {
     }
 
     /// Done with the bytes up to `end`. They are given back to the producer a quarter of the
-    /// capacity at a time (one store of `tail` and one look at the producer's flag for many
-    /// messages), at once while the producer sleeps waiting for room, and whenever this end
-    /// finds the channel empty (every receive that waits or says `Empty` starts by giving
-    /// back): a consumer holds back at most a quarter of the capacity beyond what it has not
-    /// read, and nothing once it waits.
-    ///
-    /// After the last message the bytes are given back with a plain Release store, not the
-    /// locked swap of the wake protocol: in a round trip that swap sat between the message
-    /// and the answer. A producer that was asleep is woken (its flag was up long before:
-    /// the Relaxed look sees it); one that parked in the same instant is woken when this end
-    /// next waits (which looks at its flag), or by its own 100 ms nap.
+    /// capacity at a time while more messages are waiting (one store of `tail` and one look at
+    /// the producer's flag for many messages), and at once when none is, so a consumer that
+    /// read everything holds nothing back. (A plain Release store for that last give-back,
+    /// without the SeqCst swap, was tried: its look at the producer's flag could miss a
+    /// producer that parked in the same instant, which then slept until its nap; the loom
+    /// model in tests/loom_protocol.rs finds that interleaving.)
     #[inline]
     fn release(&mut self, end: u64) {
+        if platform::fork_count() != self.forks {
+            return;
+        }
         self.tail = end;
         if end.wrapping_sub(self.released) >= self.s.cap / 4
-            || self.s.producer_parked.load(Ordering::Relaxed) != 0
+            || !matches!(self.committed(), Ok(Some(_)))
         {
             self.give_back();
-        } else if !matches!(self.committed(), Ok(Some(_))) {
-            // Release: our reads of the messages happen before the producer (Acquire)
-            // writes over them.
-            self.s.tail.store(end, Ordering::Release);
-            self.released = end;
-            self.quiet = true;
         }
     }
 
@@ -1234,6 +1251,9 @@ impl<'a> Receiver<'a> {
         // SeqCst, then the look below: the Dekker pair of `wake` (the producer stores its
         // position SeqCst, then reads this flag).
         self.s.consumer_parked.swap(wake::ARMED, Ordering::SeqCst);
+        // The looks below are Acquire loads: the fence makes the pair a Dekker pair in the
+        // memory model (the swap alone is one on x86, not on every target).
+        std::sync::atomic::fence(Ordering::SeqCst);
         self.armed = true;
         if self.ready_now()? {
             self.disarm();
@@ -1245,7 +1265,7 @@ impl<'a> Receiver<'a> {
             let pid = self.producer;
             return Err(self.gone_while_armed(pid, false));
         }
-        if self.armed_look.look(Instant::now()) {
+        if self.looked.look(Instant::now()) {
             match self.s.producer.holder() {
                 Holder::Dead(pid) => return Err(self.gone_while_armed(pid, true)),
                 Holder::Closed => {
@@ -1284,14 +1304,9 @@ impl<'a> Receiver<'a> {
     /// message: bytes not given back when it dies are received again by the next consumer
     /// (at least once, not at most once).
     pub fn give_back(&mut self) {
-        if self.tail != self.released {
+        // A copy in a fork child gives back nothing: the bytes are the parent's.
+        if self.tail != self.released && platform::fork_count() == self.forks {
             self.give_back_all();
-        } else if self.quiet {
-            // The quiet store, then a look at the producer's flag, as `store_and_wake` does:
-            // the fence orders them (SeqCst, the Dekker pair of `wake`).
-            std::sync::atomic::fence(Ordering::SeqCst);
-            wake::wake_if_parked(self.s.producer_parked, self.s.space_seq);
-            self.quiet = false;
         }
     }
 
@@ -1306,7 +1321,6 @@ impl<'a> Receiver<'a> {
             self.s.space_seq,
         );
         self.released = self.tail;
-        self.quiet = false;
     }
 }
 

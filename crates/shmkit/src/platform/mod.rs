@@ -92,8 +92,8 @@ pub(crate) use os::{
 };
 #[cfg(target_os = "linux")]
 pub(crate) use os::{
-    fd_link, fork_count, futex, memfd_name, msg_cbytes, posix_sem_path, process_start, reopen,
-    semtimedop, sysctl_u64,
+    fd_link, fork_count, futex, memfd_name, msg_cbytes, posix_sem_path, process_start,
+    process_state, reopen, semtimedop, sysctl_u64, ProcState,
 };
 
 /// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)

@@ -174,21 +174,58 @@ pub(crate) fn reopen(
     )
 }
 
-/// The start time of process `pid` (`/proc/PID/stat` field 22, clock ticks since boot), or
-/// `None` if there is no such process or it is dead and not reaped yet (a zombie): with the
-/// pid, what names one process for its whole life, where a pid alone may be reused.
-pub(crate) fn process_start(pid: i32) -> Option<u64> {
+/// What `/proc` says of process `pid`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcState {
+    /// It runs, started at this time (`/proc/PID/stat` field 22, clock ticks since boot).
+    Running(u64),
+    /// No such process, or it is dead and not reaped yet (a zombie).
+    Gone,
+    /// It could not be told (out of file descriptors, `/proc` not mounted, ...): not dead.
+    Unknown,
+}
+
+/// Whether process `pid` runs, and since when: with the pid, the start time names one
+/// process for its whole life, where a pid alone may be reused. Only "no such file" (or a
+/// zombie) is `Gone`: a failure to look is not a death.
+pub(crate) fn process_state(pid: i32) -> ProcState {
     if pid <= 0 {
-        return None;
+        return ProcState::Gone;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                || e.raw_os_error() == Some(libc::ESRCH) =>
+        {
+            ProcState::Gone
+        }
+        Err(_) => ProcState::Unknown,
+        Ok(stat) => match parse_start(&stat) {
+            Some(Some(start)) => ProcState::Running(start),
+            Some(None) => ProcState::Gone,
+            None => ProcState::Unknown,
+        },
+    }
+}
+
+/// The start time of process `pid`, or `None` if it is gone or cannot be told.
+pub(crate) fn process_start(pid: i32) -> Option<u64> {
+    match process_state(pid) {
+        ProcState::Running(start) => Some(start),
+        ProcState::Gone | ProcState::Unknown => None,
+    }
+}
+
+/// The start time in a `/proc/PID/stat` line: `Some(None)` for a zombie, `None` for a line
+/// that cannot be parsed.
+fn parse_start(stat: &str) -> Option<Option<u64>> {
     // The command name (field 2) is in parentheses and may hold anything, ')' included.
     let rest = stat.get(stat.rfind(')')? + 2..)?;
     let mut fields = rest.split(' ');
     let state = fields.next()?;
     if matches!(state, "Z" | "X" | "x") {
-        return None;
+        return Some(None);
     }
     // Field 3 was the state; field 22 is 19 further.
-    fields.nth(18)?.parse().ok()
+    fields.nth(18)?.parse().ok().map(Some)
 }
