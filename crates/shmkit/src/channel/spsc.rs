@@ -145,6 +145,10 @@ struct Shared<'a> {
 /// create-or-open through [`init_once`], so that two processes may both call it. Returns how
 /// it went.
 ///
+/// The data's pages are not touched here (a 4 GiB channel does not commit 4 GiB): the first
+/// lap faults each page in, a few microseconds each. A latency-sensitive user writes a byte
+/// into every page of a fresh segment before building the channel (as `shmkit bench` does).
+///
 /// # Errors
 /// [`ErrorKind::InvalidArgument`] for a `config` that cannot work; [`ErrorKind::Misaligned`]
 /// or [`ErrorKind::OutOfBounds`] when it does not fit at `offset`;
