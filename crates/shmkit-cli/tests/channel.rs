@@ -91,7 +91,7 @@ fn counts_timeouts_and_refusals_have_their_exit_codes() {
     assert_eq!(r.code, 3, "{}", r.err);
     assert!(
         r.err
-            .contains("1 messages received; then: the producer closed the channel"),
+            .contains("1 messages received; then the producer closed the channel"),
         "{}",
         r.err
     );
@@ -507,15 +507,17 @@ fn the_inventory_lists_a_channel_as_its_own_kind_and_rm_removes_it() {
 #[test]
 fn only_a_whole_ready_header_makes_a_segment_a_channel() {
     let (ch, _gone) = channel("4K");
-    let header = bytes_of(&ch, "16");
+    let header = bytes_of(&ch, "32");
     let mut building = header.clone();
     building[..4].copy_from_slice(&0x8000_0001u32.to_le_bytes()); // init_once mid-way
-    let cases: [(&str, &str, &[u8], &str); 4] = [
+    let cases: [(&str, &str, &[u8], &str); 5] = [
         ("plain", "4K", b"no channel here, only bytes", "posix-shm"),
         ("building", "4K", &building, "posix-shm"),
         ("short", "8", &header[..8], "posix-shm"),
-        // All that the inventory reads: a ready header in 16 bytes is a channel.
-        ("header", "16", &header, "channel"),
+        // A ready header in a segment too short for the channel it announces (512 + 4 KiB).
+        ("truncated", "1000", &header, "posix-shm"),
+        // All that the inventory reads: a ready header and a shape that fits.
+        ("header", "4608", &header, "channel"),
     ];
     let names: Vec<String> = cases
         .iter()
@@ -541,7 +543,62 @@ fn only_a_whole_ready_header_makes_a_segment_a_channel() {
         let r = as_nobody(&["ls", "-k", "posix-shm", "--json"]);
         assert_eq!(r.code, 0, "{}", r.err);
         let ls: serde_json::Value = serde_json::from_str(&r.out).unwrap();
-        let o = find(&ls, &names[3]).unwrap_or_else(|| panic!("{} not in {ls:#}", names[3]));
+        let o = find(&ls, &names[4]).unwrap_or_else(|| panic!("{} not in {ls:#}", names[4]));
         assert_eq!(o["kind"], "posix-shm", "{o}");
+    }
+}
+
+#[test]
+fn a_corrupt_channel_is_said_to_be_corrupt_and_a_late_broadcast_reader_counts_its_losses() {
+    // head (offset 128) past what the 64-byte ring can hold: corrupt, not "no channel".
+    let (name, _gone) = channel("64");
+    let r = shmkit_in(&["write", &name, "--offset", "128"], &129u64.to_le_bytes());
+    assert_eq!(r.code, 0, "{}", r.err);
+    for args in [&["channel", "recv"][..], &["channel", "send"][..]] {
+        let mut a = args.to_vec();
+        a.push(&name);
+        let r = shmkit_in(&a, b"x\n");
+        assert_eq!(r.code, 3, "{args:?}: {}", r.err);
+        assert!(r.err.contains("the channel is corrupt"), "{}", r.err);
+        assert!(r.err.contains("shmkit rm"), "{}", r.err);
+    }
+    // A broadcast reader overrun by a fast sender says how many it lost, also at the end.
+    let (b, _gone_b) = channel_of(
+        "broadcast",
+        &["--capacity", "4K", "--max-message", "16", "--places", "2"],
+    );
+    let mut reader = Command::new(BIN)
+        .args(["channel", "recv", &b, "--count", "5000", "--timeout", "10s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while json(&["channel", "stat", &b, "--json"])["consumers"]
+        .as_array()
+        .unwrap()
+        .is_empty()
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the reader did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let input: String = (0..5000).map(|i| format!("{i}\n")).collect();
+    assert_eq!(
+        shmkit_in(&["channel", "send", &b], input.as_bytes()).code,
+        0
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut reader.stderr.take().unwrap(), &mut err).unwrap();
+    let st = reader.wait().unwrap();
+    if st.success() {
+        // It kept up with all 5,000 (a fast reader): nothing to say.
+        assert!(!err.contains("lost"), "{err}");
+    } else {
+        assert_eq!(st.code(), Some(3), "{err}");
+        assert!(err.contains("lost to overruns; then the producer"), "{err}");
+        assert!(!err.contains("every message it sent was received"), "{err}");
     }
 }

@@ -66,6 +66,44 @@ impl Flavor {
             .find(|f| u32::from_le_bytes(f.tag()) == init.tag)
     }
 
+    /// Whether a segment of `len` bytes holds the whole channel whose first 32 bytes are
+    /// `head` (the size its shape declares, from offset 0); false for a shorter `head`.
+    ///
+    /// ```
+    /// use shmkit::channel::{spsc, Flavor, SpscConfig};
+    /// let seg = shmkit::AnonShared::new(4096)?;
+    /// spsc::create(&seg, 0, SpscConfig::new(1024))?;
+    /// let mut head = [0u8; 32];
+    /// seg.read_at(0, &mut head)?;
+    /// assert!(Flavor::Spsc.fits(&head, 512 + 1024));
+    /// assert!(!Flavor::Spsc.fits(&head, 1000));
+    /// # Ok::<(), shmkit::Error>(())
+    /// ```
+    pub fn fits(self, head: &[u8], len: u64) -> bool {
+        let word = |at: usize| -> Option<u64> {
+            Some(u64::from(u32::from_le_bytes(
+                head.get(at..at + 4)?.try_into().ok()?,
+            )))
+        };
+        let need = match self {
+            Flavor::Spsc => head
+                .get(16..24)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
+                .and_then(|cap| cap.checked_add(512)),
+            Flavor::Broadcast | Flavor::Mpsc => (|| {
+                let (slots, slot_size, places) = (word(16)?, word(20)?, word(28)?);
+                let places = if self == Flavor::Broadcast {
+                    places.checked_mul(128)?
+                } else {
+                    places.checked_mul(16)?.div_ceil(128) * 128
+                };
+                slots.checked_mul(slot_size)?.checked_add(512 + places)
+            })(),
+        };
+        need.is_some_and(|n| n <= len)
+    }
+
     /// The flavor of the channel at `offset` of `map`, if a ready one is there.
     pub fn at(map: &Mapping, offset: usize) -> Option<Flavor> {
         let mut head = [0u8; 16];

@@ -33,10 +33,10 @@ pub(super) fn problem(capacity: usize, max_message: usize, header: usize) -> Opt
     let slot = slot_size(max_message, header);
     if max_message == 0 || slot > capacity / 2 {
         return Some(format!(
-            "the largest message ({max_message} bytes) must be 1 to {} (so that two {}-byte \
-             slots fit in the capacity)",
-            capacity / 2 - header,
-            header
+            "the largest message ({max_message} bytes) must be 1 to {} (a slot holds one \
+             message and a {header}-byte header, rounded up to a power of two, and the \
+             capacity must hold two slots)",
+            capacity / 2 - header
         ));
     }
     None

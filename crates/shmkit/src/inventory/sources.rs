@@ -120,14 +120,17 @@ fn shown(name: &OsStr) -> String {
     s.strip_prefix('/').unwrap_or(&s).to_string()
 }
 
-/// The flavor's name of the ready channel whose `init_once` header is `head`, if it is one.
-fn channel_flavor(head: &[u8]) -> Option<&'static str> {
+/// The flavor's name of the ready channel whose first bytes are `head`, if it is one and the
+/// segment (`len` bytes) holds all of it.
+fn channel_flavor(head: &[u8], len: u64) -> Option<&'static str> {
     #[cfg(target_os = "linux")]
-    return crate::channel::Flavor::from_header(head).map(crate::channel::Flavor::name);
+    return crate::channel::Flavor::from_header(head)
+        .filter(|f| f.fits(head, len))
+        .map(crate::channel::Flavor::name);
     // Channels are built on `sync`, which is Linux only: elsewhere no segment holds one.
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = head;
+        let _ = (head, len);
         None
     }
 }
@@ -137,7 +140,7 @@ fn channel_flavor(head: &[u8]) -> Option<&'static str> {
 /// half-way, has no flavor to show and no end to open yet, so it is listed as a segment.
 fn posix_shm_object(name: &OsStr, stat: &FileStat, head: Option<&[u8]>) -> Object {
     let address = Address::PosixShm(name.to_os_string());
-    match head.and_then(channel_flavor) {
+    match head.and_then(|h| channel_flavor(h, stat.size)) {
         Some(flavor) => {
             let mut o = file_object(Kind::Channel, address, stat);
             o.channel = Some(ChannelInfo {

@@ -92,8 +92,10 @@ impl FileStat {
 }
 
 /// How many leading bytes of a POSIX segment an OS module reads for the inventory: a
-/// channel's `init_once` header (state word, pid, tag, version).
-pub(crate) const HEAD_LEN: usize = 16;
+/// channel's `init_once` header (state word, pid, tag, version) and the shape that follows
+/// it (capacity, or slots and places), so that a segment too short for the channel its
+/// header announces is not listed as one.
+pub(crate) const HEAD_LEN: usize = 32;
 
 /// A named POSIX object seen in the file system.
 #[derive(Debug, Clone)]

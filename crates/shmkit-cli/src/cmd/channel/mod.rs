@@ -141,6 +141,17 @@ fn open(n: &str) -> Result<PosixShm, Fail> {
 /// is the wrong kind of object (exit 2), said in this command's words.
 fn end_error(seg: &PosixShm) -> impl Fn(shmkit::Error) -> Fail + '_ {
     move |e| match e.kind() {
+        // A ready channel header whose shape or positions make no sense: a corrupt channel,
+        // not "no channel" (its name is taken: `mk` would refuse it).
+        shmkit::ErrorKind::BadLayout | shmkit::ErrorKind::OutOfBounds
+            if Flavor::at(seg, 0).is_some() =>
+        {
+            let shown = quote::name(std::ffi::OsStr::new(seg.name()));
+            Fail::error(format!(
+                "{shown}: the channel is corrupt ({e}); remove it with `shmkit rm {shown}` and \
+                 make it again"
+            ))
+        }
         shmkit::ErrorKind::NotFound
         | shmkit::ErrorKind::BadLayout
         | shmkit::ErrorKind::OutOfBounds => Fail::usage(format!(
@@ -315,6 +326,8 @@ fn recv(a: RecvArgs) -> CmdResult {
     let mut out = std::io::stdout().lock();
     let mut buf = Vec::new();
     let mut got = 0u64;
+    // Broadcast messages lost to overruns, said at the end too.
+    let mut lost_in_all = 0u64;
     let waits = a.count.is_some() || a.follow;
     let mut last = std::time::Instant::now();
     loop {
@@ -364,9 +377,32 @@ fn recv(a: RecvArgs) -> CmdResult {
             Err(RecvError::Timeout) => return Err(timed_out(got)),
             // A broadcast consumer that fell a lap behind: said, and it goes on.
             Err(RecvError::Overrun { lost }) => {
+                lost_in_all += lost;
                 eprintln!("shmkit: {lost} messages lost: the producer overran this consumer");
             }
             Err(RecvError::Mapping(e)) => return Err(Fail::from(e)),
+            // The library's words ("every message it sent was received") hold for the
+            // channel, not for a broadcast reader that was overrun or came late.
+            Err(RecvError::ProducerGone { pid, crashed }) => {
+                let who = if pid > 0 {
+                    format!(" (pid {pid})")
+                } else {
+                    String::new()
+                };
+                let lost = if lost_in_all > 0 {
+                    format!(", {lost_in_all} lost to overruns")
+                } else {
+                    String::new()
+                };
+                return Err(Fail::error(format!(
+                    "{got} messages received{lost}; then the producer{who} {}",
+                    if crashed {
+                        "died"
+                    } else {
+                        "closed the channel"
+                    }
+                )));
+            }
             Err(e) => return Err(Fail::error(format!("{got} messages received; then: {e}"))),
         }
     }
