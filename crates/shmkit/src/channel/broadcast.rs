@@ -29,8 +29,8 @@
 //! ```
 
 use super::backoff::{Backoff, Deadline, Looked, Wait, LOOK_EVERY};
-use super::endpoint::{forked, Claim, Holder};
-use super::error::{RecvError, SendError};
+use super::endpoint::{claim_first, forked, Claim, Holder};
+use super::error::{value_of, RecvError, SendError};
 use super::layout::{bat, misplaced, BROADCAST_PLACES, BROADCAST_SLOT_HEADER, LINE};
 use super::{slots, wake, Flavor};
 use crate::error::{Error, ErrorKind, Result};
@@ -519,14 +519,9 @@ impl<'a> Receiver<'a> {
     /// [`ErrorKind::AlreadyExists`] when live processes hold every place.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let s = Shared::open(map, offset, "broadcast receiver")?;
-        for i in 0..s.max_consumers {
+        let offsets = (0..s.max_consumers).map(|i| s.places + i * LINE);
+        if let Some((i, place, forks)) = claim_first(map, offsets)? {
             let at = s.places + i * LINE;
-            let place = Claim::at(map, at)?;
-            let forks = match place.claim(map, "broadcast receiver") {
-                Ok(forks) => forks,
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            };
             let next = s.published.load(Ordering::Acquire);
             let cursor = map.atomic_u64(at + bat::CURSOR)?;
             let lost_word = map.atomic_u64(at + bat::LOST)?;
@@ -611,11 +606,8 @@ impl<'a> Receiver<'a> {
     /// As [`Receiver::recv`]; [`RecvError::WrongSize`] for a message of another size.
     pub fn recv_value<T: FromBytes>(&mut self) -> std::result::Result<T, RecvError> {
         let mut buf = Vec::with_capacity(std::mem::size_of::<T>());
-        let len = self.recv(&mut buf)?;
-        T::read_from_bytes(&buf).map_err(|_| RecvError::WrongSize {
-            len,
-            want: std::mem::size_of::<T>(),
-        })
+        self.recv(&mut buf)?;
+        value_of(&buf)
     }
 
     fn next_msg(

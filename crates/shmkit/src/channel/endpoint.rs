@@ -20,6 +20,44 @@ pub(super) struct Claim<'a> {
     start: &'a AtomicU64,
 }
 
+/// This process as a claim names it: its pid and start time, read once for a series of
+/// claims (a channel's places).
+struct Me {
+    pid: i32,
+    start: u64,
+}
+
+impl Me {
+    fn now() -> Me {
+        platform::ensure_fork_handlers();
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        Me {
+            pid,
+            start: platform::process_start(pid).unwrap_or(0),
+        }
+    }
+}
+
+/// Takes the first of the places whose claims are at `offsets` that this process can have
+/// (never held, let go of, or its holder dead): its index, its claim and the fork count at
+/// the claim; `None` when live processes hold them all.
+///
+/// # Errors
+/// The mapping's, for a place it does not hold.
+pub(super) fn claim_first(
+    map: &Mapping,
+    offsets: impl Iterator<Item = usize>,
+) -> Result<Option<(usize, Claim<'_>, u32)>> {
+    let me = Me::now();
+    for (i, at) in offsets.enumerate() {
+        let place = Claim::at(map, at)?;
+        if let Ok(forks) = place.try_claim(&me) {
+            return Ok(Some((i, place, forks)));
+        }
+    }
+    Ok(None)
+}
+
 /// Who holds one end of a channel, as far as this process can tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holder {
@@ -104,25 +142,31 @@ impl<'a> Claim<'a> {
     /// # Errors
     /// [`ErrorKind::AlreadyExists`] when a live process holds it.
     pub(super) fn claim(&self, map: &Mapping, what: &'static str) -> Result<u32> {
-        platform::ensure_fork_handlers();
-        let me = rustix::process::getpid().as_raw_nonzero().get();
-        let my_start = platform::process_start(me).unwrap_or(0);
+        self.try_claim(&Me::now()).map_err(|p| {
+            Error::new(
+                ErrorKind::AlreadyExists,
+                what,
+                map.object(),
+                format!("pid {p} holds this end of the channel"),
+            )
+            .with_hint(
+                "a channel has one producer and one consumer: wait for it to let go, or make \
+                 another channel",
+            )
+        })
+    }
+
+    /// As [`Claim::claim`] for `me`: the fork count at the claim, or the pid of the live
+    /// process that holds the end.
+    fn try_claim(&self, me: &Me) -> std::result::Result<u32, i32> {
+        let (me, my_start) = (me.pid, me.start);
         loop {
             let seen = self.word.load(Ordering::Acquire);
             let (pid, state) = split(seen);
             if state == HELD || state == CLAIMING {
                 if let Some(p) = valid_pid(pid) {
                     if Self::alive(p, self.start_of(state)) {
-                        return Err(Error::new(
-                            ErrorKind::AlreadyExists,
-                            what,
-                            map.object(),
-                            format!("pid {p} holds this end of the channel"),
-                        )
-                        .with_hint(
-                            "a channel has one producer and one consumer: wait for it to let go, \
-                             or make another channel",
-                        ));
+                        return Err(p);
                     }
                 }
             }

@@ -120,6 +120,14 @@ impl fmt::Display for RecvError {
     }
 }
 
+/// A received message as a `T` (any bit pattern is one), or [`RecvError::WrongSize`].
+pub(super) fn value_of<T: zerocopy::FromBytes>(buf: &[u8]) -> Result<T, RecvError> {
+    T::read_from_bytes(buf).map_err(|_| RecvError::WrongSize {
+        len: buf.len(),
+        want: std::mem::size_of::<T>(),
+    })
+}
+
 /// " (pid N)", or nothing for a pid not known (0).
 fn who(pid: i32) -> String {
     if pid > 0 {

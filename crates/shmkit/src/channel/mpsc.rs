@@ -31,8 +31,8 @@
 //! ```
 
 use super::backoff::{Backoff, Deadline, Looked, Wait, LOOK_EVERY};
-use super::endpoint::{forked, Claim, Holder};
-use super::error::{RecvError, SendError};
+use super::endpoint::{claim_first, forked, Claim, Holder};
+use super::error::{value_of, RecvError, SendError};
 use super::layout::{mat, misplaced, EndpointLayout, LINE, MPSC_PLACES, MPSC_SLOT_HEADER};
 use super::{slots, wake, Flavor};
 use crate::error::{Error, ErrorKind, Result};
@@ -408,13 +408,8 @@ impl<'a> Sender<'a> {
     /// when live senders hold every place.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let s = Shared::open(map, offset, "mpsc sender")?;
-        for i in 0..s.max_producers {
-            let place = s.place(i)?;
-            let forks = match place.claim(map, "mpsc sender") {
-                Ok(forks) => forks,
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(e),
-            };
+        let offsets = (0..s.max_producers).map(|i| s.places + i * PLACE);
+        if let Some((_, place, forks)) = claim_first(map, offsets)? {
             let me = rustix::process::getpid().as_raw_nonzero().get();
             return Ok(Sender {
                 s,
@@ -824,11 +819,8 @@ impl<'a> Receiver<'a> {
     /// As [`Receiver::recv`]; [`RecvError::WrongSize`] for a message of another size.
     pub fn recv_value<T: FromBytes>(&mut self) -> std::result::Result<T, RecvError> {
         let mut buf = Vec::with_capacity(std::mem::size_of::<T>());
-        let len = self.recv(&mut buf)?;
-        T::read_from_bytes(&buf).map_err(|_| RecvError::WrongSize {
-            len,
-            want: std::mem::size_of::<T>(),
-        })
+        self.recv(&mut buf)?;
+        value_of(&buf)
     }
 
     fn next_msg(

@@ -662,10 +662,6 @@ impl<'a> Sender<'a> {
     /// (the consumer sees it once published).
     #[inline(always)]
     fn commit_at(&mut self, at: usize, len: usize, need: u64) {
-        // A slot reserved by the parent and committed in a fork child is not sent.
-        if platform::fork_count() != self.forks {
-            return;
-        }
         let h = header(len as u64, stamp(self.s.gen, self.head, MSG));
         let next = self.s.data + (self.head.wrapping_add(need) & self.s.mask) as usize;
         // The word after the record is marked uncommitted first: what a lap before left there
@@ -860,7 +856,11 @@ impl<'s, 'a> Slot<'s, 'a> {
     #[inline]
     fn commit_unpublished(self) -> &'s mut Sender<'a> {
         let tx = self.tx;
-        tx.commit_at(self.at, self.len, self.need);
+        // A slot reserved by the parent and committed in a fork child is not sent (the
+        // copying sends check once, in `place`).
+        if platform::fork_count() == tx.forks {
+            tx.commit_at(self.at, self.len, self.need);
+        }
         tx
     }
 }
@@ -1225,9 +1225,6 @@ impl<'a> Receiver<'a> {
     /// model in tests/loom_protocol.rs finds that interleaving.)
     #[inline]
     fn release(&mut self, end: u64) {
-        if platform::fork_count() != self.forks {
-            return;
-        }
         self.tail = end;
         if end.wrapping_sub(self.released) >= self.s.cap / 4
             || !matches!(self.committed(), Ok(Some(_)))
@@ -1404,6 +1401,10 @@ impl Msg<'_, '_> {
 
 impl Drop for Msg<'_, '_> {
     fn drop(&mut self) {
-        self.rx.release(self.end);
+        // A message received by the parent and dropped in a fork child gives nothing back.
+        // (The copying receives check once, in `locate`.)
+        if platform::fork_count() == self.rx.forks {
+            self.rx.release(self.end);
+        }
     }
 }
