@@ -5,8 +5,8 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-use common::stream::{checksum, message, messages, Rng};
-use common::{say, unique, Cleanup, Peer};
+use common::stream::{checksum, message, messages, segment, Rng};
+use common::{say, Cleanup, Peer};
 use shmkit::channel::layout::SpscLayout;
 use shmkit::channel::{spsc, Receiver, RecvError, SendError, Sender, SpscConfig, Wait};
 use shmkit::{ErrorKind, PosixShm};
@@ -84,12 +84,7 @@ fn peer() {
 
 /// A POSIX segment with a channel of `config` at offset 0, removed when dropped.
 fn channel(config: SpscConfig) -> (PosixShm, Cleanup<impl FnMut()>) {
-    let name = format!("/{}", unique("shmkit-test-channel"));
-    let n = name.clone();
-    let gone = Cleanup(move || {
-        let _ = PosixShm::unlink_name(&n);
-    });
-    let seg = PosixShm::create(&name, config.size()).unwrap();
+    let (seg, gone) = segment("shmkit-test-channel", config.size());
     spsc::create(&seg, 0, config).unwrap();
     (seg, gone)
 }

@@ -5,8 +5,8 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-use common::stream::{check, message, messages, Rng};
-use common::{say, unique, Cleanup, Peer};
+use common::stream::{check, message, messages, segment, Rng};
+use common::{say, Cleanup, Peer};
 use shmkit::channel::broadcast::{self, BroadcastConfig, Receiver, Sender};
 use shmkit::channel::layout::{BroadcastLayout, BROADCAST_PLACES, BROADCAST_SLOT_HEADER, LINE};
 use shmkit::channel::{Holder, RecvError, SendError, Wait};
@@ -72,12 +72,7 @@ fn peer() {
 
 /// A POSIX segment with a broadcast channel of `config` at offset 0, removed when dropped.
 fn channel(config: BroadcastConfig) -> (PosixShm, Cleanup<impl FnMut()>) {
-    let name = format!("/{}", unique("shmkit-test-bcast"));
-    let n = name.clone();
-    let gone = Cleanup(move || {
-        let _ = PosixShm::unlink_name(&n);
-    });
-    let seg = PosixShm::create(&name, config.size()).unwrap();
+    let (seg, gone) = segment("shmkit-test-bcast", config.size());
     broadcast::create(&seg, 0, config).unwrap();
     (seg, gone)
 }

@@ -62,12 +62,7 @@ fn peer() {
 
 /// A segment of `size` bytes removed when dropped, and an abstract socket a peer connects to.
 fn setup(size: usize) -> (PosixShm, Cleanup<impl FnMut()>, UnixListener, String) {
-    let name = format!("/{}", unique("shmkit-test-evfd"));
-    let n = name.clone();
-    let gone = Cleanup(move || {
-        let _ = PosixShm::unlink_name(&n);
-    });
-    let seg = PosixShm::create(&name, size).unwrap();
+    let (seg, gone) = common::stream::segment("shmkit-test-evfd", size);
     let sock = unique("shmkit-test-evfd-sock");
     let l =
         UnixListener::bind_addr(&SocketAddr::from_abstract_name(sock.as_bytes()).unwrap()).unwrap();

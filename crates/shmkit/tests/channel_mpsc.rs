@@ -5,8 +5,8 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-use common::stream::{check, message, messages, Rng};
-use common::{say, unique, Cleanup, Peer};
+use common::stream::{check, message, messages, segment, Rng};
+use common::{say, Cleanup, Peer};
 use shmkit::channel::layout::{MpscLayout, MPSC_PLACES};
 use shmkit::channel::mpsc::{self, MpscConfig, Receiver, Sender};
 use shmkit::channel::{Holder, RecvError, SendError, Wait};
@@ -83,12 +83,7 @@ fn peer() {
 
 /// A POSIX segment with an MPSC channel of `config` at offset 0, removed when dropped.
 fn channel(config: MpscConfig) -> (PosixShm, Cleanup<impl FnMut()>) {
-    let name = format!("/{}", unique("shmkit-test-mpsc"));
-    let n = name.clone();
-    let gone = Cleanup(move || {
-        let _ = PosixShm::unlink_name(&n);
-    });
-    let seg = PosixShm::create(&name, config.size()).unwrap();
+    let (seg, gone) = segment("shmkit-test-mpsc", config.size());
     mpsc::create(&seg, 0, config).unwrap();
     (seg, gone)
 }

@@ -6,7 +6,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-use common::{say, unique, Cleanup, Peer};
+use common::{say, Cleanup, Peer};
 use shmkit::channel::layout::{MpscLayout, SpscLayout, BROADCAST_PLACES, LINE, MPSC_PLACES};
 use shmkit::channel::mpsc::{self, MpscConfig};
 use shmkit::channel::{broadcast, spsc, RecvError, SendError, SpscConfig, Wait};
@@ -60,12 +60,7 @@ fn realtime() {
 
 /// A POSIX segment of `size` bytes, removed when the cleanup is dropped.
 fn segment(size: usize) -> (PosixShm, Cleanup<impl FnMut()>) {
-    let name = format!("/{}", unique("shmkit-review"));
-    let n = name.clone();
-    let gone = Cleanup(move || {
-        let _ = PosixShm::unlink_name(&n);
-    });
-    (PosixShm::create(&name, size).unwrap(), gone)
+    common::stream::segment("shmkit-test-regress", size)
 }
 
 fn mpsc_geometry(config: MpscConfig) -> (usize, usize, u64) {

@@ -1,6 +1,17 @@
 //! A stream of checkable messages for the channel tests: each carries its sequence number
 //! and the checksum of its random bytes.
 
+/// A POSIX segment of `size` bytes under a unique name starting with `prefix`, removed when
+/// the cleanup is dropped (also when the test fails).
+pub fn segment(prefix: &str, size: usize) -> (shmkit::PosixShm, super::Cleanup<impl FnMut()>) {
+    let name = format!("/{}", super::unique(prefix));
+    let n = name.clone();
+    let gone = super::Cleanup(move || {
+        let _ = shmkit::PosixShm::unlink_name(&n);
+    });
+    (shmkit::PosixShm::create(&name, size).unwrap(), gone)
+}
+
 /// A small deterministic generator (xorshift64*), so a failure can be replayed by seed.
 pub struct Rng(pub u64);
 impl Rng {
