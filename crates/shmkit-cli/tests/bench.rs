@@ -62,6 +62,35 @@ fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
                 "{r}"
             );
         }
+        // Each row's floors are measured just before it: the round-trip floor at 8 bytes
+        // (the futex one for the transports that sleep), memcpy at every size.
+        let size = r["size"].as_u64().unwrap();
+        if t.starts_with("floor-") || t == "memcpy" {
+            assert!(
+                r["floor_p50_ns"].is_null() && r["memcpy_bytes_per_s"].is_null(),
+                "{r}"
+            );
+        } else {
+            let sleeps = [
+                "shmkit-spsc-blocking",
+                "shmkit-spsc-eventfd",
+                "pipe",
+                "unix-stream",
+                "tcp",
+            ];
+            if size == 8 {
+                let floor = if sleeps.contains(&t) {
+                    "floor-futex"
+                } else {
+                    "floor-cacheline"
+                };
+                assert_eq!(r["floor"], floor, "{r}");
+                assert!(n("floor_p50_ns").unwrap() > 0.0, "{r}");
+            } else {
+                assert!(r["floor_p50_ns"].is_null(), "{r}");
+            }
+            assert!(n("memcpy_bytes_per_s").unwrap() > 0.0, "{r}");
+        }
         if t.starts_with("floor-") {
             assert!(n("msgs_per_s").is_none(), "{r}");
         } else {

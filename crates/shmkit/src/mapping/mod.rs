@@ -224,37 +224,52 @@ impl Mapping {
         self.check_state("check")
     }
 
-    /// Checks `offset..offset+len` against the mapping.
+    /// Checks `offset..offset+len` against the mapping. Inlined, with the error built out of
+    /// line, like every check on the accessors' path: the channels call these per message.
+    #[inline]
     fn range(&self, op: &'static str, offset: usize, len: usize) -> Result<*mut u8> {
         match offset.checked_add(len) {
             Some(end) if end <= self.len => {
                 // SAFETY: offset <= self.len, so the result is within or one past the mapping.
                 Ok(unsafe { self.ptr.as_ptr().add(offset) })
             }
-            _ => Err(Error::new(
-                ErrorKind::OutOfBounds,
-                op,
-                &self.object,
-                format!(
-                    "bytes {offset}..{} are past the end of the segment ({} bytes)",
-                    offset as u128 + len as u128,
-                    self.len
-                ),
-            )),
+            _ => Err(self.out_of_bounds(op, offset, len)),
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn out_of_bounds(&self, op: &'static str, offset: usize, len: usize) -> Error {
+        Error::new(
+            ErrorKind::OutOfBounds,
+            op,
+            &self.object,
+            format!(
+                "bytes {offset}..{} are past the end of the segment ({} bytes)",
+                offset as u128 + len as u128,
+                self.len
+            ),
+        )
+    }
+
+    #[inline]
     fn check_writable(&self, op: &'static str) -> Result<()> {
         if self.writable {
             Ok(())
         } else {
-            Err(Error::new(
-                ErrorKind::ReadOnly,
-                op,
-                &self.object,
-                "the mapping is read-only",
-            ))
+            Err(self.read_only(op))
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn read_only(&self, op: &'static str) -> Error {
+        Error::new(
+            ErrorKind::ReadOnly,
+            op,
+            &self.object,
+            "the mapping is read-only",
+        )
     }
 
     /// Runs `f`, which touches the mapping's memory, between two state checks: the first keeps
@@ -286,6 +301,7 @@ impl Mapping {
     }
 
     #[cold]
+    #[inline(never)]
     fn state_error(&self, op: &'static str, state: u32) -> Error {
         if state & ABSENT != 0 {
             return Error::new(
@@ -347,6 +363,7 @@ impl Mapping {
     /// # Errors
     /// [`ErrorKind::OutOfBounds`] if `offset + buf.len()` is past the end; the errors of
     /// [`Mapping::check`], checked before and after the copy.
+    #[inline]
     pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<()> {
         let src = self.range("read_at", offset, buf.len())?;
         // SAFETY: `range` checked that [src, src+len) is inside the mapping and `touch` that
@@ -362,6 +379,7 @@ impl Mapping {
     ///
     /// # Errors
     /// [`ErrorKind::ReadOnly`] on a read-only mapping; otherwise as [`Mapping::read_at`].
+    #[inline]
     pub fn write_at(&self, offset: usize, data: &[u8]) -> Result<()> {
         self.check_writable("write_at")?;
         let dst = self.range("write_at", offset, data.len())?;
@@ -412,22 +430,26 @@ impl Mapping {
         self.write_at(offset, value.as_bytes())
     }
 
+    #[inline]
     fn atomic_ptr<A>(&self, op: &'static str, offset: usize) -> Result<*mut A> {
         self.check_writable(op)?;
         let p = self.range(op, offset, std::mem::size_of::<A>())?;
         self.check_state(op)?;
         if (p as usize) % std::mem::align_of::<A>() != 0 {
-            return Err(Error::new(
-                ErrorKind::Misaligned,
-                op,
-                &self.object,
-                format!(
-                    "offset {offset} is not a multiple of {}",
-                    std::mem::align_of::<A>()
-                ),
-            ));
+            return Err(self.misaligned(op, offset, std::mem::align_of::<A>()));
         }
         Ok(p as *mut A)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn misaligned(&self, op: &'static str, offset: usize, align: usize) -> Error {
+        Error::new(
+            ErrorKind::Misaligned,
+            op,
+            &self.object,
+            format!("offset {offset} is not a multiple of {align}"),
+        )
     }
 
     /// An `AtomicU32` at `offset` (a multiple of 4). Atomics are how processes that share
@@ -448,6 +470,7 @@ impl Mapping {
     /// assert!(seg.atomic_u32(6).is_err()); // misaligned
     /// # Ok::<(), shmkit::Error>(())
     /// ```
+    #[inline]
     pub fn atomic_u32(&self, offset: usize) -> Result<&AtomicU32> {
         let p = self.atomic_ptr::<AtomicU32>("atomic_u32", offset)?;
         // SAFETY: aligned, in bounds and writable (checked); AtomicU32 is valid for every bit
@@ -461,6 +484,7 @@ impl Mapping {
     ///
     /// # Errors
     /// As [`Mapping::atomic_u32`], for an offset that must be a multiple of 8.
+    #[inline]
     pub fn atomic_u64(&self, offset: usize) -> Result<&AtomicU64> {
         let p = self.atomic_ptr::<AtomicU64>("atomic_u64", offset)?;
         // SAFETY: as in `atomic_u32`.

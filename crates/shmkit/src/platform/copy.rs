@@ -57,6 +57,7 @@ unsafe fn movsb(src: *const u8, dst: *mut u8, len: usize) {
 /// `src..src+len` is mapped and readable for the whole call (bytes another party writes
 /// meanwhile are fine: they are read atomically); `dst..dst+len` is valid for writes, not
 /// accessed concurrently by anyone else, and does not overlap the source.
+#[inline]
 pub(crate) unsafe fn load(src: *const u8, dst: *mut u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     if len >= BULK {
@@ -93,6 +94,7 @@ pub(crate) unsafe fn load(src: *const u8, dst: *mut u8, len: usize) {
 /// `dst..dst+len` is mapped and writable for the whole call (others may access it meanwhile:
 /// it is written atomically); `src..src+len` is valid for reads, not written concurrently by
 /// anyone else, and does not overlap the destination.
+#[inline]
 pub(crate) unsafe fn store(src: *const u8, dst: *mut u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     if len >= BULK {

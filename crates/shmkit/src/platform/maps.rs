@@ -67,6 +67,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     /// The state bits (`Acquire`: a reader that sees a fault bit sees the replacement done).
+    #[inline]
     pub fn state(&self) -> u32 {
         self.state.load(Ordering::Acquire)
     }

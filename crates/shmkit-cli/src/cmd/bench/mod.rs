@@ -26,6 +26,13 @@ use std::time::{Duration, Instant};
 /// TCP_NODELAY). Each figure is shown with its ratio to its floor and to the pipe. The two
 /// processes are pinned to the first two CPUs this process may use, when it has two.
 ///
+/// The floors of each row are measured again just before it (at 8 bytes the cache-line
+/// ping-pong for the transports that spin, the futex one for those that sleep; memcpy at the
+/// row's size), and its ratios are to those: on a shared or virtual machine the floors
+/// themselves move by several times as the host moves the CPUs about, so a floor measured a
+/// minute earlier says little. --json gives them per row (floor, floor_p50_ns,
+/// memcpy_bytes_per_s).
+///
 /// iceoryx2 (0.10, publish-subscribe, busy-polled, lossless) is measured with --with iceoryx2
 /// by its own binary, shmkit-bench-iceoryx2, built apart from shmkit because it doubles the
 /// build: `cargo build --release -p shmkit-iceoryx2` puts it beside `shmkit` in target/release
@@ -49,7 +56,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE.svg")]
     plot: Option<std::path::PathBuf>,
     /// Print JSON: an array of rows (transport, size, rtt_min_ns, rtt_p50_ns, rtt_p99_ns,
-    /// rtt_p999_ns, rtt_max_ns, msgs_per_s, bytes_per_s; null where not measured).
+    /// rtt_p999_ns, rtt_max_ns, msgs_per_s, bytes_per_s, and the floors measured just before
+    /// the row: floor, floor_p50_ns, memcpy_bytes_per_s; null where not measured).
     #[arg(long)]
     json: bool,
 }
@@ -157,6 +165,7 @@ fn run_iceoryx2(
         ]),
         msgs_per_s: v["msgs_per_s"].as_f64(),
         bytes_per_s: v["bytes_per_s"].as_f64(),
+        ..Row::default()
     })
 }
 
@@ -169,6 +178,33 @@ struct Row {
     rtt: Option<[u64; 5]>,
     msgs_per_s: Option<f64>,
     bytes_per_s: Option<f64>,
+    /// The p50 of this row's floor (see [`floor_of`]), measured just before it: 8-byte rows.
+    floor_p50: Option<u64>,
+    /// Single-core memcpy bandwidth at this row's size, measured just before it.
+    memcpy_bytes_per_s: Option<f64>,
+}
+
+/// The floor a transport's 8-byte round trip is set against: the raw futex ping-pong for
+/// those that sleep, the cache-line one for those that spin.
+fn floor_of(t: &str) -> &'static str {
+    if matches!(
+        t,
+        "shmkit-spsc-blocking" | "shmkit-spsc-eventfd" | "pipe" | "unix-stream" | "tcp"
+    ) {
+        "floor-futex"
+    } else {
+        "floor-cacheline"
+    }
+}
+
+/// How long memcpy is measured: its own row, and the pairing before each other row.
+fn memcpy_time(quick: bool, paired: bool) -> Duration {
+    Duration::from_millis(match (quick, paired) {
+        (true, true) => 20,
+        (true, false) => 50,
+        (false, true) => 100,
+        (false, false) => 300,
+    })
 }
 
 /// How many round trips and streamed messages for `size`.
@@ -336,12 +372,26 @@ fn memcpy(size: usize, dur: Duration) -> Row {
         rtt: None,
         msgs_per_s: Some(n as f64 / secs),
         bytes_per_s: Some(n as f64 * size as f64 / secs),
+        ..Row::default()
     }
 }
 
-/// Runs one transport at one size: sets it up, starts the peer, measures.
-fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result<Row, Fail> {
+/// Runs one transport at one size: sets it up, starts the peer, measures. A floor `paired`
+/// with another row makes as many round trips as that row (its own row, four times more).
+fn run_one(
+    t: &str,
+    size: usize,
+    quick: bool,
+    peer_cpu: Option<usize>,
+    paired: bool,
+) -> Result<Row, Fail> {
     let (trips, msgs) = counts(size, quick);
+    // Told to the peer as they are.
+    let trips = if link::word_only(t) && !paired {
+        trips * 4
+    } else {
+        trips
+    };
     let exe = std::env::current_exe().map_err(|e| Fail::error(format!("own executable: {e}")))?;
     let peer = |extra: &str| {
         let mut c = Command::new(&exe);
@@ -406,7 +456,7 @@ fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result
             let r = match t {
                 "floor-cacheline" | "floor-futex" => {
                     let mut l = Floor::open(&seg, false, t == "floor-futex").map_err(failed)?;
-                    measure_floor(&mut l, trips * 4)
+                    measure_floor(&mut l, trips)
                 }
                 "shmkit-broadcast" => {
                     let mut l = Bcast::open(&seg, size, false).map_err(failed)?;
@@ -482,14 +532,7 @@ fn run_one(t: &str, size: usize, quick: bool, peer_cpu: Option<usize>) -> Result
             finish(child)?;
             r
         }
-        "memcpy" => memcpy(
-            size,
-            if quick {
-                Duration::from_millis(50)
-            } else {
-                Duration::from_millis(300)
-            },
-        ),
+        "memcpy" => memcpy(size, memcpy_time(quick, false)),
         _ => return Err(Fail::usage(format!("unknown transport {t}"))),
     };
     row.transport = t.to_string();
@@ -526,7 +569,7 @@ pub fn peer(args: &[String]) -> u8 {
             "floor-cacheline" | "floor-futex" => {
                 let seg = memory()?;
                 let mut l = Floor::open(&seg, true, t == "floor-futex")?;
-                answer(&mut l, 8, trips * 4, 0)
+                answer(&mut l, 8, trips, 0)
             }
             "shmkit-broadcast" => {
                 let seg = memory()?;
@@ -685,12 +728,38 @@ pub fn run(a: Args) -> CmdResult {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").expect("template"),
     );
     let mut rows = Vec::new();
+    let chosen = |t: &str| transports.iter().any(|x| x == t);
     for (t, s) in &jobs {
         bar.set_message(format!("{t} {}", shmkit::size::human(*s as u64)));
-        rows.push(match &iceoryx2 {
+        // Each ratio to a floor is to the floor measured just before the row: on a shared
+        // machine the floors themselves move (the cache-line round trip went from 90 to
+        // 470 ns and back within one run here, as the host moved the two CPUs), and a floor
+        // measured a minute earlier made ratios of 0.4x or 1.9x of the same code.
+        let floor = floor_of(t);
+        let floor_p50 = if *s == 8
+            && !t.starts_with("floor-")
+            && t != "memcpy"
+            && chosen(floor)
+            && (cpus.is_some() || !spins(floor))
+        {
+            run_one(floor, 8, a.quick, cpus.map(|c| c.1), true)?
+                .rtt
+                .map(|x| x[1])
+        } else {
+            None
+        };
+        let memcpy_bytes_per_s = if t != "memcpy" && !link::word_only(t) && chosen("memcpy") {
+            memcpy(*s, memcpy_time(a.quick, true)).bytes_per_s
+        } else {
+            None
+        };
+        let mut row = match &iceoryx2 {
             Some(bin) if t == ICEORYX2 => run_iceoryx2(bin, *s, a.quick, cpus)?,
-            _ => run_one(t, *s, a.quick, cpus.map(|c| c.1))?,
-        });
+            _ => run_one(t, *s, a.quick, cpus.map(|c| c.1), false)?,
+        };
+        row.floor_p50 = floor_p50;
+        row.memcpy_bytes_per_s = memcpy_bytes_per_s;
+        rows.push(row);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -711,6 +780,10 @@ pub fn run(a: Args) -> CmdResult {
                     "rtt_min_ns": at(0), "rtt_p50_ns": at(1), "rtt_p99_ns": at(2),
                     "rtt_p999_ns": at(3), "rtt_max_ns": at(4),
                     "msgs_per_s": r.msgs_per_s, "bytes_per_s": r.bytes_per_s,
+                    "floor": (r.size == 8 && !link::word_only(&r.transport)
+                        && r.transport != "memcpy").then(|| floor_of(&r.transport)),
+                    "floor_p50_ns": r.floor_p50,
+                    "memcpy_bytes_per_s": r.memcpy_bytes_per_s,
                 })
             })
             .collect();
@@ -742,14 +815,14 @@ pub fn run(a: Args) -> CmdResult {
     }
     table.set_header(header);
     for r in &rows {
-        let floor = if r.transport.contains("blocking")
-            || r.transport.contains("eventfd")
-            || r.transport == "floor-futex"
-        {
-            find("floor-futex", 8)
-        } else {
-            find("floor-cacheline", 8)
-        };
+        // The floors measured just before the row; their own rows where none was.
+        let floor = r
+            .floor_p50
+            .map(|p| p as f64)
+            .or_else(|| p50(find(floor_of(&r.transport), 8)));
+        let copy_floor = r
+            .memcpy_bytes_per_s
+            .or_else(|| find("memcpy", r.size).and_then(|m| m.bytes_per_s));
         let rtt = |i: usize| r.rtt.map_or("-".into(), |x| ns(x[i]));
         let gbs = r.bytes_per_s.map(|b| b / 1e9);
         let mut cells = vec![
@@ -764,7 +837,7 @@ pub fn run(a: Args) -> CmdResult {
                 .map_or("-".into(), |m| format!("{:.2}M", m / 1e6)),
             gbs.map_or("-".into(), |g| format!("{g:.2}")),
             if r.size == 8 && !r.transport.starts_with("floor") {
-                ratio(p50(Some(r)), p50(floor))
+                ratio(p50(Some(r)), floor)
             } else {
                 "-".into()
             },
@@ -772,12 +845,7 @@ pub fn run(a: Args) -> CmdResult {
             if r.transport == "memcpy" {
                 "-".into()
             } else {
-                ratio(
-                    gbs,
-                    find("memcpy", r.size)
-                        .and_then(|m| m.bytes_per_s)
-                        .map(|b| b / 1e9),
-                )
+                ratio(gbs, copy_floor.map(|b| b / 1e9))
             },
             ratio(
                 gbs,
