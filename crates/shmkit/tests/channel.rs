@@ -461,3 +461,52 @@ fn a_consumer_that_read_everything_holds_nothing_back() {
         assert_eq!(rx.try_recv(&mut buf).unwrap(), 120);
     }
 }
+
+/// A consumer that read every message and then does nothing more (say it waits on another
+/// channel for the producer's next step) holds back no byte that the producer could need: a
+/// message of the largest size still goes in at once, whatever was sent before, for shapes
+/// from small messages (where the consumer keeps what it read without looking further) to
+/// messages of half the channel (where it gives back at once what it read).
+#[test]
+fn bytes_read_and_held_never_keep_the_producer_waiting() {
+    for (cap, max) in [
+        (4096, 8),
+        (4096, 200),
+        (4096, 1000),
+        (4096, 1500),
+        (4096, 2040),
+    ] {
+        let config = SpscConfig::new(cap).max_message(max);
+        let seg = shmkit::AnonShared::new(config.size()).unwrap();
+        spsc::create(&seg, 0, config).unwrap();
+        let mut tx = Sender::open(&seg, 0).unwrap();
+        let mut rx = Receiver::open(&seg, 0).unwrap();
+        let mut rng = Rng(cap as u64 ^ max as u64);
+        let mut buf = Vec::new();
+        let big = vec![7u8; max];
+        for round in 0..2000 {
+            // Up to 8 messages of random sizes, as many as fit, then exactly those received:
+            // no receive finds the channel empty (that would give back what is held).
+            let mut sent = 0;
+            for _ in 0..1 + rng.next() % 8 {
+                let len = 1 + rng.next() as usize % max;
+                match tx.try_send(&vec![1u8; len]) {
+                    Ok(()) => sent += 1,
+                    Err(SendError::Full) => break,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            for _ in 0..sent {
+                rx.try_recv(&mut buf).unwrap();
+            }
+            match tx.try_send(&big) {
+                Ok(()) => {}
+                Err(e) => panic!(
+                    "capacity {cap}, largest {max}, round {round}: a largest message after \
+                     everything was read: {e}"
+                ),
+            }
+            assert_eq!(rx.try_recv(&mut buf).unwrap(), max);
+        }
+    }
+}
