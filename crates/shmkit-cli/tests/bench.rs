@@ -16,11 +16,13 @@ fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
             .collect()
     };
     let before = shm();
+    let word = |t: &str| t == "floor-cacheline" || t == "floor-futex";
     let v = json(&["bench", "--quick", "--sizes", "8,4K", "--json"]);
     let rows = v.as_array().unwrap();
     let want = [
         "floor-cacheline",
         "floor-futex",
+        "floor-ring",
         "memcpy",
         "shmkit-spsc-spin",
         "shmkit-spsc-blocking",
@@ -36,12 +38,8 @@ fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
             .filter(|r| r["transport"] == t)
             .map(|r| r["size"].as_u64().unwrap())
             .collect();
-        // The floors carry one word: 8 bytes only.
-        let expect: &[u64] = if t.starts_with("floor-") {
-            &[8]
-        } else {
-            &[8, 4096]
-        };
+        // The word floors carry one word: 8 bytes only.
+        let expect: &[u64] = if word(t) { &[8] } else { &[8, 4096] };
         assert_eq!(sizes, expect, "{t}");
     }
     for r in rows {
@@ -63,13 +61,20 @@ fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
             );
         }
         // Each row's floors are measured just before it: the round-trip floor at 8 bytes
-        // (the futex one for the transports that sleep), memcpy at every size.
+        // (the futex one for the transports that sleep), memcpy at every size, and the raw
+        // ring at every size for the shared-memory transports.
         let size = r["size"].as_u64().unwrap();
-        if t.starts_with("floor-") || t == "memcpy" {
+        if word(t) || t == "memcpy" {
             assert!(
                 r["floor_p50_ns"].is_null() && r["memcpy_bytes_per_s"].is_null(),
                 "{r}"
             );
+        } else if t == "floor-ring" {
+            assert!(
+                r["floor_p50_ns"].is_null() && r["ring_p50_ns"].is_null(),
+                "{r}"
+            );
+            assert!(n("memcpy_bytes_per_s").unwrap() > 0.0, "{r}");
         } else {
             let sleeps = [
                 "shmkit-spsc-blocking",
@@ -90,8 +95,14 @@ fn a_quick_run_gives_a_row_per_transport_and_size_with_consistent_figures() {
                 assert!(r["floor_p50_ns"].is_null(), "{r}");
             }
             assert!(n("memcpy_bytes_per_s").unwrap() > 0.0, "{r}");
+            if t.starts_with("shmkit-") {
+                assert!(n("ring_p50_ns").unwrap() > 0.0, "{r}");
+                assert!(n("ring_bytes_per_s").unwrap() > 0.0, "{r}");
+            } else {
+                assert!(r["ring_p50_ns"].is_null(), "{r}");
+            }
         }
-        if t.starts_with("floor-") {
+        if word(t) {
             assert!(n("msgs_per_s").is_none(), "{r}");
         } else {
             let (m, b) = (n("msgs_per_s").unwrap(), n("bytes_per_s").unwrap());

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 pub const LOST: Duration = Duration::from_secs(10);
 
 /// Every transport, in the order of the table.
-pub const ALL: [&str; 10] = [
+pub const ALL: [&str; 11] = [
     "floor-cacheline",
     "floor-futex",
+    "floor-ring",
     "memcpy",
     "shmkit-spsc-spin",
     "shmkit-spsc-blocking",
@@ -25,9 +26,14 @@ pub const ALL: [&str; 10] = [
     "tcp",
 ];
 
-/// The two floors carry one word: measured at 8 bytes only.
+/// The two word floors carry one word: measured at 8 bytes only.
 pub fn word_only(t: &str) -> bool {
-    t.starts_with("floor-")
+    matches!(t, "floor-cacheline" | "floor-futex")
+}
+
+/// The transports that are floors (no floor of their own).
+pub fn is_floor(t: &str) -> bool {
+    t.starts_with("floor-") || t == "memcpy"
 }
 
 /// One side of a link.
@@ -84,6 +90,9 @@ pub fn channel_config(size: usize) -> SpscConfig {
 pub fn make_segment(t: &str, size: usize) -> shmkit::Result<Memfd> {
     if word_only(t) {
         return Memfd::create("shmkit-bench", 4096);
+    }
+    if t == "floor-ring" {
+        return faulted(Memfd::create("shmkit-bench", 2 * Ring::span(size))?);
     }
     if t == "shmkit-broadcast" {
         let back = broadcast_config(size).size().next_multiple_of(4096);
@@ -323,6 +332,114 @@ impl Link for SpscEventfd<'_> {
             return Err(err(format!("a {n}-byte message, {} expected", buf.len())));
         }
         buf.copy_from_slice(&self.scratch);
+        Ok(())
+    }
+}
+
+/// The streaming floor: what two CPUs move through shared memory with nothing but a copy in
+/// and a copy out. Each way, a ring of fixed slots of the message size (as many bytes in all
+/// as the SPSC channel of that size has), a count of messages written and one of messages
+/// read, each on its own line, spun on; no header, no check, no wake-up. The copies are the
+/// channel's own (`Mapping::write_at`/`read_at`).
+pub struct Ring<'a> {
+    map: &'a Mapping,
+    out: usize,
+    back: usize,
+    slots: u64,
+    stride: usize,
+    sent: u64,
+    /// The peer's count of messages read on `out`, as last seen.
+    read: u64,
+    got: u64,
+}
+
+/// A ring's counts, then its slots from here.
+const RING_SLOTS_AT: usize = 256;
+
+impl<'a> Ring<'a> {
+    /// Slot stride and count for messages of `size` bytes.
+    fn shape(size: usize) -> (usize, u64) {
+        let stride = size.next_multiple_of(64);
+        let cap = channel_config(size).capacity;
+        (stride, (cap / stride).max(2) as u64)
+    }
+
+    /// Bytes one ring takes (a multiple of 4096).
+    pub fn span(size: usize) -> usize {
+        let (stride, slots) = Self::shape(size);
+        (RING_SLOTS_AT + stride * slots as usize).next_multiple_of(4096)
+    }
+
+    pub fn open(map: &'a Mapping, size: usize, peer: bool) -> io::Result<Self> {
+        let (stride, slots) = Self::shape(size);
+        let span = Self::span(size);
+        let (out, back) = if peer { (span, 0) } else { (0, span) };
+        Ok(Ring {
+            map,
+            out,
+            back,
+            slots,
+            stride,
+            sent: 0,
+            read: 0,
+            got: 0,
+        })
+    }
+
+    /// The written count (at 0) or the read count (at 128) of the ring at `ring`.
+    fn count(&self, ring: usize, read: bool) -> io::Result<&'a AtomicU64> {
+        self.map
+            .atomic_u64(ring + if read { 128 } else { 0 })
+            .map_err(err)
+    }
+
+    fn slot(&self, ring: usize, n: u64) -> usize {
+        ring + RING_SLOTS_AT + (n % self.slots) as usize * self.stride
+    }
+}
+
+/// Spins until `ready` (with `spin_loop`), giving up after [`LOST`].
+fn spin_until(mut ready: impl FnMut() -> bool) -> io::Result<()> {
+    let mut spins = 0u32;
+    let mut since: Option<Instant> = None;
+    while !ready() {
+        std::hint::spin_loop();
+        spins = spins.wrapping_add(1);
+        if spins % (1 << 20) == 0 && since.get_or_insert_with(Instant::now).elapsed() > LOST {
+            return Err(err("the other process did not answer for 10 s"));
+        }
+    }
+    Ok(())
+}
+
+impl Link for Ring<'_> {
+    fn send(&mut self, buf: &[u8]) -> io::Result<()> {
+        let read = self.count(self.out, true)?;
+        if self.sent - self.read >= self.slots {
+            // Acquire: the peer's copy out of the slot happens before ours into it.
+            spin_until(|| {
+                self.read = read.load(Ordering::Acquire);
+                self.sent - self.read < self.slots
+            })?;
+        }
+        self.map
+            .write_at(self.slot(self.out, self.sent), buf)
+            .map_err(err)?;
+        self.sent += 1;
+        // Release: the slot's bytes before the count.
+        self.count(self.out, false)?
+            .store(self.sent, Ordering::Release);
+        Ok(())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let written = self.count(self.back, false)?;
+        spin_until(|| written.load(Ordering::Acquire) > self.got)?;
+        self.map
+            .read_at(self.slot(self.back, self.got), buf)
+            .map_err(err)?;
+        self.got += 1;
+        self.count(self.back, true)?
+            .store(self.got, Ordering::Release);
         Ok(())
     }
 }

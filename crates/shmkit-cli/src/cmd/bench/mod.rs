@@ -7,7 +7,7 @@ mod plot;
 use crate::fail::{code, CmdResult, Fail};
 use crate::parse;
 use hdrhistogram::Histogram;
-use link::{Bcast, Floor, Link, Spsc, SpscEventfd, Stream};
+use link::{Bcast, Floor, Link, Ring, Spsc, SpscEventfd, Stream};
 use shmkit::channel::Wait;
 use std::io::{self, Write};
 use std::process::{Command, Stdio};
@@ -18,20 +18,24 @@ use std::time::{Duration, Instant};
 /// other) and one-way streaming throughput, for each message size.
 ///
 /// Transports: floor-cacheline (one word each way, spun on: the hardware floor, 8 B only),
-/// floor-futex (the same, slept on with a raw futex, 8 B only), memcpy (one core copying the
-/// bytes: the copy floor), shmkit-spsc-spin, shmkit-spsc-blocking, shmkit-spsc-eventfd (the
-/// consumers sleep in epoll on an eventfd their producer signals), shmkit-broadcast (one
-/// consumer, adaptive waits; its stream kept within half the slots by acknowledgements on
-/// the way back, since a broadcast producer never waits), pipe, unix-stream, tcp (loopback,
-/// TCP_NODELAY). Each figure is shown with its ratio to its floor and to the pipe. The two
-/// processes are pinned to the first two CPUs this process may use, when it has two.
+/// floor-futex (the same, slept on with a raw futex, 8 B only), floor-ring (each way a raw
+/// ring of fixed slots and two counts, a copy in and a copy out, spun on: what the two CPUs
+/// move through shared memory with nothing else, at every size), memcpy (one core copying
+/// the bytes: the copy floor), shmkit-spsc-spin, shmkit-spsc-blocking, shmkit-spsc-eventfd
+/// (the consumers sleep in epoll on an eventfd their producer signals), shmkit-broadcast
+/// (one consumer, adaptive waits; its stream kept within half the slots by acknowledgements
+/// on the way back, since a broadcast producer never waits), pipe, unix-stream, tcp
+/// (loopback, TCP_NODELAY). Each figure is shown with its ratio to its floors and to the
+/// pipe. The two processes are pinned to the first two CPUs this process may use, when it
+/// has two.
 ///
 /// The floors of each row are measured again just before it (at 8 bytes the cache-line
 /// ping-pong for the transports that spin, the futex one for those that sleep; memcpy at the
-/// row's size), and its ratios are to those: on a shared or virtual machine the floors
-/// themselves move by several times as the host moves the CPUs about, so a floor measured a
-/// minute earlier says little. --json gives them per row (floor, floor_p50_ns,
-/// memcpy_bytes_per_s).
+/// row's size; the raw ring at the row's size for the shared-memory transports), and its
+/// ratios are to those: on a shared or virtual machine the floors themselves move by several
+/// times as the host moves the CPUs about, so a floor measured a minute earlier says little.
+/// --json gives them per row (floor, floor_p50_ns, memcpy_bytes_per_s, ring_p50_ns,
+/// ring_bytes_per_s).
 ///
 /// iceoryx2 (0.10, publish-subscribe, busy-polled, lossless) is measured with --with iceoryx2
 /// by its own binary, shmkit-bench-iceoryx2, built apart from shmkit because it doubles the
@@ -57,7 +61,8 @@ pub struct Args {
     plot: Option<std::path::PathBuf>,
     /// Print JSON: an array of rows (transport, size, rtt_min_ns, rtt_p50_ns, rtt_p99_ns,
     /// rtt_p999_ns, rtt_max_ns, msgs_per_s, bytes_per_s, and the floors measured just before
-    /// the row: floor, floor_p50_ns, memcpy_bytes_per_s; null where not measured).
+    /// the row: floor, floor_p50_ns, memcpy_bytes_per_s, ring_p50_ns, ring_bytes_per_s; null
+    /// where not measured).
     #[arg(long)]
     json: bool,
 }
@@ -182,6 +187,10 @@ struct Row {
     floor_p50: Option<u64>,
     /// Single-core memcpy bandwidth at this row's size, measured just before it.
     memcpy_bytes_per_s: Option<f64>,
+    /// The raw ring's p50 and bandwidth at this row's size, measured just before it (the
+    /// shared-memory transports).
+    ring_p50: Option<u64>,
+    ring_bytes_per_s: Option<f64>,
 }
 
 /// The floor a transport's 8-byte round trip is set against: the raw futex ping-pong for
@@ -246,7 +255,10 @@ fn accept_within_lost(l: impl std::os::fd::AsFd) -> io::Result<()> {
 
 /// Spinning on one CPU measures the scheduler, not the transport.
 fn spins(t: &str) -> bool {
-    matches!(t, "floor-cacheline" | "shmkit-spsc-spin" | ICEORYX2)
+    matches!(
+        t,
+        "floor-cacheline" | "floor-ring" | "shmkit-spsc-spin" | ICEORYX2
+    )
 }
 
 /// Prints `text` on stdout; a closed stdout (`shmkit bench | head`) ends quietly.
@@ -446,6 +458,7 @@ fn run_one(
         }
         "floor-cacheline"
         | "floor-futex"
+        | "floor-ring"
         | "shmkit-spsc-spin"
         | "shmkit-spsc-blocking"
         | "shmkit-broadcast" => {
@@ -457,6 +470,10 @@ fn run_one(
                 "floor-cacheline" | "floor-futex" => {
                     let mut l = Floor::open(&seg, false, t == "floor-futex").map_err(failed)?;
                     measure_floor(&mut l, trips)
+                }
+                "floor-ring" => {
+                    let mut l = Ring::open(&seg, size, false).map_err(failed)?;
+                    measure(&mut l, size, trips, msgs)
                 }
                 "shmkit-broadcast" => {
                     let mut l = Bcast::open(&seg, size, false).map_err(failed)?;
@@ -570,6 +587,11 @@ pub fn peer(args: &[String]) -> u8 {
                 let seg = memory()?;
                 let mut l = Floor::open(&seg, true, t == "floor-futex")?;
                 answer(&mut l, 8, trips, 0)
+            }
+            "floor-ring" => {
+                let seg = memory()?;
+                let mut l = Ring::open(&seg, size, true)?;
+                answer(&mut l, size, trips, msgs)
             }
             "shmkit-broadcast" => {
                 let seg = memory()?;
@@ -737,8 +759,7 @@ pub fn run(a: Args) -> CmdResult {
         // measured a minute earlier made ratios of 0.4x or 1.9x of the same code.
         let floor = floor_of(t);
         let floor_p50 = if *s == 8
-            && !t.starts_with("floor-")
-            && t != "memcpy"
+            && !link::is_floor(t)
             && chosen(floor)
             && (cpus.is_some() || !spins(floor))
         {
@@ -753,12 +774,24 @@ pub fn run(a: Args) -> CmdResult {
         } else {
             None
         };
+        // The raw ring for the shared-memory transports: what the two CPUs move with a copy in
+        // and a copy out, now.
+        let ring = if (t.starts_with("shmkit-") || t == ICEORYX2)
+            && chosen("floor-ring")
+            && cpus.is_some()
+        {
+            Some(run_one("floor-ring", *s, a.quick, cpus.map(|c| c.1), true)?)
+        } else {
+            None
+        };
         let mut row = match &iceoryx2 {
             Some(bin) if t == ICEORYX2 => run_iceoryx2(bin, *s, a.quick, cpus)?,
             _ => run_one(t, *s, a.quick, cpus.map(|c| c.1), false)?,
         };
         row.floor_p50 = floor_p50;
         row.memcpy_bytes_per_s = memcpy_bytes_per_s;
+        row.ring_p50 = ring.as_ref().and_then(|r| r.rtt).map(|x| x[1]);
+        row.ring_bytes_per_s = ring.and_then(|r| r.bytes_per_s);
         rows.push(row);
         bar.inc(1);
     }
@@ -780,10 +813,12 @@ pub fn run(a: Args) -> CmdResult {
                     "rtt_min_ns": at(0), "rtt_p50_ns": at(1), "rtt_p99_ns": at(2),
                     "rtt_p999_ns": at(3), "rtt_max_ns": at(4),
                     "msgs_per_s": r.msgs_per_s, "bytes_per_s": r.bytes_per_s,
-                    "floor": (r.size == 8 && !link::word_only(&r.transport)
-                        && r.transport != "memcpy").then(|| floor_of(&r.transport)),
+                    "floor": (r.size == 8 && !link::is_floor(&r.transport))
+                        .then(|| floor_of(&r.transport)),
                     "floor_p50_ns": r.floor_p50,
                     "memcpy_bytes_per_s": r.memcpy_bytes_per_s,
+                    "ring_p50_ns": r.ring_p50,
+                    "ring_bytes_per_s": r.ring_bytes_per_s,
                 })
             })
             .collect();
@@ -808,6 +843,7 @@ pub fn run(a: Args) -> CmdResult {
         "p50/floor",
         "p50/pipe",
         "GB/s/memcpy",
+        "GB/s/ring",
         "GB/s/pipe",
     ];
     if with_ice {
@@ -823,6 +859,9 @@ pub fn run(a: Args) -> CmdResult {
         let copy_floor = r
             .memcpy_bytes_per_s
             .or_else(|| find("memcpy", r.size).and_then(|m| m.bytes_per_s));
+        let ring_floor = r
+            .ring_bytes_per_s
+            .or_else(|| find("floor-ring", r.size).and_then(|m| m.bytes_per_s));
         let rtt = |i: usize| r.rtt.map_or("-".into(), |x| ns(x[i]));
         let gbs = r.bytes_per_s.map(|b| b / 1e9);
         let mut cells = vec![
@@ -836,7 +875,7 @@ pub fn run(a: Args) -> CmdResult {
             r.msgs_per_s
                 .map_or("-".into(), |m| format!("{:.2}M", m / 1e6)),
             gbs.map_or("-".into(), |g| format!("{g:.2}")),
-            if r.size == 8 && !r.transport.starts_with("floor") {
+            if r.size == 8 && !link::is_floor(&r.transport) {
                 ratio(p50(Some(r)), floor)
             } else {
                 "-".into()
@@ -846,6 +885,11 @@ pub fn run(a: Args) -> CmdResult {
                 "-".into()
             } else {
                 ratio(gbs, copy_floor.map(|b| b / 1e9))
+            },
+            if link::is_floor(&r.transport) {
+                "-".into()
+            } else {
+                ratio(gbs, ring_floor.map(|b| b / 1e9))
             },
             ratio(
                 gbs,
