@@ -72,6 +72,17 @@ fn peer() {
             // SAFETY: _exit ends the process at once: no destructor publishes "later".
             unsafe { libc::_exit(0) };
         }
+        // Reads `args[1]` messages (all there are), says so, then waits to be killed.
+        "read-then-die" => {
+            let n: usize = args[1].parse().unwrap();
+            let mut rx = Receiver::open(&seg, 0).unwrap();
+            let mut buf = Vec::new();
+            for _ in 0..n {
+                rx.recv(&mut buf).unwrap();
+            }
+            say("read");
+            common::cue();
+        }
         // Holds the consumer end and reads nothing, until killed.
         "hold-consumer" => {
             let _rx = Receiver::open(&seg, 0).unwrap();
@@ -509,4 +520,130 @@ fn bytes_read_and_held_never_keep_the_producer_waiting() {
             assert_eq!(rx.try_recv(&mut buf).unwrap(), max);
         }
     }
+}
+
+/// How many 8-byte messages go in with `try_send` before the channel is full.
+fn fill_with_8_byte_messages(tx: &mut Sender<'_>) -> usize {
+    let mut n = 0;
+    loop {
+        match tx.try_send(&[0u8; 8]) {
+            Ok(()) => n += 1,
+            Err(SendError::Full) => return n,
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
+/// A consumer that read everything holds nothing: the producer has the whole channel again,
+/// and `stat` says it is empty. (A consumer that kept what it read until it next waited made
+/// 63 of the 255 places unusable here; a reviewer's reproducer.)
+#[test]
+fn a_consumer_that_read_everything_leaves_the_whole_channel() {
+    let config = SpscConfig::new(4096).max_message(8);
+    let seg = shmkit::AnonShared::new(config.size()).unwrap();
+    spsc::create(&seg, 0, config).unwrap();
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let mut buf = Vec::new();
+    let all = fill_with_8_byte_messages(&mut tx);
+    assert_eq!(all, 255);
+    for _ in 0..all {
+        rx.try_recv(&mut buf).unwrap();
+    }
+    for _ in 0..63 {
+        tx.try_send(&[1u8; 8]).unwrap();
+    }
+    for _ in 0..63 {
+        rx.try_recv(&mut buf).unwrap();
+    }
+    assert_eq!(spsc::stat(&seg, 0).unwrap().used, Some(0));
+    assert_eq!(fill_with_8_byte_messages(&mut tx), all);
+}
+
+/// The consumer reads the one message there is, then waits on another channel for the
+/// producer, which first sends a burst that an empty channel holds: the burst must go in, or
+/// the two wait for each other for ever (here: for the 2 s of `send_timeout`).
+#[test]
+fn a_burst_that_fits_an_empty_channel_goes_in_while_the_consumer_waits_elsewhere() {
+    let config = SpscConfig::new(4096).max_message(8);
+    let seg = shmkit::AnonShared::new(config.size()).unwrap();
+    spsc::create(&seg, 0, config).unwrap();
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let (read, wait_read) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut buf = Vec::new();
+            rx.recv(&mut buf).unwrap();
+            read.send(()).unwrap();
+            let _ = wait_go.recv();
+            while rx.try_recv(&mut buf).is_ok() {}
+        });
+        tx.send(&[9u8; 8]).unwrap();
+        wait_read.recv().unwrap();
+        let mut failed = None;
+        for i in 0..255 {
+            if let Err(e) = tx.send_timeout(&[2u8; 8], Duration::from_secs(2)) {
+                failed = Some(format!("message {i} of the burst: {e}"));
+                break;
+            }
+        }
+        go.send(()).unwrap();
+        assert_eq!(failed, None);
+    });
+}
+
+/// Padding committed at the end, after the last message, is not a message waiting: a
+/// producer that padded and then dropped its slot must still find the bytes before it given
+/// back once the message before the padding is read.
+#[test]
+fn padding_after_the_last_message_does_not_hold_the_bytes_before_it() {
+    let config = SpscConfig::new(4096).max_message(2040);
+    let seg = shmkit::AnonShared::new(config.size()).unwrap();
+    spsc::create(&seg, 0, config).unwrap();
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    let mut rx = Receiver::open(&seg, 0).unwrap();
+    let mut buf = Vec::new();
+    tx.try_send(&[1u8; 1976]).unwrap(); // bytes 0..1984
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), 1976);
+    tx.try_send(&[2u8; 504]).unwrap(); // 1984..2496
+                                       // 1600 bytes do not fit before the end: padding 2496..4096 is committed, the slot dropped.
+    {
+        let _slot = tx.try_reserve(1600).unwrap();
+    }
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), 504);
+    tx.try_send(&[3u8; 2040])
+        .expect("a largest message after everything was read");
+    assert_eq!(rx.try_recv(&mut buf).unwrap(), 2040);
+}
+
+/// A consumer that read (and handled) every message and then dies leaves nothing for its
+/// replacement to receive again: the reads that emptied the channel gave their bytes back.
+#[test]
+fn a_replacement_consumer_receives_nothing_that_a_drained_consumer_read() {
+    let (seg, _gone) = channel(SpscConfig::new(4096).max_message(8));
+    let mut tx = Sender::open(&seg, 0).unwrap();
+    // All sent before the consumer starts: it reads them without ever waiting.
+    for i in 0..63u8 {
+        tx.send(&[i; 8]).unwrap();
+    }
+    let mut p = Peer::spawn("read-then-die", &[seg.name(), "63"]);
+    assert_eq!(p.recv(), "read");
+    p.kill9();
+    drop(p);
+    // The dead holder's claim is taken over.
+    let t = Instant::now();
+    let mut rx = loop {
+        match Receiver::open(&seg, 0) {
+            Ok(rx) => break rx,
+            Err(e) if t.elapsed() < Duration::from_secs(10) => {
+                assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let mut buf = Vec::new();
+    assert!(matches!(rx.try_recv(&mut buf), Err(RecvError::Empty)));
 }

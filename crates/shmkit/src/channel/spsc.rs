@@ -40,16 +40,6 @@ fn round8(n: usize) -> usize {
     (n + 7) & !7
 }
 
-/// How many released bytes a consumer may hold without looking whether more is waiting: less
-/// than the capacity less the most room one send waits for (padding to the end, shorter than
-/// the record, then the record, then the word after it: see `Sender::place`), so that what
-/// it holds never keeps a producer waiting. 0 when a message may take half the channel.
-fn hold_back(cap: u64, max: usize) -> u64 {
-    let record = (HEADER + round8(max)) as u64;
-    let most = 2 * record + HEADER as u64;
-    cap.saturating_sub(most)
-}
-
 /// The stamp of a record of `kind` at position `pos` of a channel of generation `gen`:
 /// `(pos / 8 + gen) mod 2^30` and the kind's bits. A record of the lap before at the same
 /// offset differs by `capacity / 8` (at most 2^29), one of the channel built here before by
@@ -252,7 +242,9 @@ pub struct SpscStat {
     /// Bytes given back by the consumer.
     pub tail: u64,
     /// Bytes in the channel now (published and not given back), at most `capacity`; `None`
-    /// when the positions make no sense (a corrupt channel).
+    /// when the positions make no sense (a corrupt channel). A consumer that is reading a
+    /// run of waiting messages holds up to a quarter of the capacity it has read and not
+    /// given back yet; one that read everything holds nothing.
     pub used: Option<u64>,
     /// The channel's generation (how many times one was built here).
     pub generation: u32,
@@ -882,9 +874,6 @@ pub struct Receiver<'a> {
     tail: u64,
     /// The last `tail` stored (bytes up to `tail` are released but not given back yet).
     released: u64,
-    /// Released bytes held below this many are given back without a look at what follows
-    /// (see [`Receiver::release`]).
-    hold: u64,
     /// The last `head` seen.
     head: u64,
     /// The producer's pid, as last seen holding its end.
@@ -920,12 +909,10 @@ impl<'a> Receiver<'a> {
                 format!("the channel's positions make no sense (head {head}, tail {tail})"),
             ));
         }
-        let hold = hold_back(s.cap, s.max);
         Ok(Receiver {
             s,
             tail,
             released: tail,
-            hold,
             head: tail,
             producer: 0,
             wait: Wait::default(),
@@ -1232,26 +1219,24 @@ impl<'a> Receiver<'a> {
     }
 
     /// Done with the bytes up to `end`. They are given back to the producer a quarter of the
-    /// capacity at a time (one store of `tail` and one look at the producer's flag for many
-    /// messages), and whenever this end is about to wait (in `wait_for_record`,
-    /// `prepare_wait`, a `try_` call that finds nothing).
+    /// capacity at a time while more messages are waiting (one store of `tail` and one look at
+    /// the producer's flag for many messages), and at once when none is, so a consumer that
+    /// read everything holds nothing back: a producer then has the whole channel, whatever
+    /// the consumer does next (it may wait on another channel for this producer). Padding
+    /// committed at the end is not a message waiting: a producer that padded and then dropped
+    /// its slot, or still writes in it, must not find the bytes before it held.
     ///
-    /// Between, fewer than `hold` bytes are kept without a look at what follows: the
-    /// producer waits only while what it has not got back (held plus unread) leaves less room
-    /// than one send needs, and `hold` is the capacity less the most one send needs, so once
-    /// everything unread is read, the bytes held reach `hold` and go back; none can keep the
-    /// producer waiting. Past `hold` they are given back at once when the next record is not
-    /// there yet, so a consumer that read everything holds nothing that a producer could need.
-    /// (Giving back after each last message, before the caller answers it, was 24 ns of a
-    /// 150 ns round trip: the look at the next record and the swap. A plain Release store for
-    /// that give-back, without the SeqCst swap, was tried too: its look at the producer's flag
-    /// could miss a producer that parked in the same instant, which then slept until its nap;
-    /// the loom model in tests/loom_protocol.rs finds that interleaving.)
+    /// (Holding the bytes until this end next waits takes the give-back off the path between
+    /// a message and the caller's answer, 24 ns of a 150 ns round trip, but then a burst that
+    /// fits an empty channel no longer fits, and a consumer waiting elsewhere deadlocks it.
+    /// A plain Release store for the last give-back, without the SeqCst swap, can miss a
+    /// producer that parked in the same instant, which then sleeps until its nap; the loom
+    /// model in tests/loom_protocol.rs finds that interleaving.)
     #[inline]
     fn release(&mut self, end: u64) {
         self.tail = end;
-        let held = end.wrapping_sub(self.released);
-        if held >= self.s.cap / 4 || (held >= self.hold && !matches!(self.committed(), Ok(Some(_))))
+        if end.wrapping_sub(self.released) >= self.s.cap / 4
+            || !matches!(self.committed(), Ok(Some((_, MSG))))
         {
             self.give_back();
         }
@@ -1324,12 +1309,10 @@ impl<'a> Receiver<'a> {
     }
 
     /// Gives back at once the bytes of every message received so far (they are otherwise
-    /// given back a quarter of the capacity at a time, when this end next waits, or when the
-    /// channel is empty and a producer could need them: never so late that they keep a
-    /// producer waiting). A consumer that may die, to be replaced by another, calls it once
-    /// it has handled a message: bytes not given back when it dies are received again by the
-    /// next consumer (at least once, not at most once), and without the call that may be up
-    /// to a quarter of the capacity.
+    /// given back a quarter of the capacity at a time, or when the channel is empty). A
+    /// consumer that may die, to be replaced by another, calls it once it has handled a
+    /// message: bytes not given back when it dies are received again by the next consumer
+    /// (at least once, not at most once).
     pub fn give_back(&mut self) {
         // A copy in a fork child gives back nothing: the bytes are the parent's.
         if self.tail != self.released && platform::fork_count() == self.forks {

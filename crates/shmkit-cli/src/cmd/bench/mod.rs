@@ -859,9 +859,8 @@ pub fn run(a: Args) -> CmdResult {
         let copy_floor = r
             .memcpy_bytes_per_s
             .or_else(|| find("memcpy", r.size).and_then(|m| m.bytes_per_s));
-        let ring_floor = r
-            .ring_bytes_per_s
-            .or_else(|| find("floor-ring", r.size).and_then(|m| m.bytes_per_s));
+        // Only where it was measured just before (the shared-memory transports), as in JSON.
+        let ring_floor = r.ring_bytes_per_s;
         let rtt = |i: usize| r.rtt.map_or("-".into(), |x| ns(x[i]));
         let gbs = r.bytes_per_s.map(|b| b / 1e9);
         let mut cells = vec![
