@@ -476,8 +476,7 @@ fn a_consumer_that_read_everything_holds_nothing_back() {
 /// A consumer that read every message and then does nothing more (say it waits on another
 /// channel for the producer's next step) holds back no byte that the producer could need: a
 /// message of the largest size still goes in at once, whatever was sent before, for shapes
-/// from small messages (where the consumer keeps what it read without looking further) to
-/// messages of half the channel (where it gives back at once what it read).
+/// from small messages to messages of half the channel.
 #[test]
 fn bytes_read_and_held_never_keep_the_producer_waiting() {
     for (cap, max) in [
@@ -522,6 +521,15 @@ fn bytes_read_and_held_never_keep_the_producer_waiting() {
     }
 }
 
+/// An SPSC channel of `capacity` bytes and messages of at most `max` in this process's own
+/// shared memory, for tests of one process.
+fn private_channel(capacity: usize, max: usize) -> shmkit::AnonShared {
+    let config = SpscConfig::new(capacity).max_message(max);
+    let seg = shmkit::AnonShared::new(config.size()).unwrap();
+    spsc::create(&seg, 0, config).unwrap();
+    seg
+}
+
 /// How many 8-byte messages go in with `try_send` before the channel is full.
 fn fill_with_8_byte_messages(tx: &mut Sender<'_>) -> usize {
     let mut n = 0;
@@ -539,9 +547,7 @@ fn fill_with_8_byte_messages(tx: &mut Sender<'_>) -> usize {
 /// 63 of the 255 places unusable here; a reviewer's reproducer.)
 #[test]
 fn a_consumer_that_read_everything_leaves_the_whole_channel() {
-    let config = SpscConfig::new(4096).max_message(8);
-    let seg = shmkit::AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
+    let seg = private_channel(4096, 8);
     let mut tx = Sender::open(&seg, 0).unwrap();
     let mut rx = Receiver::open(&seg, 0).unwrap();
     let mut buf = Vec::new();
@@ -565,9 +571,7 @@ fn a_consumer_that_read_everything_leaves_the_whole_channel() {
 /// the two wait for each other for ever (here: for the 2 s of `send_timeout`).
 #[test]
 fn a_burst_that_fits_an_empty_channel_goes_in_while_the_consumer_waits_elsewhere() {
-    let config = SpscConfig::new(4096).max_message(8);
-    let seg = shmkit::AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
+    let seg = private_channel(4096, 8);
     let mut tx = Sender::open(&seg, 0).unwrap();
     let mut rx = Receiver::open(&seg, 0).unwrap();
     let (go, wait_go) = std::sync::mpsc::channel::<()>();
@@ -599,9 +603,7 @@ fn a_burst_that_fits_an_empty_channel_goes_in_while_the_consumer_waits_elsewhere
 /// back once the message before the padding is read.
 #[test]
 fn padding_after_the_last_message_does_not_hold_the_bytes_before_it() {
-    let config = SpscConfig::new(4096).max_message(2040);
-    let seg = shmkit::AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
+    let seg = private_channel(4096, 2040);
     let mut tx = Sender::open(&seg, 0).unwrap();
     let mut rx = Receiver::open(&seg, 0).unwrap();
     let mut buf = Vec::new();
