@@ -31,10 +31,10 @@ use std::time::{Duration, Instant};
 ///
 /// The floors of each row are measured again just before it (at 8 bytes the cache-line
 /// ping-pong for the transports that spin, the futex one for those that sleep; memcpy at the
-/// row's size; the raw ring at the row's size for the shared-memory transports), and its
-/// ratios are to those: on a shared or virtual machine the floors themselves move by several
-/// times as the host moves the CPUs about, so a floor measured a minute earlier says little.
-/// --json gives them per row (floor, floor_p50_ns, memcpy_bytes_per_s, ring_p50_ns,
+/// row's size; the raw ring at the row's size for the shared-memory transports that spin),
+/// and its ratios are to those: on a shared or virtual machine the floors themselves move by
+/// several times as the host moves the CPUs about, so a floor measured a minute earlier says
+/// little. --json gives them per row (floor, floor_p50_ns, memcpy_bytes_per_s, ring_p50_ns,
 /// ring_bytes_per_s).
 ///
 /// iceoryx2 (0.10, publish-subscribe, busy-polled, lossless) is measured with --with iceoryx2
@@ -188,7 +188,7 @@ struct Row {
     /// Single-core memcpy bandwidth at this row's size, measured just before it.
     memcpy_bytes_per_s: Option<f64>,
     /// The raw ring's p50 and bandwidth at this row's size, measured just before it (the
-    /// shared-memory transports).
+    /// shared-memory transports that spin).
     ring_p50: Option<u64>,
     ring_bytes_per_s: Option<f64>,
 }
@@ -774,9 +774,12 @@ pub fn run(a: Args) -> CmdResult {
         } else {
             None
         };
-        // The raw ring for the shared-memory transports: what the two CPUs move with a copy in
-        // and a copy out, now.
-        let ring = if (t.starts_with("shmkit-") || t == ICEORYX2)
+        // The raw ring for the shared-memory transports that spin (broadcast's consumer spins
+        // first): what the two CPUs move with a copy in and a copy out, now. Not for those that
+        // sleep, whose floor is the futex one (and whose rows a spinning run just before made
+        // noisier in a full run here).
+        let ring = if (spins(t) || t == "shmkit-broadcast")
+            && !link::is_floor(t)
             && chosen("floor-ring")
             && cpus.is_some()
         {
@@ -859,7 +862,7 @@ pub fn run(a: Args) -> CmdResult {
         let copy_floor = r
             .memcpy_bytes_per_s
             .or_else(|| find("memcpy", r.size).and_then(|m| m.bytes_per_s));
-        // Only where it was measured just before (the shared-memory transports), as in JSON.
+        // Only where it was measured just before, as in JSON.
         let ring_floor = r.ring_bytes_per_s;
         let rtt = |i: usize| r.rtt.map_or("-".into(), |x| ns(x[i]));
         let gbs = r.bytes_per_s.map(|b| b / 1e9);
