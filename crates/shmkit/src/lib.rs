@@ -43,6 +43,8 @@
 #![warn(clippy::missing_errors_doc)]
 
 mod anon;
+#[cfg(all(feature = "bridge", target_os = "linux"))]
+pub mod bridge;
 #[cfg(target_os = "linux")]
 pub mod channel;
 mod error;

@@ -65,6 +65,10 @@ pub enum ErrorKind {
     PeerGone,
     /// A broadcast consumer fell a lap behind its producer: messages were lost to it.
     Overrun,
+    /// The network engine under the bridge across hosts (Zenoh) refused or failed: a
+    /// configuration it cannot use, an endpoint it cannot listen on, a key expression it
+    /// does not accept.
+    Network,
 }
 
 impl ErrorKind {

@@ -1,0 +1,316 @@
+//! A route: one thread that carries one local channel's messages out to a key expression
+//! (`forward`), or a key expression's messages into one local channel (`ingest`), with its
+//! counters.
+
+use super::sequence::{Seen, Sequences};
+use super::wire::{self, Origin};
+use super::Bridge;
+use crate::channel::{spsc, RecvError, SendError};
+use crate::{Error, ErrorKind, Mapping, Result};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+use zenoh::Wait;
+
+/// How often a route's thread looks whether it was asked to stop.
+const LOOK: Duration = Duration::from_millis(100);
+
+/// What an ingesting route does with a message its local channel has no room for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFull {
+    /// Wait for room: nothing is lost, and the network is slowed down to the local
+    /// consumer's pace (Zenoh's own congestion control then holds the sender).
+    #[default]
+    Block,
+    /// Drop the message and count it in [`RouteStats::dropped`].
+    Drop,
+}
+
+/// What a route has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RouteStats {
+    /// Messages read from the local channel and published (a forwarding route).
+    pub forwarded: u64,
+    /// Messages put into the local channel (an ingesting route).
+    pub ingested: u64,
+    /// Messages dropped because the local channel was full (`OnFull::Drop`).
+    pub dropped: u64,
+    /// Messages larger than the local channel's largest, dropped.
+    pub oversize: u64,
+    /// Messages that never came: the numbers skipped on their routes.
+    pub gaps: u64,
+    /// Messages that came again or out of order, dropped.
+    pub duplicates: u64,
+    /// This bridge's own messages come back (a loop in the routes), dropped.
+    pub looped: u64,
+    /// Publications on the key expression that are not a bridge's messages, dropped.
+    pub garbage: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    forwarded: AtomicU64,
+    ingested: AtomicU64,
+    dropped: AtomicU64,
+    oversize: AtomicU64,
+    gaps: AtomicU64,
+    duplicates: AtomicU64,
+    looped: AtomicU64,
+    garbage: AtomicU64,
+}
+
+impl Counters {
+    fn add(c: &AtomicU64, n: u64) {
+        // Relaxed: counters, read for reports; nothing is ordered by them.
+        c.fetch_add(n, Relaxed);
+    }
+
+    fn stats(&self) -> RouteStats {
+        RouteStats {
+            forwarded: self.forwarded.load(Relaxed),
+            ingested: self.ingested.load(Relaxed),
+            dropped: self.dropped.load(Relaxed),
+            oversize: self.oversize.load(Relaxed),
+            gaps: self.gaps.load(Relaxed),
+            duplicates: self.duplicates.load(Relaxed),
+            looped: self.looped.load(Relaxed),
+            garbage: self.garbage.load(Relaxed),
+        }
+    }
+}
+
+/// A running route. Dropping it stops it (and waits for its thread).
+pub struct Route {
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+    thread: Option<JoinHandle<Result<()>>>,
+}
+
+impl Route {
+    /// Its counters now.
+    pub fn stats(&self) -> RouteStats {
+        self.counters.stats()
+    }
+
+    /// Stops it and returns its counters.
+    ///
+    /// # Errors
+    /// The error that ended the route's thread before it was asked to stop (a corrupt local
+    /// channel, a failed mapping, the network engine).
+    pub fn stop(mut self) -> Result<RouteStats> {
+        self.halt()?;
+        Ok(self.counters.stats())
+    }
+
+    fn halt(&mut self) -> Result<()> {
+        self.stop.store(true, Relaxed);
+        match self.thread.take().map(JoinHandle::join) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(Error::new(
+                ErrorKind::Network,
+                "bridge route",
+                "",
+                "the route's thread panicked",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Route {
+    fn drop(&mut self) {
+        let _ = self.halt();
+    }
+}
+
+fn network(op: &'static str, object: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(ErrorKind::Network, op, object, e.to_string())
+}
+
+fn start(
+    name: String,
+    body: impl FnOnce(&AtomicBool, &Counters) -> Result<()> + Send + 'static,
+) -> Result<Route> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let counters = Arc::new(Counters::default());
+    let (s, c) = (stop.clone(), counters.clone());
+    let thread = std::thread::Builder::new()
+        .name(name)
+        .spawn(move || body(&s, &c))
+        .map_err(|e| Error::io("bridge route", "thread", &e))?;
+    Ok(Route {
+        stop,
+        counters,
+        thread: Some(thread),
+    })
+}
+
+impl Bridge {
+    /// Publishes on `key` every message of the SPSC channel at `offset` of `segment` (shared
+    /// with the caller, who may hold the producer end), whose consumer end the route takes,
+    /// numbered from 0, while a subscriber matches `key`: until one does, the messages wait
+    /// in the channel under its own rules (its producer waits when it is full), so none is
+    /// sent to nobody. (One published as the last subscriber goes is lost, and the receiving
+    /// side counts it as a gap.)
+    ///
+    /// # Errors
+    /// [`ErrorKind::Network`] for a key expression Zenoh refuses; as
+    /// [`spsc::Receiver::open`](crate::channel::spsc::Receiver::open) for the channel.
+    pub fn forward<S>(&self, segment: Arc<S>, offset: usize, key: &str) -> Result<Route>
+    where
+        S: Deref<Target = Mapping> + Send + Sync + 'static,
+    {
+        let origin = Origin {
+            bridge: self.id,
+            route: self.routes.fetch_add(1, Relaxed),
+        };
+        let session = &self.session;
+        let publisher = session
+            .declare_publisher(key.to_string())
+            .congestion_control(zenoh::qos::CongestionControl::Block)
+            .wait()
+            .map_err(|e| network("bridge forward", key, e))?;
+        let key = key.to_string();
+        // The end is claimed here, so that a channel that is not there or is taken is said now.
+        let rx = spsc::Receiver::open(&segment, offset)?;
+        drop(rx);
+        start(format!("shmkit-fwd {key}"), move |stop, counters| {
+            let mut rx = spsc::Receiver::open(&segment, offset)?;
+            let (mut buf, mut frame, mut seq) = (Vec::new(), Vec::new(), 0u64);
+            while !stop.load(Relaxed) {
+                let matching = publisher
+                    .matching_status()
+                    .wait()
+                    .map_err(|e| network("bridge forward", &key, e))?
+                    .matching();
+                if !matching {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                }
+                match rx.recv_timeout(&mut buf, LOOK) {
+                    Ok(_) => {}
+                    Err(RecvError::Timeout | RecvError::Empty) => continue,
+                    // The local producer went away: another may come; the route keeps its end.
+                    Err(RecvError::ProducerGone { .. }) => {
+                        std::thread::sleep(LOOK);
+                        continue;
+                    }
+                    Err(e) => return Err(Error::from(e).with_op("bridge forward")),
+                }
+                wire::encode(origin, seq, &buf, &mut frame);
+                publisher
+                    .put(std::mem::take(&mut frame))
+                    .wait()
+                    .map_err(|e| network("bridge forward", &key, e))?;
+                seq += 1;
+                Counters::add(&counters.forwarded, 1);
+            }
+            Ok(())
+        })
+    }
+
+    /// Puts into the SPSC channel at `offset` of `segment`, whose producer end the route
+    /// takes, every bridged message published on `key` by another bridge; when the channel is
+    /// full, as `on_full` says.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Network`] for a key expression Zenoh refuses; as
+    /// [`spsc::Sender::open`](crate::channel::spsc::Sender::open) for the channel.
+    pub fn ingest<S>(
+        &self,
+        key: &str,
+        segment: Arc<S>,
+        offset: usize,
+        on_full: OnFull,
+    ) -> Result<Route>
+    where
+        S: Deref<Target = Mapping> + Send + Sync + 'static,
+    {
+        let (session, me) = (&self.session, self.id);
+        let subscriber = session
+            .declare_subscriber(key.to_string())
+            .with(zenoh::handlers::FifoChannel::new(256))
+            .wait()
+            .map_err(|e| network("bridge ingest", key, e))?;
+        let key = key.to_string();
+        let tx = spsc::Sender::open(&segment, offset)?;
+        drop(tx);
+        start(format!("shmkit-in {key}"), move |stop, counters| {
+            let mut tx = spsc::Sender::open(&segment, offset)?;
+            let mut seen = Sequences::default();
+            while !stop.load(Relaxed) {
+                let Some(sample) = subscriber
+                    .recv_timeout(LOOK)
+                    .map_err(|e| network("bridge ingest", &key, e))?
+                else {
+                    continue;
+                };
+                let bytes = sample.payload().to_bytes();
+                let frame = match wire::decode(&bytes) {
+                    Ok(f) => f,
+                    Err(_) => {
+                        Counters::add(&counters.garbage, 1);
+                        continue;
+                    }
+                };
+                if frame.origin.bridge == me {
+                    Counters::add(&counters.looped, 1);
+                    continue;
+                }
+                match seen.see(frame.origin, frame.seq) {
+                    Seen::Next => {}
+                    Seen::After { missed } => Counters::add(&counters.gaps, missed),
+                    Seen::Again => {
+                        Counters::add(&counters.duplicates, 1);
+                        continue;
+                    }
+                }
+                put(&mut tx, frame.payload, on_full, stop, counters)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Puts one message into the local channel as `on_full` says.
+fn put(
+    tx: &mut spsc::Sender<'_>,
+    payload: &[u8],
+    on_full: OnFull,
+    stop: &AtomicBool,
+    counters: &Counters,
+) -> Result<()> {
+    loop {
+        let r = match on_full {
+            OnFull::Block => tx.send_timeout(payload, LOOK),
+            OnFull::Drop => tx.try_send(payload),
+        };
+        match r {
+            Ok(()) => {
+                Counters::add(&counters.ingested, 1);
+                return Ok(());
+            }
+            Err(SendError::TooLarge { .. }) => {
+                Counters::add(&counters.oversize, 1);
+                return Ok(());
+            }
+            Err(SendError::Full | SendError::ConsumerGone { .. }) if on_full == OnFull::Drop => {
+                Counters::add(&counters.dropped, 1);
+                return Ok(());
+            }
+            // Full for a while, or full with its consumer gone: wait on (block), unless
+            // asked to stop.
+            Err(SendError::Timeout | SendError::Full | SendError::ConsumerGone { .. }) => {
+                if stop.load(Relaxed) {
+                    return Ok(());
+                }
+                if matches!(r, Err(SendError::ConsumerGone { .. })) {
+                    std::thread::sleep(LOOK);
+                }
+            }
+            Err(e) => return Err(Error::from(e).with_op("bridge ingest")),
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! What the receiving side of a route makes of each message's number: the next one expected,
+//! a gap (messages that never came), or one that came before (a duplicate or one out of
+//! order, dropped). Kept per origin (bridge and route), for a bounded number of origins: a
+//! hostile peer that invents origins evicts the one heard from longest ago, it does not grow
+//! the table.
+
+use super::wire::Origin;
+use std::collections::HashMap;
+
+/// The most origins remembered at once.
+pub const ORIGINS: usize = 1024;
+
+/// What a message's number says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    /// The next one (or the first heard from this origin).
+    Next,
+    /// Past the next one: `missed` messages never came.
+    After {
+        /// How many numbers were skipped.
+        missed: u64,
+    },
+    /// At or before one already taken: drop it.
+    Again,
+}
+
+#[derive(Default)]
+pub struct Sequences {
+    /// The last number taken from each origin, and when it was last heard (a count of
+    /// messages).
+    last: HashMap<Origin, (u64, u64)>,
+    clock: u64,
+}
+
+impl Sequences {
+    /// Takes message `seq` from `origin`.
+    pub fn see(&mut self, origin: Origin, seq: u64) -> Seen {
+        self.clock += 1;
+        let clock = self.clock;
+        if let Some((last, heard)) = self.last.get_mut(&origin) {
+            *heard = clock;
+            if seq <= *last {
+                return Seen::Again;
+            }
+            let missed = seq - *last - 1;
+            *last = seq;
+            return if missed == 0 {
+                Seen::Next
+            } else {
+                Seen::After { missed }
+            };
+        }
+        if self.last.len() >= ORIGINS {
+            if let Some(oldest) = self.last.iter().min_by_key(|(_, v)| v.1).map(|(k, _)| *k) {
+                self.last.remove(&oldest);
+            }
+        }
+        // The first message heard from an origin starts its count: what it sent before this
+        // side listened was sent to nobody, not lost.
+        self.last.insert(origin, (seq, clock));
+        Seen::Next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(route: u32) -> Origin {
+        Origin {
+            bridge: [1; 16],
+            route,
+        }
+    }
+
+    #[test]
+    fn gaps_duplicates_and_first_messages() {
+        let mut s = Sequences::default();
+        assert_eq!(s.see(o(0), 5), Seen::Next);
+        assert_eq!(s.see(o(0), 6), Seen::Next);
+        assert_eq!(s.see(o(0), 9), Seen::After { missed: 2 });
+        assert_eq!(s.see(o(0), 9), Seen::Again);
+        assert_eq!(s.see(o(0), 7), Seen::Again);
+        assert_eq!(s.see(o(0), 10), Seen::Next);
+        // Another route of the same bridge counts apart.
+        assert_eq!(s.see(o(1), 0), Seen::Next);
+        assert_eq!(s.see(o(1), 1), Seen::Next);
+        // u64::MAX does not overflow.
+        assert_eq!(s.see(o(2), u64::MAX), Seen::Next);
+        assert_eq!(s.see(o(2), u64::MAX), Seen::Again);
+    }
+
+    #[test]
+    fn invented_origins_evict_the_oldest_and_stay_bounded() {
+        let mut s = Sequences::default();
+        s.see(o(u32::MAX), 0);
+        for r in 0..(3 * ORIGINS as u32) {
+            s.see(o(r), 0);
+            assert!(s.last.len() <= ORIGINS);
+        }
+        // The first origin was evicted long ago: it starts again.
+        assert_eq!(s.see(o(u32::MAX), 100), Seen::Next);
+    }
+}
