@@ -20,24 +20,10 @@ fn config() -> SpscConfig {
     SpscConfig::new(1 << 18).max_message(4096)
 }
 
-/// A Zenoh peer that talks only on the loopback: listening on `listen`, connecting to
-/// `connect`, no scouting.
-fn zenoh_config(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
-    let mut c = zenoh::Config::default();
-    let at = |p: Option<u16>| match p {
-        Some(p) => format!(r#"["tcp/127.0.0.1:{p}"]"#),
-        None => "[]".to_string(),
-    };
-    for (k, v) in [
-        ("mode", r#""peer""#.to_string()),
-        ("listen/endpoints", at(listen)),
-        ("connect/endpoints", at(connect)),
-        ("scouting/multicast/enabled", "false".to_string()),
-        ("scouting/gossip/enabled", "false".to_string()),
-    ] {
-        c.insert_json5(k, &v).unwrap();
-    }
-    c
+/// A Zenoh peer on the loopback: listening on port `listen`, connecting to port `connect`.
+fn loopback(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
+    let at = |p: Option<u16>| p.map(|p| format!("127.0.0.1:{p}"));
+    common::zenoh_peer::config(at(listen).as_deref(), at(connect).as_deref())
 }
 
 /// A TCP port on the loopback that nobody listens on now.
@@ -66,7 +52,7 @@ fn peer() {
         // `args[1]`; says its counters when cued, until told to stop.
         "ingest" => {
             let port: u16 = args[1].parse().unwrap();
-            let bridge = Bridge::open(zenoh_config(Some(port), None)).unwrap();
+            let bridge = Bridge::open(loopback(Some(port), None)).unwrap();
             let seg = Arc::new(PosixShm::open(&args[0]).unwrap());
             let route = bridge.ingest(&args[2], seg, 0, OnFull::Block).unwrap();
             say("ready");
@@ -103,7 +89,7 @@ fn a_stream_crosses_to_another_process_in_order_and_whole_and_garbage_is_dropped
     let mut p = Peer::spawn("ingest", &[in_seg.name(), &port.to_string(), &key]);
     assert_eq!(p.recv(), "ready");
 
-    let bridge = Bridge::open(zenoh_config(None, Some(port))).unwrap();
+    let bridge = Bridge::open(loopback(None, Some(port))).unwrap();
     let route = bridge
         .forward(Arc::new(PosixShm::open(out_seg.name()).unwrap()), 0, &key)
         .unwrap();
@@ -138,7 +124,7 @@ fn a_stream_crosses_to_another_process_in_order_and_whole_and_garbage_is_dropped
 
     // A foreign Zenoh peer publishes garbage on the key: counted and dropped, nothing put
     // into the channel, the route carries on.
-    let foreign = zenoh::open(zenoh_config(None, Some(port))).wait().unwrap();
+    let foreign = zenoh::open(loopback(None, Some(port))).wait().unwrap();
     let publisher = foreign.declare_publisher(key.clone()).wait().unwrap();
     let t = Instant::now();
     while !publisher.matching_status().wait().unwrap().matching() {
@@ -166,7 +152,7 @@ fn a_stream_crosses_to_another_process_in_order_and_whole_and_garbage_is_dropped
 #[test]
 fn a_bridge_drops_its_own_messages_that_come_back() {
     let port = free_port();
-    let bridge = Bridge::open(zenoh_config(Some(port), None)).unwrap();
+    let bridge = Bridge::open(loopback(Some(port), None)).unwrap();
     let key = format!("shmkit/test/{}", unique("bridge-loop"));
     let out = Arc::new(shmkit::AnonShared::new(config().size()).unwrap());
     let back = Arc::new(shmkit::AnonShared::new(config().size()).unwrap());

@@ -6,6 +6,8 @@
 #![allow(dead_code)]
 
 pub mod stream;
+#[cfg(feature = "bridge")]
+pub mod zenoh_peer;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -118,6 +120,19 @@ impl Peer {
     /// Like `spawn`, as user `uid` (needs root).
     pub fn spawn_as(uid: u32, role: &str, args: &[&str]) -> Peer {
         Self::spawn_with(role, args, Some(uid))
+    }
+
+    /// Like `spawn`, run through the command `wrap` (its program and arguments, then this
+    /// binary's path and arguments), which must end by `exec`-ing them: the peer keeps the
+    /// pid the test knows (`ip netns exec NS unshare -m ...`, say).
+    pub fn spawn_in(wrap: &[&str], role: &str, args: &[&str]) -> Peer {
+        let mut cmd = Command::new(wrap[0]);
+        cmd.args(&wrap[1..])
+            .arg(std::env::current_exe().unwrap())
+            .args(PEER_ARGS)
+            .env("SHMKIT_PEER_ROLE", role)
+            .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"));
+        Peer(shmkit_peer::Peer::spawn(cmd).expect("spawn the test binary as a peer"))
     }
 
     fn spawn_with(role: &str, args: &[&str], uid: Option<u32>) -> Peer {
