@@ -141,8 +141,28 @@ fn ip(args: &[&str]) {
     );
 }
 
+/// Deletes the namespaces an earlier run of these tests left when it was killed (named
+/// `shmkit-h-PID-...`, PID a process that is gone): only ours, never another's.
+fn sweep_stale_namespaces() {
+    let out = Command::new("ip").args(["netns", "list"]).output();
+    let Ok(out) = out else { return };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = line.split_whitespace().next().unwrap_or("");
+        let pid = name
+            .strip_prefix("shmkit-h-")
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = Command::new("ip").args(["netns", "del", name]).status();
+            }
+        }
+    }
+}
+
 impl Hosts {
     fn new() -> Hosts {
+        sweep_stale_namespaces();
         static K: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let id = unique("h");
         let names = [format!("shmkit-{id}-a"), format!("shmkit-{id}-b")];

@@ -20,8 +20,14 @@ const LOOK: Duration = Duration::from_millis(100);
 /// What an ingesting route does with a message its local channel has no room for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnFull {
-    /// Wait for room: nothing is lost, and the network is slowed down to the local
-    /// consumer's pace (Zenoh's own congestion control then holds the sender).
+    /// Wait for room, holding the network back to the local consumer's pace (Zenoh's
+    /// congestion control then holds the sender). Two limits, both Zenoh's: it holds a stuck
+    /// link for at most `transport/link/tx/queue/congestion_control/block/wait_before_close`
+    /// (5 s by default; raise it in the configuration for longer pauses), then closes it, and
+    /// what was in flight is lost (counted as a gap when the next message of the route
+    /// arrives); and while this route waits, every route of the same session waits too (one
+    /// session, one link): give a route that may block long a `Bridge` of its own.
+    /// End-to-end flow control, which neither limit would touch, is not there yet.
     #[default]
     Block,
     /// Drop the message and count it in [`RouteStats::dropped`].
@@ -45,7 +51,8 @@ pub struct RouteStats {
     pub duplicates: u64,
     /// This bridge's own messages come back (a loop in the routes), dropped.
     pub looped: u64,
-    /// Publications on the key expression that are not a bridge's messages, dropped.
+    /// Publications on the key expression that are not a bridge's messages, or numbered
+    /// further past their origin's last message than any loss could make them (2^20), dropped.
     pub garbage: u64,
 }
 
@@ -129,22 +136,60 @@ fn network(op: &'static str, object: &str, e: impl std::fmt::Display) -> Error {
     Error::new(ErrorKind::Network, op, object, e.to_string())
 }
 
+/// Starts a route's thread, which first claims its end of the local channel and says how
+/// that went (`ready`): the claim is made once, where it is kept, so the other end never sees
+/// this one let go in between; its error is the caller's.
 fn start(
     name: String,
-    body: impl FnOnce(&AtomicBool, &Counters) -> Result<()> + Send + 'static,
+    body: impl FnOnce(&AtomicBool, &Counters, &dyn Fn(Result<()>)) -> Result<()> + Send + 'static,
 ) -> Result<Route> {
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
     let (s, c) = (stop.clone(), counters.clone());
+    let (ready_tx, ready_rx) = std::sync::mpsc::sync_channel::<Result<()>>(1);
     let thread = std::thread::Builder::new()
         .name(name)
-        .spawn(move || body(&s, &c))
+        .spawn(move || {
+            let ready = |r: Result<()>| {
+                let _ = ready_tx.send(r);
+            };
+            body(&s, &c, &ready)
+        })
         .map_err(|e| Error::io("bridge route", "thread", &e))?;
-    Ok(Route {
+    let mut route = Route {
         stop,
         counters,
         thread: Some(thread),
-    })
+    };
+    match ready_rx.recv() {
+        Ok(Ok(())) => Ok(route),
+        Ok(Err(e)) => {
+            let _ = route.halt();
+            Err(e)
+        }
+        // It ended without a word: its result says why.
+        Err(_) => Err(route.halt().err().unwrap_or_else(|| {
+            network(
+                "bridge route",
+                "",
+                "the route's thread ended before it started",
+            )
+        })),
+    }
+}
+
+/// The end a route's thread claimed, or `None` after it told its caller why not.
+fn claimed<T>(end: Result<T>, ready: &dyn Fn(Result<()>)) -> Option<T> {
+    match end {
+        Ok(end) => {
+            ready(Ok(()));
+            Some(end)
+        }
+        Err(e) => {
+            ready(Err(e));
+            None
+        }
+    }
 }
 
 impl Bridge {
@@ -152,8 +197,10 @@ impl Bridge {
     /// with the caller, who may hold the producer end), whose consumer end the route takes,
     /// numbered from 0, while a subscriber matches `key`: until one does, the messages wait
     /// in the channel under its own rules (its producer waits when it is full), so none is
-    /// sent to nobody. (One published as the last subscriber goes is lost, and the receiving
-    /// side counts it as a gap.)
+    /// sent to nobody. Any subscriber counts (a monitor on the key, an ingest route of this
+    /// very bridge), and one published as the last subscriber goes is lost (the receiving
+    /// side counts it as a gap if it stays). The routes keep the session open: dropping the
+    /// `Bridge` does not stop them.
     ///
     /// # Errors
     /// [`ErrorKind::Network`] for a key expression Zenoh refuses; as
@@ -173,11 +220,13 @@ impl Bridge {
             .wait()
             .map_err(|e| network("bridge forward", key, e))?;
         let key = key.to_string();
-        // The end is claimed here, so that a channel that is not there or is taken is said now.
-        let rx = spsc::Receiver::open(&segment, offset)?;
-        drop(rx);
-        start(format!("shmkit-fwd {key}"), move |stop, counters| {
-            let mut rx = spsc::Receiver::open(&segment, offset)?;
+        // The session lives as long as its routes, whatever becomes of the `Bridge`.
+        let session = session.clone();
+        start(format!("shmkit-fwd {key}"), move |stop, counters, ready| {
+            let _session = session;
+            let Some(mut rx) = claimed(spsc::Receiver::open(&segment, offset), ready) else {
+                return Ok(());
+            };
             let (mut buf, mut frame, mut seq) = (Vec::new(), Vec::new(), 0u64);
             while !stop.load(Relaxed) {
                 let matching = publisher
@@ -235,10 +284,12 @@ impl Bridge {
             .wait()
             .map_err(|e| network("bridge ingest", key, e))?;
         let key = key.to_string();
-        let tx = spsc::Sender::open(&segment, offset)?;
-        drop(tx);
-        start(format!("shmkit-in {key}"), move |stop, counters| {
-            let mut tx = spsc::Sender::open(&segment, offset)?;
+        let session = session.clone();
+        start(format!("shmkit-in {key}"), move |stop, counters, ready| {
+            let _session = session;
+            let Some(mut tx) = claimed(spsc::Sender::open(&segment, offset), ready) else {
+                return Ok(());
+            };
             let mut seen = Sequences::default();
             while !stop.load(Relaxed) {
                 let Some(sample) = subscriber
@@ -264,6 +315,10 @@ impl Bridge {
                     Seen::After { missed } => Counters::add(&counters.gaps, missed),
                     Seen::Again => {
                         Counters::add(&counters.duplicates, 1);
+                        continue;
+                    }
+                    Seen::Unbelievable => {
+                        Counters::add(&counters.garbage, 1);
                         continue;
                     }
                 }

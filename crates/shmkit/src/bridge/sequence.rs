@@ -10,6 +10,12 @@ use std::collections::HashMap;
 /// The most origins remembered at once.
 pub const ORIGINS: usize = 1024;
 
+/// The largest jump taken as a gap: a number further past the last one from its origin is
+/// not believed (a forged frame, or a broken peer) and the message is dropped as garbage, so
+/// one frame cannot make every later real message look old, nor the gap count absurd. What a
+/// route loses in flight (Zenoh's queues, a closed link) is far less.
+pub const WINDOW: u64 = 1 << 20;
+
 /// What a message's number says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Seen {
@@ -22,6 +28,8 @@ pub enum Seen {
     },
     /// At or before one already taken: drop it.
     Again,
+    /// More than [`WINDOW`] past the last one: not believed, dropped (and not taken).
+    Unbelievable,
 }
 
 #[derive(Default)]
@@ -41,6 +49,9 @@ impl Sequences {
             *heard = clock;
             if seq <= *last {
                 return Seen::Again;
+            }
+            if seq - *last > WINDOW {
+                return Seen::Unbelievable;
             }
             let missed = seq - *last - 1;
             *last = seq;
@@ -85,6 +96,10 @@ mod tests {
         // Another route of the same bridge counts apart.
         assert_eq!(s.see(o(1), 0), Seen::Next);
         assert_eq!(s.see(o(1), 1), Seen::Next);
+        // A jump past the window is not believed, and not taken.
+        assert_eq!(s.see(o(1), 2 + WINDOW), Seen::Unbelievable);
+        assert_eq!(s.see(o(1), 2), Seen::Next);
+        assert_eq!(s.see(o(1), 2 + WINDOW), Seen::After { missed: WINDOW - 1 });
         // u64::MAX does not overflow.
         assert_eq!(s.see(o(2), u64::MAX), Seen::Next);
         assert_eq!(s.see(o(2), u64::MAX), Seen::Again);
