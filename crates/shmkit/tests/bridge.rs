@@ -5,7 +5,7 @@
 #![cfg(all(feature = "bridge", target_os = "linux"))]
 
 mod common;
-use common::stream::{check, message, segment, Rng};
+use common::stream::{check, message, private_spsc, segment, Rng};
 use common::{cue, say, unique, Peer};
 use shmkit::bridge::{Bridge, OnFull, RouteStats};
 use shmkit::channel::{spsc, Receiver, Sender, SpscConfig};
@@ -154,10 +154,7 @@ fn a_bridge_drops_its_own_messages_that_come_back() {
     let port = free_port();
     let bridge = Bridge::open(loopback(Some(port), None)).unwrap();
     let key = format!("shmkit/test/{}", unique("bridge-loop"));
-    let out = Arc::new(shmkit::AnonShared::new(config().size()).unwrap());
-    let back = Arc::new(shmkit::AnonShared::new(config().size()).unwrap());
-    spsc::create(&out, 0, config()).unwrap();
-    spsc::create(&back, 0, config()).unwrap();
+    let (out, back) = (private_channel(), private_channel());
     let ingest = bridge.ingest(&key, back.clone(), 0, OnFull::Drop).unwrap();
     let forward = bridge.forward(out.clone(), 0, &key).unwrap();
     let mut tx = Sender::open(&out, 0).unwrap();
@@ -182,10 +179,9 @@ fn a_bridge_drops_its_own_messages_that_come_back() {
     ));
 }
 
+/// A channel of `config()` in this process's memory, to share with a route.
 fn private_channel() -> Arc<shmkit::AnonShared> {
-    let c = Arc::new(shmkit::AnonShared::new(config().size()).unwrap());
-    spsc::create(&c, 0, config()).unwrap();
-    c
+    Arc::new(private_spsc(config()))
 }
 
 /// Taking a channel's end for a route never shows the other end a let-go end in between: a

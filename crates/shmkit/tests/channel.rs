@@ -5,7 +5,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-use common::stream::{checksum, message, messages, segment, Rng};
+use common::stream::{checksum, message, messages, private_spsc, segment, Rng};
 use common::{say, Cleanup, Peer};
 use shmkit::channel::layout::SpscLayout;
 use shmkit::channel::{spsc, Receiver, RecvError, SendError, Sender, SpscConfig, Wait};
@@ -486,9 +486,7 @@ fn bytes_read_and_held_never_keep_the_producer_waiting() {
         (4096, 1500),
         (4096, 2040),
     ] {
-        let config = SpscConfig::new(cap).max_message(max);
-        let seg = shmkit::AnonShared::new(config.size()).unwrap();
-        spsc::create(&seg, 0, config).unwrap();
+        let seg = private_spsc(SpscConfig::new(cap).max_message(max));
         let mut tx = Sender::open(&seg, 0).unwrap();
         let mut rx = Receiver::open(&seg, 0).unwrap();
         let mut rng = Rng(cap as u64 ^ max as u64);
@@ -521,15 +519,6 @@ fn bytes_read_and_held_never_keep_the_producer_waiting() {
     }
 }
 
-/// An SPSC channel of `capacity` bytes and messages of at most `max` in this process's own
-/// shared memory, for tests of one process.
-fn private_channel(capacity: usize, max: usize) -> shmkit::AnonShared {
-    let config = SpscConfig::new(capacity).max_message(max);
-    let seg = shmkit::AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
-    seg
-}
-
 /// How many 8-byte messages go in with `try_send` before the channel is full.
 fn fill_with_8_byte_messages(tx: &mut Sender<'_>) -> usize {
     let mut n = 0;
@@ -547,7 +536,7 @@ fn fill_with_8_byte_messages(tx: &mut Sender<'_>) -> usize {
 /// 63 of the 255 places unusable here; a reviewer's reproducer.)
 #[test]
 fn a_consumer_that_read_everything_leaves_the_whole_channel() {
-    let seg = private_channel(4096, 8);
+    let seg = private_spsc(SpscConfig::new(4096).max_message(8));
     let mut tx = Sender::open(&seg, 0).unwrap();
     let mut rx = Receiver::open(&seg, 0).unwrap();
     let mut buf = Vec::new();
@@ -571,7 +560,7 @@ fn a_consumer_that_read_everything_leaves_the_whole_channel() {
 /// the two wait for each other for ever (here: for the 2 s of `send_timeout`).
 #[test]
 fn a_burst_that_fits_an_empty_channel_goes_in_while_the_consumer_waits_elsewhere() {
-    let seg = private_channel(4096, 8);
+    let seg = private_spsc(SpscConfig::new(4096).max_message(8));
     let mut tx = Sender::open(&seg, 0).unwrap();
     let mut rx = Receiver::open(&seg, 0).unwrap();
     let (go, wait_go) = std::sync::mpsc::channel::<()>();
@@ -603,7 +592,7 @@ fn a_burst_that_fits_an_empty_channel_goes_in_while_the_consumer_waits_elsewhere
 /// back once the message before the padding is read.
 #[test]
 fn padding_after_the_last_message_does_not_hold_the_bytes_before_it() {
-    let seg = private_channel(4096, 2040);
+    let seg = private_spsc(SpscConfig::new(4096).max_message(2040));
     let mut tx = Sender::open(&seg, 0).unwrap();
     let mut rx = Receiver::open(&seg, 0).unwrap();
     let mut buf = Vec::new();

@@ -6,6 +6,7 @@
 #![cfg(target_os = "linux")]
 
 mod common;
+use common::stream::private_spsc;
 use common::{say, Cleanup, Peer};
 use shmkit::channel::layout::{MpscLayout, SpscLayout, BROADCAST_PLACES, LINE, MPSC_PLACES};
 use shmkit::channel::mpsc::{self, MpscConfig};
@@ -402,9 +403,7 @@ fn broadcast_recv_timeout_not_honoured_while_a_hostile_producer_flips_a_mark() {
 /// so `recv_timeout(Duration::ZERO)` on an empty channel takes ~960 slices, not ~0.
 #[test]
 fn timeout_zero_is_not_honoured_on_a_busy_cpu() {
-    let config = SpscConfig::new(4096);
-    let seg = AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
+    let seg = private_spsc(SpscConfig::new(4096));
     let _tx = spsc::Sender::open(&seg, 0).unwrap();
     let mut rx = spsc::Receiver::open(&seg, 0).unwrap();
     let stop = AtomicBool::new(false);
@@ -441,9 +440,7 @@ fn timeout_zero_is_not_honoured_on_a_busy_cpu() {
 /// parent's ring and moving its `head`.
 #[test]
 fn fork_child_commits_through_the_parents_end() {
-    let config = SpscConfig::new(4096);
-    let seg = AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
+    let seg = private_spsc(SpscConfig::new(4096));
     let mut tx = spsc::Sender::open(&seg, 0).unwrap();
     let mut rx = spsc::Receiver::open(&seg, 0).unwrap();
     let head = seg.atomic_u64(offset_of!(SpscLayout, head)).unwrap();
@@ -476,9 +473,7 @@ fn fork_child_commits_through_the_parents_end() {
 /// its bytes back to the producer when it drops it (the parent still reads them).
 #[test]
 fn fork_child_gives_back_the_parents_message() {
-    let config = SpscConfig::new(4096);
-    let seg = AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
+    let seg = private_spsc(SpscConfig::new(4096));
     let mut tx = spsc::Sender::open(&seg, 0).unwrap();
     let mut rx = spsc::Receiver::open(&seg, 0).unwrap();
     let tail = seg.atomic_u64(offset_of!(SpscLayout, tail)).unwrap();
@@ -538,9 +533,7 @@ fn a_live_holder_is_taken_for_dead_by_a_process_out_of_file_descriptors() {
 #[test]
 fn spsc_quiet_give_back_loses_the_producers_wake_up() {
     use std::sync::atomic::AtomicU32;
-    let config = SpscConfig::new(1024);
-    let seg = AnonShared::new(config.size()).unwrap();
-    spsc::create(&seg, 0, config).unwrap();
+    let seg = private_spsc(SpscConfig::new(1024));
     let mut tx = spsc::Sender::open(&seg, 0).unwrap();
     let mut rx = spsc::Receiver::open(&seg, 0).unwrap();
     tx.set_wait(Wait::Block);

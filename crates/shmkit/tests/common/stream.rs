@@ -12,6 +12,15 @@ pub fn segment(prefix: &str, size: usize) -> (shmkit::PosixShm, super::Cleanup<i
     (shmkit::PosixShm::create(&name, size).unwrap(), gone)
 }
 
+/// An SPSC channel of `config` in this process's own anonymous shared memory, for tests of
+/// one process (threads, or a `fork` child).
+#[cfg(target_os = "linux")]
+pub fn private_spsc(config: shmkit::channel::SpscConfig) -> shmkit::AnonShared {
+    let seg = shmkit::AnonShared::new(config.size()).unwrap();
+    shmkit::channel::spsc::create(&seg, 0, config).unwrap();
+    seg
+}
+
 /// A small deterministic generator (xorshift64*), so a failure can be replayed by seed.
 pub struct Rng(pub u64);
 impl Rng {
