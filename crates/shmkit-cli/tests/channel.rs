@@ -215,6 +215,24 @@ fn a_segment_that_is_no_channel_is_the_wrong_kind_of_object() {
 }
 
 /// A channel of `kind` (mpsc or broadcast) made with `extra` options.
+/// Waits (10 s at most) until `channel stat` shows `n` consumers of broadcast channel `name`:
+/// readers started in the background have taken their places.
+fn wait_for_consumers(name: &str, n: usize) {
+    let t = Instant::now();
+    while json(&["channel", "stat", name, "--json"])["consumers"]
+        .as_array()
+        .unwrap()
+        .len()
+        < n
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "fewer than {n} readers started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn channel_of(kind: &str, extra: &[&str]) -> (String, Gone) {
     let name = format!("/{}", unique(&format!("shmkit-cli-{kind}")));
     let gone = Gone(vec![name.clone()]);
@@ -321,19 +339,7 @@ fn broadcast_every_reader_gets_every_line_and_stat_shows_each() {
         })
         .collect();
     // Both have taken a place once stat shows two consumers.
-    let t = Instant::now();
-    while json(&["channel", "stat", &name, "--json"])["consumers"]
-        .as_array()
-        .unwrap()
-        .len()
-        < 2
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the readers did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_consumers(&name, 2);
     let input: String = (0..100).map(|i| format!("line {i}\n")).collect();
     let sent = shmkit_in(&["channel", "send", &name], input.as_bytes());
     assert_eq!(sent.code, 0, "{}", sent.err);
@@ -573,18 +579,7 @@ fn a_corrupt_channel_is_said_to_be_corrupt_and_a_late_broadcast_reader_counts_it
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let t = Instant::now();
-    while json(&["channel", "stat", &b, "--json"])["consumers"]
-        .as_array()
-        .unwrap()
-        .is_empty()
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "the reader did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_consumers(&b, 1);
     let input: String = (0..5000).map(|i| format!("{i}\n")).collect();
     assert_eq!(
         shmkit_in(&["channel", "send", &b], input.as_bytes()).code,
