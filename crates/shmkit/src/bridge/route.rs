@@ -138,8 +138,10 @@ fn network(op: &'static str, object: &str, e: impl std::fmt::Display) -> Error {
 
 /// Starts a route's thread, which first claims its end of the local channel and says how
 /// that went (`ready`): the claim is made once, where it is kept, so the other end never sees
-/// this one let go in between; its error is the caller's.
+/// this one let go in between; its error is the caller's. The thread holds `session`: it
+/// lives as long as its routes, whatever becomes of the `Bridge`.
 fn start(
+    session: zenoh::Session,
     name: String,
     body: impl FnOnce(&AtomicBool, &Counters, &dyn Fn(Result<()>)) -> Result<()> + Send + 'static,
 ) -> Result<Route> {
@@ -150,6 +152,7 @@ fn start(
     let thread = std::thread::Builder::new()
         .name(name)
         .spawn(move || {
+            let _session = session;
             let ready = |r: Result<()>| {
                 let _ = ready_tx.send(r);
             };
@@ -213,17 +216,15 @@ impl Bridge {
             bridge: self.id,
             route: self.routes.fetch_add(1, Relaxed),
         };
-        let session = &self.session;
-        let publisher = session
+        let publisher = self
+            .session
             .declare_publisher(key.to_string())
             .congestion_control(zenoh::qos::CongestionControl::Block)
             .wait()
             .map_err(|e| network("bridge forward", key, e))?;
         let key = key.to_string();
-        // The session lives as long as its routes, whatever becomes of the `Bridge`.
-        let session = session.clone();
-        start(format!("shmkit-fwd {key}"), move |stop, counters, ready| {
-            let _session = session;
+        let name = format!("shmkit-fwd {key}");
+        start(self.session.clone(), name, move |stop, counters, ready| {
             let Some(mut rx) = claimed(spsc::Receiver::open(&segment, offset), ready) else {
                 return Ok(());
             };
@@ -277,16 +278,16 @@ impl Bridge {
     where
         S: Deref<Target = Mapping> + Send + Sync + 'static,
     {
-        let (session, me) = (&self.session, self.id);
-        let subscriber = session
+        let me = self.id;
+        let subscriber = self
+            .session
             .declare_subscriber(key.to_string())
             .with(zenoh::handlers::FifoChannel::new(256))
             .wait()
             .map_err(|e| network("bridge ingest", key, e))?;
         let key = key.to_string();
-        let session = session.clone();
-        start(format!("shmkit-in {key}"), move |stop, counters, ready| {
-            let _session = session;
+        let name = format!("shmkit-in {key}");
+        start(self.session.clone(), name, move |stop, counters, ready| {
             let Some(mut tx) = claimed(spsc::Sender::open(&segment, offset), ready) else {
                 return Ok(());
             };
