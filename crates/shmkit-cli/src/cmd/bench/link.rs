@@ -345,6 +345,12 @@ pub struct Ring<'a> {
     map: &'a Mapping,
     out: usize,
     back: usize,
+    /// The counts, looked up once (as the floor's words are): messages written and read on
+    /// `out`, then on `back`.
+    out_written: &'a AtomicU64,
+    out_read: &'a AtomicU64,
+    back_written: &'a AtomicU64,
+    back_read: &'a AtomicU64,
     slots: u64,
     stride: usize,
     sent: u64,
@@ -374,23 +380,22 @@ impl<'a> Ring<'a> {
         let (stride, slots) = Self::shape(size);
         let span = Self::span(size);
         let (out, back) = if peer { (span, 0) } else { (0, span) };
+        // The written count at 0 of a ring, the read count at 128.
+        let count = |at: usize| map.atomic_u64(at).map_err(err);
         Ok(Ring {
             map,
             out,
             back,
+            out_written: count(out)?,
+            out_read: count(out + 128)?,
+            back_written: count(back)?,
+            back_read: count(back + 128)?,
             slots,
             stride,
             sent: 0,
             read: 0,
             got: 0,
         })
-    }
-
-    /// The written count (at 0) or the read count (at 128) of the ring at `ring`.
-    fn count(&self, ring: usize, read: bool) -> io::Result<&'a AtomicU64> {
-        self.map
-            .atomic_u64(ring + if read { 128 } else { 0 })
-            .map_err(err)
     }
 
     fn slot(&self, ring: usize, n: u64) -> usize {
@@ -414,7 +419,7 @@ fn spin_until(mut ready: impl FnMut() -> bool) -> io::Result<()> {
 
 impl Link for Ring<'_> {
     fn send(&mut self, buf: &[u8]) -> io::Result<()> {
-        let read = self.count(self.out, true)?;
+        let read = self.out_read;
         if self.sent - self.read >= self.slots {
             // Acquire: the peer's copy out of the slot happens before ours into it.
             spin_until(|| {
@@ -427,19 +432,17 @@ impl Link for Ring<'_> {
             .map_err(err)?;
         self.sent += 1;
         // Release: the slot's bytes before the count.
-        self.count(self.out, false)?
-            .store(self.sent, Ordering::Release);
+        self.out_written.store(self.sent, Ordering::Release);
         Ok(())
     }
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let written = self.count(self.back, false)?;
+        let written = self.back_written;
         spin_until(|| written.load(Ordering::Acquire) > self.got)?;
         self.map
             .read_at(self.slot(self.back, self.got), buf)
             .map_err(err)?;
         self.got += 1;
-        self.count(self.back, true)?
-            .store(self.got, Ordering::Release);
+        self.back_read.store(self.got, Ordering::Release);
         Ok(())
     }
 }
