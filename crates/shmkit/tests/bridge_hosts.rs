@@ -34,6 +34,33 @@ fn stats_line(s: &RouteStats) -> String {
     )
 }
 
+/// Sends `n` checkable messages of random sizes up to `max` bytes into the channel of `seg`
+/// (a millisecond's pause every 50 if `paced`).
+fn produce(seg: &PosixShm, n: u64, max: usize, paced: bool) {
+    let mut tx = Sender::open(seg, 0).unwrap();
+    let (mut rng, mut buf) = (Rng(0x05e4d), Vec::new());
+    for i in 0..n {
+        let len = 16 + rng.next() as usize % (max - 15);
+        message(i, len, &mut rng, &mut buf);
+        tx.send_timeout(&buf, Duration::from_secs(30)).unwrap();
+        if paced && i % 50 == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// This binary as a peer child of a peer, playing `role` with `args`: in the parent's
+/// namespaces (its `/dev/shm` too), on its stdout, reading nothing.
+fn child(role: &str, args: &[&str]) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(common::PEER_ARGS)
+        .env("SHMKIT_PEER_ROLE", role)
+        .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn peer() {
     let Some((role, args)) = common::peer_role() else {
@@ -50,17 +77,7 @@ fn peer() {
             let (n, max): (u64, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
             say("ready");
             assert_eq!(cue(), "go");
-            let mut tx = Sender::open(&seg, 0).unwrap();
-            let (mut rng, mut buf) = (Rng(0x05e4d), Vec::new());
-            let paced = args.get(4).is_some_and(|p| p == "paced");
-            for i in 0..n {
-                let len = 16 + rng.next() as usize % (max - 15);
-                message(i, len, &mut rng, &mut buf);
-                tx.send_timeout(&buf, Duration::from_secs(30)).unwrap();
-                if paced && i % 50 == 0 {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
+            produce(&seg, n, max, args.get(4).is_some_and(|p| p == "paced"));
             say("sent");
             while cue() == "stats" {
                 say(stats_line(&route.stats()));
@@ -79,16 +96,10 @@ fn peer() {
             let route = bridge.ingest(&args[1], seg.clone(), 0, on_full).unwrap();
             // The consumer: this binary again, in this mount namespace (it sees this
             // `/dev/shm`), reporting on the same stdout.
-            let mut consumer = Command::new(std::env::current_exe().unwrap())
-                .args(common::PEER_ARGS)
-                .env("SHMKIT_PEER_ROLE", "consume")
-                .env(
-                    "SHMKIT_PEER_ARGS",
-                    [seg.name(), args[2].as_str(), args.get(4).map_or("", |m| m)].join("\u{1f}"),
-                )
-                .stdin(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
+            let mut consumer = child(
+                "consume",
+                &[seg.name(), args[2].as_str(), args.get(4).map_or("", |m| m)],
+            );
             say("ready");
             while cue() == "stats" {
                 say(stats_line(&route.stats()));
@@ -153,45 +164,23 @@ fn peer() {
         // (a millisecond every 50) so that the stream outlasts a restart.
         "produce" => {
             let seg = local_channel();
-            let bridge = |seg: &PosixShm| {
-                Command::new(std::env::current_exe().unwrap())
-                    .args(common::PEER_ARGS)
-                    .env("SHMKIT_PEER_ROLE", "forward")
-                    .env(
-                        "SHMKIT_PEER_ARGS",
-                        [seg.name(), args[0].as_str(), args[1].as_str()].join("\u{1f}"),
-                    )
-                    .stdin(std::process::Stdio::null())
-                    .spawn()
-                    .unwrap()
-            };
-            let mut child = bridge(&seg);
+            let forward = [seg.name(), args[0].as_str(), args[1].as_str()];
+            let mut bridge = child("forward", &forward);
             let (n, max): (u64, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
             say("ready");
             assert_eq!(cue(), "go");
             let s = seg.clone();
-            let producer = std::thread::spawn(move || {
-                let mut tx = Sender::open(&s, 0).unwrap();
-                let (mut rng, mut buf) = (Rng(0x05e4d), Vec::new());
-                for i in 0..n {
-                    let len = 16 + rng.next() as usize % (max - 15);
-                    message(i, len, &mut rng, &mut buf);
-                    tx.send_timeout(&buf, Duration::from_secs(30)).unwrap();
-                    if i % 50 == 0 {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-            });
+            let producer = std::thread::spawn(move || produce(&s, n, max, true));
             while cue() == "kill" {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                child = bridge(&seg);
+                bridge.kill().unwrap();
+                bridge.wait().unwrap();
+                bridge = child("forward", &forward);
             }
             producer.join().unwrap();
             say("sent");
             let _ = cue();
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = bridge.kill();
+            let _ = bridge.wait();
         }
         // A bridge alone: listens on `args[1]`, forwards the channel of segment `args[0]` to
         // key `args[2]` until killed.
