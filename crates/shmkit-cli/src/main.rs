@@ -73,6 +73,7 @@ enum Command {
     Registry(cmd::registry::Args),
     Channel(cmd::channel::Args),
     Bench(cmd::bench::Args),
+    Bridge(cmd::bridge::Args),
     Completions(cmd::docs::CompletionArgs),
     Man(cmd::docs::ManArgs),
     /// The other process of a `shmkit bench` measurement: run by the bench itself.
@@ -121,6 +122,7 @@ fn main() -> ExitCode {
         Command::Registry(a) => cmd::registry::run(a),
         Command::Channel(a) => cmd::channel::run(a),
         Command::Bench(a) => cmd::bench::run(a),
+        Command::Bridge(a) => cmd::bridge::run(a),
         Command::BenchPeer { args } => Ok(cmd::bench::peer(&args)),
         Command::Completions(a) => cmd::docs::completions(a),
         Command::Man(a) => cmd::docs::man(a),

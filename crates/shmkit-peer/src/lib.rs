@@ -92,15 +92,18 @@ impl Peer {
         Ok(Some(line.trim_end_matches('\n').to_string()))
     }
 
-    /// The next line that starts with `prefix`, without the prefix; lines without it (a test
-    /// harness's own output) are skipped. `None` once the peer closed its stdout.
+    /// What follows `prefix` in the next line that holds it; lines without it (a test
+    /// harness's own output) are skipped. The prefix need not start the line: processes that
+    /// share the peer's stdout (its children) write into the same pipe, and a libtest harness
+    /// prints a test's `.` with no newline, so a report written just after one is `.PEER ...`.
+    /// `None` once the peer closed its stdout.
     ///
     /// # Errors
     /// When reading fails.
     pub fn line_with_prefix(&mut self, prefix: &str) -> io::Result<Option<String>> {
         while let Some(line) = self.line()? {
-            if let Some(rest) = line.strip_prefix(prefix) {
-                return Ok(Some(rest.to_string()));
+            if let Some(at) = line.find(prefix) {
+                return Ok(Some(line[at + prefix.len()..].to_string()));
             }
         }
         Ok(None)
@@ -159,6 +162,15 @@ impl Drop for Peer {
     }
 }
 
+/// A TCP port on the loopback that nobody listens on now (for a test's own servers; another
+/// process may take it before the test does, which the test then sees as an address in use).
+pub fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind a loopback port")
+}
+
 /// The peer's side: writes one report line to stdout and flushes it.
 pub fn report(line: &str) {
     let mut out = io::stdout().lock();
@@ -181,6 +193,26 @@ pub fn cue() -> io::Result<Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_report_after_another_process_unfinished_line_is_still_found() {
+        let mut peer = Peer::spawn({
+            let mut c = Command::new("sh");
+            c.args(["-c", "printf 'noise\\n.'; printf 'PEER one\\nPEER two\\n'"]);
+            c
+        })
+        .unwrap();
+        assert_eq!(
+            peer.line_with_prefix("PEER ").unwrap().as_deref(),
+            Some("one")
+        );
+        assert_eq!(
+            peer.line_with_prefix("PEER ").unwrap().as_deref(),
+            Some("two")
+        );
+        assert_eq!(peer.line_with_prefix("PEER ").unwrap(), None);
+        peer.wait().unwrap();
+    }
 
     #[test]
     fn a_dropped_peer_is_killed_and_reaped() {

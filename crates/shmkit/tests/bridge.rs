@@ -26,14 +26,7 @@ fn loopback(listen: Option<u16>, connect: Option<u16>) -> zenoh::Config {
     common::zenoh_peer::config(at(listen).as_deref(), at(connect).as_deref())
 }
 
-/// A TCP port on the loopback that nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use shmkit_peer::free_loopback_port as free_port;
 
 fn stats_line(s: &RouteStats) -> String {
     format!(
@@ -309,4 +302,141 @@ fn a_forged_number_far_ahead_does_not_silence_the_real_sender() {
     let s = ingest.stop().unwrap();
     assert_eq!((s.ingested, s.duplicates, s.gaps), (21, 0, 0), "{s:?}");
     drop(forward);
+}
+
+/// A broadcast or MPSC channel in this process's own shared memory.
+fn private_broadcast(slots: usize) -> Arc<shmkit::AnonShared> {
+    use shmkit::channel::broadcast::{self, BroadcastConfig};
+    let config = BroadcastConfig::new(slots * 128).max_message(64);
+    let seg = shmkit::AnonShared::new(config.size()).unwrap();
+    broadcast::create(&seg, 0, config).unwrap();
+    Arc::new(seg)
+}
+
+fn private_mpsc() -> Arc<shmkit::AnonShared> {
+    use shmkit::channel::mpsc::{self, MpscConfig};
+    let config = MpscConfig::new(1 << 16).max_message(64);
+    let seg = shmkit::AnonShared::new(config.size()).unwrap();
+    mpsc::create(&seg, 0, config).unwrap();
+    Arc::new(seg)
+}
+
+/// Two bridges on the loopback, the second connected to the first.
+fn pair() -> (Bridge, Bridge) {
+    let port = free_port();
+    (
+        Bridge::open(loopback(Some(port), None)).unwrap(),
+        Bridge::open(loopback(None, Some(port))).unwrap(),
+    )
+}
+
+/// The bridge joins a broadcast channel as one more reader (a local reader beside it gets
+/// everything too) and ingests into an MPSC channel as one more producer (a local producer
+/// beside it goes on); and it ingests into a broadcast channel that two local readers read.
+#[test]
+fn broadcast_and_mpsc_channels_cross_as_ordinary_ends() {
+    use shmkit::channel::{broadcast, mpsc};
+    let (a, b) = pair();
+    let (src, dst) = (private_broadcast(256), private_mpsc());
+    let key = unique("shmkit/test/bcast");
+    let ingest = b.ingest(&key, dst.clone(), 0, OnFull::Block).unwrap();
+    let forward = a.forward(src.clone(), 0, &key).unwrap();
+    let mut local_reader = broadcast::Receiver::open(&src, 0).unwrap();
+    let mut tx = broadcast::Sender::open(&src, 0).unwrap();
+    let mut local_producer = mpsc::Sender::open(&dst, 0).unwrap();
+    let mut rx = mpsc::Receiver::open(&dst, 0).unwrap();
+    let n = 200u32;
+    let (mut bridged, mut local, mut buf) = (0u32, 0u32, Vec::new());
+    for i in 0..n {
+        tx.send(format!("b{i}").as_bytes()).unwrap();
+        local_reader.recv(&mut buf).unwrap();
+        assert_eq!(buf, format!("b{i}").as_bytes());
+        local_producer.send(format!("l{i}").as_bytes()).unwrap();
+        // Pace the broadcast producer (which never waits) to what the bridge carries: this
+        // test is about the ends, not about overruns.
+        while bridged <= i {
+            rx.recv_timeout(&mut buf, Duration::from_secs(10)).unwrap();
+            let text = String::from_utf8(buf.clone()).unwrap();
+            if let Some(num) = text.strip_prefix('b') {
+                assert_eq!(num, bridged.to_string(), "bridged out of order");
+                bridged += 1;
+            } else {
+                assert_eq!(text, format!("l{local}"), "local out of order");
+                local += 1;
+            }
+        }
+    }
+    assert_eq!(forward.stop().unwrap().forwarded, u64::from(n));
+    let s = ingest.stop().unwrap();
+    assert_eq!(
+        (s.ingested, s.gaps, s.dropped),
+        (u64::from(n), 0, 0),
+        "{s:?}"
+    );
+
+    // Into a broadcast channel: two local readers each get every message, in order.
+    let (out, into) = (private_channel(), private_broadcast(1024));
+    let key = unique("shmkit/test/into-bcast");
+    let mut readers = [
+        broadcast::Receiver::open(&into, 0).unwrap(),
+        broadcast::Receiver::open(&into, 0).unwrap(),
+    ];
+    let ingest = b.ingest(&key, into.clone(), 0, OnFull::Block).unwrap();
+    let forward = a.forward(out.clone(), 0, &key).unwrap();
+    let mut tx = Sender::open(&out, 0).unwrap();
+    for i in 0..100u32 {
+        tx.send(&i.to_le_bytes()).unwrap();
+    }
+    for r in &mut readers {
+        for i in 0..100u32 {
+            assert_eq!(r.recv_value::<u32>().unwrap(), i);
+        }
+    }
+    drop((forward, ingest));
+}
+
+/// A broadcast producer never waits, so with nobody subscribed the bridge's reader is lapped
+/// like any slow reader: what it lost is counted in `overruns`, and forwarded plus overruns
+/// is every message sent, exactly.
+#[test]
+fn a_lapped_broadcast_reader_counts_its_overruns_exactly() {
+    use shmkit::channel::broadcast;
+    let (a, b) = pair();
+    let (src, dst) = (private_broadcast(16), private_channel());
+    let key = unique("shmkit/test/lapped");
+    let forward = a.forward(src.clone(), 0, &key).unwrap();
+    let mut tx = broadcast::Sender::open(&src, 0).unwrap();
+    // Nobody subscribes yet: the route does not read, and 100 messages lap its 16 slots.
+    for i in 0..100u32 {
+        tx.send(&i.to_le_bytes()).unwrap();
+    }
+    let ingest = b.ingest(&key, dst.clone(), 0, OnFull::Block).unwrap();
+    let mut rx = Receiver::open(&dst, 0).unwrap();
+    let (mut got, mut buf, mut last) = (0u64, Vec::new(), None);
+    let t = Instant::now();
+    while forward.stats().forwarded + forward.stats().overruns < 100 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            forward.stats()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    while rx
+        .recv_timeout(&mut buf, Duration::from_millis(500))
+        .is_ok()
+    {
+        let i = u32::from_le_bytes(buf[..4].try_into().unwrap());
+        assert!(last.is_none_or(|l| i > l), "{i} after {last:?}");
+        last = Some(i);
+        got += 1;
+    }
+    let f = forward.stop().unwrap();
+    assert!(f.overruns > 0, "{f:?}");
+    assert_eq!(f.forwarded + f.overruns, 100, "{f:?}");
+    assert_eq!(got, f.forwarded);
+    // The newest ones are the ones kept.
+    assert_eq!(last, Some(99));
+    let s = ingest.stop().unwrap();
+    assert_eq!((s.ingested, s.gaps), (got, 0), "{s:?}");
 }

@@ -7,7 +7,7 @@
 mod common;
 use common::stream::{check, message, Rng};
 use common::{cue, say, unique, Peer};
-use shmkit::bridge::{Bridge, OnFull, RouteStats};
+use shmkit::bridge::{Bridge, OnFull, PeerStats, RouteStats};
 use shmkit::channel::{spsc, Receiver, RecvError, Sender, SpscConfig};
 use shmkit::PosixShm;
 use std::process::Command;
@@ -27,10 +27,11 @@ fn local_channel() -> Arc<PosixShm> {
     Arc::new(seg)
 }
 
-fn stats_line(s: &RouteStats) -> String {
+/// A route's counters and its bridge's peer counters, as a peer says them on "stats".
+fn stats_line(s: &RouteStats, p: PeerStats) -> String {
     format!(
-        "{} {} {} {} {} {}",
-        s.forwarded, s.ingested, s.dropped, s.gaps, s.duplicates, s.garbage
+        "{} {} {} {} {} {} {} {}",
+        s.forwarded, s.ingested, s.dropped, s.gaps, s.duplicates, s.garbage, p.lost, p.reconnects
     )
 }
 
@@ -69,9 +70,12 @@ fn peer() {
     match role.as_str() {
         // Host 1: listens on `args[0]`, forwards its channel to key `args[1]`; on "go" sends
         // `args[2]` messages of random sizes up to `args[3]` bytes (with `args[4]` "paced", a
-        // millisecond's pause every 50).
+        // millisecond's pause every 50; with an argument "short-lease", a link silent for
+        // 1 s is closed).
         "send" => {
-            let bridge = Bridge::open(common::zenoh_peer::config(Some(&args[0]), None)).unwrap();
+            let short = args.iter().any(|a| a == "short-lease");
+            let bridge =
+                Bridge::open(common::zenoh_peer::pick(short, Some(&args[0]), None)).unwrap();
             let seg = local_channel();
             let route = bridge.forward(seg.clone(), 0, &args[1]).unwrap();
             let (n, max): (u64, usize) = (args[2].parse().unwrap(), args[3].parse().unwrap());
@@ -80,13 +84,16 @@ fn peer() {
             produce(&seg, n, max, args.get(4).is_some_and(|p| p == "paced"));
             say("sent");
             while cue() == "stats" {
-                say(stats_line(&route.stats()));
+                say(stats_line(&route.stats(), bridge.peers()));
             }
         }
         // Host 2: connects to `args[0]`, ingests key `args[1]` into its channel (`args[3]`:
-        // block or drop); its consumer is a child process, which expects `args[2]` messages.
+        // block or drop); its consumer is a child process, which expects `args[2]` messages
+        // (`args[4]`: how, see "consume"; "short-lease" as for "send").
         "receive" => {
-            let bridge = Bridge::open(common::zenoh_peer::config(None, Some(&args[0]))).unwrap();
+            let short = args.iter().any(|a| a == "short-lease");
+            let bridge =
+                Bridge::open(common::zenoh_peer::pick(short, None, Some(&args[0]))).unwrap();
             let seg = local_channel();
             let on_full = if args[3] == "drop" {
                 OnFull::Drop
@@ -102,28 +109,33 @@ fn peer() {
             );
             say("ready");
             while cue() == "stats" {
-                say(stats_line(&route.stats()));
+                say(stats_line(&route.stats(), bridge.peers()));
             }
             let _ = consumer.kill();
             let _ = consumer.wait();
         }
-        // Receives until `args[1]` messages came or none came for 3 s, each checked and in
-        // order (numbers may be skipped: dropped ones); says how many and how many skipped.
-        // With `args[2]` "repeats", messages may come again and out of order (at least once:
-        // a restarted bridge sends again what the dead one had read): it counts the repeats
-        // and waits for every number.
+        // Receives until `args[1]` messages came or none came for 3 s (15 s with `args[2]`
+        // "patient"), each checked and in order (numbers may be skipped: dropped ones); says
+        // how many and how many skipped. With `args[2]` "repeats", messages may come again
+        // and out of order (at least once: a restarted bridge sends again what the dead one
+        // had read): it counts the repeats and waits for every number.
         "consume" => {
             rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
                 .unwrap();
             let seg = PosixShm::open(&args[0]).unwrap();
             let n: u64 = args[1].parse().unwrap();
             let again_ok = args.get(2).is_some_and(|m| m == "repeats");
+            let patience = if args.get(2).is_some_and(|m| m == "patient") {
+                Duration::from_secs(15)
+            } else {
+                Duration::from_secs(3)
+            };
             let mut rx = Receiver::open(&seg, 0).unwrap();
             say(format!("consumer {}", std::process::id()));
             let (mut buf, mut got, mut next) = (Vec::new(), 0u64, 0u64);
             let (mut seen, mut repeats) = (vec![false; n as usize], 0u64);
             while got < n && (again_ok || next < n) {
-                match rx.recv_timeout(&mut buf, Duration::from_secs(3)) {
+                match rx.recv_timeout(&mut buf, patience) {
                     Ok(_) => {}
                     Err(RecvError::Timeout) => break,
                     Err(e) => panic!("{e}"),
@@ -282,6 +294,11 @@ impl Hosts {
     }
 
     /// Runs role `role` in host `i`, with its own `/dev/shm`.
+    /// Sets host 1's end of the link `up` or `down`.
+    fn link(&self, state: &str) {
+        ip(&["-n", &self.names[0], "link", "set", &self.links[0], state]);
+    }
+
     fn spawn(&self, i: usize, role: &str, args: &[&str]) -> Peer {
         let wrap = [
             "ip",
@@ -309,7 +326,7 @@ impl Drop for Hosts {
 }
 
 /// The counters a peer says on "stats": forwarded, ingested, dropped, gaps, duplicates,
-/// garbage.
+/// garbage, and its bridge's links lost and reconnects.
 fn stats(p: &mut Peer) -> Vec<u64> {
     p.send("stats");
     p.recv().split(' ').map(|x| x.parse().unwrap()).collect()
@@ -318,21 +335,39 @@ fn stats(p: &mut Peer) -> Vec<u64> {
 /// Starts a sender on host 1 and a receiver (bridge and consumer) on host 2; returns them
 /// and the consumer's pid, once both bridges are up.
 fn start(hosts: &Hosts, n: u64, max: usize, on_full: &str) -> (Peer, Peer, i32) {
-    start_paced(hosts, n, max, on_full, false)
+    start_with(hosts, n, max, on_full, false, false)
 }
 
-/// As `start`, the sender pausing a millisecond every 50 messages if `paced`.
-fn start_paced(hosts: &Hosts, n: u64, max: usize, on_full: &str, paced: bool) -> (Peer, Peer, i32) {
+/// As `start`, the sender pausing a millisecond every 50 messages if `paced`, both bridges
+/// giving up a silent link after 1 s if `short_lease` (and the consumer patient: it waits
+/// 15 s for a message).
+fn start_with(
+    hosts: &Hosts,
+    n: u64,
+    max: usize,
+    on_full: &str,
+    paced: bool,
+    short_lease: bool,
+) -> (Peer, Peer, i32) {
     let key = format!("shmkit/test/{}", unique("hosts"));
     let at = format!("{}:{PORT}", hosts.addrs[0]);
     let pace = if paced { "paced" } else { "" };
+    let (lease, mode) = if short_lease {
+        ("short-lease", "patient")
+    } else {
+        ("", "")
+    };
     let mut send = hosts.spawn(
         0,
         "send",
-        &[&at, &key, &n.to_string(), &max.to_string(), pace],
+        &[&at, &key, &n.to_string(), &max.to_string(), pace, lease],
     );
     assert_eq!(send.recv(), "ready");
-    let mut recv = hosts.spawn(1, "receive", &[&at, &key, &n.to_string(), on_full]);
+    let mut recv = hosts.spawn(
+        1,
+        "receive",
+        &[&at, &key, &n.to_string(), on_full, mode, lease],
+    );
     let (mut ready, mut consumer) = (false, None);
     while !ready || consumer.is_none() {
         let line = recv.recv();
@@ -483,6 +518,22 @@ fn a_bridge_killed_mid_stream_and_started_again_resumes_and_its_producer_carries
     assert_eq!((r[3], r[5]), (0, 0), "gaps or garbage: {r:?}");
 }
 
+/// Starts a paced stream of `n` messages of up to 1 KiB from host 1 to host 2 (bridges that
+/// give a silent link up after 1 s if `short_lease`), takes the link down mid-stream for
+/// `outage` and returns the peers and what the receiver had ingested when it went down; the
+/// link is still down.
+fn cut_mid_stream(hosts: &Hosts, n: u64, short_lease: bool, outage: Duration) -> (Peer, Peer, u64) {
+    let (mut send, mut recv, _) = start_with(hosts, n, 1024, "block", true, short_lease);
+    send.send("go");
+    std::thread::sleep(Duration::from_millis(100));
+    hosts.link("down");
+    // Mid-stream: not everything is there yet.
+    let before = stats(&mut recv)[1];
+    assert!(before < n, "the stream was over before the link went down");
+    std::thread::sleep(outage);
+    (send, recv, before)
+}
+
 /// The link between the hosts down for 2 s mid-stream, then up again: Zenoh holds the
 /// stream meanwhile (within its lease and its blocking limit, both longer than 2 s by
 /// default) and nothing is lost or repeated.
@@ -490,20 +541,59 @@ fn a_bridge_killed_mid_stream_and_started_again_resumes_and_its_producer_carries
 fn the_link_down_for_two_seconds_loses_nothing() {
     let hosts = Hosts::new();
     let n = 20_000;
-    let (mut send, mut recv, _) = start_paced(&hosts, n, 1024, "block", true);
-    let link = |state: &str| ip(&["-n", &hosts.names[0], "link", "set", &hosts.links[0], state]);
-    send.send("go");
-    std::thread::sleep(Duration::from_millis(100));
-    link("down");
-    // Mid-stream: not everything is there yet.
-    let before = stats(&mut recv)[1];
-    assert!(before < n, "the stream was over before the link went down");
-    std::thread::sleep(Duration::from_secs(2));
+    let (mut send, mut recv, before) = cut_mid_stream(&hosts, n, false, Duration::from_secs(2));
     let during = stats(&mut recv)[1];
-    link("up");
+    hosts.link("up");
     assert_eq!(outcome(&mut recv), (n, 0));
     assert_eq!(send.recv(), "sent");
     let r = stats(&mut recv);
     eprintln!("link down: {before} ingested before, {during} at the end of the outage, {n} after");
     assert_eq!((r[1], r[2], r[3], r[4], r[5]), (n, 0, 0, 0, 0), "{r:?}");
+}
+
+/// The link down for 2.5 s with bridges that give a silent link up after 1 s: both lose
+/// their link and say so, Zenoh reconnects by itself once it is up, the stream resumes to
+/// its last message, and the receiving side's gap count is exactly what the consumer misses
+/// (the messages that were in flight when the link was closed).
+#[test]
+fn the_link_down_longer_than_the_lease_is_reported_reconnected_and_its_gaps_counted_exactly() {
+    let hosts = Hosts::new();
+    let n = 20_000;
+    let (mut send, mut recv, before) = cut_mid_stream(&hosts, n, true, Duration::from_millis(2500));
+    // (The sender answers only once it has sent everything.)
+    let r = stats(&mut recv);
+    assert!(
+        r[6] >= 1,
+        "a link silent for 2.5 s with a 1 s lease was not reported lost: {r:?}"
+    );
+    hosts.link("up");
+    let t = Instant::now();
+    let (got, missing) = outcome(&mut recv);
+    assert_eq!(send.recv(), "sent");
+    let (s, r) = (stats(&mut send), stats(&mut recv));
+    eprintln!(
+        "link down past the lease: {before} ingested before; after: {got} received, {missing} \
+         missing, gaps {}, links lost {}/{}, reconnects {}/{} (sender/receiver), resumed in {:?}",
+        r[3],
+        s[6],
+        r[6],
+        s[7],
+        r[7],
+        t.elapsed()
+    );
+    assert!(
+        s[6] >= 1 && r[6] >= 1,
+        "a link not reported lost: {s:?} {r:?}"
+    );
+    assert!(s[7] >= 1 && r[7] >= 1, "no reconnect: {s:?} {r:?}");
+    assert_eq!(got + missing, n);
+    assert_eq!(
+        r[3], missing,
+        "gaps counted {} but {missing} are missing: {r:?}",
+        r[3]
+    );
+    assert_eq!((r[1], r[4], r[5]), (got, 0, 0), "{r:?}");
+    // What was lost was in flight at the close, not the stream since: the sender published
+    // everything.
+    assert_eq!(s[0], n, "{s:?}");
 }

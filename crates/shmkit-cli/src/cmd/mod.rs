@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod bench;
+pub mod bridge;
 pub mod cat;
 pub mod channel;
 pub mod docs;

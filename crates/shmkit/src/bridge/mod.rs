@@ -1,14 +1,15 @@
 //! Beyond one machine: a channel carried across hosts over [Zenoh](https://zenoh.io) (Rust,
 //! peer-to-peer or routed, no broker, reconnects by itself), with the feature `bridge`.
 //!
-//! A [`Bridge`] is one Zenoh session. [`Bridge::forward`] takes the consumer end of a local
-//! SPSC channel and publishes its messages on a key expression; [`Bridge::ingest`] takes the
-//! producer end of another and puts into it what is published there. Every message carries
+//! A [`Bridge`] is one Zenoh session. [`Bridge::forward`] joins a local channel (SPSC, MPSC or
+//! broadcast) as an ordinary consumer and publishes its messages on a key expression;
+//! [`Bridge::ingest`] joins another as a producer and puts into it what is published there. Every message carries
 //! its origin (the sending bridge's session id and route) and its number on that route (see
 //! [`wire`]), so the receiving side counts gaps, duplicates, its own messages come back
 //! (loops) and anything that is not a bridged message, and drops all but the messages in
 //! order. The Zenoh configuration is the caller's: endpoints to listen on or connect to,
-//! scouting, TLS.
+//! scouting, TLS, how soon a silent link is given up (its lease). [`Bridge::peers`] counts the
+//! Zenoh peers it lost and got back (Zenoh reconnects by itself).
 //!
 //! ```no_run
 //! # fn main() -> shmkit::Result<()> {
@@ -30,16 +31,20 @@
 //! # }
 //! ```
 
+mod ends;
 mod route;
 mod sequence;
 pub mod wire;
 
 pub use route::{OnFull, Route, RouteStats};
+pub use zenoh;
 
 // `Bridge::forward` and `Bridge::ingest` are in `route`.
 
 use crate::{Error, ErrorKind, Result};
-use std::sync::atomic::AtomicU32;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 use zenoh::Wait;
 
 /// One Zenoh session, the routes of which carry local channels across hosts.
@@ -48,6 +53,28 @@ pub struct Bridge {
     id: [u8; 16],
     /// The next forwarding route's number.
     routes: AtomicU32,
+    peers: Arc<PeerCounters>,
+    /// Counts links as Zenoh opens and closes them, while the bridge lives.
+    _events: zenoh::session::TransportEventsListener<()>,
+}
+
+/// The Zenoh peers (and routers) a bridge's session is linked to, and how that changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerStats {
+    /// Linked now.
+    pub linked: u64,
+    /// Links lost: a peer that went (closed its session, died, or went silent for longer
+    /// than the lease, as a link that is down does).
+    pub lost: u64,
+    /// Peers linked again after they were lost (Zenoh reconnects by itself).
+    pub reconnects: u64,
+}
+
+#[derive(Default)]
+struct PeerCounters {
+    linked: AtomicU64,
+    lost: AtomicU64,
+    reconnects: AtomicU64,
 }
 
 impl Bridge {
@@ -61,11 +88,47 @@ impl Bridge {
             .wait()
             .map_err(|e| Error::new(ErrorKind::Network, "bridge open", "zenoh", e.to_string()))?;
         let id = session.zid().to_le_bytes();
+        let peers = Arc::new(PeerCounters::default());
+        let p = peers.clone();
+        // The peers linked now, and every peer ever linked: one linked again after its link
+        // closed is a reconnect. Kept per peer because Zenoh may say a transport closed twice
+        // (a dead transport it held while a new link from the same peer was refused).
+        let (mut now, mut ever) = (HashSet::new(), HashSet::new());
+        let events = session
+            .info()
+            .transport_events_listener()
+            .history(true)
+            .callback_mut(move |ev| {
+                let zid = *ev.transport().zid();
+                // Relaxed: counters, read for reports.
+                if ev.kind() == zenoh::sample::SampleKind::Put {
+                    if now.insert(zid) && !ever.insert(zid) {
+                        p.reconnects.fetch_add(1, Relaxed);
+                    }
+                } else if now.remove(&zid) {
+                    p.lost.fetch_add(1, Relaxed);
+                }
+                p.linked.store(now.len() as u64, Relaxed);
+            })
+            .wait()
+            .map_err(|e| Error::new(ErrorKind::Network, "bridge open", "zenoh", e.to_string()))?;
         Ok(Bridge {
             session,
             id,
             routes: AtomicU32::new(0),
+            peers,
+            _events: events,
         })
+    }
+
+    /// The peers (and routers) its session is linked to, and the links it lost and got
+    /// back, as Zenoh opened and closed them.
+    pub fn peers(&self) -> PeerStats {
+        PeerStats {
+            linked: self.peers.linked.load(Relaxed),
+            lost: self.peers.lost.load(Relaxed),
+            reconnects: self.peers.reconnects.load(Relaxed),
+        }
     }
 
     /// The session's id: the origin of this bridge's messages.

@@ -2,10 +2,11 @@
 //! (`forward`), or a key expression's messages into one local channel (`ingest`), with its
 //! counters.
 
+use super::ends::{Sink, Source};
 use super::sequence::{Seen, Sequences};
 use super::wire::{self, Origin};
 use super::Bridge;
-use crate::channel::{spsc, RecvError, SendError};
+use crate::channel::{RecvError, SendError};
 use crate::{Error, ErrorKind, Mapping, Result};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -45,7 +46,15 @@ pub struct RouteStats {
     pub dropped: u64,
     /// Messages larger than the local channel's largest, dropped.
     pub oversize: u64,
-    /// Messages that never came: the numbers skipped on their routes.
+    /// Messages a forwarding route lost in its local broadcast channel: the producer lapped
+    /// it (as any slow reader of a broadcast channel).
+    pub overruns: u64,
+    /// Messages a forwarding route published while Zenoh knew of no subscriber to its key
+    /// (the last one went while the route waited for the message): sent to nobody, unless
+    /// one came back in time (the receiving side then counts a gap).
+    pub unmatched: u64,
+    /// Messages that never came: the numbers skipped on their routes, and those a route says
+    /// it sent (it does when idle for 100 ms) that did not arrive.
     pub gaps: u64,
     /// Messages that came again or out of order, dropped.
     pub duplicates: u64,
@@ -62,6 +71,8 @@ struct Counters {
     ingested: AtomicU64,
     dropped: AtomicU64,
     oversize: AtomicU64,
+    overruns: AtomicU64,
+    unmatched: AtomicU64,
     gaps: AtomicU64,
     duplicates: AtomicU64,
     looped: AtomicU64,
@@ -80,6 +91,8 @@ impl Counters {
             ingested: self.ingested.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             oversize: self.oversize.load(Relaxed),
+            overruns: self.overruns.load(Relaxed),
+            unmatched: self.unmatched.load(Relaxed),
             gaps: self.gaps.load(Relaxed),
             duplicates: self.duplicates.load(Relaxed),
             looped: self.looped.load(Relaxed),
@@ -99,6 +112,12 @@ impl Route {
     /// Its counters now.
     pub fn stats(&self) -> RouteStats {
         self.counters.stats()
+    }
+
+    /// Whether its thread has ended: asked to stop, or by an error that [`Route::stop`]
+    /// returns.
+    pub fn finished(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
     }
 
     /// Stops it and returns its counters.
@@ -196,18 +215,23 @@ fn claimed<T>(end: Result<T>, ready: &dyn Fn(Result<()>)) -> Option<T> {
 }
 
 impl Bridge {
-    /// Publishes on `key` every message of the SPSC channel at `offset` of `segment` (shared
-    /// with the caller, who may hold the producer end), whose consumer end the route takes,
-    /// numbered from 0, while a subscriber matches `key`: until one does, the messages wait
-    /// in the channel under its own rules (its producer waits when it is full), so none is
-    /// sent to nobody. Any subscriber counts (a monitor on the key, an ingest route of this
+    /// Publishes on `key` every message of the channel at `offset` of `segment` (shared with
+    /// the caller, who may hold the producer end), numbered from 0, while a subscriber
+    /// matches `key`. The route joins the channel as an ordinary consumer: it takes the
+    /// consumer end of an SPSC or MPSC channel, or one more reader's place in a broadcast one
+    /// (which reads from the next message sent, and is lapped like any slow reader: counted
+    /// in [`RouteStats::overruns`]). Until a subscriber matches, the messages wait in the
+    /// channel under its own rules (an SPSC or MPSC producer waits when it is full; a
+    /// broadcast producer never does), so none is sent to nobody. Any subscriber counts (a monitor on the key, an ingest route of this
     /// very bridge), and one published as the last subscriber goes is lost (the receiving
     /// side counts it as a gap if it stays). The routes keep the session open: dropping the
     /// `Bridge` does not stop them.
     ///
     /// # Errors
-    /// [`ErrorKind::Network`] for a key expression Zenoh refuses; as
-    /// [`spsc::Receiver::open`](crate::channel::spsc::Receiver::open) for the channel.
+    /// [`ErrorKind::Network`] for a key expression Zenoh refuses; [`ErrorKind::BadLayout`]
+    /// when no channel is at `offset`; as
+    /// [`spsc::Receiver::open`](crate::channel::spsc::Receiver::open) (and its MPSC and
+    /// broadcast twins) for the channel's end.
     pub fn forward<S>(&self, segment: Arc<S>, offset: usize, key: &str) -> Result<Route>
     where
         S: Deref<Target = Mapping> + Send + Sync + 'static,
@@ -225,29 +249,53 @@ impl Bridge {
         let key = key.to_string();
         let name = format!("shmkit-fwd {key}");
         start(self.session.clone(), name, move |stop, counters, ready| {
-            let Some(mut rx) = claimed(spsc::Receiver::open(&segment, offset), ready) else {
+            let Some(mut rx) = claimed(Source::open(&segment, offset), ready) else {
                 return Ok(());
             };
             let (mut buf, mut frame, mut seq) = (Vec::new(), Vec::new(), 0u64);
-            while !stop.load(Relaxed) {
-                let matching = publisher
+            let matching = || {
+                publisher
                     .matching_status()
                     .wait()
-                    .map_err(|e| network("bridge forward", &key, e))?
-                    .matching();
-                if !matching {
+                    .map(|m| m.matching())
+                    .map_err(|e| network("bridge forward", &key, e))
+            };
+            while !stop.load(Relaxed) {
+                if !matching()? {
                     std::thread::sleep(Duration::from_millis(10));
                     continue;
                 }
-                match rx.recv_timeout(&mut buf, LOOK) {
-                    Ok(_) => {}
-                    Err(RecvError::Timeout | RecvError::Empty) => continue,
+                // Idle for LOOK: say how far the route has sent, so that the receiving side
+                // counts what it lost at the end of a burst (there is no later message to
+                // show it).
+                let idle = match rx.recv_timeout(&mut buf, LOOK) {
+                    Ok(_) => false,
+                    Err(RecvError::Timeout | RecvError::Empty) => true,
+                    Err(RecvError::Overrun { lost }) => {
+                        Counters::add(&counters.overruns, lost);
+                        continue;
+                    }
                     // The local producer went away: another may come; the route keeps its end.
                     Err(RecvError::ProducerGone { .. }) => {
                         std::thread::sleep(LOOK);
-                        continue;
+                        true
                     }
                     Err(e) => return Err(Error::from(e).with_op("bridge forward")),
+                };
+                if idle {
+                    if seq > 0 {
+                        wire::encode_sent_up_to(origin, seq - 1, &mut frame);
+                        publisher
+                            .put(std::mem::take(&mut frame))
+                            .wait()
+                            .map_err(|e| network("bridge forward", &key, e))?;
+                    }
+                    continue;
+                }
+                // Taken out of the channel already: it goes, and is counted if nobody is there
+                // to hear it.
+                if !matching()? {
+                    Counters::add(&counters.unmatched, 1);
                 }
                 wire::encode(origin, seq, &buf, &mut frame);
                 publisher
@@ -261,13 +309,16 @@ impl Bridge {
         })
     }
 
-    /// Puts into the SPSC channel at `offset` of `segment`, whose producer end the route
-    /// takes, every bridged message published on `key` by another bridge; when the channel is
-    /// full, as `on_full` says.
+    /// Puts into the channel at `offset` of `segment` every bridged message published on
+    /// `key` by another bridge. The route takes the producer end of an SPSC or broadcast
+    /// channel, or one producer's place of an MPSC one; when the channel is full, as
+    /// `on_full` says (a broadcast channel is never full: its slow readers are lapped).
     ///
     /// # Errors
-    /// [`ErrorKind::Network`] for a key expression Zenoh refuses; as
-    /// [`spsc::Sender::open`](crate::channel::spsc::Sender::open) for the channel.
+    /// [`ErrorKind::Network`] for a key expression Zenoh refuses; [`ErrorKind::BadLayout`]
+    /// when no channel is at `offset`; as
+    /// [`spsc::Sender::open`](crate::channel::spsc::Sender::open) (and its MPSC and broadcast
+    /// twins) for the channel's end.
     pub fn ingest<S>(
         &self,
         key: &str,
@@ -288,7 +339,7 @@ impl Bridge {
         let key = key.to_string();
         let name = format!("shmkit-in {key}");
         start(self.session.clone(), name, move |stop, counters, ready| {
-            let Some(mut tx) = claimed(spsc::Sender::open(&segment, offset), ready) else {
+            let Some(mut tx) = claimed(Sink::open(&segment, offset), ready) else {
                 return Ok(());
             };
             let mut seen = Sequences::default();
@@ -308,10 +359,16 @@ impl Bridge {
                     }
                 };
                 if frame.origin.bridge == me {
-                    Counters::add(&counters.looped, 1);
+                    if frame.kind == wire::Kind::Message {
+                        Counters::add(&counters.looped, 1);
+                    }
                     continue;
                 }
-                match seen.see(frame.origin, frame.seq) {
+                let heard = match frame.kind {
+                    wire::Kind::Message => seen.see(frame.origin, frame.seq),
+                    wire::Kind::SentUpTo => seen.sent_up_to(frame.origin, frame.seq),
+                };
+                match heard {
                     Seen::Next => {}
                     Seen::After { missed } => Counters::add(&counters.gaps, missed),
                     Seen::Again => {
@@ -323,7 +380,9 @@ impl Bridge {
                         continue;
                     }
                 }
-                put(&mut tx, frame.payload, on_full, stop, counters)?;
+                if frame.kind == wire::Kind::Message {
+                    put(&mut tx, frame.payload, on_full, stop, counters)?;
+                }
             }
             Ok(())
         })
@@ -332,7 +391,7 @@ impl Bridge {
 
 /// Puts one message into the local channel as `on_full` says.
 fn put(
-    tx: &mut spsc::Sender<'_>,
+    tx: &mut Sink<'_>,
     payload: &[u8],
     on_full: OnFull,
     stop: &AtomicBool,

@@ -43,17 +43,28 @@ pub struct Sequences {
 impl Sequences {
     /// Takes message `seq` from `origin`.
     pub fn see(&mut self, origin: Origin, seq: u64) -> Seen {
+        self.take(origin, seq, true)
+    }
+
+    /// Takes `origin`'s word that it has sent every message up to `seq`: the ones after the
+    /// last taken never came ([`Seen::After`]); [`Seen::Next`] when none is missing.
+    pub fn sent_up_to(&mut self, origin: Origin, seq: u64) -> Seen {
+        self.take(origin, seq, false)
+    }
+
+    fn take(&mut self, origin: Origin, seq: u64, message: bool) -> Seen {
         self.clock += 1;
         let clock = self.clock;
         if let Some((last, heard)) = self.last.get_mut(&origin) {
             *heard = clock;
             if seq <= *last {
-                return Seen::Again;
+                return if message { Seen::Again } else { Seen::Next };
             }
             if seq - *last > WINDOW {
                 return Seen::Unbelievable;
             }
-            let missed = seq - *last - 1;
+            // A message is one of the numbers past the last; "sent up to" is none of them.
+            let missed = seq - *last - u64::from(message);
             *last = seq;
             return if missed == 0 {
                 Seen::Next
@@ -66,7 +77,7 @@ impl Sequences {
                 self.last.remove(&oldest);
             }
         }
-        // The first message heard from an origin starts its count: what it sent before this
+        // The first word heard from an origin starts its count: what it sent before this
         // side listened was sent to nobody, not lost.
         self.last.insert(origin, (seq, clock));
         Seen::Next
@@ -103,6 +114,26 @@ mod tests {
         // u64::MAX does not overflow.
         assert_eq!(s.see(o(2), u64::MAX), Seen::Next);
         assert_eq!(s.see(o(2), u64::MAX), Seen::Again);
+    }
+
+    #[test]
+    fn sent_up_to_counts_what_never_came_once() {
+        let mut s = Sequences::default();
+        // Heard first: starts the count, as a first message does.
+        assert_eq!(s.sent_up_to(o(0), 4), Seen::Next);
+        assert_eq!(s.see(o(0), 5), Seen::Next);
+        assert_eq!(s.sent_up_to(o(0), 5), Seen::Next);
+        // 6, 7 and 8 were sent and never came.
+        assert_eq!(s.sent_up_to(o(0), 8), Seen::After { missed: 3 });
+        assert_eq!(s.sent_up_to(o(0), 8), Seen::Next);
+        // Late ones are not taken again, nor counted twice.
+        assert_eq!(s.see(o(0), 7), Seen::Again);
+        assert_eq!(s.see(o(0), 9), Seen::Next);
+        assert_eq!(s.sent_up_to(o(0), 3), Seen::Next);
+        assert_eq!(s.sent_up_to(o(0), 10 + WINDOW), Seen::Unbelievable);
+        assert_eq!(s.see(o(0), 10), Seen::Next);
+        assert_eq!(s.sent_up_to(o(1), u64::MAX), Seen::Next);
+        assert_eq!(s.sent_up_to(o(1), u64::MAX), Seen::Next);
     }
 
     #[test]

@@ -1,13 +1,16 @@
 //! A bridged message on the wire: a 40-byte header, then the payload as it was in the local
 //! channel. The header says which bridge and which of its routes sent the message, and its
 //! number on that route, so that the receiving side can tell gaps, duplicates and its own
-//! messages come back (a loop).
+//! messages come back (a loop). A route with nothing to send says every 100 ms how far it
+//! has sent (a frame of kind 1, no payload), so that messages lost at the end of a burst
+//! count as a gap too, not only those lost before a later message.
 //!
 //! ```text
 //! offset  size  field
 //!      0     4  magic "SHMB"
 //!      4     1  version (1)
-//!      5     3  zero
+//!      5     1  kind: 0 a message, 1 "sent up to" (its sequence: the last message sent)
+//!      6     2  zero
 //!      8    16  origin: the sending bridge's Zenoh session id
 //!     24     4  route: the sending route's number within that bridge (little-endian)
 //!     28     4  zero
@@ -32,7 +35,8 @@ const VERSION: u8 = 1;
 struct Header {
     magic: [u8; 4],
     version: u8,
-    zero: [u8; 3],
+    kind: u8,
+    zero: [u8; 2],
     bridge: [u8; 16],
     route: U32,
     zero2: [u8; 4],
@@ -50,9 +54,20 @@ pub struct Origin {
     pub route: u32,
 }
 
-/// A message read off the wire.
+/// What a frame carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A local channel's message, number `seq` of its route.
+    Message = 0,
+    /// No message: the route has sent every number up to `seq` (and has nothing newer).
+    SentUpTo = 1,
+}
+
+/// A frame read off the wire.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame<'a> {
+    /// What it is.
+    pub kind: Kind,
     /// Who sent it.
     pub origin: Origin,
     /// Its number on its route.
@@ -70,16 +85,28 @@ pub enum Garbage {
     Magic,
     /// Another version of the format.
     Version(u8),
-    /// A field that must be zero is not.
+    /// A field that must be zero is not, or an unknown kind.
     Reserved,
+    /// A "sent up to" frame with a payload.
+    Payload,
 }
 
-/// Writes the frame of `payload` into `out` (cleared first).
+/// Writes the frame of message `seq` into `out` (cleared first).
 pub fn encode(origin: Origin, seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+    encode_kind(Kind::Message, origin, seq, payload, out);
+}
+
+/// Writes the frame that says the route has sent every message up to `seq` into `out`.
+pub fn encode_sent_up_to(origin: Origin, seq: u64, out: &mut Vec<u8>) {
+    encode_kind(Kind::SentUpTo, origin, seq, &[], out);
+}
+
+fn encode_kind(kind: Kind, origin: Origin, seq: u64, payload: &[u8], out: &mut Vec<u8>) {
     let h = Header {
         magic: MAGIC,
         version: VERSION,
-        zero: [0; 3],
+        kind: kind as u8,
+        zero: [0; 2],
         bridge: origin.bridge,
         route: U32::new(origin.route),
         zero2: [0; 4],
@@ -103,10 +130,19 @@ pub fn decode(bytes: &[u8]) -> Result<Frame<'_>, Garbage> {
     if h.version != VERSION {
         return Err(Garbage::Version(h.version));
     }
-    if h.zero != [0; 3] || h.zero2 != [0; 4] {
+    let kind = match h.kind {
+        0 => Kind::Message,
+        1 => Kind::SentUpTo,
+        _ => return Err(Garbage::Reserved),
+    };
+    if h.zero != [0; 2] || h.zero2 != [0; 4] {
         return Err(Garbage::Reserved);
     }
+    if kind == Kind::SentUpTo && !payload.is_empty() {
+        return Err(Garbage::Payload);
+    }
     Ok(Frame {
+        kind,
         origin: Origin {
             bridge: h.bridge,
             route: h.route.get(),
@@ -134,6 +170,7 @@ mod tests {
             assert_eq!(
                 decode(&out),
                 Ok(Frame {
+                    kind: Kind::Message,
                     origin: O,
                     seq: u64::MAX - 1,
                     payload
@@ -155,7 +192,23 @@ mod tests {
         let mut bad = out.clone();
         bad[4] = 2;
         assert_eq!(decode(&bad), Err(Garbage::Version(2)));
-        for at in [5, 6, 7, 28, 29, 30, 31] {
+        for kind in [2, 0x80, 0xff] {
+            let mut bad = out.clone();
+            bad[5] = kind;
+            assert_eq!(decode(&bad), Err(Garbage::Reserved), "kind {kind}");
+        }
+        // "Sent up to" carries nothing.
+        let mut up = Vec::new();
+        encode_sent_up_to(O, 41, &mut up);
+        assert_eq!(up.len(), HEADER);
+        let f = decode(&up).unwrap();
+        assert_eq!(
+            (f.kind, f.origin, f.seq, f.payload),
+            (Kind::SentUpTo, O, 41, &[][..])
+        );
+        up.push(0);
+        assert_eq!(decode(&up), Err(Garbage::Payload));
+        for at in [6, 7, 28, 29, 30, 31] {
             let mut bad = out.clone();
             bad[at] = 1;
             assert_eq!(decode(&bad), Err(Garbage::Reserved), "byte {at}");

@@ -17,3 +17,25 @@ pub fn config(listen: Option<&str>, connect: Option<&str>) -> zenoh::Config {
     }
     c
 }
+
+/// As `config`, giving up a silent link after 1 s (Zenoh's default lease is 10 s) and
+/// reconnecting every 200 ms to 1 s (default 1 to 4 s): a test can close a link in a second.
+pub fn short_lease(listen: Option<&str>, connect: Option<&str>) -> zenoh::Config {
+    let mut c = config(listen, connect);
+    c.insert_json5("transport/link/tx/lease", "1000").unwrap();
+    c.insert_json5(
+        "connect/retry",
+        "{ period_init_ms: 200, period_max_ms: 1000, period_increase_factor: 2 }",
+    )
+    .unwrap();
+    c
+}
+
+/// `config`, or `short_lease` if `short`.
+pub fn pick(short: bool, listen: Option<&str>, connect: Option<&str>) -> zenoh::Config {
+    if short {
+        short_lease(listen, connect)
+    } else {
+        config(listen, connect)
+    }
+}

@@ -119,7 +119,7 @@ fn kind(s: &str) -> Result<Flavor, String> {
         .ok_or_else(|| format!("unknown kind '{s}': spsc, mpsc or broadcast"))
 }
 
-fn name(n: &str) -> String {
+pub(crate) fn name(n: &str) -> String {
     if n.starts_with('/') {
         n.to_string()
     } else {
@@ -127,7 +127,7 @@ fn name(n: &str) -> String {
     }
 }
 
-fn open(n: &str) -> Result<PosixShm, Fail> {
+pub(crate) fn open(n: &str) -> Result<PosixShm, Fail> {
     PosixShm::open(&name(n)).map_err(|e| {
         if e.kind() == shmkit::ErrorKind::NotFound {
             Fail::from(e.with_hint("make one with `shmkit channel mk NAME --capacity SIZE`"))

@@ -1,0 +1,350 @@
+//! The stats segment of a running `shmkit bridge`: POSIX shared memory
+//! `/shmkit-bridge-NAME` that the bridge rewrites every 100 ms and `shmkit bridge status`
+//! reads. One writer (the bridge's main thread); readers copy it out and trust nothing in it:
+//! any process that may open it may have written it.
+//!
+//! ```text
+//! offset  size  field (little-endian)
+//!      0     8  magic "SHMKBRS1"
+//!      8     4  routes (at most ROUTES)
+//!     12     4  pid of the bridge
+//!     16     8  started, Unix seconds
+//!     24     8  heartbeat, Unix milliseconds (rewritten every 100 ms)
+//!     32    16  the bridge's Zenoh session id
+//!     48     8  peers linked now
+//!     56     8  links lost
+//!     64     8  reconnects
+//!    128        route i at 128 + 512 i:
+//!                 0  1  direction (1 out, 2 in)     1  1  on full (0 block, 1 drop)
+//!                 2  2  key length                  4  2  channel name length
+//!                 8  80 the counters, COUNTERS in order
+//!               128 256 key      384 128 channel name
+//! ```
+
+use crate::fail::Fail;
+use shmkit::{ErrorKind, PosixShm};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+const MAGIC: &[u8; 8] = b"SHMKBRS1";
+const HEADER: usize = 128;
+const ROUTE: usize = 512;
+/// The most routes one bridge runs.
+pub const ROUTES: usize = 64;
+/// The longest key expression and channel name a route may have.
+pub const MAX_KEY: usize = 256;
+pub const MAX_CHANNEL: usize = 128;
+const KEY_AT: usize = 128;
+const CHANNEL_AT: usize = 384;
+/// How often the bridge rewrites its stats.
+pub const BEAT: Duration = Duration::from_millis(100);
+/// A bridge whose heartbeat is older than this is not running (killed, or stopped).
+pub const STALE: Duration = Duration::from_secs(2);
+
+/// The counters of a route, in the segment's order (as `RouteStats` names them).
+pub const COUNTERS: [&str; 10] = [
+    "forwarded",
+    "ingested",
+    "dropped",
+    "oversize",
+    "overruns",
+    "unmatched",
+    "gaps",
+    "duplicates",
+    "looped",
+    "garbage",
+];
+
+/// The segment's name for the bridge named `name`.
+pub fn segment_name(name: &str) -> String {
+    format!("/shmkit-bridge-{name}")
+}
+
+/// A bridge's name: what `--name` may be (it becomes part of a file name).
+pub fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        || name.starts_with('.')
+    {
+        return Err(format!(
+            "bridge name {name:?}: 1 to 64 of A-Z, a-z, 0-9, '.', '_', '-' (not '.' first)"
+        ));
+    }
+    Ok(())
+}
+
+/// Which way a route goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Out,
+    In,
+}
+
+impl Direction {
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Out => "out",
+            Direction::In => "in",
+        }
+    }
+}
+
+/// What the segment says of a route, besides its counters.
+#[derive(Debug, Clone)]
+pub struct RouteDesc {
+    pub direction: Direction,
+    pub channel: String,
+    pub key: String,
+    /// Drop (rather than block) when the local channel is full (`in` routes).
+    pub drop: bool,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The bridge's side: made when it starts, removed when it ends.
+pub struct Writer {
+    seg: PosixShm,
+    routes: usize,
+}
+
+impl Writer {
+    /// Makes the segment of bridge `name` for `routes`. A segment of that name left by a
+    /// bridge that is no longer running (its heartbeat stale) is replaced; one of a running
+    /// bridge is not.
+    pub fn create(name: &str, routes: &[RouteDesc]) -> Result<Writer, Fail> {
+        assert!(routes.len() <= ROUTES);
+        let seg_name = segment_name(name);
+        let size = HEADER + ROUTES * ROUTE;
+        let seg = match PosixShm::create(&seg_name, size) {
+            Ok(seg) => seg,
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                match read(name) {
+                    Ok(s) if s.running() => {
+                        return Err(Fail::error(format!(
+                            "a bridge named '{name}' is running (pid {}); give this one another \
+                             --name",
+                            s.pid
+                        )))
+                    }
+                    // Stale, or not a bridge's stats at all: either way it carries this
+                    // bridge's name, which the user gave.
+                    _ => {}
+                }
+                PosixShm::unlink_name(&seg_name)?;
+                PosixShm::create(&seg_name, size)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut head = [0u8; 32];
+        head[..8].copy_from_slice(MAGIC);
+        head[8..12].copy_from_slice(&(routes.len() as u32).to_le_bytes());
+        head[12..16].copy_from_slice(&std::process::id().to_le_bytes());
+        head[16..24].copy_from_slice(&(now_ms() / 1000).to_le_bytes());
+        head[24..32].copy_from_slice(&now_ms().to_le_bytes());
+        for (i, r) in routes.iter().enumerate() {
+            let at = HEADER + i * ROUTE;
+            let (key, channel) = (r.key.as_bytes(), r.channel.as_bytes());
+            let mut d = [0u8; 8];
+            d[0] = match r.direction {
+                Direction::Out => 1,
+                Direction::In => 2,
+            };
+            d[1] = u8::from(r.drop);
+            d[2..4].copy_from_slice(&(key.len().min(MAX_KEY) as u16).to_le_bytes());
+            d[4..6].copy_from_slice(&(channel.len().min(MAX_CHANNEL) as u16).to_le_bytes());
+            seg.write_at(at, &d)?;
+            seg.write_at(at + KEY_AT, &key[..key.len().min(MAX_KEY)])?;
+            seg.write_at(at + CHANNEL_AT, &channel[..channel.len().min(MAX_CHANNEL)])?;
+        }
+        // The magic last: a reader that sees it sees the rest.
+        seg.write_at(8, &head[8..])?;
+        seg.atomic_u64(0)?.store(
+            u64::from_ne_bytes(*MAGIC),
+            std::sync::atomic::Ordering::Release,
+        );
+        Ok(Writer {
+            seg,
+            routes: routes.len(),
+        })
+    }
+
+    /// Writes the bridge's Zenoh session id (zero until then).
+    pub fn zid(&self, zid: [u8; 16]) -> shmkit::Result<()> {
+        self.seg.write_at(32, &zid)
+    }
+
+    /// Writes route `i`'s counters (in [`COUNTERS`] order).
+    pub fn route(&self, i: usize, counters: [u64; 10]) -> shmkit::Result<()> {
+        assert!(i < self.routes);
+        for (n, v) in counters.into_iter().enumerate() {
+            // Relaxed: each counter stands alone; readers want a recent value of each.
+            self.seg
+                .atomic_u64(HEADER + i * ROUTE + 8 + 8 * n)?
+                .store(v, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Writes the peer counters and the heartbeat.
+    pub fn beat(&self, linked: u64, lost: u64, reconnects: u64) -> shmkit::Result<()> {
+        for (at, v) in [(48, linked), (56, lost), (64, reconnects), (24, now_ms())] {
+            self.seg.atomic_u64(at)?.store(v, Relaxed);
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let _ = self.seg.unlink();
+    }
+}
+
+/// A route as read.
+#[derive(Debug, Clone)]
+pub struct RouteSnap {
+    pub desc: RouteDesc,
+    pub counters: [u64; 10],
+}
+
+/// A bridge's stats as read.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub name: String,
+    pub pid: u32,
+    pub started: u64,
+    /// Milliseconds since the last heartbeat (0 if it is in the future).
+    pub age_ms: u64,
+    pub zid: [u8; 16],
+    pub linked: u64,
+    pub lost: u64,
+    pub reconnects: u64,
+    pub routes: Vec<RouteSnap>,
+}
+
+impl Snapshot {
+    /// Whether the bridge is running: its heartbeat is fresh and its pid exists.
+    pub fn running(&self) -> bool {
+        self.age_ms < STALE.as_millis() as u64
+            // kill(pid, 0): whether the process exists (EPERM: it does, as another user's).
+            && i32::try_from(self.pid).is_ok_and(|p| {
+                p > 0
+                    && rustix::process::Pid::from_raw(p).is_some_and(|pid| {
+                        !matches!(
+                            rustix::process::test_kill_process(pid),
+                            Err(rustix::io::Errno::SRCH)
+                        )
+                    })
+            })
+    }
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+fn u16_at(b: &[u8], at: usize) -> usize {
+    u16::from_le_bytes([b[at], b[at + 1]]) as usize
+}
+
+/// Reads the stats of bridge `name`.
+///
+/// # Errors
+/// Exit code 4 for no such bridge; 3 for a segment of that name that does not hold a
+/// bridge's stats, or that cannot be read.
+pub fn read(name: &str) -> Result<Snapshot, Fail> {
+    let seg_name = segment_name(name);
+    let seg = PosixShm::open(&seg_name).map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            Fail {
+                code: crate::fail::code::NOT_FOUND,
+                message: format!("no bridge named '{name}' here (no {seg_name})"),
+            }
+        } else {
+            Fail::from(e)
+        }
+    })?;
+    let bad = |why: String| {
+        Fail::error(format!(
+            "{seg_name} does not hold a bridge's stats ({why}); if no bridge of that name runs, \
+             remove it with `shmkit rm {seg_name}`"
+        ))
+    };
+    if seg.len() < HEADER + ROUTES * ROUTE {
+        return Err(bad(format!("{} bytes, too short", seg.len())));
+    }
+    // A copy of it all first: what another process changes while we look cannot make a
+    // length or a count point anywhere but into this copy.
+    let mut all = vec![0u8; HEADER + ROUTES * ROUTE];
+    seg.read_at(0, &mut all)?;
+    if &all[..8] != MAGIC {
+        return Err(bad("not a bridge's stats (no magic)".into()));
+    }
+    let routes = u32::from_le_bytes(all[8..12].try_into().expect("4 bytes")) as usize;
+    if routes > ROUTES {
+        return Err(bad(format!("{routes} routes, more than {ROUTES}")));
+    }
+    let mut snaps = Vec::with_capacity(routes);
+    for i in 0..routes {
+        let r = &all[HEADER + i * ROUTE..HEADER + (i + 1) * ROUTE];
+        let direction = match r[0] {
+            1 => Direction::Out,
+            2 => Direction::In,
+            d => return Err(bad(format!("route {i}: direction {d}"))),
+        };
+        let (klen, clen) = (u16_at(r, 2), u16_at(r, 4));
+        if klen > MAX_KEY || clen > MAX_CHANNEL {
+            return Err(bad(format!("route {i}: a name longer than its field")));
+        }
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let mut counters = [0u64; 10];
+        for (n, c) in counters.iter_mut().enumerate() {
+            *c = u64_at(r, 8 + 8 * n);
+        }
+        snaps.push(RouteSnap {
+            desc: RouteDesc {
+                direction,
+                drop: r[1] == 1,
+                key: text(&r[KEY_AT..KEY_AT + klen]),
+                channel: text(&r[CHANNEL_AT..CHANNEL_AT + clen]),
+            },
+            counters,
+        });
+    }
+    Ok(Snapshot {
+        name: name.to_string(),
+        pid: u32::from_le_bytes(all[12..16].try_into().expect("4 bytes")),
+        started: u64_at(&all, 16),
+        age_ms: now_ms().saturating_sub(u64_at(&all, 24)),
+        zid: all[32..48].try_into().expect("16 bytes"),
+        linked: u64_at(&all, 48),
+        lost: u64_at(&all, 56),
+        reconnects: u64_at(&all, 64),
+        routes: snaps,
+    })
+}
+
+/// The names of every bridge with a stats segment here.
+pub fn names() -> shmkit::Result<Vec<String>> {
+    let listing = shmkit::inventory::list(&shmkit::inventory::ListOptions {
+        kinds: vec![shmkit::inventory::Kind::PosixShm],
+        holders: false,
+    })?;
+    let mut names: Vec<String> = listing
+        .objects
+        .iter()
+        .filter_map(|o| o.address.posix_name()?.to_str())
+        .filter_map(|n| n.trim_start_matches('/').strip_prefix("shmkit-bridge-"))
+        .filter(|n| check_name(n).is_ok())
+        .map(String::from)
+        .collect();
+    names.sort();
+    Ok(names)
+}
