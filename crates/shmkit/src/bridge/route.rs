@@ -246,22 +246,29 @@ impl Bridge {
             .congestion_control(zenoh::qos::CongestionControl::Block)
             .wait()
             .map_err(|e| network("bridge forward", key, e))?;
+        // Whether a subscriber matches, as Zenoh says when it changes (and at once when the
+        // listener is declared, if one matches already): asking it for every message took a
+        // lock and most of a microsecond.
+        let matched = Arc::new(AtomicBool::new(false));
+        let m = matched.clone();
+        let listener = publisher
+            .matching_listener()
+            .callback(move |s| m.store(s.matching(), Relaxed))
+            .wait()
+            .map_err(|e| network("bridge forward", key, e))?;
         let key = key.to_string();
         let name = format!("shmkit-fwd {key}");
         start(self.session.clone(), name, move |stop, counters, ready| {
+            let _listener = listener;
             let Some(mut rx) = claimed(Source::open(&segment, offset), ready) else {
                 return Ok(());
             };
             let (mut buf, mut frame, mut seq) = (Vec::new(), Vec::new(), 0u64);
-            let matching = || {
-                publisher
-                    .matching_status()
-                    .wait()
-                    .map(|m| m.matching())
-                    .map_err(|e| network("bridge forward", &key, e))
-            };
+            // Relaxed: a flag; what it says may be a moment old either way, as Zenoh's own
+            // answer would be by the time it is used.
+            let matching = || matched.load(Relaxed);
             while !stop.load(Relaxed) {
-                if !matching()? {
+                if !matching() {
                     std::thread::sleep(Duration::from_millis(10));
                     continue;
                 }
@@ -294,7 +301,7 @@ impl Bridge {
                 }
                 // Taken out of the channel already: it goes, and is counted if nobody is there
                 // to hear it.
-                if !matching()? {
+                if !matching() {
                     Counters::add(&counters.unmatched, 1);
                 }
                 wire::encode(origin, seq, &buf, &mut frame);

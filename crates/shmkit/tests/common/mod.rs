@@ -5,6 +5,8 @@
 //! `PEER `, taking cues from stdin.
 #![allow(dead_code)]
 
+#[cfg(target_os = "linux")]
+pub mod hosts;
 pub mod stream;
 #[cfg(feature = "bridge")]
 pub mod zenoh_peer;
