@@ -23,6 +23,7 @@ fn hostile_stats_are_refused_without_a_panic() {
     let mut header = b"SHMKBRS1".to_vec();
     header.extend_from_slice(&1u32.to_le_bytes());
     let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", Vec::new()),
         ("short", b"SHMKBRS1".to_vec()),
         ("no magic", vec![0xff; good_len]),
         ("too many routes", {
@@ -238,11 +239,18 @@ mod running {
             }
         }
 
-        /// SIGTERM, then its exit code.
+        /// SIGTERM, then its exit code; -1 (after SIGKILL) if it has not ended within 20 s.
         fn stop(mut self) -> i32 {
             let pid = rustix::process::Pid::from_child(&self.child);
             rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
-            self.child.wait().unwrap().code().unwrap_or(-1)
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(20) {
+                if let Some(st) = self.child.try_wait().unwrap() {
+                    return st.code().unwrap_or(-1);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            -1
         }
     }
 
@@ -385,6 +393,107 @@ mod running {
         assert_eq!(second.stop(), 0);
     }
 
+    /// A bridge stopped with SIGSTOP still holds its name: `status` says it is stuck, and
+    /// another bridge of that name is refused (it once took the name over after 2 s without a
+    /// heartbeat, and the first one removed the second one's stats when it stopped).
+    #[test]
+    fn a_stopped_bridge_keeps_its_name_and_shows_as_stuck() {
+        let (a, _ga) = channel("spsc");
+        let (c, _gc) = channel("spsc");
+        let name = unique("sigstop");
+        let key = format!("shmkit/test/{}", unique("sigstop"));
+        let first = Running::start(&name, &["out", "--channel", &a, "--key", &key]);
+        let pid = rustix::process::Pid::from_child(&first.child);
+        rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+        std::thread::sleep(Duration::from_millis(2500));
+        let s = first.status();
+        let resume = || rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        let r = shmkit(&[
+            "bridge",
+            "out",
+            "--channel",
+            &c,
+            "--key",
+            &key,
+            "--name",
+            &name,
+            "--zenoh",
+            "scouting/multicast/enabled=false",
+        ]);
+        resume().unwrap();
+        assert_eq!(
+            (s["running"].clone(), s["stuck"].clone()),
+            (true.into(), true.into()),
+            "{s:#}"
+        );
+        assert_eq!(r.code, 3, "{}", r.err);
+        assert!(r.err.contains("is running"), "{}", r.err);
+        let s = first.status_until(|s| s["stuck"] == false);
+        assert_eq!(s["running"], true);
+        assert_eq!(first.stop(), 0);
+        assert_eq!(shmkit(&["bridge", "status", &name]).code, 4);
+    }
+
+    /// Stopping a bridge whose routes wait on each other ends: an `out` route publishing to
+    /// a key that an `in` route of the same bridge ingests into a full channel (it waits for
+    /// room, and the `out` route waits for it), interrupted, exits at once and cleanly.
+    #[test]
+    fn a_bridge_whose_routes_wait_on_each_other_still_stops() {
+        let (a, _ga) = channel("spsc");
+        let (c, _gc) = channel("spsc");
+        let b = format!("/{}", unique("shmkit-cli-bridge-small"));
+        let _gb = Gone(vec![b.clone()]);
+        ok(&["channel", "mk", &b, "--capacity", "4K"]);
+        let base = format!("shmkit/test/{}", unique("waits"));
+        let at = format!("127.0.0.1:{}", free_port());
+        let name = unique("waits");
+        let file = std::env::temp_dir().join(format!("{}.toml", unique("shmkit-bridge")));
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"{name}\"\n[zenoh]\nscouting.multicast.enabled = false\n\
+                 listen.endpoints = [\"tcp/{at}\"]\n\
+                 [[route]]\nout = \"{a}\"\nkey = \"{base}/a\"\n\
+                 [[route]]\nin = \"{b}\"\nkey = \"{base}/*\"\n"
+            ),
+        )
+        .unwrap();
+        let x = Running::start_config(&name, &file);
+        let _ = std::fs::remove_file(&file);
+        let y = Running::start(
+            &unique("feeder"),
+            &[
+                "out",
+                "--channel",
+                &c,
+                "--key",
+                &format!("{base}/c"),
+                "--connect",
+                &at,
+            ],
+        );
+        let lines: String = (0..3000).map(|i| format!("{i}\n")).collect();
+        // The other bridge fills the small channel; the in route then waits for room.
+        ok_in(
+            &["channel", "send", &c, "--timeout", "20s"],
+            lines.as_bytes(),
+        );
+        x.status_until(|s| s["routes"][1]["ingested"].as_u64() > Some(100));
+        // Our own out route's messages pile up behind it.
+        let _ = shmkit_in(
+            &["channel", "send", &a, "--timeout", "3s"],
+            lines.as_bytes(),
+        );
+        let t = Instant::now();
+        assert_eq!(x.stop(), 0);
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "stopping took {:?}",
+            t.elapsed()
+        );
+        assert_eq!(y.stop(), 0);
+    }
+
     #[test]
     fn a_missing_channel_or_another_object_is_said_before_anything_runs() {
         let key = "shmkit/test/missing";
@@ -404,5 +513,12 @@ mod running {
         let r = shmkit(&["bridge", "in", "--channel", &plain, "--key", key]);
         assert_eq!(r.code, 2, "{}", r.err);
         assert!(r.err.contains("holds no channel"), "{}", r.err);
+        // A key expression Zenoh refuses, before any network.
+        let (c, _gc) = channel("spsc");
+        for bad in ["shmkit//test", "shmkit/te*st"] {
+            let r = shmkit(&["bridge", "out", "--channel", &c, "--key", bad]);
+            assert_eq!(r.code, 2, "{bad}: {}", r.err);
+            assert!(r.err.contains("key expression"), "{bad}: {}", r.err);
+        }
     }
 }

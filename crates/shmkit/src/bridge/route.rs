@@ -54,7 +54,8 @@ pub struct RouteStats {
     /// one came back in time (the receiving side then counts a gap).
     pub unmatched: u64,
     /// Messages that never came: the numbers skipped on their routes, and those a route says
-    /// it sent (it does when idle for 100 ms) that did not arrive.
+    /// it sent (it does when idle for 100 ms) that did not arrive; one less for each that
+    /// arrives late after all.
     pub gaps: u64,
     /// Messages that came again or out of order, dropped.
     pub duplicates: u64,
@@ -118,6 +119,13 @@ impl Route {
     /// returns.
     pub fn finished(&self) -> bool {
         self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    /// Asks it to stop, without waiting: to stop several routes that may wait on each other
+    /// (one publishing to a key that another of the same session ingests, into a full
+    /// channel), ask them all before [`Route::stop`] waits for each.
+    pub fn ask_stop(&self) {
+        self.stop.store(true, Relaxed);
     }
 
     /// Stops it and returns its counters.
@@ -378,6 +386,12 @@ impl Bridge {
                 match heard {
                     Seen::Next => {}
                     Seen::After { missed } => Counters::add(&counters.gaps, missed),
+                    // Relaxed: a counter.
+                    Seen::Late => {
+                        let _ = counters
+                            .gaps
+                            .fetch_update(Relaxed, Relaxed, |g| Some(g.saturating_sub(1)));
+                    }
                     Seen::Again => {
                         Counters::add(&counters.duplicates, 1);
                         continue;

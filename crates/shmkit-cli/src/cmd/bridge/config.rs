@@ -57,7 +57,7 @@ impl ZenohSource {
         };
         if let Some(v) = &self.inline {
             let mut leaves = Vec::new();
-            flatten(String::new(), v, &mut leaves);
+            flatten(String::new(), v, &mut leaves).map_err(Fail::usage)?;
             for (k, v) in leaves {
                 c.insert_json5(&k, &v.to_string())
                     .map_err(|e| bad(&format!("[zenoh] {k}"), &e))?;
@@ -89,20 +89,32 @@ impl ZenohSource {
 /// The settings of a table as Zenoh's paths (`listen/endpoints`) and their values: a
 /// setting set in the TOML file changes that setting only, whatever else the configuration
 /// file gave.
-fn flatten(path: String, v: &serde_json::Value, out: &mut Vec<(String, serde_json::Value)>) {
+fn flatten(
+    path: String,
+    v: &serde_json::Value,
+    out: &mut Vec<(String, serde_json::Value)>,
+) -> Result<(), String> {
     match v {
+        // The whole table empty: nothing set.
+        serde_json::Value::Object(map) if map.is_empty() && path.is_empty() => {}
         serde_json::Value::Object(map) if !map.is_empty() => {
+            if map.contains_key("$__toml_private_datetime") {
+                return Err(format!(
+                    "[zenoh] {path}: a TOML date or time is no Zenoh setting"
+                ));
+            }
             for (k, v) in map {
                 let p = if path.is_empty() {
                     k.clone()
                 } else {
                     format!("{path}/{k}")
                 };
-                flatten(p, v, out);
+                flatten(p, v, out)?;
             }
         }
         _ => out.push((path, v.clone())),
     }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -127,8 +139,19 @@ struct FileRoute {
 
 /// Reads a `bridge --config` file.
 pub fn load(path: &Path) -> Result<Plan, Fail> {
-    let text = std::fs::read_to_string(path)
+    // A bridge's file is a few lines; anything past 1 MiB is not one (`/dev/zero`).
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| {
+            std::io::Read::read_to_string(&mut std::io::Read::take(f, 1 << 20), &mut text)
+        })
         .map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
+    if text.len() >= 1 << 20 {
+        return Err(Fail::usage(format!(
+            "{}: larger than 1 MiB: not a bridge's configuration",
+            path.display()
+        )));
+    }
     let f: File =
         toml::from_str(&text).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
     let at = |what: String| Fail::usage(format!("{}: {what}", path.display()));
@@ -233,6 +256,32 @@ on-full = "drop"
         let z = plan.zenoh.inline.unwrap();
         assert_eq!(z["mode"], "peer");
         assert_eq!(z["listen"]["endpoints"][0], "tcp/127.0.0.1:7447");
+    }
+
+    #[test]
+    fn zenoh_settings_become_paths_and_odd_tables_are_said() {
+        let leaves = |text: &str| {
+            let t: toml::Table = toml::from_str(text).unwrap();
+            let mut out = Vec::new();
+            flatten(String::new(), &serde_json::to_value(t).unwrap(), &mut out).map(|()| out)
+        };
+        assert_eq!(leaves("").unwrap(), vec![]);
+        let l = leaves("mode = \"peer\"\n[transport.link.tx]\nlease = 1000\n").unwrap();
+        assert_eq!(
+            l,
+            vec![
+                ("mode".to_string(), serde_json::json!("peer")),
+                (
+                    "transport/link/tx/lease".to_string(),
+                    serde_json::json!(1000)
+                ),
+            ]
+        );
+        let e = leaves("when = 1979-05-27T07:32:00Z\n").unwrap_err();
+        assert!(e.contains("TOML date"), "{e}");
+        // An endless file is not read to its end.
+        let e = load(Path::new("/dev/zero")).err().unwrap();
+        assert!(e.message.contains("larger than 1 MiB"), "{}", e.message);
     }
 
     #[test]

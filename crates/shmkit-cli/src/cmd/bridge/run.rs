@@ -85,6 +85,10 @@ pub fn run(plan: Plan) -> CmdResult {
             .map_err(|e| Fail::error(format!("cannot catch signal {sig}: {e}")))?;
     }
     // Everything that can be wrong here is said before the network is touched.
+    for r in &plan.routes {
+        shmkit::bridge::zenoh::key_expr::KeyExpr::try_from(r.key.as_str())
+            .map_err(|e| Fail::usage(format!("key expression {}: {e}", quote::text(&r.key))))?;
+    }
     let segments = plan
         .routes
         .iter()
@@ -170,7 +174,10 @@ pub fn run(plan: Plan) -> CmdResult {
             break Some(i);
         }
     };
-    // Stop them all, and say what they did.
+    // Stop them all (asked all at once: one may wait on another), and say what they did.
+    for route in &routes {
+        route.ask_stop();
+    }
     let mut result = Ok(code::OK);
     for (i, route) in routes.into_iter().enumerate() {
         let r = &plan.routes[i];

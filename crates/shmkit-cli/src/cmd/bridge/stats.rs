@@ -1,7 +1,9 @@
 //! The stats segment of a running `shmkit bridge`: POSIX shared memory
 //! `/shmkit-bridge-NAME` that the bridge rewrites every 100 ms and `shmkit bridge status`
-//! reads. One writer (the bridge's main thread); readers copy it out and trust nothing in it:
-//! any process that may open it may have written it.
+//! reads. One writer (the bridge's main thread), which holds an exclusive `flock(2)` on it
+//! for as long as it runs: the kernel lets go of it when the bridge dies, however it dies, so
+//! "running" is never a guess from a pid or a clock. Readers copy it out and trust nothing
+//! in it: any process that may open it may have written it.
 //!
 //! ```text
 //! offset  size  field (little-endian)
@@ -38,7 +40,7 @@ const KEY_AT: usize = 128;
 const CHANNEL_AT: usize = 384;
 /// How often the bridge rewrites its stats.
 pub const BEAT: Duration = Duration::from_millis(100);
-/// A bridge whose heartbeat is older than this is not running (killed, or stopped).
+/// A running bridge whose heartbeat is older than this (or in the future) is stuck.
 pub const STALE: Duration = Duration::from_secs(2);
 
 /// The counters of a route, in the segment's order (as `RouteStats` names them).
@@ -114,31 +116,71 @@ pub struct Writer {
     routes: usize,
 }
 
+/// Whether another open file description holds the exclusive lock on `seg` (its bridge
+/// runs). The shared lock this takes to know is let go of at once.
+fn locked(seg: &PosixShm) -> bool {
+    use rustix::fs::{flock, FlockOperation};
+    match flock(seg.fd(), FlockOperation::NonBlockingLockShared) {
+        Err(rustix::io::Errno::WOULDBLOCK) => true,
+        Err(_) => false,
+        Ok(()) => {
+            let _ = flock(seg.fd(), FlockOperation::Unlock);
+            false
+        }
+    }
+}
+
+/// Takes the exclusive lock on `seg`, allowing for a `status` that holds its shared one for
+/// the moment it looks.
+fn lock(seg: &PosixShm) -> bool {
+    let exclusive = rustix::fs::FlockOperation::NonBlockingLockExclusive;
+    (0..10).any(|i| {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        rustix::fs::flock(seg.fd(), exclusive).is_ok()
+    })
+}
+
 impl Writer {
-    /// Makes the segment of bridge `name` for `routes`. A segment of that name left by a
-    /// bridge that is no longer running (its heartbeat stale) is replaced; one of a running
-    /// bridge is not.
+    /// Makes the segment of bridge `name` for `routes`, locked for as long as the bridge
+    /// runs. A bridge's stats of that name that nobody holds (its bridge died or stopped
+    /// without removing them) are taken over in place; those of a running bridge, or an
+    /// object of that name that is not a bridge's stats, are left alone and refused.
     pub fn create(name: &str, routes: &[RouteDesc]) -> Result<Writer, Fail> {
         assert!(routes.len() <= ROUTES);
         let seg_name = segment_name(name);
         let size = HEADER + ROUTES * ROUTE;
+        let taken = |pid: Option<u32>| {
+            Fail::error(format!(
+                "a bridge named '{name}' is running{}; give this one another --name",
+                pid.map_or(String::new(), |p| format!(" (pid {p})"))
+            ))
+        };
         let seg = match PosixShm::create(&seg_name, size) {
-            Ok(seg) => seg,
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                match read(name) {
-                    Ok(s) if s.running() => {
-                        return Err(Fail::error(format!(
-                            "a bridge named '{name}' is running (pid {}); give this one another \
-                             --name",
-                            s.pid
-                        )))
-                    }
-                    // Stale, or not a bridge's stats at all: either way it carries this
-                    // bridge's name, which the user gave.
-                    _ => {}
+            Ok(seg) => {
+                // Another start of the same name may have opened and locked it already.
+                if !lock(&seg) {
+                    return Err(taken(None));
                 }
-                PosixShm::unlink_name(&seg_name)?;
-                PosixShm::create(&seg_name, size)?
+                seg
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                let seg = PosixShm::open(&seg_name)?;
+                if !lock(&seg) {
+                    return Err(taken(read_from(name, &seg).ok().map(|s| s.pid)));
+                }
+                // Nobody holds it: a stopped bridge's stats, if that is what it holds.
+                if let Err(e) = read_from(name, &seg) {
+                    return Err(Fail::error(format!(
+                        "{seg_name} exists and holds no bridge's stats ({}); if it is not \
+                         another bridge's starting this very moment, remove it with `shmkit rm \
+                         {seg_name}`",
+                        e.message
+                    )));
+                }
+                seg.write_at(0, &vec![0u8; size])?;
+                seg
             }
             Err(e) => return Err(e.into()),
         };
@@ -203,7 +245,17 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        let _ = self.seg.unlink();
+        // Only if the name still names this very object: someone may have removed it and
+        // another bridge of the name made its own since.
+        let same = |a: &rustix::fs::Stat, b: &rustix::fs::Stat| {
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino
+        };
+        let now = PosixShm::options().read_only(true).open(self.seg.name());
+        if let (Ok(mine), Ok(now)) = (rustix::fs::fstat(self.seg.fd()), now) {
+            if rustix::fs::fstat(now.fd()).is_ok_and(|n| same(&mine, &n)) {
+                let _ = self.seg.unlink();
+            }
+        }
     }
 }
 
@@ -223,6 +275,8 @@ pub struct Snapshot {
     /// Milliseconds since the last heartbeat (0 if it is in the future).
     pub age_ms: u64,
     pub zid: [u8; 16],
+    /// Its bridge holds it (runs).
+    pub held: bool,
     pub linked: u64,
     pub lost: u64,
     pub reconnects: u64,
@@ -230,19 +284,15 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Whether the bridge is running: its heartbeat is fresh and its pid exists.
+    /// Whether its bridge runs (holds the segment's lock).
     pub fn running(&self) -> bool {
-        self.age_ms < STALE.as_millis() as u64
-            // kill(pid, 0): whether the process exists (EPERM: it does, as another user's).
-            && i32::try_from(self.pid).is_ok_and(|p| {
-                p > 0
-                    && rustix::process::Pid::from_raw(p).is_some_and(|pid| {
-                        !matches!(
-                            rustix::process::test_kill_process(pid),
-                            Err(rustix::io::Errno::SRCH)
-                        )
-                    })
-            })
+        self.held
+    }
+
+    /// Whether its bridge runs but has not written its stats for a while (or wrote a time
+    /// in the future): stuck, or stopped with SIGSTOP.
+    pub fn stuck(&self) -> bool {
+        self.held && self.age_ms >= STALE.as_millis() as u64
     }
 }
 
@@ -261,16 +311,30 @@ fn u16_at(b: &[u8], at: usize) -> usize {
 /// bridge's stats, or that cannot be read.
 pub fn read(name: &str) -> Result<Snapshot, Fail> {
     let seg_name = segment_name(name);
-    let seg = PosixShm::open(&seg_name).map_err(|e| {
-        if e.kind() == ErrorKind::NotFound {
-            Fail {
+    let seg = PosixShm::options()
+        .read_only(true)
+        .open(&seg_name)
+        .map_err(|e| match e.kind() {
+            ErrorKind::NotFound => Fail {
                 code: crate::fail::code::NOT_FOUND,
                 message: format!("no bridge named '{name}' here (no {seg_name})"),
-            }
-        } else {
-            Fail::from(e)
-        }
-    })?;
+            },
+            ErrorKind::TooSmall => Fail::error(format!(
+                "{seg_name} does not hold a bridge's stats (empty); if no bridge of that name \
+                 runs, remove it with `shmkit rm {seg_name}`"
+            )),
+            _ => Fail::from(e),
+        })?;
+    let mut snap = read_from(name, &seg)?;
+    snap.held = locked(&seg);
+    Ok(snap)
+}
+
+/// Reads the stats of bridge `name` from `seg`, its segment (`held` false: only a look at
+/// the lock from a descriptor of its own can tell, and a look from the holder's own would
+/// turn its lock into a shared one).
+fn read_from(name: &str, seg: &PosixShm) -> Result<Snapshot, Fail> {
+    let seg_name = segment_name(name);
     let bad = |why: String| {
         Fail::error(format!(
             "{seg_name} does not hold a bridge's stats ({why}); if no bridge of that name runs, \
@@ -318,11 +382,15 @@ pub fn read(name: &str) -> Result<Snapshot, Fail> {
             counters,
         });
     }
+    let beat = u64_at(&all, 24);
+    let now = now_ms();
     Ok(Snapshot {
+        held: false,
         name: name.to_string(),
         pid: u32::from_le_bytes(all[12..16].try_into().expect("4 bytes")),
         started: u64_at(&all, 16),
-        age_ms: now_ms().saturating_sub(u64_at(&all, 24)),
+        // A heartbeat in the future is no sign of life.
+        age_ms: if beat > now { u64::MAX } else { now - beat },
         zid: all[32..48].try_into().expect("16 bytes"),
         linked: u64_at(&all, 48),
         lost: u64_at(&all, 56),

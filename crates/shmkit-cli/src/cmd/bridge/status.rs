@@ -46,6 +46,7 @@ fn json(s: &Snapshot) -> serde_json::Value {
         "name": s.name,
         "pid": s.pid,
         "running": s.running(),
+        "stuck": s.stuck(),
         "started": s.started,
         "heartbeat_age_ms": s.age_ms,
         "zenoh_id": zid(s.zid),
@@ -55,13 +56,22 @@ fn json(s: &Snapshot) -> serde_json::Value {
 }
 
 fn text(s: &Snapshot) -> String {
-    let state = if s.running() {
+    let heard = if s.age_ms == u64::MAX {
+        "at a time in the future".to_string()
+    } else {
+        format!("{} s ago", s.age_ms / 1000)
+    };
+    let state = if s.stuck() {
+        format!(
+            "STUCK: running (pid {} holds its stats) but last wrote them {heard}",
+            s.pid
+        )
+    } else if s.running() {
         format!("running, pid {}", s.pid)
     } else {
         format!(
-            "NOT RUNNING (pid {}, last heard {} s ago); remove its stats with `shmkit rm {}`",
+            "NOT RUNNING (was pid {}, last heard {heard}); remove its stats with `shmkit rm {}`",
             s.pid,
-            s.age_ms / 1000,
             stats::segment_name(&s.name)
         )
     };
