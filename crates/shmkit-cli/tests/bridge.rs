@@ -264,6 +264,22 @@ mod running {
         }
     }
 
+    /// `bridge out` of `channel` to `key` under a name another bridge may hold.
+    fn another_of_name(channel: &str, key: &str, name: &str) -> Run {
+        shmkit(&[
+            "bridge",
+            "out",
+            "--channel",
+            channel,
+            "--key",
+            key,
+            "--name",
+            name,
+            "--zenoh",
+            "scouting/multicast/enabled=false",
+        ])
+    }
+
     fn channel(kind: &str) -> (String, Gone) {
         let name = format!("/{}", unique("shmkit-cli-bridge"));
         let gone = Gone(vec![name.clone()]);
@@ -372,18 +388,7 @@ mod running {
         assert!(r.contains("NOT RUNNING") && r.contains("shmkit rm"), "{r}");
         let second = Running::start(&name, &["out", "--channel", &a, "--key", &key]);
         assert_eq!(second.status()["running"], true);
-        let r = shmkit(&[
-            "bridge",
-            "out",
-            "--channel",
-            &c,
-            "--key",
-            &key,
-            "--name",
-            &name,
-            "--zenoh",
-            "scouting/multicast/enabled=false",
-        ]);
+        let r = another_of_name(&c, &key, &name);
         assert_eq!(r.code, 3, "{}", r.err);
         assert!(r.err.contains("is running"), "{}", r.err);
         // The refused one took nothing: the channel's consumer end is still free.
@@ -408,18 +413,7 @@ mod running {
         std::thread::sleep(Duration::from_millis(2500));
         let s = first.status();
         let resume = || rustix::process::kill_process(pid, rustix::process::Signal::CONT);
-        let r = shmkit(&[
-            "bridge",
-            "out",
-            "--channel",
-            &c,
-            "--key",
-            &key,
-            "--name",
-            &name,
-            "--zenoh",
-            "scouting/multicast/enabled=false",
-        ]);
+        let r = another_of_name(&c, &key, &name);
         resume().unwrap();
         assert_eq!(
             (s["running"].clone(), s["stuck"].clone()),
