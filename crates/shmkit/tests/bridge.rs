@@ -440,3 +440,58 @@ fn a_lapped_broadcast_reader_counts_its_overruns_exactly() {
     let s = ingest.stop().unwrap();
     assert_eq!((s.ingested, s.gaps), (got, 0), "{s:?}");
 }
+
+/// A message the route took out of its channel just as the last subscriber went is published
+/// to nobody, and counted in `unmatched`: the route waits in its channel for up to 100 ms
+/// after each message, and the subscriber goes within that wait. (A race by nature: tried
+/// until it happens, at most 20 times.) The messages sent while nobody subscribes wait in
+/// the channel instead.
+#[test]
+fn a_message_published_as_the_last_subscriber_goes_is_counted_unmatched() {
+    let port = free_port();
+    let a = Bridge::open(loopback(Some(port), None)).unwrap();
+    let z = zenoh::open(loopback(None, Some(port))).wait().unwrap();
+    let out = private_channel();
+    let key = unique("shmkit/test/unmatched");
+    let forward = a.forward(out.clone(), 0, &key).unwrap();
+    let mut tx = Sender::open(&out, 0).unwrap();
+    let payload = |s: &zenoh::sample::Sample| {
+        let b = s.payload().to_bytes();
+        let f = shmkit::bridge::wire::decode(&b).unwrap();
+        (f.kind, f.payload.to_vec())
+    };
+    for attempt in 0..20u32 {
+        let sub = z.declare_subscriber(key.clone()).wait().unwrap();
+        let ping = format!("ping {attempt}");
+        tx.send(ping.as_bytes()).unwrap();
+        // Until the ping: what was left in the channel last time comes first.
+        loop {
+            let s = sub
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap()
+                .expect("no ping");
+            if payload(&s)
+                == (
+                    shmkit::bridge::wire::Kind::Message,
+                    ping.clone().into_bytes(),
+                )
+            {
+                break;
+            }
+        }
+        let before = forward.stats().unmatched;
+        drop(sub);
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(b"to nobody").unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let s = forward.stats();
+        if s.unmatched > before {
+            assert_eq!(s.unmatched, before + 1, "{s:?}");
+            return;
+        }
+    }
+    panic!(
+        "20 tries and no message counted unmatched: {:?}",
+        forward.stats()
+    );
+}
