@@ -156,11 +156,13 @@ mod running {
 
     use shmkit_peer::free_loopback_port as free_port;
 
-    /// A running `shmkit bridge`, its stderr collected; killed on drop.
+    /// A running `shmkit bridge`, its stderr collected; killed on drop (and its stats
+    /// removed, unless it stopped by itself: then they may be another bridge's).
     struct Running {
         child: Child,
         name: String,
         log: Arc<Mutex<Vec<String>>>,
+        stopped: bool,
     }
 
     impl Running {
@@ -199,6 +201,7 @@ mod running {
                 child,
                 name: name.to_string(),
                 log,
+                stopped: false,
             };
             me.wait_log("running (zenoh id", Duration::from_secs(20));
             me
@@ -246,6 +249,7 @@ mod running {
             let t = Instant::now();
             while t.elapsed() < Duration::from_secs(20) {
                 if let Some(st) = self.child.try_wait().unwrap() {
+                    self.stopped = st.success();
                     return st.code().unwrap_or(-1);
                 }
                 std::thread::sleep(Duration::from_millis(20));
@@ -256,6 +260,9 @@ mod running {
 
     impl Drop for Running {
         fn drop(&mut self) {
+            if self.stopped {
+                return;
+            }
             let _ = self.child.kill();
             let _ = self.child.wait();
             let _ = Command::new(BIN)
@@ -426,6 +433,57 @@ mod running {
         assert_eq!(s["running"], true);
         assert_eq!(first.stop(), 0);
         assert_eq!(shmkit(&["bridge", "status", &name]).code, 4);
+    }
+
+    /// A running bridge's stats removed by hand (`shmkit rm`), a second bridge of the name
+    /// started: when the first stops, it removes nothing of the second's (it once did).
+    #[test]
+    fn a_bridge_stopping_removes_only_its_own_stats() {
+        let (a, _ga) = channel("spsc");
+        let (c, _gc) = channel("spsc");
+        let name = unique("removed");
+        let key = format!("shmkit/test/{}", unique("removed"));
+        let first = Running::start(&name, &["out", "--channel", &a, "--key", &key]);
+        ok(&["rm", &stats_segment(&name)]);
+        let second = Running::start(&name, &["out", "--channel", &c, "--key", &key]);
+        assert_eq!(first.stop(), 0);
+        let s = second.status();
+        assert_eq!(s["running"], true, "{s:#}");
+        assert_eq!(s["routes"][0]["channel"], c.as_str(), "{s:#}");
+        assert_eq!(second.stop(), 0);
+        assert_eq!(shmkit(&["bridge", "status", &name]).code, 4);
+    }
+
+    /// A dead bridge's stats that another process holds a shared lock on (as `status` does
+    /// for a moment) are neither said running by `status` nor taken for a running bridge by
+    /// a new one: both say the same.
+    #[test]
+    fn a_shared_lock_on_a_dead_bridges_stats_is_said_for_what_it_is() {
+        let (a, _ga) = channel("spsc");
+        let name = unique("shared");
+        let key = format!("shmkit/test/{}", unique("shared"));
+        let mut first = Running::start(&name, &["out", "--channel", &a, "--key", &key]);
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+        let (mut py, ready) = python(
+            "import fcntl,os,sys\n\
+             fd=os.open('/dev/shm'+sys.argv[1], os.O_RDONLY)\n\
+             fcntl.flock(fd, fcntl.LOCK_SH)\n\
+             print('locked', flush=True)\n\
+             sys.stdin.readline()\n",
+            &[&stats_segment(&name)],
+        );
+        assert_eq!(ready, "locked");
+        let s = json(&["bridge", "status", &name, "--json"]);
+        let r = another_of_name(&a, &key, &name);
+        drop(py.stdin.take());
+        let _ = py.wait();
+        assert_eq!(s[0]["running"], false, "{s:#}");
+        assert_eq!(r.code, 3, "{}", r.err);
+        assert!(r.err.contains("not a bridge"), "{}", r.err);
+        // Let go of, the name is taken over.
+        let second = Running::start(&name, &["out", "--channel", &a, "--key", &key]);
+        assert_eq!(second.stop(), 0);
     }
 
     /// Stopping a bridge whose routes wait on each other ends: an `out` route publishing to

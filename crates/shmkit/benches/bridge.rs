@@ -96,7 +96,21 @@ impl Link for Zenoh {
         self.publisher.put(msg.to_vec()).wait().unwrap();
     }
     fn recv(&mut self, buf: &mut Vec<u8>) {
-        let s = self.back.recv().unwrap();
+        // Polled, spinning then yielding, as the bridge's own channel consumer waits
+        // (`Wait::Adaptive`): a blocking receive would charge Zenoh a wake-up the bridge's
+        // last hop does not pay.
+        let mut tries = 0u32;
+        let s = loop {
+            if let Some(s) = self.back.try_recv().unwrap() {
+                break s;
+            }
+            tries += 1;
+            if tries < 100 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        };
         buf.clear();
         buf.extend_from_slice(&s.payload().to_bytes());
     }

@@ -275,13 +275,11 @@ fn a_forged_number_far_ahead_does_not_silence_the_real_sender() {
     let mut buf = Vec::new();
     tx.send(b"real 0").unwrap();
     rx.recv_timeout(&mut buf, Duration::from_secs(10)).unwrap();
-    // The forger knows the origin (it could read it off the key): this bridge's first route.
+    // The forger knows the origin (it reads it off the key).
     let forger = zenoh::open(loopback(None, Some(port_b))).wait().unwrap();
     let p = forger.declare_publisher(key.clone()).wait().unwrap();
-    let origin = shmkit::bridge::wire::Origin {
-        bridge: a.id(),
-        route: 0,
-    };
+    let origin = forward.origin().unwrap();
+    assert_eq!(origin.bridge, a.id());
     let mut frame = Vec::new();
     shmkit::bridge::wire::encode(origin, u64::MAX - 1, b"forged", &mut frame);
     let t = Instant::now();
@@ -494,4 +492,94 @@ fn a_message_published_as_the_last_subscriber_goes_is_counted_unmatched() {
         "20 tries and no message counted unmatched: {:?}",
         forward.stats()
     );
+}
+
+/// Waits until `route`'s counters satisfy `f` (10 s at most).
+fn wait_stats(route: &shmkit::bridge::Route, what: &str, f: impl Fn(&RouteStats) -> bool) {
+    let t = Instant::now();
+    while !f(&route.stats()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{what}: {:?}",
+            route.stats()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A forged "sent up to" of u64::MAX, said twice (so believed), makes the gap count as large
+/// as it goes, and no larger: more gaps after it do not wrap it to a small number. The real
+/// route's messages still arrive.
+#[test]
+fn a_forged_sent_up_to_saturates_the_gap_count_and_stops_nothing() {
+    use shmkit::bridge::wire::{encode, encode_sent_up_to, Origin};
+    let (port, port_b) = (free_port(), free_port());
+    let a = Bridge::open(loopback(Some(port), None)).unwrap();
+    let b = Bridge::open(loopback(Some(port_b), Some(port))).unwrap();
+    let key = unique("shmkit/test/saturate");
+    let (out, inp) = (private_channel(), private_channel());
+    let ingest = b.ingest(&key, inp.clone(), 0, OnFull::Drop).unwrap();
+    let forward = a.forward(out.clone(), 0, &key).unwrap();
+    let mut tx = Sender::open(&out, 0).unwrap();
+    tx.send(b"real 0").unwrap();
+    wait_stats(&ingest, "real 0", |s| s.ingested == 1);
+    let forger = zenoh::open(loopback(None, Some(port_b))).wait().unwrap();
+    let p = forger.declare_publisher(key.clone()).wait().unwrap();
+    while !p.matching_status().wait().unwrap().matching() {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let mut f = Vec::new();
+    for _ in 0..2 {
+        encode_sent_up_to(forward.origin().unwrap(), u64::MAX, &mut f);
+        p.put(f.clone()).wait().unwrap();
+    }
+    wait_stats(&ingest, "gaps", |s| s.gaps == u64::MAX);
+    let fake = Origin {
+        bridge: [7; 16],
+        route: 0,
+    };
+    encode(fake, 0, b"x", &mut f);
+    p.put(f.clone()).wait().unwrap();
+    encode_sent_up_to(fake, 2, &mut f);
+    p.put(f.clone()).wait().unwrap();
+    wait_stats(&ingest, "the fake one", |s| s.ingested == 2);
+    for i in 1..=5u8 {
+        tx.send(&[i]).unwrap();
+    }
+    wait_stats(&ingest, "real 1 to 5", |s| s.ingested == 7);
+    // Each came late (counted lost by the forgery): one gap less each, from the top.
+    let s = ingest.stop().unwrap();
+    assert_eq!(s.gaps, u64::MAX - 5, "{s:?}");
+}
+
+/// A bridge started again with a fixed Zenoh id (`id` in its configuration) numbers its
+/// messages from 0 again; its route is a new origin all the same, so none of them is taken
+/// for an old one.
+#[test]
+fn a_bridge_started_again_with_a_fixed_zenoh_id_is_a_new_origin() {
+    let port = free_port();
+    let b = Bridge::open(loopback(Some(port), None)).unwrap();
+    let key = unique("shmkit/test/fixed-id");
+    let inp = private_channel();
+    let ingest = b.ingest(&key, inp.clone(), 0, OnFull::Block).unwrap();
+    let mut rx = Receiver::open(&inp, 0).unwrap();
+    let mut buf = Vec::new();
+    for run in 0..2u32 {
+        let mut c = loopback(None, Some(port));
+        c.insert_json5("id", r#""a1b2c3d4""#).unwrap();
+        let a = Bridge::open(c).unwrap();
+        let out = private_channel();
+        let fwd = a.forward(out.clone(), 0, &key).unwrap();
+        let mut tx = Sender::open(&out, 0).unwrap();
+        for i in 0..50u32 {
+            tx.send(format!("run {run} msg {i}").as_bytes()).unwrap();
+        }
+        for i in 0..50u32 {
+            rx.recv_timeout(&mut buf, Duration::from_secs(10)).unwrap();
+            assert_eq!(buf, format!("run {run} msg {i}").as_bytes());
+        }
+        drop((fwd, a));
+    }
+    let s = ingest.stop().unwrap();
+    assert_eq!((s.ingested, s.duplicates, s.gaps), (100, 0, 0), "{s:?}");
 }

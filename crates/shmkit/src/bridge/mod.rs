@@ -51,7 +51,9 @@ use zenoh::Wait;
 pub struct Bridge {
     session: zenoh::Session,
     id: [u8; 16],
-    /// The next forwarding route's number.
+    /// The next forwarding route's number: from a random start for each session, so that a
+    /// bridge started again with a fixed Zenoh id (`id` in its configuration) is a new origin
+    /// all the same (a receiver would take its numbers, from 0 again, for old ones).
     routes: AtomicU32,
     peers: Arc<PeerCounters>,
     /// Counts links as Zenoh opens and closes them, while the bridge lives.
@@ -115,7 +117,7 @@ impl Bridge {
         Ok(Bridge {
             session,
             id,
-            routes: AtomicU32::new(0),
+            routes: AtomicU32::new(random_u32()),
             peers,
             _events: events,
         })
@@ -135,4 +137,13 @@ impl Bridge {
     pub fn id(&self) -> [u8; 16] {
         self.id
     }
+}
+
+/// A number no earlier run is likely to have drawn (std's per-process random hash keys).
+fn random_u32() -> u32 {
+    use std::hash::BuildHasher;
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    std::collections::hash_map::RandomState::new().hash_one((t, std::process::id())) as u32
 }

@@ -82,8 +82,9 @@ struct Counters {
 
 impl Counters {
     fn add(c: &AtomicU64, n: u64) {
-        // Relaxed: counters, read for reports; nothing is ordered by them.
-        c.fetch_add(n, Relaxed);
+        // Relaxed: counters, read for reports; nothing is ordered by them. Saturating: a
+        // forged number can make a gap of up to 2^64 - 1, which must not wrap to a small one.
+        let _ = c.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_add(n)));
     }
 
     fn stats(&self) -> RouteStats {
@@ -104,12 +105,19 @@ impl Counters {
 
 /// A running route. Dropping it stops it (and waits for its thread).
 pub struct Route {
+    /// The origin of a forwarding route's messages.
+    origin: Option<Origin>,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
     thread: Option<JoinHandle<Result<()>>>,
 }
 
 impl Route {
+    /// The origin its messages carry (a forwarding route; `None` for an ingesting one).
+    pub fn origin(&self) -> Option<Origin> {
+        self.origin
+    }
+
     /// Its counters now.
     pub fn stats(&self) -> RouteStats {
         self.counters.stats()
@@ -169,6 +177,7 @@ fn network(op: &'static str, object: &str, e: impl std::fmt::Display) -> Error {
 /// lives as long as its routes, whatever becomes of the `Bridge`.
 fn start(
     session: zenoh::Session,
+    origin: Option<Origin>,
     name: String,
     body: impl FnOnce(&AtomicBool, &Counters, &dyn Fn(Result<()>)) -> Result<()> + Send + 'static,
 ) -> Result<Route> {
@@ -187,6 +196,7 @@ fn start(
         })
         .map_err(|e| Error::io("bridge route", "thread", &e))?;
     let mut route = Route {
+        origin,
         stop,
         counters,
         thread: Some(thread),
@@ -266,62 +276,67 @@ impl Bridge {
             .map_err(|e| network("bridge forward", key, e))?;
         let key = key.to_string();
         let name = format!("shmkit-fwd {key}");
-        start(self.session.clone(), name, move |stop, counters, ready| {
-            let _listener = listener;
-            let Some(mut rx) = claimed(Source::open(&segment, offset), ready) else {
-                return Ok(());
-            };
-            let (mut buf, mut frame, mut seq) = (Vec::new(), Vec::new(), 0u64);
-            // Relaxed: a flag; what it says may be a moment old either way, as Zenoh's own
-            // answer would be by the time it is used.
-            let matching = || matched.load(Relaxed);
-            while !stop.load(Relaxed) {
-                if !matching() {
-                    std::thread::sleep(Duration::from_millis(10));
-                    continue;
-                }
-                // Idle for LOOK: say how far the route has sent, so that the receiving side
-                // counts what it lost at the end of a burst (there is no later message to
-                // show it).
-                let idle = match rx.recv_timeout(&mut buf, LOOK) {
-                    Ok(_) => false,
-                    Err(RecvError::Timeout | RecvError::Empty) => true,
-                    Err(RecvError::Overrun { lost }) => {
-                        Counters::add(&counters.overruns, lost);
+        start(
+            self.session.clone(),
+            Some(origin),
+            name,
+            move |stop, counters, ready| {
+                let _listener = listener;
+                let Some(mut rx) = claimed(Source::open(&segment, offset), ready) else {
+                    return Ok(());
+                };
+                let (mut buf, mut frame, mut seq) = (Vec::new(), Vec::new(), 0u64);
+                // Relaxed: a flag; what it says may be a moment old either way, as Zenoh's own
+                // answer would be by the time it is used.
+                let matching = || matched.load(Relaxed);
+                while !stop.load(Relaxed) {
+                    if !matching() {
+                        std::thread::sleep(Duration::from_millis(10));
                         continue;
                     }
-                    // The local producer went away: another may come; the route keeps its end.
-                    Err(RecvError::ProducerGone { .. }) => {
-                        std::thread::sleep(LOOK);
-                        true
+                    // Idle for LOOK: say how far the route has sent, so that the receiving side
+                    // counts what it lost at the end of a burst (there is no later message to
+                    // show it).
+                    let idle = match rx.recv_timeout(&mut buf, LOOK) {
+                        Ok(_) => false,
+                        Err(RecvError::Timeout | RecvError::Empty) => true,
+                        Err(RecvError::Overrun { lost }) => {
+                            Counters::add(&counters.overruns, lost);
+                            continue;
+                        }
+                        // The local producer went away: another may come; the route keeps its end.
+                        Err(RecvError::ProducerGone { .. }) => {
+                            std::thread::sleep(LOOK);
+                            true
+                        }
+                        Err(e) => return Err(Error::from(e).with_op("bridge forward")),
+                    };
+                    if idle {
+                        if seq > 0 {
+                            wire::encode_sent_up_to(origin, seq - 1, &mut frame);
+                            publisher
+                                .put(std::mem::take(&mut frame))
+                                .wait()
+                                .map_err(|e| network("bridge forward", &key, e))?;
+                        }
+                        continue;
                     }
-                    Err(e) => return Err(Error::from(e).with_op("bridge forward")),
-                };
-                if idle {
-                    if seq > 0 {
-                        wire::encode_sent_up_to(origin, seq - 1, &mut frame);
-                        publisher
-                            .put(std::mem::take(&mut frame))
-                            .wait()
-                            .map_err(|e| network("bridge forward", &key, e))?;
+                    // Taken out of the channel already: it goes, and is counted if nobody is there
+                    // to hear it.
+                    if !matching() {
+                        Counters::add(&counters.unmatched, 1);
                     }
-                    continue;
+                    wire::encode(origin, seq, &buf, &mut frame);
+                    publisher
+                        .put(std::mem::take(&mut frame))
+                        .wait()
+                        .map_err(|e| network("bridge forward", &key, e))?;
+                    seq += 1;
+                    Counters::add(&counters.forwarded, 1);
                 }
-                // Taken out of the channel already: it goes, and is counted if nobody is there
-                // to hear it.
-                if !matching() {
-                    Counters::add(&counters.unmatched, 1);
-                }
-                wire::encode(origin, seq, &buf, &mut frame);
-                publisher
-                    .put(std::mem::take(&mut frame))
-                    .wait()
-                    .map_err(|e| network("bridge forward", &key, e))?;
-                seq += 1;
-                Counters::add(&counters.forwarded, 1);
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
     }
 
     /// Puts into the channel at `offset` of `segment` every bridged message published on
@@ -353,60 +368,65 @@ impl Bridge {
             .map_err(|e| network("bridge ingest", key, e))?;
         let key = key.to_string();
         let name = format!("shmkit-in {key}");
-        start(self.session.clone(), name, move |stop, counters, ready| {
-            let Some(mut tx) = claimed(Sink::open(&segment, offset), ready) else {
-                return Ok(());
-            };
-            let mut seen = Sequences::default();
-            while !stop.load(Relaxed) {
-                let Some(sample) = subscriber
-                    .recv_timeout(LOOK)
-                    .map_err(|e| network("bridge ingest", &key, e))?
-                else {
-                    continue;
+        start(
+            self.session.clone(),
+            None,
+            name,
+            move |stop, counters, ready| {
+                let Some(mut tx) = claimed(Sink::open(&segment, offset), ready) else {
+                    return Ok(());
                 };
-                let bytes = sample.payload().to_bytes();
-                let frame = match wire::decode(&bytes) {
-                    Ok(f) => f,
-                    Err(_) => {
-                        Counters::add(&counters.garbage, 1);
+                let mut seen = Sequences::default();
+                while !stop.load(Relaxed) {
+                    let Some(sample) = subscriber
+                        .recv_timeout(LOOK)
+                        .map_err(|e| network("bridge ingest", &key, e))?
+                    else {
+                        continue;
+                    };
+                    let bytes = sample.payload().to_bytes();
+                    let frame = match wire::decode(&bytes) {
+                        Ok(f) => f,
+                        Err(_) => {
+                            Counters::add(&counters.garbage, 1);
+                            continue;
+                        }
+                    };
+                    if frame.origin.bridge == me {
+                        if frame.kind == wire::Kind::Message {
+                            Counters::add(&counters.looped, 1);
+                        }
                         continue;
                     }
-                };
-                if frame.origin.bridge == me {
+                    let heard = match frame.kind {
+                        wire::Kind::Message => seen.see(frame.origin, frame.seq),
+                        wire::Kind::SentUpTo => seen.sent_up_to(frame.origin, frame.seq),
+                    };
+                    match heard {
+                        Seen::Next => {}
+                        Seen::After { missed } => Counters::add(&counters.gaps, missed),
+                        // Relaxed: a counter.
+                        Seen::Late => {
+                            let _ = counters
+                                .gaps
+                                .fetch_update(Relaxed, Relaxed, |g| Some(g.saturating_sub(1)));
+                        }
+                        Seen::Again => {
+                            Counters::add(&counters.duplicates, 1);
+                            continue;
+                        }
+                        Seen::Unbelievable => {
+                            Counters::add(&counters.garbage, 1);
+                            continue;
+                        }
+                    }
                     if frame.kind == wire::Kind::Message {
-                        Counters::add(&counters.looped, 1);
-                    }
-                    continue;
-                }
-                let heard = match frame.kind {
-                    wire::Kind::Message => seen.see(frame.origin, frame.seq),
-                    wire::Kind::SentUpTo => seen.sent_up_to(frame.origin, frame.seq),
-                };
-                match heard {
-                    Seen::Next => {}
-                    Seen::After { missed } => Counters::add(&counters.gaps, missed),
-                    // Relaxed: a counter.
-                    Seen::Late => {
-                        let _ = counters
-                            .gaps
-                            .fetch_update(Relaxed, Relaxed, |g| Some(g.saturating_sub(1)));
-                    }
-                    Seen::Again => {
-                        Counters::add(&counters.duplicates, 1);
-                        continue;
-                    }
-                    Seen::Unbelievable => {
-                        Counters::add(&counters.garbage, 1);
-                        continue;
+                        put(&mut tx, frame.payload, on_full, stop, counters)?;
                     }
                 }
-                if frame.kind == wire::Kind::Message {
-                    put(&mut tx, frame.payload, on_full, stop, counters)?;
-                }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
     }
 }
 

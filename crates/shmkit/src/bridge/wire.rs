@@ -12,7 +12,8 @@
 //!      5     1  kind: 0 a message, 1 "sent up to" (its sequence: the last message sent)
 //!      6     2  zero
 //!      8    16  origin: the sending bridge's Zenoh session id
-//!     24     4  route: the sending route's number within that bridge (little-endian)
+//!     24     4  route: the sending route's number within that bridge, from a random start
+//!               for each session (little-endian)
 //!     28     4  zero
 //!     32     8  sequence: the message's number on its route, from 0 (little-endian)
 //!     40     -  payload

@@ -95,8 +95,9 @@ fn flatten(
     out: &mut Vec<(String, serde_json::Value)>,
 ) -> Result<(), String> {
     match v {
-        // The whole table empty: nothing set.
-        serde_json::Value::Object(map) if map.is_empty() && path.is_empty() => {}
+        // An empty table sets nothing (as an empty `[zenoh.listen]` must not reset Zenoh's
+        // whole `listen` section to its defaults).
+        serde_json::Value::Object(map) if map.is_empty() => {}
         serde_json::Value::Object(map) if !map.is_empty() => {
             if map.contains_key("$__toml_private_datetime") {
                 return Err(format!(
@@ -140,18 +141,20 @@ struct FileRoute {
 /// Reads a `bridge --config` file.
 pub fn load(path: &Path) -> Result<Plan, Fail> {
     // A bridge's file is a few lines; anything past 1 MiB is not one (`/dev/zero`).
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     std::fs::File::open(path)
         .and_then(|f| {
-            std::io::Read::read_to_string(&mut std::io::Read::take(f, 1 << 20), &mut text)
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, (1 << 20) + 1), &mut bytes)
         })
         .map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
-    if text.len() >= 1 << 20 {
+    if bytes.len() > 1 << 20 {
         return Err(Fail::usage(format!(
             "{}: larger than 1 MiB: not a bridge's configuration",
             path.display()
         )));
     }
+    let text = String::from_utf8(bytes)
+        .map_err(|e| Fail::usage(format!("{}: not UTF-8 text ({e})", path.display())))?;
     let f: File =
         toml::from_str(&text).map_err(|e| Fail::usage(format!("{}: {e}", path.display())))?;
     let at = |what: String| Fail::usage(format!("{}: {what}", path.display()));
@@ -266,6 +269,7 @@ on-full = "drop"
             flatten(String::new(), &serde_json::to_value(t).unwrap(), &mut out).map(|()| out)
         };
         assert_eq!(leaves("").unwrap(), vec![]);
+        assert_eq!(leaves("[listen]\n[scouting.multicast]\n").unwrap(), vec![]);
         let l = leaves("mode = \"peer\"\n[transport.link.tx]\nlease = 1000\n").unwrap();
         assert_eq!(
             l,

@@ -27,6 +27,10 @@ use std::path::PathBuf;
 /// gaps, duplicates and loops (its own messages come back) and drops garbage (anything on the
 /// key that is not a bridged message).
 ///
+/// Zenoh's defaults apply to what is not set: in peer mode a bridge also finds Zenoh peers on
+/// the local network by multicast scouting (`--zenoh scouting/multicast/enabled=false` keeps
+/// it to the endpoints given), and gives a silent link up after 10 s (its lease).
+///
 /// A bridge runs until interrupted (Ctrl-C, SIGTERM, SIGHUP), logging on stderr the peers
 /// it loses and gets back and the losses its routes count; `bridge status` shows its counters
 /// from its stats segment (/shmkit-bridge-NAME, removed when it stops).

@@ -157,19 +157,31 @@ impl Writer {
                 pid.map_or(String::new(), |p| format!(" (pid {p})"))
             ))
         };
+        // The lock is taken, or the reason it is not said.
+        let locked_or_why = |seg: &PosixShm| {
+            if lock(seg) {
+                return Ok(());
+            }
+            if locked(seg) {
+                return Err(taken(read_from(name, seg).ok().map(|s| s.pid)));
+            }
+            // Only shared locks on it: no bridge, another process that holds it.
+            Err(Fail::error(format!(
+                "{seg_name} is locked by a process that is not a bridge (a shared flock); \
+                 `shmkit info {seg_name}` shows who holds it"
+            )))
+        };
         let seg = match PosixShm::create(&seg_name, size) {
             Ok(seg) => {
+                // Removed by this Writer's drop, and only if still its own.
+                seg.set_keep(true);
                 // Another start of the same name may have opened and locked it already.
-                if !lock(&seg) {
-                    return Err(taken(None));
-                }
+                locked_or_why(&seg)?;
                 seg
             }
             Err(e) if e.kind() == ErrorKind::AlreadyExists => {
                 let seg = PosixShm::open(&seg_name)?;
-                if !lock(&seg) {
-                    return Err(taken(read_from(name, &seg).ok().map(|s| s.pid)));
-                }
+                locked_or_why(&seg)?;
                 // Nobody holds it: a stopped bridge's stats, if that is what it holds.
                 if let Err(e) = read_from(name, &seg) {
                     return Err(Fail::error(format!(

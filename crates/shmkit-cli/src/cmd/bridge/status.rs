@@ -6,12 +6,13 @@ use crate::fail::{code, CmdResult, Fail};
 use crate::quote;
 use crate::table::{self, Column, Layout};
 
-/// Show the bridges' counters: per route forwarded, ingested, dropped (full local channel),
-/// oversize, overruns (lapped in a broadcast channel), unmatched (published with nobody
-/// subscribed), gaps, duplicates, looped, garbage; per bridge the peers linked, links lost
-/// and reconnects.
+/// Show the bridges here: whether each runs, its peers and its routes' counters.
 ///
-/// A bridge that stopped without removing its stats (killed) shows as not running.
+/// Per route: forwarded, ingested, dropped (full local channel), oversize, overruns (lapped
+/// in a broadcast channel), unmatched (published with nobody subscribed), gaps, duplicates,
+/// looped, garbage; per bridge: the peers linked, links lost and reconnects. A bridge that
+/// died without removing its stats (killed) shows as NOT RUNNING; one that runs but has not
+/// written them for 2 s (stopped, stuck) as STUCK.
 #[derive(clap::Args)]
 pub struct StatusArgs {
     /// Only this bridge (its --name).
