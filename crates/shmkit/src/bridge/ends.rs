@@ -36,16 +36,30 @@ impl<'a> Source<'a> {
         })
     }
 
-    pub fn recv_timeout(
+    /// Receives the next message into `out` after its first `at` bytes (`out` is resized to
+    /// fit it exactly), waiting at most `d`: straight from the channel for SPSC (one copy),
+    /// through `buf` for the others.
+    pub fn recv_after(
         &mut self,
+        out: &mut Vec<u8>,
+        at: usize,
         buf: &mut Vec<u8>,
         d: Duration,
-    ) -> std::result::Result<usize, RecvError> {
+    ) -> std::result::Result<(), RecvError> {
         match self {
-            Source::Spsc(r) => r.recv_timeout(buf, d),
-            Source::Mpsc(r) => r.recv_timeout(buf, d),
-            Source::Broadcast(r) => r.recv_timeout(buf, d),
-        }
+            Source::Spsc(r) => {
+                let m = r.recv_in_place_timeout(d)?;
+                out.resize(at + m.len(), 0);
+                m.read_at(0, &mut out[at..]).map_err(RecvError::Mapping)?;
+                return Ok(());
+            }
+            Source::Mpsc(r) => r.recv_timeout(buf, d)?,
+            Source::Broadcast(r) => r.recv_timeout(buf, d)?,
+        };
+        out.truncate(at);
+        out.resize(at, 0);
+        out.extend_from_slice(buf);
+        Ok(())
     }
 }
 

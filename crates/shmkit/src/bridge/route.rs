@@ -10,7 +10,7 @@ use crate::channel::{RecvError, SendError};
 use crate::{Error, ErrorKind, Mapping, Result};
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use zenoh::Wait;
@@ -179,7 +179,9 @@ fn start(
     session: zenoh::Session,
     origin: Option<Origin>,
     name: String,
-    body: impl FnOnce(&AtomicBool, &Counters, &dyn Fn(Result<()>)) -> Result<()> + Send + 'static,
+    body: impl FnOnce(&Arc<AtomicBool>, &Arc<Counters>, &dyn Fn(Result<()>)) -> Result<()>
+        + Send
+        + 'static,
 ) -> Result<Route> {
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(Counters::default());
@@ -297,7 +299,7 @@ impl Bridge {
                     // Idle for LOOK: say how far the route has sent, so that the receiving side
                     // counts what it lost at the end of a burst (there is no later message to
                     // show it).
-                    let idle = match rx.recv_timeout(&mut buf, LOOK) {
+                    let idle = match rx.recv_after(&mut frame, wire::HEADER, &mut buf, LOOK) {
                         Ok(_) => false,
                         Err(RecvError::Timeout | RecvError::Empty) => true,
                         Err(RecvError::Overrun { lost }) => {
@@ -326,7 +328,7 @@ impl Bridge {
                     if !matching() {
                         Counters::add(&counters.unmatched, 1);
                     }
-                    wire::encode(origin, seq, &buf, &mut frame);
+                    wire::encode_header(origin, seq, &mut frame);
                     publisher
                         .put(std::mem::take(&mut frame))
                         .wait()
@@ -360,74 +362,143 @@ impl Bridge {
         S: Deref<Target = Mapping> + Send + Sync + 'static,
     {
         let me = self.id;
-        let subscriber = self
-            .session
-            .declare_subscriber(key.to_string())
-            .with(zenoh::handlers::FifoChannel::new(256))
-            .wait()
-            .map_err(|e| network("bridge ingest", key, e))?;
         let key = key.to_string();
         let name = format!("shmkit-in {key}");
+        let session = self.session.clone();
         start(
             self.session.clone(),
             None,
             name,
             move |stop, counters, ready| {
-                let Some(mut tx) = claimed(Sink::open(&segment, offset), ready) else {
-                    return Ok(());
+                let end = match Owned::open(segment, offset) {
+                    Ok(end) => Arc::new(Mutex::new(Some(end))),
+                    Err(e) => {
+                        ready(Err(e));
+                        return Ok(());
+                    }
                 };
+                let failed = Arc::new(Mutex::new(None));
+                // Each sample is taken in Zenoh's own receiving task, straight into the
+                // channel: a thread between them cost a wake-up per message (the larger
+                // part of a round trip's overhead over Zenoh's own, measured). When the
+                // channel is full, `Block` holds that task, as a full queue of samples would.
+                let (e, f, st, c) = (end.clone(), failed.clone(), stop.clone(), counters.clone());
                 let mut seen = Sequences::default();
-                while !stop.load(Relaxed) {
-                    let Some(sample) = subscriber
-                        .recv_timeout(LOOK)
-                        .map_err(|e| network("bridge ingest", &key, e))?
-                    else {
-                        continue;
-                    };
-                    let bytes = sample.payload().to_bytes();
-                    let frame = match wire::decode(&bytes) {
-                        Ok(f) => f,
-                        Err(_) => {
-                            Counters::add(&counters.garbage, 1);
-                            continue;
+                let subscriber = session
+                    .declare_subscriber(key.clone())
+                    .callback_mut(move |sample| {
+                        let mut guard = e.lock().unwrap_or_else(|p| p.into_inner());
+                        let Some(end) = guard.as_mut() else {
+                            return;
+                        };
+                        let r = take(&sample, me, &mut seen, &mut end.sink, on_full, &st, &c);
+                        if let Err(err) = r {
+                            // The channel is corrupt or unmapped: the route ends.
+                            *guard = None;
+                            *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
                         }
-                    };
-                    if frame.origin.bridge == me {
-                        if frame.kind == wire::Kind::Message {
-                            Counters::add(&counters.looped, 1);
-                        }
-                        continue;
+                    })
+                    .wait();
+                let subscriber = match subscriber {
+                    Ok(s) => s,
+                    Err(err) => {
+                        ready(Err(network("bridge ingest", &key, err)));
+                        return Ok(());
                     }
-                    let heard = match frame.kind {
-                        wire::Kind::Message => seen.see(frame.origin, frame.seq),
-                        wire::Kind::SentUpTo => seen.sent_up_to(frame.origin, frame.seq),
-                    };
-                    match heard {
-                        Seen::Next => {}
-                        Seen::After { missed } => Counters::add(&counters.gaps, missed),
-                        // Relaxed: a counter.
-                        Seen::Late => {
-                            let _ = counters
-                                .gaps
-                                .fetch_update(Relaxed, Relaxed, |g| Some(g.saturating_sub(1)));
-                        }
-                        Seen::Again => {
-                            Counters::add(&counters.duplicates, 1);
-                            continue;
-                        }
-                        Seen::Unbelievable => {
-                            Counters::add(&counters.garbage, 1);
-                            continue;
-                        }
+                };
+                ready(Ok(()));
+                let outcome = loop {
+                    if let Some(err) = failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        break Err(err);
                     }
-                    if frame.kind == wire::Kind::Message {
-                        put(&mut tx, frame.payload, on_full, stop, counters)?;
+                    if stop.load(Relaxed) {
+                        break Ok(());
                     }
-                }
-                Ok(())
+                    std::thread::sleep(LOOK);
+                };
+                let _ = subscriber.undeclare().wait();
+                // Let go of the end now, whatever Zenoh does with the callback: a sample in
+                // it finishes first (it holds the lock; asked to stop, it does not wait).
+                end.lock().unwrap_or_else(|p| p.into_inner()).take();
+                outcome
             },
         )
     }
+}
+
+/// A route's end of a channel, and the segment it is in, kept together so that Zenoh's
+/// callback (which must be `'static`) can own both.
+struct Owned<S: Deref<Target = Mapping>> {
+    /// Declared first: dropped before `_segment`, whose mapping it borrows.
+    sink: Sink<'static>,
+    _segment: Arc<S>,
+}
+
+impl<S: Deref<Target = Mapping>> Owned<S> {
+    fn open(segment: Arc<S>, offset: usize) -> Result<Self> {
+        let map: *const Mapping = std::ptr::from_ref(S::deref(&segment));
+        // SAFETY: the reference is to the `Mapping` that `*segment` derefs to. `S` lives in
+        // the `Arc`'s heap allocation, never moved, and no one has `&mut` to it (an `Arc`
+        // gives out shared references only), so the `Mapping` stays where it is for as long
+        // as `_segment` holds the `Arc`. `sink`, the only holder of the extended borrow, is
+        // dropped before `_segment` (field order), and is only ever reborrowed through
+        // `&mut self`: the `'static` never escapes this struct.
+        let map: &'static Mapping = unsafe { &*map };
+        Ok(Owned {
+            sink: Sink::open(map, offset)?,
+            _segment: segment,
+        })
+    }
+}
+
+/// Takes one sample of an ingesting route: decodes it, accounts for its number, and puts a
+/// message in order into the channel as `on_full` says.
+fn take(
+    sample: &zenoh::sample::Sample,
+    me: [u8; 16],
+    seen: &mut Sequences,
+    tx: &mut Sink<'_>,
+    on_full: OnFull,
+    stop: &AtomicBool,
+    counters: &Counters,
+) -> Result<()> {
+    let bytes = sample.payload().to_bytes();
+    let Ok(frame) = wire::decode(&bytes) else {
+        Counters::add(&counters.garbage, 1);
+        return Ok(());
+    };
+    if frame.origin.bridge == me {
+        if frame.kind == wire::Kind::Message {
+            Counters::add(&counters.looped, 1);
+        }
+        return Ok(());
+    }
+    let heard = match frame.kind {
+        wire::Kind::Message => seen.see(frame.origin, frame.seq),
+        wire::Kind::SentUpTo => seen.sent_up_to(frame.origin, frame.seq),
+    };
+    match heard {
+        Seen::Next => {}
+        Seen::After { missed } => Counters::add(&counters.gaps, missed),
+        // Relaxed: a counter.
+        Seen::Late => {
+            let _ = counters
+                .gaps
+                .fetch_update(Relaxed, Relaxed, |g| Some(g.saturating_sub(1)));
+        }
+        Seen::Again => {
+            Counters::add(&counters.duplicates, 1);
+            return Ok(());
+        }
+        Seen::Unbelievable => {
+            Counters::add(&counters.garbage, 1);
+            return Ok(());
+        }
+    }
+    if frame.kind == wire::Kind::Message {
+        put(tx, frame.payload, on_full, stop, counters)?;
+    }
+    Ok(())
 }
 
 /// Puts one message into the local channel as `on_full` says.

@@ -97,13 +97,17 @@ pub fn encode(origin: Origin, seq: u64, payload: &[u8], out: &mut Vec<u8>) {
     encode_kind(Kind::Message, origin, seq, payload, out);
 }
 
-/// Writes the frame that says the route has sent every message up to `seq` into `out`.
-pub fn encode_sent_up_to(origin: Origin, seq: u64, out: &mut Vec<u8>) {
-    encode_kind(Kind::SentUpTo, origin, seq, &[], out);
+/// Writes the header of message `seq` over the first [`HEADER`] bytes of `frame`, whose rest
+/// is its payload already (a payload copied once, straight after the header's place).
+///
+/// # Panics
+/// If `frame` is shorter than the header.
+pub fn encode_header(origin: Origin, seq: u64, frame: &mut [u8]) {
+    frame[..HEADER].copy_from_slice(header(Kind::Message, origin, seq).as_bytes());
 }
 
-fn encode_kind(kind: Kind, origin: Origin, seq: u64, payload: &[u8], out: &mut Vec<u8>) {
-    let h = Header {
+fn header(kind: Kind, origin: Origin, seq: u64) -> Header {
+    Header {
         magic: MAGIC,
         version: VERSION,
         kind: kind as u8,
@@ -112,7 +116,16 @@ fn encode_kind(kind: Kind, origin: Origin, seq: u64, payload: &[u8], out: &mut V
         route: U32::new(origin.route),
         zero2: [0; 4],
         seq: U64::new(seq),
-    };
+    }
+}
+
+/// Writes the frame that says the route has sent every message up to `seq` into `out`.
+pub fn encode_sent_up_to(origin: Origin, seq: u64, out: &mut Vec<u8>) {
+    encode_kind(Kind::SentUpTo, origin, seq, &[], out);
+}
+
+fn encode_kind(kind: Kind, origin: Origin, seq: u64, payload: &[u8], out: &mut Vec<u8>) {
+    let h = header(kind, origin, seq);
     out.clear();
     out.reserve(HEADER + payload.len());
     out.extend_from_slice(h.as_bytes());
@@ -178,6 +191,16 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn a_header_written_before_its_payload_is_the_same_frame() {
+        let mut whole = Vec::new();
+        encode(O, 9, b"payload", &mut whole);
+        let mut frame = vec![0xee; HEADER];
+        frame.extend_from_slice(b"payload");
+        encode_header(O, 9, &mut frame);
+        assert_eq!(frame, whole);
     }
 
     #[test]
