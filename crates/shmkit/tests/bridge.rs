@@ -583,3 +583,66 @@ fn a_bridge_started_again_with_a_fixed_zenoh_id_is_a_new_origin() {
     let s = ingest.stop().unwrap();
     assert_eq!((s.ingested, s.duplicates, s.gaps), (100, 0, 0), "{s:?}");
 }
+
+fn tiny_channel() -> Arc<shmkit::AnonShared> {
+    Arc::new(private_spsc(SpscConfig::new(4096).max_message(64)))
+}
+
+/// A refused key touches no channel: a consumer waiting on an empty channel with no producer
+/// yet times out, as it would with nobody there (it once saw ProducerGone: the route had
+/// claimed the end before Zenoh refused the key).
+#[test]
+fn a_refused_key_does_not_look_like_a_producer_that_left() {
+    let (_a, b) = pair();
+    let inp = tiny_channel();
+    let i = inp.clone();
+    let consumer = std::thread::spawn(move || {
+        let mut rx = Receiver::open(&i, 0).unwrap();
+        rx.recv_timeout(&mut Vec::new(), Duration::from_millis(700))
+            .err()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(b.ingest("a//b", inp.clone(), 0, OnFull::Block).is_err());
+    let e = consumer.join().unwrap();
+    assert!(
+        matches!(e, Some(shmkit::channel::RecvError::Timeout)),
+        "{e:?}"
+    );
+}
+
+/// A bus: bridge X ingests key K into a channel nobody reads (full, `Block`) and forwards
+/// its own channel to K too. Its forwarding route goes on: Zenoh delivers X's own messages
+/// to X's subscriber in the forwarding thread, and they are dropped as looped before the
+/// blocked ingest's lock.
+#[test]
+fn a_blocked_ingest_does_not_hold_up_its_own_bridges_forwarding_to_the_same_key() {
+    let (x, y) = pair();
+    let key = unique("shmkit/test/bus");
+    let (d, c, e) = (tiny_channel(), private_channel(), private_channel());
+    let ingest = x.ingest(&key, d.clone(), 0, OnFull::Block).unwrap();
+    let fx = x.forward(c.clone(), 0, &key).unwrap();
+    let fy = y.forward(e.clone(), 0, &key).unwrap();
+    // Y fills X's channel until X's ingest waits for room.
+    let mut ty = Sender::open(&e, 0).unwrap();
+    for i in 0..100u8 {
+        ty.send_timeout(&[i; 64], Duration::from_secs(10)).unwrap();
+    }
+    let mut last = u64::MAX;
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = ingest.stats().ingested;
+        if now == last && now > 0 {
+            break;
+        }
+        last = now;
+    }
+    let mut tc = Sender::open(&c, 0).unwrap();
+    for i in 0..20u8 {
+        tc.send(&[i; 8]).unwrap();
+    }
+    wait_stats(&fx, "X forwards while its ingest waits", |s| {
+        s.forwarded == 20
+    });
+    ingest.ask_stop();
+    drop((ingest, fx, fy));
+}

@@ -21,14 +21,16 @@ const LOOK: Duration = Duration::from_millis(100);
 /// What an ingesting route does with a message its local channel has no room for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OnFull {
-    /// Wait for room, holding the network back to the local consumer's pace (Zenoh's
-    /// congestion control then holds the sender). Two limits, both Zenoh's: it holds a stuck
-    /// link for at most `transport/link/tx/queue/congestion_control/block/wait_before_close`
-    /// (5 s by default; raise it in the configuration for longer pauses), then closes it, and
-    /// what was in flight is lost (counted as a gap when the next message of the route
-    /// arrives); and while this route waits, every route of the same session waits too (one
-    /// session, one link): give a route that may block long a `Bridge` of its own.
-    /// End-to-end flow control, which neither limit would touch, is not there yet.
+    /// Wait for room, holding the network back to the local consumer's pace: the route takes
+    /// each message in Zenoh's receiving task, which waits with it (Zenoh's congestion
+    /// control then holds the sender); the local channel is the route's only queue, to be
+    /// sized for the bursts. Two limits, both Zenoh's: it holds a stuck link for at most
+    /// `transport/link/tx/queue/congestion_control/block/wait_before_close` (5 s by
+    /// default; raise it in the configuration for longer pauses), then closes it, and what
+    /// was in flight is lost (counted as gaps); and while this route waits, every route of
+    /// the same session waits too (one session, one link): give a route that may block long
+    /// a `Bridge` of its own. End-to-end flow control, which neither limit would touch, is
+    /// not there yet.
     #[default]
     Block,
     /// Drop the message and count it in [`RouteStats::dropped`].
@@ -362,6 +364,10 @@ impl Bridge {
         S: Deref<Target = Mapping> + Send + Sync + 'static,
     {
         let me = self.id;
+        // Checked before the channel is touched: a refused key must not look, to the
+        // channel's consumer, like a producer that came and went.
+        let key_expr = zenoh::key_expr::KeyExpr::try_from(key.to_string())
+            .map_err(|e| network("bridge ingest", key, e))?;
         let key = key.to_string();
         let name = format!("shmkit-in {key}");
         let session = self.session.clone();
@@ -371,7 +377,7 @@ impl Bridge {
             name,
             move |stop, counters, ready| {
                 let end = match Owned::open(segment, offset) {
-                    Ok(end) => Arc::new(Mutex::new(Some(end))),
+                    Ok(end) => Arc::new(Mutex::new(Some((end, Sequences::default())))),
                     Err(e) => {
                         ready(Err(e));
                         return Ok(());
@@ -381,22 +387,36 @@ impl Bridge {
                 // Each sample is taken in Zenoh's own receiving task, straight into the
                 // channel: a thread between them cost a wake-up per message (the larger
                 // part of a round trip's overhead over Zenoh's own, measured). When the
-                // channel is full, `Block` holds that task, as a full queue of samples would.
+                // channel is full, `Block` holds that task, as a full queue of samples would:
+                // the channel is the route's only queue, to be sized for the bursts. The
+                // frame is read, and this bridge's own dropped, before the end's lock, so
+                // that a forwarding route of this bridge (whose local deliveries run in its
+                // own thread) is never held up by a blocked ingest for a message it drops.
                 let (e, f, st, c) = (end.clone(), failed.clone(), stop.clone(), counters.clone());
-                let mut seen = Sequences::default();
                 let subscriber = session
-                    .declare_subscriber(key.clone())
-                    .callback_mut(move |sample| {
-                        let mut guard = e.lock().unwrap_or_else(|p| p.into_inner());
-                        let Some(end) = guard.as_mut() else {
-                            return;
+                    .declare_subscriber(key_expr)
+                    .callback(move |sample| {
+                        // A panic must not unwind into Zenoh's task (it would stop the
+                        // session's receiving for good, silently): it ends this route.
+                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            let bytes = sample.payload().to_bytes();
+                            let Some(frame) = frame_of(&bytes, me, &c) else {
+                                return Ok(());
+                            };
+                            let mut guard = e.lock().unwrap_or_else(|p| p.into_inner());
+                            let Some((end, seen)) = guard.as_mut() else {
+                                return Ok(());
+                            };
+                            take(&frame, seen, &mut end.sink, on_full, &st, &c)
+                        }));
+                        let err = match r {
+                            Ok(Ok(())) => return,
+                            // The channel is corrupt or unmapped.
+                            Ok(Err(err)) => err,
+                            Err(_) => network("bridge ingest", "", "the route's callback panicked"),
                         };
-                        let r = take(&sample, me, &mut seen, &mut end.sink, on_full, &st, &c);
-                        if let Err(err) = r {
-                            // The channel is corrupt or unmapped: the route ends.
-                            *guard = None;
-                            *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
-                        }
+                        *e.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                        *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
                     })
                     .wait();
                 let subscriber = match subscriber {
@@ -451,28 +471,31 @@ impl<S: Deref<Target = Mapping>> Owned<S> {
     }
 }
 
-/// Takes one sample of an ingesting route: decodes it, accounts for its number, and puts a
-/// message in order into the channel as `on_full` says.
+/// The frame in `bytes`, unless it is garbage or this bridge's own (counted, dropped).
+fn frame_of<'b>(bytes: &'b [u8], me: [u8; 16], counters: &Counters) -> Option<wire::Frame<'b>> {
+    let Ok(frame) = wire::decode(bytes) else {
+        Counters::add(&counters.garbage, 1);
+        return None;
+    };
+    if frame.origin.bridge == me {
+        if frame.kind == wire::Kind::Message {
+            Counters::add(&counters.looped, 1);
+        }
+        return None;
+    }
+    Some(frame)
+}
+
+/// Takes one frame of an ingesting route: accounts for its number, and puts a message in
+/// order into the channel as `on_full` says.
 fn take(
-    sample: &zenoh::sample::Sample,
-    me: [u8; 16],
+    frame: &wire::Frame<'_>,
     seen: &mut Sequences,
     tx: &mut Sink<'_>,
     on_full: OnFull,
     stop: &AtomicBool,
     counters: &Counters,
 ) -> Result<()> {
-    let bytes = sample.payload().to_bytes();
-    let Ok(frame) = wire::decode(&bytes) else {
-        Counters::add(&counters.garbage, 1);
-        return Ok(());
-    };
-    if frame.origin.bridge == me {
-        if frame.kind == wire::Kind::Message {
-            Counters::add(&counters.looped, 1);
-        }
-        return Ok(());
-    }
     let heard = match frame.kind {
         wire::Kind::Message => seen.see(frame.origin, frame.seq),
         wire::Kind::SentUpTo => seen.sent_up_to(frame.origin, frame.seq),
