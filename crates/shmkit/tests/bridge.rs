@@ -177,6 +177,20 @@ fn private_channel() -> Arc<shmkit::AnonShared> {
     Arc::new(private_spsc(config()))
 }
 
+/// A consumer of `ch` waiting 700 ms for a message, in a thread (what it met), once it waits.
+fn waiting_consumer(
+    ch: &Arc<shmkit::AnonShared>,
+) -> std::thread::JoinHandle<Option<shmkit::channel::RecvError>> {
+    let i = ch.clone();
+    let consumer = std::thread::spawn(move || {
+        let mut rx = Receiver::open(&i, 0).unwrap();
+        rx.recv_timeout(&mut Vec::new(), Duration::from_millis(700))
+            .err()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    consumer
+}
+
 /// Taking a channel's end for a route never shows the other end a let-go end in between: a
 /// producer waiting on a full channel times out, and a consumer waiting on an empty one too,
 /// while a route takes the other end. (The routes once claimed the end, let go of it and
@@ -207,13 +221,7 @@ fn taking_an_end_for_a_route_does_not_look_like_the_end_let_go() {
         drop(route);
 
         let inp = private_channel();
-        let i = inp.clone();
-        let consumer = std::thread::spawn(move || {
-            let mut rx = Receiver::open(&i, 0).unwrap();
-            rx.recv_timeout(&mut Vec::new(), Duration::from_millis(700))
-                .err()
-        });
-        std::thread::sleep(Duration::from_millis(100));
+        let consumer = waiting_consumer(&inp);
         let route = bridge
             .ingest(&unique("shmkit/test/quiet"), inp, 0, OnFull::Drop)
             .unwrap();
@@ -595,13 +603,7 @@ fn tiny_channel() -> Arc<shmkit::AnonShared> {
 fn a_refused_key_does_not_look_like_a_producer_that_left() {
     let (_a, b) = pair();
     let inp = tiny_channel();
-    let i = inp.clone();
-    let consumer = std::thread::spawn(move || {
-        let mut rx = Receiver::open(&i, 0).unwrap();
-        rx.recv_timeout(&mut Vec::new(), Duration::from_millis(700))
-            .err()
-    });
-    std::thread::sleep(Duration::from_millis(100));
+    let consumer = waiting_consumer(&inp);
     assert!(b.ingest("a//b", inp.clone(), 0, OnFull::Block).is_err());
     let e = consumer.join().unwrap();
     assert!(
