@@ -11,6 +11,11 @@
 //! publishes back what it hears (as Zenoh's own `z_pong` does), and a bridge whose ingested
 //! channel an echo thread copies into the channel it forwards back. The first byte of every
 //! message says what to do with it: 0 answer it, 1 count it, 2 answer with the count.
+//!
+//! Twice: with applications that sleep while they wait for a message (a blocking receive
+//! from Zenoh, `Wait::Block` on the channels), then with applications that poll (rows
+//! `-poll`: Zenoh's handler polled, the channels' default `Wait::Adaptive`), each bridge row
+//! against the Zenoh row that waits the same way.
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -32,6 +37,14 @@ const SIZES: [usize; 2] = [8, 64 << 10];
 const ANSWER: u8 = 0;
 const COUNT: u8 = 1;
 const REPORT: u8 = 2;
+
+/// Whether the applications at both ends sleep while they wait for a message (as most do:
+/// a blocking receive), rather than poll: the bench runs both ways.
+static SLEEP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn sleeping() -> bool {
+    SLEEP.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 fn quick() -> bool {
     std::env::var_os("SHMKIT_BENCH_QUICK").is_some()
@@ -96,9 +109,14 @@ impl Link for Zenoh {
         self.publisher.put(msg.to_vec()).wait().unwrap();
     }
     fn recv(&mut self, buf: &mut Vec<u8>) {
-        // Polled, spinning then yielding, as the bridge's own channel consumer waits
-        // (`Wait::Adaptive`): a blocking receive would charge Zenoh a wake-up the bridge's
-        // last hop does not pay.
+        // Sleeping, or polled (spinning then yielding) as the bridge's channel consumer then
+        // waits (`Wait::Adaptive`): the two ends wait alike in each run.
+        if sleeping() {
+            let s = self.back.recv().unwrap();
+            buf.clear();
+            buf.extend_from_slice(&s.payload().to_bytes());
+            return;
+        }
         let mut tries = 0u32;
         let s = loop {
             if let Some(s) = self.back.try_recv().unwrap() {
@@ -203,6 +221,9 @@ fn far(addr: &str) {
         .unwrap();
     std::thread::spawn(move || {
         let mut rx = Receiver::open(inbox, 0).unwrap();
+        if sleeping() {
+            rx.set_wait(shmkit::channel::Wait::Block);
+        }
         let mut tx = Sender::open(outbox, 0).unwrap();
         let (mut buf, mut count) = (Vec::new(), 0u64);
         loop {
@@ -319,9 +340,21 @@ fn near(far: &str) {
         rx: Receiver::open(inbox, 0).unwrap(),
         _routes: routes,
     };
+    if sleeping() {
+        b.rx.set_wait(shmkit::channel::Wait::Block);
+    }
     let links: [(&str, &mut dyn Link); 3] =
         [("tcp", &mut tcp), ("zenoh", &mut z), ("bridge", &mut b)];
     for (name, link) in links {
+        // TCP's receive blocks either way: measured once.
+        if name == "tcp" && !sleeping() {
+            continue;
+        }
+        let name = if sleeping() || name == "tcp" {
+            name.to_string()
+        } else {
+            format!("{name}-poll")
+        };
         for size in SIZES {
             let (trips, msgs) = counts(size);
             let (p50, p99) = round_trips(link, size, trips);
@@ -343,8 +376,14 @@ struct Row {
 fn main() {
     if let Some((role, args)) = common::peer_role() {
         match role.as_str() {
-            "far" => far(&args[0]),
-            "near" => near(&args[0]),
+            "far" | "near" => {
+                SLEEP.store(args[1] == "sleep", std::sync::atomic::Ordering::Relaxed);
+                if role == "far" {
+                    far(&args[0]);
+                } else {
+                    near(&args[0]);
+                }
+            }
             _ => panic!("unknown role {role}"),
         }
         return;
@@ -369,10 +408,22 @@ fn main() {
         hosts.names[1],
         if quick() { "quick" } else { "full" }
     );
-    let mut far = hosts.spawn(1, "far", &[&hosts.addrs[1]]);
-    assert_eq!(far.recv(), "ready");
-    let mut near = hosts.spawn(0, "near", &[&hosts.addrs[1]]);
     let mut rows = Vec::new();
+    // Applications that sleep while they wait, then ones that poll.
+    for mode in ["sleep", "poll"] {
+        let mut far = hosts.spawn(1, "far", &[&hosts.addrs[1], mode]);
+        assert_eq!(far.recv(), "ready");
+        let mut near = hosts.spawn(0, "near", &[&hosts.addrs[1], mode]);
+        collect(&mut near, &mut rows);
+        near.finish();
+        far.stdin_close();
+        far.finish();
+    }
+    report(&rows);
+}
+
+/// The rows `near` says, until it is done.
+fn collect(near: &mut common::Peer, rows: &mut Vec<Row>) {
     loop {
         let line = near.recv();
         if line == "done" {
@@ -387,7 +438,7 @@ fn main() {
             rate: w[4].parse().unwrap(),
         };
         eprintln!(
-            "  {:<7} {:>6} B  rtt p50 {:>8.1} µs  p99 {:>8.1} µs  {:>10.0} msgs/s",
+            "  {:<11} {:>6} B  rtt p50 {:>8.1} µs  p99 {:>8.1} µs  {:>10.0} msgs/s",
             row.link,
             row.size,
             row.p50 as f64 / 1e3,
@@ -396,22 +447,32 @@ fn main() {
         );
         rows.push(row);
     }
-    far.stdin_close();
+}
+
+/// The table, the ratios (each against Zenoh waiting the same way), and the JSON.
+fn report(rows: &[Row]) {
     let find = |link: &str, size: usize| {
         rows.iter()
             .find(|r| r.link == link && r.size == size)
             .expect("a row for every link and size")
     };
     println!(
-        "{:<8} {:>7} {:>11} {:>11} {:>12} {:>12} {:>13} {:>13}",
+        "{:<11} {:>7} {:>11} {:>11} {:>12} {:>12} {:>13} {:>13}",
         "link", "size", "rtt p50", "rtt p99", "msgs/s", "MB/s", "rtt/zenoh", "rate/zenoh"
     );
     let mut json = Vec::new();
-    for r in &rows {
-        let z = find("zenoh", r.size);
+    let zenoh_of = |link: &str| {
+        if link.ends_with("-poll") {
+            "zenoh-poll"
+        } else {
+            "zenoh"
+        }
+    };
+    for r in rows {
+        let z = find(zenoh_of(&r.link), r.size);
         let (rtt_ratio, rate_ratio) = (r.p50 as f64 / z.p50 as f64, r.rate / z.rate);
         println!(
-            "{:<8} {:>7} {:>8.1} µs {:>8.1} µs {:>12.0} {:>12.1} {:>12.2}× {:>12.2}×",
+            "{:<11} {:>7} {:>8.1} µs {:>8.1} µs {:>12.0} {:>12.1} {:>12.2}× {:>12.2}×",
             r.link,
             r.size,
             r.p50 as f64 / 1e3,
@@ -422,18 +483,24 @@ fn main() {
             rate_ratio
         );
         json.push(serde_json::json!({
-            "link": r.link, "size": r.size, "rtt_p50_ns": r.p50, "rtt_p99_ns": r.p99,
+            "link": r.link, "size": r.size, "apps_wait": if r.link.ends_with("-poll") { "poll" } else { "sleep" }, "rtt_p50_ns": r.p50, "rtt_p99_ns": r.p99,
             "msgs_per_s": r.rate, "rtt_vs_zenoh": rtt_ratio, "rate_vs_zenoh": rate_ratio,
             "rtt_vs_tcp": r.p50 as f64 / find("tcp", r.size).p50 as f64,
         }));
     }
-    for size in SIZES {
-        let (b, z) = (find("bridge", size), find("zenoh", size));
-        println!(
-            "bridge round trip at {size} B: {:.2}× Zenoh's own pub/sub (goal ≤ 1.5×), {:.2}× raw TCP",
-            b.p50 as f64 / z.p50 as f64,
-            b.p50 as f64 / find("tcp", size).p50 as f64
-        );
+    for (bridge, zenoh, how) in [
+        ("bridge", "zenoh", "applications that sleep"),
+        ("bridge-poll", "zenoh-poll", "applications that poll"),
+    ] {
+        for size in SIZES {
+            let (b, z) = (find(bridge, size), find(zenoh, size));
+            println!(
+                "bridge round trip at {size} B, {how}: {:.2}× Zenoh's own pub/sub (goal ≤ 1.5×), \
+                 {:.2}× raw TCP",
+                b.p50 as f64 / z.p50 as f64,
+                b.p50 as f64 / find("tcp", size).p50 as f64
+            );
+        }
     }
     let out = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-bridge.json");
     std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap()).unwrap();
