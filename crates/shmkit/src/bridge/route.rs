@@ -397,26 +397,39 @@ impl Bridge {
                     .declare_subscriber(key_expr)
                     .callback(move |sample| {
                         // A panic must not unwind into Zenoh's task (it would stop the
-                        // session's receiving for good, silently): it ends this route.
-                        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        // session's receiving for good, silently): it ends this route. So does
+                        // an error (a corrupt or unmapped channel). Either way the failure is
+                        // recorded and the end let go of under the lock the work held, so that
+                        // no other call of this callback uses what it left half done.
+                        let fail = |guard: &mut Option<_>, err: Error| {
+                            *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                            *guard = None;
+                        };
+                        let panicked =
+                            || network("bridge ingest", "", "the route's callback panicked");
+                        let outer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                             let bytes = sample.payload().to_bytes();
                             let Some(frame) = frame_of(&bytes, me, &c) else {
-                                return Ok(());
+                                return;
                             };
                             let mut guard = e.lock().unwrap_or_else(|p| p.into_inner());
                             let Some((end, seen)) = guard.as_mut() else {
-                                return Ok(());
+                                return;
                             };
-                            take(&frame, seen, &mut end.sink, on_full, &st, &c)
+                            // Caught inside the guard's scope: the lock is not poisoned.
+                            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                take(&frame, seen, &mut end.sink, on_full, &st, &c)
+                            }));
+                            match r {
+                                Ok(Ok(())) => {}
+                                Ok(Err(err)) => fail(&mut guard, err),
+                                Err(_) => fail(&mut guard, panicked()),
+                            }
                         }));
-                        let err = match r {
-                            Ok(Ok(())) => return,
-                            // The channel is corrupt or unmapped.
-                            Ok(Err(err)) => err,
-                            Err(_) => network("bridge ingest", "", "the route's callback panicked"),
-                        };
-                        *e.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                        *f.lock().unwrap_or_else(|p| p.into_inner()) = Some(err);
+                        if outer.is_err() {
+                            // Decoding panicked, outside the lock: nothing of it is half done.
+                            fail(&mut e.lock().unwrap_or_else(|p| p.into_inner()), panicked());
+                        }
                     })
                     .wait();
                 let subscriber = match subscriber {
