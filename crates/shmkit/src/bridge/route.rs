@@ -89,6 +89,12 @@ impl Counters {
         let _ = c.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_add(n)));
     }
 
+    /// Takes one off a counter (a gap whose message came late), never below 0.
+    fn take_one(c: &AtomicU64) {
+        // Relaxed: as `add`.
+        let _ = c.fetch_update(Relaxed, Relaxed, |v| Some(v.saturating_sub(1)));
+    }
+
     fn stats(&self) -> RouteStats {
         RouteStats {
             forwarded: self.forwarded.load(Relaxed),
@@ -516,12 +522,7 @@ fn take(
     match heard {
         Seen::Next => {}
         Seen::After { missed } => Counters::add(&counters.gaps, missed),
-        // Relaxed: a counter.
-        Seen::Late => {
-            let _ = counters
-                .gaps
-                .fetch_update(Relaxed, Relaxed, |g| Some(g.saturating_sub(1)));
-        }
+        Seen::Late => Counters::take_one(&counters.gaps),
         Seen::Again => {
             Counters::add(&counters.duplicates, 1);
             return Ok(());
