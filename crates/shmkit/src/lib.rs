@@ -53,6 +53,8 @@ mod file;
 pub mod handle;
 pub mod inventory;
 pub mod limits;
+#[cfg(target_os = "macos")]
+pub mod mach;
 mod mapping;
 #[cfg(target_os = "linux")]
 mod memfd;

@@ -28,6 +28,9 @@ pub enum AnySegment {
     Memfd(crate::Memfd),
     /// A file mapped shared.
     File(crate::FileSegment),
+    /// Mach memory (macOS only).
+    #[cfg(target_os = "macos")]
+    Mach(crate::mach::MachMemory),
 }
 
 impl std::ops::Deref for AnySegment {
@@ -40,6 +43,8 @@ impl std::ops::Deref for AnySegment {
             #[cfg(target_os = "linux")]
             AnySegment::Memfd(s) => s,
             AnySegment::File(s) => s,
+            #[cfg(target_os = "macos")]
+            AnySegment::Mach(s) => s,
         }
     }
 }
@@ -74,6 +79,9 @@ pub(crate) use segment;
 macro_rules! variant {
     (AnonShared, $s:ident) => {
         crate::AnySegment::Anon($s)
+    };
+    (MachMemory, $s:ident) => {
+        crate::AnySegment::Mach($s)
     };
     (PosixShm, $s:ident) => {
         crate::AnySegment::Posix($s)

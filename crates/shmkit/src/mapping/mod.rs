@@ -572,7 +572,6 @@ impl Mapping {
         self.check_writable(op)
     }
 
-    #[cfg(target_os = "linux")]
     pub(crate) fn check_state_for(&self, op: &'static str) -> Result<()> {
         self.check_state(op)
     }

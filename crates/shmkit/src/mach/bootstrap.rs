@@ -1,0 +1,253 @@
+//! Names on macOS: the bootstrap server (launchd) is the name service. A process publishes
+//! a name with `bootstrap_check_in` (public API: launchd makes a dynamic service of an
+//! undeclared name and hands back its receive right), and answers each look-up on that port
+//! with the handles it publishes; a process that finds the name with `bootstrap_look_up`
+//! asks and gets copies of them. The name goes away with the receive right: when the
+//! [`Service`] is dropped, or its process exits.
+//!
+//! The deprecated `bootstrap_register` (which the article uses to name a memory entry
+//! directly) and the private `bootstrap_register2` are not needed for this and not used.
+//!
+//! The bootstrap port is read with `task_get_bootstrap_port` at each call, not from the
+//! `bootstrap_port` global, which libSystem rewrites in a `fork` child: a child looks names
+//! up as the article's does, after the fork.
+
+use super::message::{self, Dest, MAX_PAYLOAD};
+use super::port::ReceiveRight;
+use super::{handle, kern, Handle, SendRight};
+use crate::error::{Error, ErrorKind, Result};
+use mach2::port::MACH_PORT_NULL;
+use mach2::traps::mach_task_self;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Message ids of the look-up protocol (`'shmk'` + 0/1).
+const REQUEST: i32 = 0x73686d00;
+const REPLY: i32 = 0x73686d01;
+/// How long the service waits for a request before it looks at its stop flag.
+const POLL: Duration = Duration::from_millis(100);
+/// How long a reply may wait for room in the requester's queue.
+const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// This task's bootstrap port (`task_get_bootstrap_port`), a new send right.
+fn bootstrap() -> Result<SendRight> {
+    let mut port = MACH_PORT_NULL;
+    // SAFETY: a valid out-pointer; this task's own special port.
+    let kr =
+        unsafe { mach2::task_special_ports::task_get_bootstrap_port(mach_task_self(), &mut port) };
+    kern::check("task_get_bootstrap_port", || "this task".into(), kr)?;
+    // SAFETY: the call gave us a send right.
+    Ok(unsafe { SendRight::from_raw(port) })
+}
+
+/// Checks a bootstrap name: 1 to 127 bytes (`BOOTSTRAP_MAX_NAME_LEN` counts the NUL), no
+/// NUL inside.
+fn checked_name(op: &'static str, name: &str) -> Result<CString> {
+    let max = mach2::bootstrap::BOOTSTRAP_MAX_NAME_LEN as usize - 1;
+    if name.is_empty() || name.len() > max {
+        return Err(Error::new(
+            ErrorKind::InvalidName,
+            op,
+            name,
+            format!("a bootstrap name has 1 to {max} bytes"),
+        ));
+    }
+    CString::new(name).map_err(|_| {
+        Error::new(
+            ErrorKind::InvalidName,
+            op,
+            name,
+            "a bootstrap name has no NUL byte",
+        )
+    })
+}
+
+/// A unique bootstrap name: `prefix.PID.RANDOM`.
+pub fn unique_name(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static N: AtomicU64 = AtomicU64::new(0);
+    // RandomState is seeded from the OS's random source, per process.
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    format!("{prefix}.{}.{:016x}", std::process::id(), h.finish())
+}
+
+/// A published name, answering look-ups from a thread of its own until dropped.
+#[derive(Debug)]
+pub struct Service {
+    name: String,
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicU64>,
+    thread: Option<JoinHandle<()>>,
+    pid: rustix::process::Pid,
+}
+
+impl Service {
+    /// Publishes `handles` and `payload` (at most 8 KiB with their descriptions) under
+    /// `name` in this process's bootstrap namespace.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidName`]; [`ErrorKind::AlreadyExists`] when the name is published
+    /// already (`BOOTSTRAP_SERVICE_ACTIVE`, `BOOTSTRAP_NAME_IN_USE`);
+    /// [`ErrorKind::PermissionDenied`] (`BOOTSTRAP_NOT_PRIVILEGED`, e.g. in a sandbox);
+    /// [`ErrorKind::InvalidArgument`] for too much to publish.
+    #[doc(alias = "bootstrap_check_in")]
+    pub fn publish(name: &str, handles: Vec<Handle>, payload: &[u8]) -> Result<Service> {
+        let c = checked_name("bootstrap_check_in", name)?;
+        let body = handle::encode(&handles, payload);
+        if body.len() > MAX_PAYLOAD || handles.len() > message::MAX_RIGHTS {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "bootstrap_check_in",
+                name,
+                format!(
+                    "{} handles and {} bytes exceed what one reply carries ({} handles, {} bytes)",
+                    handles.len(),
+                    payload.len(),
+                    message::MAX_RIGHTS,
+                    MAX_PAYLOAD
+                ),
+            ));
+        }
+        let bp = bootstrap()?;
+        let mut port = MACH_PORT_NULL;
+        // SAFETY: a NUL-terminated name and a valid out-pointer.
+        let kr =
+            unsafe { mach2::bootstrap::bootstrap_check_in(bp.as_raw(), c.as_ptr(), &mut port) };
+        kern::check("bootstrap_check_in", || name.to_string(), kr)?;
+        // SAFETY: check-in handed us the service's receive right.
+        let rx = unsafe { ReceiveRight::from_raw(port) };
+        let stop = Arc::new(AtomicBool::new(false));
+        let served = Arc::new(AtomicU64::new(0));
+        let (stop2, served2) = (stop.clone(), served.clone());
+        let thread = std::thread::Builder::new()
+            .name("shmkit-bootstrap".into())
+            .spawn(move || serve(rx, handles, body, stop2, served2))
+            .map_err(|e| Error::io("spawn", name, &e))?;
+        Ok(Service {
+            name: name.to_string(),
+            stop,
+            served,
+            thread: Some(thread),
+            pid: rustix::process::getpid(),
+        })
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// How many look-ups were answered.
+    pub fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let thread = self.thread.take();
+        if rustix::process::getpid() != self.pid {
+            // A fork child has no copy of the serving thread: nothing to stop or join, and
+            // the name stays the parent's.
+            std::mem::forget(thread);
+            return;
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The service's loop: answer each request with copies of the handles; drop anything else.
+/// Ends when asked, and then the receive right goes, and with it the name.
+fn serve(
+    rx: ReceiveRight,
+    handles: Vec<Handle>,
+    body: Vec<u8>,
+    stop: Arc<AtomicBool>,
+    served: Arc<AtomicU64>,
+) {
+    let rights: Vec<&SendRight> = handles.iter().map(Handle::send_right).collect();
+    while !stop.load(Ordering::Relaxed) {
+        let got = match message::recv(&rx, Some(POLL)) {
+            Ok(m) => m,
+            // Timeouts, and refused (hostile or garbled) messages: nothing to answer.
+            Err(_) => continue,
+        };
+        if got.id != REQUEST || !got.rights.is_empty() {
+            continue; // not ours: its rights and reply right are released as `got` drops
+        }
+        if let Some(reply) = got.reply_to {
+            if message::send(
+                Dest::Reply(reply),
+                REPLY,
+                &rights,
+                &body,
+                None,
+                REPLY_TIMEOUT,
+            )
+            .is_ok()
+            {
+                served.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+    drop(rx);
+}
+
+/// What a look-up returns.
+#[derive(Debug)]
+pub struct Published {
+    /// The handles, in the order they were published.
+    pub handles: Vec<Handle>,
+    /// The publisher's bytes.
+    pub payload: Vec<u8>,
+}
+
+/// Finds `name` and asks its publisher for what it publishes, waiting at most `timeout`
+/// for the answer.
+///
+/// # Errors
+/// [`ErrorKind::NotFound`] (`BOOTSTRAP_UNKNOWN_SERVICE`) when nobody publishes the name;
+/// [`ErrorKind::PeerGone`] when the publisher exits before it answers;
+/// [`ErrorKind::TimedOut`]; [`ErrorKind::BadLayout`] for an answer that is not one.
+#[doc(alias = "bootstrap_look_up")]
+pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
+    let c = checked_name("bootstrap_look_up", name)?;
+    let bp = bootstrap()?;
+    let mut port = MACH_PORT_NULL;
+    // SAFETY: a NUL-terminated name and a valid out-pointer.
+    let kr = unsafe { mach2::bootstrap::bootstrap_look_up(bp.as_raw(), c.as_ptr(), &mut port) };
+    kern::check("bootstrap_look_up", || name.to_string(), kr)?;
+    // SAFETY: the look-up gave us a send right to the service.
+    let service = unsafe { SendRight::from_raw(port) };
+    let reply = ReceiveRight::new()?;
+    message::send(
+        Dest::Send(&service),
+        REQUEST,
+        &[],
+        &[],
+        Some(&reply),
+        timeout,
+    )
+    .map_err(|e| e.with_op("bootstrap_look_up (request)"))?;
+    let got =
+        message::recv(&reply, Some(timeout)).map_err(|e| e.with_op("bootstrap_look_up (reply)"))?;
+    if got.id != REPLY {
+        // The kernel's send-once notification (id 71, MACH_NOTIFY_SEND_ONCE) says the
+        // publisher dropped the request unanswered: it exited, or stopped serving.
+        return Err(Error::new(
+            ErrorKind::PeerGone,
+            "bootstrap_look_up",
+            name,
+            format!("the publisher did not answer (message id {})", got.id),
+        ));
+    }
+    let (handles, payload) = handle::decode(got.rights, &got.payload)?;
+    Ok(Published { handles, payload })
+}
