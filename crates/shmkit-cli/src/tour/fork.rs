@@ -7,7 +7,7 @@ use shmkit::{AnonShared, Inherit};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A forked child's exit status (waits for it).
-fn wait(pid: libc::pid_t) -> Option<i32> {
+pub(super) fn wait(pid: libc::pid_t) -> Option<i32> {
     let mut status = 0;
     // SAFETY: waits for our own child; `status` is a valid out-pointer.
     let r = super::cleanup::reap(pid as u32, || unsafe { libc::waitpid(pid, &mut status, 0) });

@@ -2,6 +2,8 @@
 
 pub mod cleanup;
 mod fork;
+#[cfg(target_os = "macos")]
+mod mach;
 mod memfd;
 pub mod peer;
 mod posix;
@@ -70,9 +72,15 @@ pub fn run(json: bool) -> u8 {
         shmkit::Inherit::Share,
         shmkit::Inherit::Copy,
         shmkit::Inherit::None,
+        #[cfg(target_os = "linux")]
         shmkit::Inherit::Zero,
     ] {
         results.push(fork::inherit(mode));
+    }
+    #[cfg(target_os = "macos")]
+    {
+        results.push(mach::zero_unsupported());
+        results.push(mach::article());
     }
     results.push(posix::unrelated(&scratch));
     results.extend(sysv::unrelated());
