@@ -6,8 +6,9 @@ use crate::size::human;
 /// How to raise the System V limit `limit` (`shmmax`, `shmall`, ...).
 pub(crate) fn raise_sysv(limit: &str) -> String {
     format!(
-        "raise it with `sysctl -w {}=VALUE` (as root)",
-        platform::sysv_sysctl(limit)
+        "raise it with `sysctl -w {}=VALUE` (as root){}",
+        platform::sysv_sysctl(limit),
+        platform::SYSV_SYSCTL_NOTE
     )
 }
 
@@ -38,4 +39,20 @@ pub(crate) fn memory_commit(size: u64) -> String {
         human(size),
         human(m.ram_and_swap)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sysv_remedy_names_the_sysctl_and_on_macos_when_it_can_change() {
+        let h = super::raise_sysv("shmmax");
+        assert!(h.contains(&crate::platform::sysv_sysctl("shmmax")), "{h}");
+        #[cfg(target_os = "macos")]
+        assert!(
+            h.contains("/etc/sysctl.conf") && h.contains("shmmni"),
+            "{h}"
+        );
+        #[cfg(target_os = "linux")]
+        assert!(!h.contains("sysctl.conf"), "{h}");
+    }
 }

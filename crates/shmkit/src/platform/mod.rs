@@ -29,7 +29,8 @@
 //! - `POSIX_NAME_MAX`, `POSIX_SHM_DIR`, `posix_shm_path(name)` (`None` where objects have no
 //!   path), `set_posix_mode(fd, mode)` (the exact mode of a new POSIX object);
 //! - `sysctl_path(name)` (the file behind a sysctl, where there is one), `sysv_sysctl(limit)`
-//!   (the sysctl behind a System V limit), `sysv_shm_limits()`, `sysv_sem_limits()`,
+//!   (the sysctl behind a System V limit), `SYSV_SYSCTL_NOTE` (what a remedy that raises
+//!   one must add: when the OS takes new values), `sysv_shm_limits()`, `sysv_sem_limits()`,
 //!   `limits::read()` (every IPC limit as [`facts::LimitFact`]s).
 //!
 //! System V structures:
@@ -89,6 +90,7 @@ pub(crate) use os::{
     mapped_file, mapping_page_size, memory, perm_key, posix_shm_path, received_fd, set_inherit,
     set_posix_mode, sysctl_path, sysv_sem_limits, sysv_shm_limits, sysv_sysctl, thread_id,
     INHERIT_CALL, MAP_HUGE, POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC, SEND_NOSIGNAL, SHM_HUGE,
+    SYSV_SYSCTL_NOTE,
 };
 #[cfg(target_os = "linux")]
 pub(crate) use os::{

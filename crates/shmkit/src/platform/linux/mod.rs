@@ -69,6 +69,9 @@ fn sysctl_file(name: &str) -> Option<String> {
     std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/"))).ok()
 }
 
+/// Nothing to add to a System V remedy: Linux takes new limits at any time.
+pub(crate) const SYSV_SYSCTL_NOTE: &str = "";
+
 /// The sysctl that holds a System V limit (`shmmax` → `kernel.shmmax`).
 pub(crate) fn sysv_sysctl(limit: &str) -> String {
     match limit {
