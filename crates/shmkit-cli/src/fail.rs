@@ -74,6 +74,13 @@ impl Fail {
             message: message.into(),
         }
     }
+
+    /// What cannot run on this system, as it needs what only Linux has: exit 3 (used on other
+    /// systems only).
+    #[cfg(not(target_os = "linux"))]
+    pub fn linux_only(what: &str, needs: &str) -> Self {
+        Fail::error(format!("{what} are Linux only (needs {needs})"))
+    }
 }
 
 impl From<shmkit::Error> for Fail {

@@ -52,6 +52,13 @@ enum Command {
     ///   registry-read-only  a read-only handle from the registry: six ways to write, all refused
     ///   sem-handoff         5 messages paced by two FIFO semaphores, then 10,000 timed round trips
     ///   mutex-owner-died    a holder killed with SIGKILL; the next locker is told OwnerDied
+    ///   mach-entry-fork     (macOS) mach_vm_allocate, a memory entry and a FIFO
+    ///                       semaphore named through bootstrap; a forked child looks them up, maps
+    ///                       the entry, writes and signals; copy-on-write vs shared compared
+    ///
+    /// The last five before mach-entry-fork are Linux only (memfds, eventfds, futexes): on
+    /// other systems the tour leaves them out and says so on stderr. On macOS inherit-zero
+    /// checks that Zero is refused (vm_inherit has no zero-fill), and mach-entry-fork runs.
     ///
     /// Every object the tour creates is removed afterwards, also when a step fails or the run
     /// is interrupted (Ctrl-C, SIGTERM, SIGHUP: exit 130, and no report). It leaves no file
@@ -70,13 +77,21 @@ enum Command {
     Write(cmd::write::Args),
     Limits(cmd::limits::Args),
     Gc(cmd::gc::Args),
+    // Linux only, and absent elsewhere: the registry passes memfds and eventfds, channels wait
+    // on futexes, the bench's shared-memory transports are memfds and futexes, and the bridge
+    // carries channels.
+    #[cfg(target_os = "linux")]
     Registry(cmd::registry::Args),
+    #[cfg(target_os = "linux")]
     Channel(cmd::channel::Args),
+    #[cfg(target_os = "linux")]
     Bench(cmd::bench::Args),
+    #[cfg(target_os = "linux")]
     Bridge(cmd::bridge::Args),
     Completions(cmd::docs::CompletionArgs),
     Man(cmd::docs::ManArgs),
     /// The other process of a `shmkit bench` measurement: run by the bench itself.
+    #[cfg(target_os = "linux")]
     #[command(name = "__bench-peer", hide = true)]
     BenchPeer {
         /// Transport, size, round trips, messages, where to meet.
@@ -98,10 +113,13 @@ pub(crate) fn command() -> clap::Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(
-        cli.command,
-        Command::Tour { .. } | Command::Peer { .. } | Command::Bench(_) | Command::BenchPeer { .. }
-    ) {
+    let keeps_sigpipe_ignored = match cli.command {
+        Command::Tour { .. } | Command::Peer { .. } => true,
+        #[cfg(target_os = "linux")]
+        Command::Bench(_) | Command::BenchPeer { .. } => true,
+        _ => false,
+    };
+    if !keeps_sigpipe_ignored {
         // Like every Unix filter: `shmkit ls | head` ends quietly when head does. The tour
         // keeps SIGPIPE ignored (Rust's default) because it writes to its peers' pipes and must
         // live on to clean up if a peer dies.
@@ -119,10 +137,15 @@ fn main() -> ExitCode {
         Command::Write(a) => cmd::write::run(a),
         Command::Limits(a) => cmd::limits::run(a),
         Command::Gc(a) => cmd::gc::run(a),
+        #[cfg(target_os = "linux")]
         Command::Registry(a) => cmd::registry::run(a),
+        #[cfg(target_os = "linux")]
         Command::Channel(a) => cmd::channel::run(a),
+        #[cfg(target_os = "linux")]
         Command::Bench(a) => cmd::bench::run(a),
+        #[cfg(target_os = "linux")]
         Command::Bridge(a) => cmd::bridge::run(a),
+        #[cfg(target_os = "linux")]
         Command::BenchPeer { args } => Ok(cmd::bench::peer(&args)),
         Command::Completions(a) => cmd::docs::completions(a),
         Command::Man(a) => cmd::docs::man(a),

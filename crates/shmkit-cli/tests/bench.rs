@@ -1,6 +1,9 @@
 //! `shmkit bench`: every transport measured in one run between two processes, as rows a
 //! script can read.
 
+// Linux only: `shmkit bench` is (its transports are memfds, futexes and eventfds).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;

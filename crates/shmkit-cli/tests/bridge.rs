@@ -2,6 +2,9 @@
 //! another address, no scouting), the counters `bridge status` shows, the stats segment of a
 //! killed bridge, hostile stats, and what a build without the feature says.
 
+// Linux only: `shmkit bridge` is (it carries channels, which wait on futexes).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! `shmkit channel`: a shell script feeds and reads a channel; an operator sees why one is
 //! stuck.
 
+// Linux only: `shmkit channel` is (channels wait on futexes).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;

@@ -1,18 +1,24 @@
 //! The command as a hostile or careless environment meets it: names made by another user to
 //! fool root's terminal, objects another user's process holds unseen, sparse objects, a bare
 //! `gc`, missing objects, and narrow terminals. Each test is the regression test of a bug that
-//! a try-out found; the ones that need another uid run as `nobody` (CI runs as root).
+//! a try-out found; the ones that need another uid run as `nobody` (CI runs as root). All but
+//! the man page test are Linux only, each marked: the inventory is built on Linux only so far.
 
 mod common;
 
 use common::*;
+#[cfg(target_os = "linux")]
 use std::ffi::OsStr;
+#[cfg(target_os = "linux")]
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+#[cfg(target_os = "linux")]
 use std::process::Command;
 
 /// Removes files in /dev/shm by their raw name when dropped (names no command line could
 /// carry as UTF-8).
+#[cfg(target_os = "linux")] // /dev/shm
 struct GoneRaw(Vec<Vec<u8>>);
+#[cfg(target_os = "linux")]
 impl Drop for GoneRaw {
     fn drop(&mut self) {
         for n in &self.0 {
@@ -26,6 +32,7 @@ impl Drop for GoneRaw {
 /// Names that another user made to fool root's terminal reach it quoted; JSON keeps them
 /// exact.
 #[test]
+#[cfg(target_os = "linux")] // the inventory (ls, info, gc), /dev/shm
 fn hostile_names_are_quoted_in_every_human_output() {
     if !root() {
         return;
@@ -149,6 +156,7 @@ fn hostile_names_are_quoted_in_every_human_output() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // POSIX named semaphores
 fn sem_dot_names_are_semaphores_not_segments() {
     let name = unique("shmkit-hard-psem");
     let _g = Gone(vec![format!("psem:/{name}")]);
@@ -183,6 +191,7 @@ fn sem_dot_names_are_semaphores_not_segments() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // every kind: memfds, queues, POSIX semaphores
 fn a_missing_object_is_no_such_object_for_every_command_and_kind() {
     // An id far above any in use; a name nobody made.
     let missing = [
@@ -218,6 +227,7 @@ fn a_missing_object_is_no_such_object_for_every_command_and_kind() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // the inventory (ls, info, gc)
 fn ls_fits_80_columns_with_a_key_column_and_takes_lsipc_options() {
     let long = format!("/{}-{}", unique("shmkit-hard-long"), "n".repeat(120));
     let _g = Gone(vec![long.clone()]);
@@ -344,6 +354,7 @@ fn ls_fits_80_columns_with_a_key_column_and_takes_lsipc_options() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // write opens objects through the inventory; mk mq
 fn messages_count_in_the_right_number_and_name_our_verbs() {
     let name = format!("/{}", unique("shmkit-hard-msg"));
     let _g = Gone(vec![name.clone()]);
@@ -423,6 +434,7 @@ fn man_pages_for_every_subcommand_and_a_tour_help_that_lists_the_experiments() {
 /// `memfd:PID:FD` names a memfd: an fd of any other file (here a private file of the test)
 /// is no such object for every command, not a way to read the file through shmkit.
 #[test]
+#[cfg(target_os = "linux")] // memfd
 fn memfd_addresses_reach_only_memfds() {
     let path = std::env::temp_dir().join(unique("shmkit-hard-notmemfd"));
     std::fs::write(&path, b"secret\n").unwrap();
@@ -453,6 +465,7 @@ fn memfd_addresses_reach_only_memfds() {
 /// A holder names itself (`PR_SET_NAME`): an escape sequence or bytes that are not UTF-8 in
 /// its name reach neither the terminal raw nor an empty cell.
 #[test]
+#[cfg(target_os = "linux")] // holders from /proc
 fn a_holders_hostile_command_name_is_shown_escaped() {
     let name = unique("shmkit-hard-comm");
     let _g = Gone(vec![format!("/{name}")]);

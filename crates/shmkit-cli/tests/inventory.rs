@@ -1,19 +1,25 @@
 //! The inventory commands, driven through the built binary and checked against util-linux and
-//! Python.
+//! Python. Linux only but for the last test, each marked: the inventory is built on Linux
+//! only so far, and util-linux, /proc and /dev/shm are Linux's.
 
 mod common;
 
 use common::*;
+#[cfg(target_os = "linux")]
 use serde_json::Value;
+#[cfg(target_os = "linux")]
 use std::os::unix::process::CommandExt;
+#[cfg(target_os = "linux")]
 use std::process::Command;
 
 /// `gc` as these tests run it on their own objects: vouching for processes this machine does
 /// not let anyone inspect, and with no minimum age (the objects are seconds old). The tests
 /// always narrow it with --match or --kind: other objects on the machine are not theirs.
+#[cfg(target_os = "linux")] // used by the Linux-only gc tests
 const VOUCH: &[&str] = &["gc", "--ignore-uninspected", "--older-than", "0"];
 
 #[test]
+#[cfg(target_os = "linux")] // the inventory (ls, info, gc), util-linux
 fn ipcmk_segments_show_as_lsipc_reports_them() {
     let id = ipcmk(&["-M", "12345", "-p", "0640"]);
     let _g = Gone(vec![format!("shm:{id}")]);
@@ -54,6 +60,7 @@ fn ipcmk_segments_show_as_lsipc_reports_them() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // util-linux ipcmk, /proc
 fn mk_sysv_shows_in_ipcs_and_rm_of_an_ipcmk_segment_vanishes_from_it() {
     let out = ok(&["mk", "sysv", "--private", "--size", "3K", "--mode", "0604"]);
     let addr = out.trim().to_string();
@@ -81,6 +88,7 @@ fn mk_sysv_shows_in_ipcs_and_rm_of_an_ipcmk_segment_vanishes_from_it() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // the inventory (ls, info, gc)
 fn mk_posix_is_exclusive_and_kept() {
     let name = format!("/{}", unique("shmkit-cli-mk"));
     let _g = Gone(vec![name.clone()]);
@@ -108,6 +116,7 @@ fn mk_posix_is_exclusive_and_kept() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // cat and write open objects through the inventory
 fn write_then_cat_raw_and_hex_and_refuse_past_the_end() {
     let name = format!("/{}", unique("shmkit-cli-rw"));
     let _g = Gone(vec![name.clone()]);
@@ -136,6 +145,7 @@ fn write_then_cat_raw_and_hex_and_refuse_past_the_end() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // the inventory (ls, info, gc), holders from /proc
 fn a_python_segment_shows_its_holder_is_catted_and_becomes_an_orphan_when_python_dies() {
     let name = unique("shmkit-cli-py");
     let _g = Gone(vec![format!("/{name}")]);
@@ -220,6 +230,7 @@ fn a_python_segment_shows_its_holder_is_catted_and_becomes_an_orphan_when_python
 }
 
 #[test]
+#[cfg(target_os = "linux")] // the inventory (ls, info, gc), /dev/shm
 fn gc_leaves_other_users_objects_alone_unless_asked() {
     let name = format!("/{}", unique("shmkit-cli-gc-user"));
     let _g = Gone(vec![name.clone()]);
@@ -247,6 +258,7 @@ fn gc_leaves_other_users_objects_alone_unless_asked() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // /proc/sys
 fn limits_agree_with_proc() {
     let l = json(&["limits", "--json"]);
     let proc = |f: &str| {
@@ -329,6 +341,7 @@ fn limits_agree_with_proc() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // the inventory (ls, info, gc), /dev/shm
 fn bad_input_is_one_line_a_documented_code_and_changes_nothing() {
     let name = format!("/{}", unique("shmkit-cli-bad"));
     let cases: Vec<(Vec<&str>, i32, &str)> = vec![
@@ -383,6 +396,7 @@ fn bad_input_is_one_line_a_documented_code_and_changes_nothing() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // unshare, /proc/sys
 fn size_above_shmmax_names_the_limit() {
     // kernel.shmmax belongs to the IPC namespace: in a private one, root can set the 4 MiB
     // limit of the macOS article without touching the machine's.
@@ -426,6 +440,7 @@ fn size_above_shmmax_names_the_limit() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // /dev/shm
 fn rm_with_one_bad_argument_removes_nothing() {
     let name = format!("/{}", unique("shmkit-cli-rm"));
     let _g = Gone(vec![name.clone()]);
@@ -448,6 +463,7 @@ fn rm_with_one_bad_argument_removes_nothing() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // cat through the inventory, /dev/shm
 fn permission_denied_is_exit_5() {
     if !rustix::process::geteuid().is_root() {
         return; // needs another user to be denied by; CI runs as root

@@ -2,6 +2,9 @@
 //! semaphore sets and queues from util-linux `ipcmk`, POSIX named semaphores and queues, and
 //! memfds held by other processes (Python peers).
 
+// Linux only: memfds, POSIX semaphores and queues, System V queues, util-linux and /proc.
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,9 @@
 //! `shmkit registry`: serving, listing and looking up names, its config and its log, and
 //! `shmkit ls` naming the memfds a registry hands out.
 
+// Linux only: `shmkit registry` is (it passes memfds and eventfds).
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use common::*;

@@ -1,13 +1,20 @@
 //! `shmkit tour`, driven as a user would: results, exit codes, and nothing left behind, also
 //! when interrupted.
+//!
+//! Most tests are Linux only, each marked: they run the Linux-only experiments or look for
+//! leftovers in /dev/shm and /proc.
 
+#[cfg(target_os = "linux")]
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
+#[cfg(target_os = "linux")]
+use std::process::Stdio;
 
 const BIN: &str = env!("CARGO_BIN_EXE_shmkit");
 
 /// Everything a tour with this pid could have left: POSIX objects, System V segments it
 /// created, its temporary directory.
+#[cfg(target_os = "linux")] // /dev/shm, /proc/net/unix, /proc/sysvipc
 fn leftovers(pid: u32) -> Vec<String> {
     let prefix = format!("shmkit-tour-{pid}-");
     let mut found = Vec::new();
@@ -40,6 +47,7 @@ fn leftovers(pid: u32) -> Vec<String> {
 
 /// What is left after up to 2 s: a peer killed by the handler may still be exiting, and its
 /// attachments go with it.
+#[cfg(target_os = "linux")] // leftovers: /dev/shm and /proc
 fn settled_leftovers(pid: u32) -> Vec<String> {
     for _ in 0..100 {
         if leftovers(pid).is_empty() {
@@ -51,6 +59,7 @@ fn settled_leftovers(pid: u32) -> Vec<String> {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // all 13 experiments, and leftovers
 fn the_tour_passes_and_cleans_up() {
     let child = Command::new(BIN)
         .args(["tour", "--json"])
@@ -123,6 +132,7 @@ fn the_tour_passes_and_cleans_up() {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // all 13 experiments
 fn the_table_ends_with_a_count() {
     let out = Command::new(BIN).arg("tour").output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
@@ -144,6 +154,7 @@ fn the_table_ends_with_a_count() {
 
 /// The processes of process group `pgid` that still run: a zombie waiting for init to reap it
 /// (as an orphaned child that ended is, for a while) has ended.
+#[cfg(target_os = "linux")] // /proc
 fn live_in_group(pgid: i32) -> Vec<i32> {
     let mut live = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
@@ -167,6 +178,7 @@ fn live_in_group(pgid: i32) -> Vec<i32> {
 
 /// Starts `shmkit tour --json` in a process group of its own and returns once it has paused
 /// at `point` (its objects exist), with the rest of its stderr.
+#[cfg(target_os = "linux")] // used by the Linux-only tests below
 fn paused_at(point: &str) -> (std::process::Child, BufReader<std::process::ChildStderr>) {
     use std::os::unix::process::CommandExt;
     let mut child = Command::new(BIN)
@@ -190,6 +202,7 @@ fn paused_at(point: &str) -> (std::process::Child, BufReader<std::process::Child
 }
 
 /// Interrupts the tour at `point`, where its objects exist, and checks they are all gone.
+#[cfg(target_os = "linux")] // leftovers: /dev/shm and /proc
 fn interrupt_at(point: &str, signal: rustix::process::Signal) {
     let (mut child, mut err) = paused_at(point);
     let pid = child.id();
@@ -217,26 +230,31 @@ fn interrupt_at(point: &str, signal: rustix::process::Signal) {
 }
 
 #[test]
+#[cfg(target_os = "linux")] // leftovers: /dev/shm and /proc
 fn ctrl_c_during_the_posix_experiment_leaves_nothing() {
     interrupt_at("posix", rustix::process::Signal::INT);
 }
 
 #[test]
+#[cfg(target_os = "linux")] // leftovers: /proc
 fn ctrl_c_while_a_sysv_peer_is_attached_leaves_nothing() {
     interrupt_at("sysv", rustix::process::Signal::INT);
 }
 
 #[test]
+#[cfg(target_os = "linux")] // memfd
 fn sigterm_during_the_memfd_experiment_leaves_nothing() {
     interrupt_at("memfd", rustix::process::Signal::TERM);
 }
 
 #[test]
+#[cfg(target_os = "linux")] // futex
 fn ctrl_c_during_the_semaphore_hand_off_leaves_nothing() {
     interrupt_at("sem", rustix::process::Signal::INT);
 }
 
 #[test]
+#[cfg(target_os = "linux")] // futex
 fn sigterm_during_the_mutex_experiment_leaves_nothing() {
     interrupt_at("mutex", rustix::process::Signal::TERM);
 }
@@ -261,6 +279,7 @@ fn help_explains_the_exit_codes() {
 /// interruption caused, and no process of it outlives it (a fork child once waited forever on
 /// a pipe it held both ends of, keeping the caller's stdout open).
 #[test]
+#[cfg(target_os = "linux")] // /proc, and every experiment
 fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failure() {
     use rustix::process::{kill_process_group, Pid, Signal};
     use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -348,6 +367,7 @@ fn ctrl_c_to_the_process_group_at_any_moment_is_exit_130_and_never_a_false_failu
 /// runs): it must not hold the write end of the pipe it reads, or it would wait forever and
 /// keep the caller's stdout open.
 #[test]
+#[cfg(target_os = "linux")] // /proc
 fn a_fork_child_ends_with_a_tour_killed_while_it_waits() {
     use rustix::process::{kill_process_group, Pid, Signal};
     let (mut child, _err) = paused_at("inherit-share");
@@ -367,6 +387,7 @@ fn a_fork_child_ends_with_a_tour_killed_while_it_waits() {
 /// SIGKILL gives the tour no chance to clean up: what it had made in /dev/shm or System V is
 /// `gc`'s to find, but nothing of it is left in the file system outside them.
 #[test]
+#[cfg(target_os = "linux")] // memfd, /dev/shm, /proc
 fn a_tour_killed_with_sigkill_leaves_no_file_behind() {
     let (mut child, _err) = paused_at("memfd");
     let pid = child.id();

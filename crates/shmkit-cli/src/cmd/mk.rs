@@ -2,8 +2,11 @@
 
 use crate::fail::{code, CmdResult, Fail};
 use crate::parse;
+#[cfg(target_os = "linux")]
 use shmkit::posix_mq::MessageQueue;
+#[cfg(target_os = "linux")]
 use shmkit::posix_sem::NamedSemaphore;
+#[cfg(target_os = "linux")]
 use shmkit::sysv::msg::MsgQueue;
 use shmkit::sysv::sem::SemSet;
 use shmkit::{PosixShm, SysvKey, SysvShm};
@@ -14,6 +17,9 @@ use shmkit::{PosixShm, SysvKey, SysvShm};
 /// or overwritten.
 ///
 /// SIZE takes binary units: 4096, 64K, 1M, 1.5G (1K = 1024 bytes). MODE is octal, default 0600.
+///
+/// System V message queues, POSIX named semaphores and POSIX message queues are Linux only:
+/// elsewhere `mk msg`, `mk psem` and `mk mq` fail, saying so, and create nothing.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]
@@ -281,6 +287,7 @@ pub fn run(a: Args) -> CmdResult {
                 serde_json::json!({ "semid": set.id(), "key": format!("{:#010x}", st.key as u32), "nsems": st.nsems }),
             );
         }
+        #[cfg(target_os = "linux")]
         What::Msg { key, mode, json } => {
             let q = MsgQueue::options()
                 .mode(mode)
@@ -294,6 +301,7 @@ pub fn run(a: Args) -> CmdResult {
                 serde_json::json!({ "msqid": q.id(), "key": format!("{:#010x}", st.key as u32) }),
             );
         }
+        #[cfg(target_os = "linux")]
         What::Psem {
             name,
             value,
@@ -311,6 +319,7 @@ pub fn run(a: Args) -> CmdResult {
                 serde_json::json!({ "value": s.value()? }),
             );
         }
+        #[cfg(target_os = "linux")]
         What::Mq {
             name,
             max_messages,
@@ -332,6 +341,27 @@ pub fn run(a: Args) -> CmdResult {
                 &format!("mq:{name}"),
                 serde_json::json!({ "max_messages": a.max_messages, "message_size": a.message_size }),
             );
+        }
+        #[cfg(not(target_os = "linux"))]
+        What::Msg { .. } => {
+            return Err(Fail::linux_only(
+                "System V message queues",
+                "the msgget family, which the libc crate binds on Linux only",
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        What::Psem { .. } => {
+            return Err(Fail::linux_only(
+                "POSIX named semaphores",
+                "sem_timedwait, which macOS lacks",
+            ))
+        }
+        #[cfg(not(target_os = "linux"))]
+        What::Mq { .. } => {
+            return Err(Fail::linux_only(
+                "POSIX message queues",
+                "mq_open, which macOS lacks",
+            ))
         }
     }
     Ok(code::OK)

@@ -16,6 +16,7 @@ enum Item {
     SysvKey(i32),
     Child(u32),
     /// A directory this process made (the registry experiments' socket).
+    #[cfg(target_os = "linux")]
     Dir(std::path::PathBuf),
 }
 
@@ -48,6 +49,7 @@ fn creating<T>(item: Item, create: impl FnOnce() -> T) -> T {
 }
 
 /// Creates a directory by calling `create`, with its path written down first.
+#[cfg(target_os = "linux")]
 pub fn dir<T>(path: &std::path::Path, create: impl FnOnce() -> T) -> T {
     creating(Item::Dir(path.to_path_buf()), create)
 }
@@ -147,6 +149,7 @@ fn remove_all(items: Vec<Item>) -> usize {
                     removed += 1;
                 }
             }
+            #[cfg(target_os = "linux")]
             Item::Dir(path) => {
                 if std::fs::remove_dir_all(path).is_ok() {
                     removed += 1;

@@ -120,8 +120,7 @@ fn run_inherit(mode: Inherit) -> Result<(ChildView, u32, Option<i32>), String> {
     let cells: [&AtomicU32; 3] = [0, 4, 8].map(|o| seg.atomic_u32(o).expect("aligned, in bounds"));
     cells[0].store(1, Ordering::SeqCst);
     seg.set_inherit(mode).map_err(|e| e.to_string())?;
-    let pipe =
-        || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| e.to_string());
+    let pipe = || cloexec_pipe().map_err(|e| e.to_string());
     let (to_child_r, to_child_w) = pipe()?;
     let (to_parent_r, to_parent_w) = pipe()?;
     let addr = seg.as_ptr();
@@ -173,9 +172,11 @@ fn child_side(
     let page = rustix::param::page_size();
     let mut vec = 0u8;
     // mincore fails with ENOMEM on an unmapped range: how the child tells that an
-    // Inherit::None mapping is absent without touching it.
+    // Inherit::None mapping is absent without touching it. (Its vector is of unsigned char on
+    // Linux, of char on macOS: one byte either way.)
     // SAFETY: mincore only inspects the range; `vec` has room for one page's byte.
-    let mapped = unsafe { libc::mincore(addr.cast(), page, &mut vec) } == 0;
+    let mapped =
+        unsafe { libc::mincore(addr.cast(), page, std::ptr::from_mut(&mut vec).cast()) } == 0;
     let before = if mapped {
         cells[0].load(Ordering::SeqCst)
     } else {
@@ -200,6 +201,24 @@ fn child_side(
         return 1;
     }
     0
+}
+
+/// A pipe whose ends are close-on-exec: made so atomically with `pipe2` on Linux; macOS has
+/// no `pipe2`, and there the flag is set just after (the tour starts no other process
+/// meanwhile: it forks here, and its peers are spawned from this thread).
+fn cloexec_pipe() -> rustix::io::Result<(OwnedFd, OwnedFd)> {
+    #[cfg(target_os = "linux")]
+    {
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let (r, w) = rustix::pipe::pipe()?;
+        for end in [&r, &w] {
+            rustix::io::fcntl_setfd(end, rustix::io::FdFlags::CLOEXEC)?;
+        }
+        Ok((r, w))
+    }
 }
 
 fn write_u32s(fd: impl AsFd, vals: &[u32]) -> bool {

@@ -60,7 +60,9 @@ impl Peer {
             .map_err(|e| format!("cue {cue:?} to the peer: {e}"))
     }
 
-    /// Kills the peer with SIGKILL (no chance to clean up) and reaps it.
+    /// Kills the peer with SIGKILL (no chance to clean up) and reaps it (the mutex experiment,
+    /// Linux only).
+    #[cfg(target_os = "linux")]
     pub fn kill(&mut self) -> Result<(), String> {
         self.0
             .kill()
@@ -79,10 +81,15 @@ pub fn run(role: &str, args: &[String]) -> u8 {
     let result = match (role, args) {
         ("posix-read", [name]) => posix_read(name),
         ("sysv-attach", [key]) => sysv_attach(key),
+        #[cfg(target_os = "linux")]
         ("memfd-recv", [sock]) => memfd_recv(sock),
+        #[cfg(target_os = "linux")]
         ("sem-consumer", [name, n]) => super::sync::consumer(name, n),
+        #[cfg(target_os = "linux")]
         ("mutex-hold", [name]) => super::sync::hold(name),
+        #[cfg(target_os = "linux")]
         ("registry-reader", [sock]) => registry_reader(sock),
+        #[cfg(target_os = "linux")]
         ("registry-attacker", [sock]) => registry_attacker(sock),
         _ => Err(format!("unknown peer role {role} {args:?}")),
     };
@@ -156,6 +163,7 @@ fn sysv_attach(key: &str) -> Result<(), String> {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn memfd_recv(sock: &str) -> Result<(), String> {
     use rustix::fd::AsFd;
     use std::os::linux::net::SocketAddrExt;
@@ -193,6 +201,7 @@ fn memfd_recv(sock: &str) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(target_os = "linux")]
 fn registry_reader(sock: &str) -> Result<(), String> {
     let before = shmkit::registry::Client::connect(sock)
         .and_then(|mut c| c.lookup("tour/bootstrap").map(|_| ()));
@@ -221,6 +230,7 @@ fn registry_reader(sock: &str) -> Result<(), String> {
     Ok(())
 }
 
+#[cfg(target_os = "linux")]
 fn registry_attacker(sock: &str) -> Result<(), String> {
     let mut c = shmkit::registry::Client::connect(sock).map_err(|e| e.to_string())?;
     let e = c.lookup("tour/read-only").map_err(|e| e.to_string())?;
