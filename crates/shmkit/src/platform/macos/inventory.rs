@@ -664,6 +664,15 @@ pub(crate) fn posix_files() -> Result<Vec<PosixFile>> {
         .collect())
 }
 
+/// The note of every listing of POSIX shared memory on macOS: what it cannot see.
+pub(crate) fn posix_shm_note() -> Option<&'static str> {
+    Some(
+        "POSIX shared memory is listed only while a process holds it open by a descriptor: \
+         macOS cannot list objects that nobody holds, or that are only mapped, or that only \
+         processes this user may not inspect hold",
+    )
+}
+
 /// macOS has no POSIX message queues (no `mq_open` at all): there are none to list, which is
 /// the truth, not a gap in what could be seen.
 pub(crate) fn posix_mq() -> Result<Option<Vec<PosixFile>>> {
