@@ -356,9 +356,12 @@ pub struct Listing {
 /// is listed as `posix-shm`) is plain shared memory. Memfds are never listed as channels: the
 /// holder scan does not open other processes' descriptors to read them.
 ///
+/// On macOS, POSIX shared memory is seen only through the descriptors processes hold: an
+/// object nobody holds open by a descriptor is not listed, and [`Listing::notes`] says so.
+///
 /// # Errors
 /// On Linux, the OS error if a `/proc/sysvipc` table or `/dev/shm` cannot be read; on macOS,
-/// [`ErrorKind::Unsupported`]: the inventory is not built there yet.
+/// the OS error if a `kern.sysv.ipcs` sysctl or the process list cannot be read.
 pub fn list(opts: &ListOptions) -> Result<Listing> {
     let want = |k: Kind| opts.kinds.is_empty() || opts.kinds.contains(&k);
     let mut objects = Vec::new();
@@ -371,6 +374,9 @@ pub fn list(opts: &ListOptions) -> Result<Listing> {
         objects.extend(shm.into_iter().filter(|o| want(o.kind)));
         if want(Kind::PosixSem) {
             objects.extend(sem);
+        }
+        if let Some(note) = crate::platform::inventory::posix_shm_note() {
+            notes.push(note.into());
         }
     }
     if want(Kind::SysvShm) {

@@ -73,7 +73,7 @@ pub(crate) fn open_memfd(addr: &Address, writable: bool) -> Result<rustix::fd::O
 ///
 /// # Errors
 /// [`ErrorKind::NotFound`] when nothing has the address, [`ErrorKind::InvalidArgument`] for
-/// semaphores and queues, [`ErrorKind::Unsupported`] on macOS (see [`list`](super::list)), and
+/// semaphores and queues, [`ErrorKind::Unsupported`] for a memfd on macOS, and
 /// whatever opening the object returns (permission, ...).
 pub fn open_memory(addr: &Address, writable: bool) -> Result<AnySegment> {
     let ro = !writable;

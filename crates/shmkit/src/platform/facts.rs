@@ -74,7 +74,7 @@ pub(crate) struct FileStat {
 }
 
 impl FileStat {
-    /// From `std`'s metadata (the Linux inventory reads files; macOS has none to read yet).
+    /// From `std`'s metadata (the Linux inventory reads files; macOS has none to read).
     #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn of(meta: &std::fs::Metadata) -> Self {
         use std::os::unix::fs::MetadataExt;
@@ -106,7 +106,8 @@ pub(crate) struct PosixFile {
     pub what: PosixWhat,
 }
 
-/// Which kind of POSIX object a file is, with what its bytes say. (Only Linux lists them.)
+/// Which kind of POSIX object a file is, with what its bytes say. (macOS lists shared memory
+/// only, without its bytes.)
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum PosixWhat {

@@ -45,7 +45,8 @@
 //! `posix_files()` (each POSIX segment with its first `facts::HEAD_LEN` bytes, read with
 //! `pread` where this user may), `posix_mq()`, `mqueue_dir()`, `mq_stat(name)`, `mq_attr(name)`,
 //! `scan_holders()`, `fd_path(pid, fd)`, `is_memfd(fd)`, `map_file(pid, inode)`,
-//! `fd_inode(pid, fd)`. An OS that cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
+//! `fd_inode(pid, fd)`, `posix_shm_note()` (what a listing of POSIX shared memory cannot see,
+//! where the OS hides some of it). An OS that cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
 //! says why.
 //!
 //! Linux only, and so gated where they are used: `futex` (the waits under `sync` and

@@ -1,10 +1,12 @@
 //! macOS: inheritance through `minherit(2)` (the kernel's own `vm_inherit`, so no fork
 //! handlers), limits from the `kern.sysv.*` sysctls, POSIX names of at most 31 bytes.
 //!
+//! The inventory reads the `kern.sysv.ipcs` sysctls and `proc_pidinfo`; POSIX shared memory
+//! is seen only through the descriptors processes hold (see [`inventory`]).
+//!
 //! Not here yet, and absent from the crate on macOS: memfds, POSIX semaphores and message
-//! queues, System V message queues, huge pages, the futex-based `sync` module (its port to
-//! `os_sync_wait_on_address` comes with Mach memory entries and semaphores), and the inventory
-//! (listing needs `kern.sysv.ipcs` and `proc_pidinfo`), which says so.
+//! queues, System V message queues, huge pages, and the futex-based `sync` module (its port to
+//! `os_sync_wait_on_address` comes with Mach memory entries and semaphores).
 
 mod fork;
 pub(crate) mod inventory;

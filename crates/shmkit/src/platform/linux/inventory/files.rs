@@ -64,6 +64,11 @@ pub(crate) fn posix_files() -> Result<Vec<PosixFile>> {
     Ok(out)
 }
 
+/// Nothing: `/dev/shm` shows every POSIX object, held or not.
+pub(crate) fn posix_shm_note() -> Option<&'static str> {
+    None
+}
+
 /// The first [`HEAD_LEN`] bytes of the segment file `name` in `dir`, which `stat` described:
 /// `None` when it is shorter, cannot be opened by this user, or is no longer that file.
 ///

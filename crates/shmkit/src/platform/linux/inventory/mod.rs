@@ -4,7 +4,7 @@
 mod files;
 mod holders;
 
-pub(crate) use files::{mq_attr, mq_stat, mqueue_dir, posix_files, posix_mq};
+pub(crate) use files::{mq_attr, mq_stat, mqueue_dir, posix_files, posix_mq, posix_shm_note};
 pub(crate) use holders::{fd_inode, fd_path, is_memfd, map_file, scan_holders};
 
 use crate::error::{Error, Result};
