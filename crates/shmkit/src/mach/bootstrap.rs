@@ -76,13 +76,21 @@ pub fn unique_name(prefix: &str) -> String {
 }
 
 /// A published name, answering look-ups from a thread of its own until dropped.
+///
+/// Whoever can look the name up gets the handles: every process of this login session's
+/// bootstrap namespace that learns the name (it is not secret: a unique name is hard to
+/// guess, not hidden). Publish read-only entries ([`MachMemory::read_only_entry`]) where a
+/// reader must not write.
+///
+/// [`MachMemory::read_only_entry`]: super::MachMemory::read_only_entry
 #[derive(Debug)]
 pub struct Service {
     name: String,
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
-    pid: rustix::process::Pid,
+    /// The fork generation that made it: a child has no copy of the serving thread.
+    generation: u32,
 }
 
 impl Service {
@@ -132,7 +140,7 @@ impl Service {
             stop,
             served,
             thread: Some(thread),
-            pid: rustix::process::getpid(),
+            generation: crate::platform::generation(),
         })
     }
 
@@ -150,7 +158,7 @@ impl Service {
 impl Drop for Service {
     fn drop(&mut self) {
         let thread = self.thread.take();
-        if rustix::process::getpid() != self.pid {
+        if crate::platform::generation() != self.generation {
             // A fork child has no copy of the serving thread: nothing to stop or join, and
             // the name stays the parent's.
             std::mem::forget(thread);
@@ -209,8 +217,8 @@ pub struct Published {
     pub payload: Vec<u8>,
 }
 
-/// Finds `name` and asks its publisher for what it publishes, waiting at most `timeout`
-/// for the answer.
+/// Finds `name` and asks its publisher for what it publishes, waiting at most `timeout` in
+/// all for the request to be queued and the answer to come.
 ///
 /// # Errors
 /// [`ErrorKind::NotFound`] (`BOOTSTRAP_UNKNOWN_SERVICE`) when nobody publishes the name;
@@ -226,6 +234,7 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
     kern::check("bootstrap_look_up", || name.to_string(), kr)?;
     // SAFETY: the look-up gave us a send right to the service.
     let service = unsafe { SendRight::from_raw(port) };
+    let deadline = std::time::Instant::now().checked_add(timeout);
     let reply = ReceiveRight::new()?;
     message::send(
         Dest::Send(&service),
@@ -236,8 +245,11 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
         timeout,
     )
     .map_err(|e| e.with_op("bootstrap_look_up (request)"))?;
+    let left = deadline.map_or(timeout, |d| {
+        d.saturating_duration_since(std::time::Instant::now())
+    });
     let got =
-        message::recv(&reply, Some(timeout)).map_err(|e| e.with_op("bootstrap_look_up (reply)"))?;
+        message::recv(&reply, Some(left)).map_err(|e| e.with_op("bootstrap_look_up (reply)"))?;
     if got.id != REPLY {
         // The kernel's send-once notification (id 71, MACH_NOTIFY_SEND_ONCE) says the
         // publisher dropped the request unanswered: it exited, or stopped serving.

@@ -67,25 +67,35 @@ impl ProcessExit {
         self.pid
     }
 
-    /// Waits at most `timeout` (any `Duration`, `MAX` included) for the exit: `true` once it
-    /// happened.
+    /// Waits at most `timeout` (any `Duration`, `MAX` included: the kernel takes at most
+    /// 10^8 s per call, so longer waits are several) for the exit: `true` when it happened.
+    /// The exit is reported once: a later call waits again, and returns `false` at its
+    /// timeout.
     ///
     /// # Errors
     /// The OS error of `kevent`.
     pub fn wait_timeout(&self, timeout: Duration) -> Result<bool> {
+        const MOST: Duration = Duration::from_secs(100_000_000);
+        let deadline = std::time::Instant::now().checked_add(timeout);
         loop {
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(std::time::Instant::now()),
+                None => MOST,
+            };
             let mut got: Vec<Event> = Vec::with_capacity(1);
             // SAFETY: the registered event names a process, no file descriptor.
-            match unsafe {
+            let r = unsafe {
                 kqueue::kevent(
                     &self.kq,
                     &[],
                     rustix::buffer::spare_capacity(&mut got),
-                    Some(timeout),
+                    Some(left.min(MOST)),
                 )
-            } {
-                Ok(_) => return Ok(!got.is_empty()),
-                Err(rustix::io::Errno::INTR) => continue,
+            };
+            match r {
+                Ok(_) if !got.is_empty() => return Ok(true),
+                Ok(_) if left <= MOST => return Ok(false),
+                Ok(_) | Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => return Err(Error::os("kevent", format!("pid {}", self.pid), e)),
             }
         }

@@ -140,9 +140,15 @@ impl MemoryEntry {
     /// Maps the whole entry: read-write if it is writable, else read-only.
     ///
     /// # Errors
-    /// In a fork child (rights are not inherited); `KERN_INVALID_ARGUMENT` if the entry is
-    /// smaller than claimed; `KERN_PROTECTION_FAILURE` ([`ErrorKind::PermissionDenied`]) for a
-    /// writable claim on a read-only entry; `KERN_NO_SPACE` when the address space is full.
+    /// In a fork child (rights are not inherited); `KERN_INVALID_ARGUMENT`
+    /// ([`ErrorKind::InvalidArgument`]) if the entry is smaller than claimed;
+    /// `KERN_INVALID_RIGHT` as [`ErrorKind::PermissionDenied`] for a writable claim on a
+    /// read-only entry; `KERN_NO_SPACE` when the address space is full.
+    ///
+    /// The memory is trusted to stay: an entry another process made over a file mapping,
+    /// whose file it then truncates, faults here (SIGBUS) like any truncated file mapping;
+    /// shmkit's SIGBUS guard covers only objects it maps by descriptor. Map entries from
+    /// peers you trust, or entries you made.
     #[doc(alias = "mach_vm_map")]
     pub fn map(self) -> Result<MachMemory> {
         let writable = self.writable;
@@ -185,6 +191,12 @@ impl MemoryEntry {
                 mach2::vm_inherit::VM_INHERIT_SHARE,
             )
         };
+        if kr == mach2::kern_return::KERN_INVALID_RIGHT && writable {
+            // `vm_map_enter_mem_object`: the entry's protection lacks what was asked.
+            return Err(kern::error("mach_vm_map", object(len), kr)
+                .with_kind(ErrorKind::PermissionDenied)
+                .with_hint("the entry allows reading only: map it with map_read_only"));
+        }
         kern::check("mach_vm_map", || object(len), kr)?;
         let page = rustix::param::page_size();
         // SAFETY: `addr` is the mapping just made, `len` rounded to pages long, given to the

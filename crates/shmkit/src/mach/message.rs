@@ -137,9 +137,32 @@ pub(crate) fn send(
             MACH_PORT_NULL,
         )
     };
-    if let (Dest::Reply(so), MACH_MSG_SUCCESS) = (dest, mr) {
-        // Moved by the send. A message not sent leaves every right with the sender
-        // (`mach_msg(2)`), so on an error the SendOnce releases it.
+    match mr {
+        MACH_MSG_SUCCESS => {}
+        // Copied in but not queued: the kernel pseudo-received the message back into `buf`
+        // (`ipc_kmsg_copyout_pseudo` in xnu's mach_msg.c), so the rights it carried, the
+        // destination's included, are ours again, as new references: release them all.
+        MACH_SEND_INVALID_DEST | MACH_SEND_TIMED_OUT | MACH_SEND_INTERRUPTED => {
+            // SAFETY: `buf` holds the message as the kernel handed it back; each right in it
+            // is released once.
+            unsafe { mach_msg_destroy(buf.as_mut_ptr().cast()) };
+        }
+        // Refused while its body was copied in: the kernel destroyed the header's rights
+        // (`ipc_kmsg_clean_partial`), a moved send-once destination included.
+        MACH_SEND_INVALID_RIGHT
+        | MACH_SEND_INVALID_TYPE
+        | MACH_SEND_INVALID_MEMORY
+        | MACH_SEND_MSG_TOO_SMALL => {}
+        // Refused at the header: nothing was taken; the SendOnce below releases its right.
+        _ => {
+            if let Dest::Reply(so) = dest {
+                drop(so);
+            }
+            return kern::check("mach_msg (send)", || format!("port {remote:#x}"), mr);
+        }
+    }
+    if let Dest::Reply(so) = dest {
+        // Moved by the send, or released by the kernel on one of the errors above.
         std::mem::forget(so);
     }
     kern::check("mach_msg (send)", || format!("port {remote:#x}"), mr)
@@ -242,9 +265,11 @@ fn parse(bytes: &[u8]) -> Result<Received> {
             {
                 return Err(bad("a descriptor that is not a send right"));
             }
-            if d.name == MACH_PORT_NULL || d.name == mach2::port::MACH_PORT_DEAD {
-                return Err(bad("a right that died in transit").with_kind(ErrorKind::PeerGone));
+            if d.name == MACH_PORT_NULL {
+                return Err(bad("a null right"));
             }
+            // MACH_PORT_DEAD (the port died before the message reached us) is kept: a dead
+            // SendRight, which says so (`is_dead`) and owns no reference.
             names.push(d.name);
             at += DESCRIPTOR;
         }
@@ -266,7 +291,7 @@ fn parse(bytes: &[u8]) -> Result<Received> {
     Ok(Received {
         id: h.msgh_id,
         // SAFETY: each name is a send right the kernel just moved into this task for this
-        // message, owned by nothing else.
+        // message, owned by nothing else, or MACH_PORT_DEAD, which owns nothing.
         rights: names
             .into_iter()
             .map(|n| unsafe { SendRight::from_raw(n) })

@@ -4,7 +4,9 @@
 
 use super::kern;
 use crate::error::Result;
-use mach2::port::{mach_port_t, MACH_PORT_NULL, MACH_PORT_RIGHT_RECEIVE, MACH_PORT_RIGHT_SEND};
+use mach2::port::{
+    mach_port_t, MACH_PORT_DEAD, MACH_PORT_NULL, MACH_PORT_RIGHT_RECEIVE, MACH_PORT_RIGHT_SEND,
+};
 use mach2::traps::mach_task_self;
 
 /// One user reference to a send right of this task, released on drop
@@ -17,7 +19,8 @@ use mach2::traps::mach_task_self;
 #[derive(Debug)]
 pub struct SendRight {
     name: mach_port_t,
-    pid: rustix::process::Pid,
+    /// The fork generation of the task that holds it (a pid can be reused by a grandchild).
+    generation: u32,
 }
 
 impl SendRight {
@@ -29,7 +32,7 @@ impl SendRight {
     pub unsafe fn from_raw(name: mach_port_t) -> SendRight {
         SendRight {
             name,
-            pid: rustix::process::getpid(),
+            generation: crate::platform::generation(),
         }
     }
 
@@ -47,19 +50,24 @@ impl SendRight {
 
     /// Fails in a `fork` child, where the name is not this task's.
     pub(crate) fn here(&self, op: &'static str) -> Result<mach_port_t> {
-        if rustix::process::getpid() == self.pid {
+        if crate::platform::generation() == self.generation {
             Ok(self.name)
         } else {
             Err(kern::in_fork_child(op, format!("port {:#x}", self.name)))
         }
     }
 
-    /// Another user reference to the same right (`mach_port_mod_refs` +1).
+    /// Another user reference to the same right (`mach_port_mod_refs` +1; a dead name that
+    /// arrived dead, `MACH_PORT_DEAD`, is copied as is).
     ///
     /// # Errors
     /// In a fork child; `KERN_UREFS_OVERFLOW` past 65,534 references.
     pub fn try_clone(&self) -> Result<SendRight> {
         let name = self.here("mach_port_mod_refs")?;
+        if name == MACH_PORT_DEAD {
+            // SAFETY: MACH_PORT_DEAD carries no reference.
+            return Ok(unsafe { SendRight::from_raw(MACH_PORT_DEAD) });
+        }
         // SAFETY: adds a reference to a right this task holds (checked by the kernel).
         let kr = unsafe {
             mach2::mach_port::mach_port_mod_refs(mach_task_self(), name, MACH_PORT_RIGHT_SEND, 1)
@@ -76,6 +84,9 @@ impl SendRight {
     /// In a fork child; the OS error of `mach_port_type`.
     pub fn is_dead(&self) -> Result<bool> {
         let name = self.here("mach_port_type")?;
+        if name == MACH_PORT_DEAD {
+            return Ok(true); // it died before it reached us
+        }
         let mut ty: mach2::port::mach_port_type_t = 0;
         // SAFETY: `ty` is a valid out-pointer; the name is this task's.
         let kr = unsafe { super::ffi::mach_port_type(mach_task_self(), name, &mut ty) };
@@ -90,7 +101,10 @@ const MACH_PORT_TYPE_DEAD_NAME: mach2::port::mach_port_type_t =
 
 impl Drop for SendRight {
     fn drop(&mut self) {
-        if self.name != MACH_PORT_NULL && rustix::process::getpid() == self.pid {
+        if self.name != MACH_PORT_NULL
+            && self.name != MACH_PORT_DEAD
+            && crate::platform::generation() == self.generation
+        {
             // SAFETY: the one reference this value owns, released once.
             unsafe { mach2::mach_port::mach_port_deallocate(mach_task_self(), self.name) };
         }
@@ -102,7 +116,7 @@ impl Drop for SendRight {
 #[derive(Debug)]
 pub(crate) struct ReceiveRight {
     name: mach_port_t,
-    pid: rustix::process::Pid,
+    generation: u32,
 }
 
 impl ReceiveRight {
@@ -127,12 +141,12 @@ impl ReceiveRight {
     pub(crate) unsafe fn from_raw(name: mach_port_t) -> ReceiveRight {
         ReceiveRight {
             name,
-            pid: rustix::process::getpid(),
+            generation: crate::platform::generation(),
         }
     }
 
     pub(crate) fn here(&self, op: &'static str) -> Result<mach_port_t> {
-        if rustix::process::getpid() == self.pid {
+        if crate::platform::generation() == self.generation {
             Ok(self.name)
         } else {
             Err(kern::in_fork_child(op, format!("port {:#x}", self.name)))
@@ -142,7 +156,7 @@ impl ReceiveRight {
 
 impl Drop for ReceiveRight {
     fn drop(&mut self) {
-        if self.name != MACH_PORT_NULL && rustix::process::getpid() == self.pid {
+        if self.name != MACH_PORT_NULL && crate::platform::generation() == self.generation {
             // SAFETY: the receive right this value owns, destroyed once.
             unsafe {
                 mach2::mach_port::mach_port_mod_refs(

@@ -86,6 +86,8 @@ use macos as os;
 #[cfg(not(any(target_os = "linux", target_os = "macos")))]
 compile_error!("shmkit supports Linux and macOS; a port adds a module under src/platform/");
 
+#[cfg(target_os = "macos")]
+pub(crate) use os::generation;
 pub(crate) use os::{
     before_send, ensure_fork_handlers, fs_kind, huge_page_size, huge_pages, inventory, limits,
     mapped_file, mapping_page_size, memory, perm_key, posix_shm_path, received_fd, set_inherit,

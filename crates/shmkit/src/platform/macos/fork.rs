@@ -11,6 +11,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// Whether the handlers are registered (see the Linux module for why no `Once`).
 static REGISTERED: AtomicBool = AtomicBool::new(false);
 
+/// How many forks this process is the child of (bumped by the child handler): a value that
+/// belongs to the task that made it compares this, not its pid, which a grandchild may get
+/// once the original has exited.
+static GENERATION: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// This process's fork generation. Registers the fork handlers first, so that a value made
+/// now sees the next fork.
+pub(crate) fn generation() -> u32 {
+    ensure_fork_handlers();
+    GENERATION.load(Ordering::Acquire)
+}
+
 /// Serializes changes of inheritance, which take a system call outside the table's lock.
 static INHERIT: ForkSafeLock = ForkSafeLock::new();
 
@@ -88,6 +100,7 @@ extern "C" fn child() {
             s.state.fetch_or(ABSENT, Ordering::Release);
         }
     });
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     maps::LOCK.reset_in_child();
     INHERIT.reset_in_child();
     crate::platform::sigbus::reset_in_child();

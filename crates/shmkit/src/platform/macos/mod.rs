@@ -12,7 +12,7 @@ mod fork;
 pub(crate) mod inventory;
 pub(crate) mod limits;
 
-pub(crate) use fork::{ensure_fork_handlers, set_inherit};
+pub(crate) use fork::{ensure_fork_handlers, generation, set_inherit};
 
 use super::{FsKind, Memory, SemLimits, SysvShmLimits};
 use rustix::fd::BorrowedFd;
