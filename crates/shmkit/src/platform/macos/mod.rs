@@ -2,11 +2,15 @@
 //! handlers), limits from the `kern.sysv.*` sysctls, POSIX names of at most 31 bytes.
 //!
 //! Not here yet, and absent from the crate on macOS: memfds, POSIX semaphores and message
-//! queues, System V message queues, huge pages, the futex-based `sync` module (its port to
-//! `os_sync_wait_on_address` comes with Mach memory entries and semaphores), and the inventory
-//! (listing needs `kern.sysv.ipcs` and `proc_pidinfo`), which says so.
+//! queues, System V message queues, huge pages, the `sync` mutex and condition variable (no
+//! kernel owner-died hand-off here: see `sync::Mutex`), and the inventory (listing needs
+//! `kern.sysv.ipcs` and `proc_pidinfo`), which says so. The `sync` semaphore, event and
+//! create-or-open wait with [`futex`] (`os_sync_wait_on_address`, or `__ulock_wait`).
 
 mod fork;
+// Used by `sync` from the next commit on.
+#[allow(dead_code)]
+pub(crate) mod futex;
 pub(crate) mod inventory;
 pub(crate) mod limits;
 
