@@ -21,9 +21,10 @@
 //! [`sysv::sem`] and [`sysv::msg`] wrap the operating system's own semaphores and queues.
 //!
 //! Linux is the first platform; on macOS the crate builds with anonymous, POSIX, System V and
-//! file segments, fork inheritance (`Share`, `Copy`, `None`) and System V semaphores. Items
-//! marked "Linux only" in their documentation (memfds, POSIX semaphores and queues, System V
-//! message queues, [`sync`], huge pages) are absent elsewhere.
+//! file segments, fork inheritance (`Share`, `Copy`, `None`), System V semaphores and, from
+//! [`sync`], the semaphore, the event and create-or-open. Items marked "Linux only" in their
+//! documentation (memfds, POSIX semaphores and queues, System V message queues, the [`sync`]
+//! mutex and condition variable, huge pages) are absent elsewhere.
 //!
 //! ```
 //! use shmkit::PosixShm;
@@ -70,7 +71,6 @@ pub mod posix_sem;
 pub mod registry;
 mod segment;
 pub mod size;
-#[cfg(target_os = "linux")]
 pub mod sync;
 pub mod sysv;
 pub mod users;

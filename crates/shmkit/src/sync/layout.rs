@@ -22,7 +22,7 @@ pub struct SemaphoreLayout {
     pub reserved: [u32; 3],
 }
 
-/// [`Mutex`](super::Mutex): 32 bytes.
+/// `Mutex` (Linux only): 32 bytes.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct MutexLayout {
@@ -42,7 +42,7 @@ pub struct MutexLayout {
     pub reserved: [u32; 2],
 }
 
-/// [`Condvar`](super::Condvar) and [`Event`](super::Event): 16 bytes.
+/// `Condvar` (Linux only) and [`Event`](super::Event): 16 bytes.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct WaitWordLayout {
@@ -77,10 +77,13 @@ const _: () = {
     assert!(offset_of!(SemaphoreLayout, value) == 4 * 2);
     assert!(offset_of!(SemaphoreLayout, waiters) == 4 * 3);
     assert!(offset_of!(SemaphoreLayout, grants) == 4 * 4);
+    #[cfg(target_os = "linux")]
     assert!(size_of::<MutexLayout>() == super::Mutex::SIZE);
+    assert!(size_of::<MutexLayout>() == 32);
     assert!(offset_of!(MutexLayout, word) == 4 * 2);
     assert!(offset_of!(MutexLayout, state) == 4 * 4);
     assert!(offset_of!(MutexLayout, recoveries) == 4 * 5);
+    #[cfg(target_os = "linux")]
     assert!(size_of::<WaitWordLayout>() == super::Condvar::SIZE);
     assert!(size_of::<WaitWordLayout>() == super::Event::SIZE);
     assert!(size_of::<InitLayout>() == 16);

@@ -42,6 +42,9 @@ const NOT_RECOVERABLE: u32 = 2;
 
 /// A mutual-exclusion lock shared by processes, which survives the death of its owner.
 ///
+/// Linux only: it is a PI futex, whose owner's death the kernel reports to the next locker;
+/// macOS has no kernel owner-died hand-off: not ported yet.
+///
 /// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version, `word`
 /// (the PI futex: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`), 4 reserved bytes, `state` (0 consistent, 1
 /// owner died and not repaired yet, 2 not recoverable), `recoveries` (how many times a dead

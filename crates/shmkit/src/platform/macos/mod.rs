@@ -8,8 +8,6 @@
 //! create-or-open wait with [`futex`] (`os_sync_wait_on_address`, or `__ulock_wait`).
 
 mod fork;
-// Used by `sync` from the next commit on.
-#[allow(dead_code)]
 pub(crate) mod futex;
 pub(crate) mod inventory;
 pub(crate) mod limits;
