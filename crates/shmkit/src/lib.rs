@@ -21,10 +21,10 @@
 //! [`sysv::sem`] and [`sysv::msg`] wrap the operating system's own semaphores and queues.
 //!
 //! Linux is the first platform; on macOS the crate builds with anonymous, POSIX, System V and
-//! file segments, fork inheritance (`Share`, `Copy`, `None`), System V semaphores and, from
-//! [`sync`], the semaphore, the event and create-or-open. Items marked "Linux only" in their
-//! documentation (memfds, POSIX semaphores and queues, System V message queues, the [`sync`]
-//! mutex and condition variable, huge pages) are absent elsewhere.
+//! file segments, fork inheritance (`Share`, `Copy`, `None`), System V semaphores and [`sync`]
+//! (its mutex detects a dead owner by polling an owner record there). Items marked "Linux
+//! only" in their documentation (memfds, POSIX semaphores and queues, System V message queues,
+//! huge pages) are absent elsewhere.
 //!
 //! ```
 //! use shmkit::PosixShm;

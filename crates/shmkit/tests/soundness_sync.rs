@@ -2,17 +2,18 @@
 //! memory, panicking initializers and racing copies must neither hang, panic nor be undefined
 //! behaviour. Each test failed before its fix. (The tests that need a fork or a peer process
 //! are in `soundness.rs`.)
-// Linux and macOS; the mutex, the condition variable and POSIX named semaphores are Linux
-// only, and so are the tests of them.
+// Linux and macOS; POSIX named semaphores, and the tests that write Linux thread ids or
+// PI futex bits into a mutex, are Linux only.
 
 mod common;
 #[cfg(target_os = "linux")]
 use common::unique;
 #[cfg(target_os = "linux")]
 use shmkit::posix_sem::NamedSemaphore;
-use shmkit::sync::{init_once, InitOutcome, Semaphore, WakePolicy};
 #[cfg(target_os = "linux")]
-use shmkit::sync::{Condvar, Mutex};
+use shmkit::sync::Condvar;
+use shmkit::sync::Mutex;
+use shmkit::sync::{init_once, InitOutcome, Semaphore, WakePolicy};
 use shmkit::AnonShared;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -110,7 +111,6 @@ fn huge_timeouts_wait_instead_of_panicking_failing_or_returning_at_once() {
     let sem = NamedSemaphore::create(&name, 0).unwrap();
     let seg = AnonShared::new(4096).unwrap();
     let s = Semaphore::init(&seg, 0, 0, WakePolicy::Any).unwrap();
-    #[cfg(target_os = "linux")]
     let m = Mutex::init(&seg, 64).unwrap();
     let huge = [Duration::MAX, Duration::from_secs(i64::MAX as u64)];
     for t in huge {
@@ -129,7 +129,6 @@ fn huge_timeouts_wait_instead_of_panicking_failing_or_returning_at_once() {
                 assert_eq!(named.join().unwrap(), Ok(true));
             }
             // A contended lock with that timeout.
-            #[cfg(target_os = "linux")]
             {
                 let g = m.lock().unwrap().guard();
                 let locker = sc.spawn(|| {

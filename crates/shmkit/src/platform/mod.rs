@@ -99,6 +99,8 @@ pub(crate) use os::{
     fd_link, fork_count, memfd_name, msg_cbytes, posix_sem_path, process_start, process_state,
     reopen, semtimedop, sysctl_u64, ProcState,
 };
+#[cfg(target_os = "macos")]
+pub(crate) use os::{process_state, ProcState};
 
 /// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]

@@ -10,8 +10,8 @@
 //! | type | block | what |
 //! |---|---|---|
 //! | [`Semaphore`] | 32 bytes | counting; optional FIFO hand-off ([`WakePolicy::Fifo`]) |
-//! | `Mutex` | 32 bytes | a priority-inheriting lock that reports its owner's death (Linux) |
-//! | `Condvar` | 16 bytes | notify one / all, used with a `Mutex` (Linux) |
+//! | [`Mutex`] | 32 bytes | a lock that reports its owner's death (priority-inheriting on Linux) |
+//! | [`Condvar`] | 16 bytes | notify one / all, used with a [`Mutex`] |
 //! | [`Event`] | 16 bytes | a manual-reset flag that wakes every waiter |
 //! | [`init_once`] | 16 bytes | create-or-open: one process initializes, the others wait |
 //!
@@ -25,25 +25,22 @@
 //! `__ulock_wait` with `UL_COMPARE_AND_WAIT_SHARED` (macOS 10.15 and later); the environment
 //! variable `SHMKIT_FORCE_ULOCK=1` picks the latter. [`wait_backend`] says which one runs.
 //!
-//! `Mutex`, its `MutexGuard` and `Locked`, and `Condvar` (which waits with a `Mutex`) are
-//! Linux only: the mutex is a PI futex whose owner's death the kernel reports to the next
-//! locker, and macOS has no kernel owner-died hand-off: not ported yet.
+//! The [`Mutex`] is a PI futex on Linux, whose owner's death the kernel reports to the next
+//! locker. macOS has no such hand-off: there the lock word names the owner's pid and an owner
+//! record (pid, start time, thread) sits beside it, and waiters check every 20 ms that the
+//! owner still runs (see [`Mutex`]).
 
 mod block;
-#[cfg(target_os = "linux")]
 mod condvar;
 mod event;
 mod init;
 pub mod layout;
-#[cfg(target_os = "linux")]
 mod mutex;
 mod semaphore;
 
-#[cfg(target_os = "linux")]
 pub use condvar::Condvar;
 pub use event::Event;
 pub use init::{init_once, InitOutcome};
-#[cfg(target_os = "linux")]
 pub use mutex::{Locked, Mutex, MutexGuard};
 pub use semaphore::{Semaphore, WakePolicy};
 
