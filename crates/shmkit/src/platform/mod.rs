@@ -51,10 +51,14 @@
 //! and `channel`); Linux adds the PI lock calls and `tid` (the `sync` mutex), macOS waits with
 //! `os_sync_wait_on_address` or, before 14.4, the private `__ulock_wait`.
 //!
+//! Process liveness: `process_state(pid)` ([`ProcState`]: running since a start time, gone,
+//! unknown), on both OSes (Linux: `/proc/PID/stat`, for the channels' claims; macOS:
+//! `proc_pidinfo(PROC_PIDTBSDINFO)`, for the `sync` mutex's owner record).
+//!
 //! Linux only, and so gated where they are used: `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`,
 //! `semtimedop`, `posix_sem_path`, `sysctl_u64`, `process_start` (a process's start time, to
 //! tell a reused pid), `fork_count` (forks this process is the child of) (the callers are memfds, POSIX semaphores and queues, System V queues,
-//! `sync`, `channel`: Linux-only modules).
+//! `channel`: Linux-only modules).
 //!
 //! A new OS adds a module here that provides every item above; the compiler lists what is
 //! missing, since the re-exports below name each one.
