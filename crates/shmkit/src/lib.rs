@@ -21,9 +21,10 @@
 //! [`sysv::sem`] and [`sysv::msg`] wrap the operating system's own semaphores and queues.
 //!
 //! Linux is the first platform; on macOS the crate builds with anonymous, POSIX, System V and
-//! file segments, fork inheritance (`Share`, `Copy`, `None`) and System V semaphores. Items
-//! marked "Linux only" in their documentation (memfds, POSIX semaphores and queues, System V
-//! message queues, [`sync`], huge pages) are absent elsewhere.
+//! file segments, fork inheritance (`Share`, `Copy`, `None`), System V semaphores and [`sync`]
+//! (its mutex detects a dead owner by polling an owner record there). Items marked "Linux
+//! only" in their documentation (memfds, POSIX semaphores and queues, System V message queues,
+//! huge pages) are absent elsewhere.
 //!
 //! ```
 //! use shmkit::PosixShm;
@@ -70,7 +71,6 @@ pub mod posix_sem;
 pub mod registry;
 mod segment;
 pub mod size;
-#[cfg(target_os = "linux")]
 pub mod sync;
 pub mod sysv;
 pub mod users;

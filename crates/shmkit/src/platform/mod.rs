@@ -49,11 +49,18 @@
 //! where the OS hides some of it). An OS that cannot list a kind returns [`ErrorKind::Unsupported`](crate::ErrorKind::Unsupported) and
 //! says why.
 //!
-//! Linux only, and so gated where they are used: `futex` (the waits under `sync` and
-//! `channel`), `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`,
+//! Waiting on shared words: `futex` (`wait`, `wake`, `Woken`, `SLICE`: the waits under `sync`
+//! and `channel`); Linux adds the PI lock calls and `tid` (the `sync` mutex), macOS waits with
+//! `os_sync_wait_on_address` or, before 14.4, the private `__ulock_wait`.
+//!
+//! Process liveness: `process_state(pid)` ([`ProcState`]: running since a start time, gone,
+//! unknown), on both OSes (Linux: `/proc/PID/stat`, for the channels' claims; macOS:
+//! `proc_pidinfo(PROC_PIDTBSDINFO)`, for the `sync` mutex's owner record).
+//!
+//! Linux only, and so gated where they are used: `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`,
 //! `semtimedop`, `posix_sem_path`, `sysctl_u64`, `process_start` (a process's start time, to
 //! tell a reused pid), `fork_count` (forks this process is the child of) (the callers are memfds, POSIX semaphores and queues, System V queues,
-//! `sync`, `channel`: Linux-only modules).
+//! `channel`: Linux-only modules).
 //!
 //! A new OS adds a module here that provides every item above; the compiler lists what is
 //! missing, since the re-exports below name each one.
@@ -89,17 +96,19 @@ compile_error!("shmkit supports Linux and macOS; a port adds a module under src/
 #[cfg(target_os = "macos")]
 pub(crate) use os::generation;
 pub(crate) use os::{
-    before_send, ensure_fork_handlers, fs_kind, huge_page_size, huge_pages, inventory, limits,
-    mapped_file, mapping_page_size, memory, perm_key, posix_shm_path, received_fd, set_inherit,
-    set_posix_mode, sysctl_path, sysv_sem_limits, sysv_shm_limits, sysv_sysctl, thread_id,
-    INHERIT_CALL, MAP_HUGE, POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC, SEND_NOSIGNAL, SHM_HUGE,
-    SYSV_SYSCTL_NOTE,
+    before_send, ensure_fork_handlers, fs_kind, futex, huge_page_size, huge_pages, inventory,
+    limits, mapped_file, mapping_page_size, memory, perm_key, posix_shm_path, received_fd,
+    set_inherit, set_posix_mode, sysctl_path, sysv_sem_limits, sysv_shm_limits, sysv_sysctl,
+    thread_id, INHERIT_CALL, MAP_HUGE, POSIX_NAME_MAX, POSIX_SHM_DIR, RECV_CLOEXEC, SEND_NOSIGNAL,
+    SHM_HUGE, SYSV_SYSCTL_NOTE,
 };
 #[cfg(target_os = "linux")]
 pub(crate) use os::{
-    fd_link, fork_count, futex, memfd_name, msg_cbytes, posix_sem_path, process_start,
-    process_state, reopen, semtimedop, sysctl_u64, ProcState,
+    fd_link, fork_count, memfd_name, msg_cbytes, posix_sem_path, process_start, process_state,
+    reopen, semtimedop, sysctl_u64, ProcState,
 };
+#[cfg(target_os = "macos")]
+pub(crate) use os::{process_state, ProcState};
 
 /// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]

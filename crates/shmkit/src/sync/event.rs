@@ -40,7 +40,7 @@ impl<'a> Event<'a> {
     /// Builds a clear event at `offset` (a multiple of 8) of `map`, overwriting what was there.
     ///
     /// # Errors
-    /// As [`Mutex::init`](super::Mutex::init).
+    /// As [`Semaphore::init`](super::Semaphore::init), `value` aside.
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
         let b = Block::<4>::build(map, offset, "event", MAGIC, 0, &[])?;
         Ok(Event {
@@ -53,7 +53,7 @@ impl<'a> Event<'a> {
     /// The one another process built at `offset`.
     ///
     /// # Errors
-    /// As [`Mutex::open`](super::Mutex::open), for an event block.
+    /// As [`Semaphore::open`](super::Semaphore::open), for an event block.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let (b, _) = Block::<4>::open(map, offset, "event", MAGIC)?;
         Ok(Event {

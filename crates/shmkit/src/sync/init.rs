@@ -47,19 +47,19 @@ pub enum InitOutcome {
 /// check: initialize from one namespace.
 ///
 /// # Errors
-/// As [`Mutex::init`](super::Mutex::init) for the header; [`ErrorKind::BadLayout`] for another
+/// As [`Semaphore::init`](super::Semaphore::init) for the header; [`ErrorKind::BadLayout`] for another
 /// `tag` or `version` (or no init header there); [`ErrorKind::TimedOut`] as said above; the error
 /// of `init` itself.
 ///
 /// ```
-/// use shmkit::{AnonShared, sync::{init_once, InitOutcome, Mutex}};
+/// use shmkit::{AnonShared, sync::{init_once, InitOutcome, Semaphore, WakePolicy}};
 /// use std::time::Duration;
 /// let seg = AnonShared::new(4096)?;
-/// let build = |m: &shmkit::Mapping| Mutex::init(m, 16).map(|_| ());
+/// let build = |m: &shmkit::Mapping| Semaphore::init(m, 16, 1, WakePolicy::Any).map(|_| ());
 /// let first = init_once(&seg, 0, *b"demo", 1, Duration::from_secs(5), build)?;
 /// let second = init_once(&seg, 0, *b"demo", 1, Duration::from_secs(5), build)?;
 /// assert_eq!((first, second), (InitOutcome::Initialized, InitOutcome::Opened));
-/// let mutex = Mutex::open(&seg, 16)?;
+/// let sem = Semaphore::open(&seg, 16)?;
 /// # Ok::<(), shmkit::Error>(())
 /// ```
 pub fn init_once(

@@ -22,24 +22,31 @@ pub struct SemaphoreLayout {
     pub reserved: [u32; 3],
 }
 
-/// [`Mutex`](super::Mutex): 32 bytes.
+/// [`Mutex`](super::Mutex): 32 bytes, one layout for both OSes, the lock word's kind in the
+/// version word (an OS opens only its own kind: a segment never spans machines).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct MutexLayout {
     /// `"shkM"`.
     pub magic: u32,
-    /// Layout version (1).
+    /// Layout version (1) in the low 16 bits; the lock word's kind in the high 16: 0 Linux (a
+    /// PI futex), 1 macOS (owner pid and owner record).
     pub version: u32,
-    /// The PI futex word: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`.
+    /// Kind 0: the PI futex word, owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`. Kind 1:
+    /// owner pid | `0x8000_0000` (waiters).
     pub word: u32,
-    /// Zero.
-    pub reserved0: u32,
+    /// Kind 1: the owner thread (`pthread_threadid_np`, low 32 bits); zero for kind 0.
+    pub owner_thread: u32,
     /// 0 consistent, 1 owner died and not repaired yet, 2 not recoverable.
     pub state: u32,
     /// How many times a dead owner was detected.
     pub recoveries: u32,
-    /// Zero.
-    pub reserved: [u32; 2],
+    /// Kind 1: the owner's pid, written after `owner_start` once the word is taken, cleared
+    /// before it is released; zero for kind 0.
+    pub owner_pid: u32,
+    /// Kind 1: the owner's start time, low 32 bits of microseconds since the epoch (never 0);
+    /// a live process with `owner_pid` and another start time is a reuse of the pid.
+    pub owner_start: u32,
 }
 
 /// [`Condvar`](super::Condvar) and [`Event`](super::Event): 16 bytes.
@@ -79,8 +86,11 @@ const _: () = {
     assert!(offset_of!(SemaphoreLayout, grants) == 4 * 4);
     assert!(size_of::<MutexLayout>() == super::Mutex::SIZE);
     assert!(offset_of!(MutexLayout, word) == 4 * 2);
+    assert!(offset_of!(MutexLayout, owner_thread) == 4 * 3);
     assert!(offset_of!(MutexLayout, state) == 4 * 4);
     assert!(offset_of!(MutexLayout, recoveries) == 4 * 5);
+    assert!(offset_of!(MutexLayout, owner_pid) == 4 * 6);
+    assert!(offset_of!(MutexLayout, owner_start) == 4 * 7);
     assert!(size_of::<WaitWordLayout>() == super::Condvar::SIZE);
     assert!(size_of::<WaitWordLayout>() == super::Event::SIZE);
     assert!(size_of::<InitLayout>() == 16);

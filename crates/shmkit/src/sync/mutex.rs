@@ -28,12 +28,44 @@
 
 use super::block::{magic, Block};
 use crate::error::{Error, ErrorKind, Result};
-use crate::platform::futex::{self, PiLock, OWNER_DIED, TID_MASK, WAITERS};
+use crate::platform::futex;
+#[cfg(target_os = "linux")]
+use crate::platform::futex::{PiLock, OWNER_DIED, TID_MASK, WAITERS};
 use crate::Mapping;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 const MAGIC: u32 = magic(b"shkM");
+
+/// The kind of lock word, in the 16 bits next to the layout version: 0 a Linux PI futex
+/// (owner tid), 1 the macOS word (owner pid, with the owner record). Each OS opens only its own
+/// kind (a segment is shared by processes of one machine, so of one OS).
+#[cfg(target_os = "linux")]
+const KIND: u32 = 0;
+#[cfg(target_os = "macos")]
+const KIND: u32 = 1;
+
+// The macOS word: the owner's pid | WAITERS (someone sleeps on the word) | OWNER_DIED (unused
+// there, kept clear), the bits of the Linux PI word.
+#[cfg(target_os = "macos")]
+const WAITERS: u32 = 0x8000_0000;
+#[cfg(target_os = "macos")]
+const OWNER_DIED: u32 = 0x4000_0000;
+#[cfg(target_os = "macos")]
+const TID_MASK: u32 = 0x3fff_ffff;
+/// How often a macOS waiter checks that the owner lives (a death wakes nobody there).
+#[cfg(target_os = "macos")]
+const OWNER_POLL: Duration = Duration::from_millis(20);
+
+/// Who we are in the lock word: the thread id on Linux (a PI futex names a thread), the pid on
+/// macOS (the record beside it names the thread). A fork child gets another value either way.
+#[inline]
+fn me() -> u32 {
+    #[cfg(target_os = "linux")]
+    return futex::tid();
+    #[cfg(target_os = "macos")]
+    return rustix::process::getpid().as_raw_nonzero().get() as u32;
+}
 
 const CONSISTENT: u32 = 0;
 /// The owner died; the current owner was told and has not called `mark_consistent` yet.
@@ -42,10 +74,22 @@ const NOT_RECOVERABLE: u32 = 2;
 
 /// A mutual-exclusion lock shared by processes, which survives the death of its owner.
 ///
-/// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version, `word`
-/// (the PI futex: owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`), 4 reserved bytes, `state` (0 consistent, 1
-/// owner died and not repaired yet, 2 not recoverable), `recoveries` (how many times a dead
-/// owner was detected), 8 reserved bytes.
+/// On macOS, which has no kernel owner-died hand-off (and no PI futex), the word holds the
+/// owner's pid and the block an owner record (pid, start time, thread): a waiter checks every
+/// 20 ms that the owner still runs (`proc_pidinfo`; a pid reused by a newer process does not
+/// pass, its start time differs) and takes a dead owner's lock over, with
+/// [`Locked::OwnerDied`]. No priority inheritance there; waiters sleep on the word
+/// (`os_sync_wait_on_address` or `__ulock_wait`). Limits: an owner that dies between taking
+/// the word and writing its record, or between clearing the record and releasing the word,
+/// is told only by its pid, so a reuse of that pid within the window makes lockers wait for
+/// the new process.
+///
+/// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version | kind << 16
+/// (kind 0: Linux, 1: macOS), `word` (Linux: the PI futex, owner tid | `FUTEX_WAITERS` |
+/// `FUTEX_OWNER_DIED`; macOS: owner pid | `0x8000_0000` waiters), `owner_thread` (macOS; zero on
+/// Linux), `state` (0 consistent, 1 owner died and not repaired yet, 2 not recoverable),
+/// `recoveries` (how many times a dead owner was detected), `owner_pid` and `owner_start`
+/// (macOS: the owner record; zero on Linux).
 ///
 /// ```
 /// use shmkit::{AnonShared, sync::{Locked, Mutex}};
@@ -64,7 +108,18 @@ pub struct Mutex<'a> {
     word: &'a AtomicU32,
     state: &'a AtomicU32,
     recoveries: &'a AtomicU32,
+    #[cfg(target_os = "macos")]
+    record: OwnerRecord<'a>,
     map: &'a Mapping,
+}
+
+/// macOS: who holds the word, written by the owner after it took the word (`pid` last, with
+/// Release) and cleared before it lets go (`pid` first).
+#[cfg(target_os = "macos")]
+struct OwnerRecord<'a> {
+    thread: &'a AtomicU32,
+    pid: &'a AtomicU32,
+    start: &'a AtomicU32,
 }
 
 /// What `lock` got.
@@ -122,7 +177,7 @@ impl<'a> Mutex<'a> {
     /// if the block does not fit, [`ErrorKind::ReadOnly`] on a read-only mapping, and the errors
     /// of [`Mapping::check`].
     pub fn init(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let b = Block::<8>::build(map, offset, "mutex", MAGIC, 0, &[])?;
+        let b = Block::<8>::build(map, offset, "mutex", MAGIC, KIND, &[])?;
         Ok(Self::from_block(map, &b))
     }
 
@@ -133,7 +188,18 @@ impl<'a> Mutex<'a> {
     /// As [`Mutex::init`]; [`ErrorKind::BadLayout`] if no block of this kind and layout version
     /// is at `offset`.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
-        let (b, _) = Block::<8>::open(map, offset, "mutex", MAGIC)?;
+        let (b, kind) = Block::<8>::open(map, offset, "mutex", MAGIC)?;
+        if kind != KIND {
+            return Err(Error::new(
+                ErrorKind::BadLayout,
+                "mutex",
+                map.object(),
+                format!(
+                    "the mutex at offset {offset} has lock word kind {kind}; this shmkit on this \
+                     OS uses kind {KIND} (0: Linux PI futex, 1: macOS owner record)"
+                ),
+            ));
+        }
         Ok(Self::from_block(map, &b))
     }
 
@@ -142,6 +208,12 @@ impl<'a> Mutex<'a> {
             word: b.words[2],
             state: b.words[4],
             recoveries: b.words[5],
+            #[cfg(target_os = "macos")]
+            record: OwnerRecord {
+                thread: b.words[3],
+                pid: b.words[6],
+                start: b.words[7],
+            },
             map,
         }
     }
@@ -159,7 +231,7 @@ impl<'a> Mutex<'a> {
         // returns a nested Result made the uncontended lock 1.8x slower (benches/sync.rs).
         self.map.check_state_for("mutex lock")?;
         self.not_recoverable_check()?;
-        let me = futex::tid();
+        let me = me();
         if self
             .word
             .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
@@ -197,7 +269,7 @@ impl<'a> Mutex<'a> {
     pub fn lock_until(&self, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
         self.map.check_state_for("mutex lock")?;
         self.not_recoverable_check()?;
-        let me = futex::tid();
+        let me = me();
         // Uncontended: one CAS, no system call. Acquire pairs with the Release of `unlock`,
         // so the previous owner's writes to the protected data are visible.
         if self
@@ -210,6 +282,7 @@ impl<'a> Mutex<'a> {
         self.lock_contended(me, deadline)
     }
 
+    #[cfg(target_os = "linux")]
     #[cold]
     fn lock_contended(&self, me: u32, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
         loop {
@@ -282,6 +355,8 @@ impl<'a> Mutex<'a> {
 
     #[inline]
     fn guard(&self, me: u32) -> MutexGuard<'_, 'a> {
+        #[cfg(target_os = "macos")]
+        self.record.write(me);
         MutexGuard {
             mutex: self,
             me,
@@ -367,6 +442,8 @@ impl<'a> Mutex<'a> {
         if self.state.load(Ordering::Relaxed) == INCONSISTENT {
             self.state.store(NOT_RECOVERABLE, Ordering::Release);
         }
+        #[cfg(target_os = "macos")]
+        self.record.clear();
         // Release pairs with the Acquire of the next `lock`.
         if self
             .word
@@ -386,6 +463,7 @@ impl<'a> Mutex<'a> {
 /// forever: so the word is put back to what it must be (our id, `WAITERS`) and the unlock
 /// retried. A peer that keeps scribbling can defeat that (after 100 tries we stop); waiters
 /// then wake at their deadlines, as they would for any other corruption of the word.
+#[cfg(target_os = "linux")]
 #[cold]
 fn unlock_contended(word: &AtomicU32, me: u32) {
     for _ in 0..100 {
@@ -423,7 +501,7 @@ impl<'m, 'a> MutexGuard<'m, 'a> {
     /// [`ErrorKind::InvalidArgument`] in a `fork` child; the errors of [`Mapping::check`].
     pub fn mark_consistent(&self) -> Result<()> {
         let map = self.mutex.map;
-        if futex::tid() != self.me {
+        if me() != self.me {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "mutex mark_consistent",
@@ -452,7 +530,7 @@ impl Drop for MutexGuard<'_, '_> {
         // Only the thread that locked may unlock. The guard is !Send, so another thread here
         // means a fork child running on a copy of the locker's stack: the lock is the parent
         // thread's, and unlocking it would let a second locker in while it still holds it.
-        if futex::tid() == self.me {
+        if me() == self.me {
             self.mutex.unlock(self.me);
         }
     }
@@ -469,4 +547,159 @@ impl std::fmt::Debug for Mutex<'_> {
             .field("recoveries", &self.recoveries().ok())
             .finish()
     }
+}
+
+// ---- macOS: the owner record and the contended paths ----
+
+#[cfg(target_os = "macos")]
+impl OwnerRecord<'_> {
+    /// After taking the word: this thread, this process's start time, then the pid (Release:
+    /// a waiter that reads our pid there reads our start time too).
+    #[inline]
+    fn write(&self, me: u32) {
+        self.thread.store(thread_tag(), Ordering::Relaxed);
+        self.start.store(my_start(me), Ordering::Relaxed);
+        self.pid.store(me, Ordering::Release);
+    }
+
+    /// Before letting go of the word (whose Release store comes after).
+    #[inline]
+    fn clear(&self) {
+        self.pid.store(0, Ordering::Relaxed);
+        self.thread.store(0, Ordering::Relaxed);
+    }
+}
+
+/// This thread in the record (`pthread_threadid_np`, 32 bits, never 0, which means none).
+#[cfg(target_os = "macos")]
+fn thread_tag() -> u32 {
+    crate::platform::thread_id().max(1)
+}
+
+/// A start time as the record keeps it: its low 32 bits (of microseconds), never 0 (none). Two
+/// processes with the same pid and these 32 bits equal would have started a multiple of
+/// 71 minutes apart to the microsecond.
+#[cfg(target_os = "macos")]
+fn start_word(start: u64) -> u32 {
+    (start as u32).max(1)
+}
+
+/// This process's start time as the record keeps it, cached with the pid it is for (a fork
+/// child has another pid, and looks its own up).
+#[cfg(target_os = "macos")]
+fn my_start(me: u32) -> u32 {
+    use std::sync::atomic::AtomicU64;
+    static CACHE: AtomicU64 = AtomicU64::new(0);
+    let c = CACHE.load(Ordering::Relaxed);
+    if c >> 32 == u64::from(me) && c as u32 != 0 {
+        return c as u32;
+    }
+    let s = match crate::platform::process_state(me as i32) {
+        crate::platform::ProcState::Running(start) => start_word(start),
+        // Cannot be told: 0, which waiters read as "no start time to compare".
+        _ => 0,
+    };
+    CACHE.store(u64::from(me) << 32 | u64::from(s), Ordering::Relaxed);
+    s
+}
+
+/// Whether the owner named by the word `owner` is dead, reading the record beside it.
+#[cfg(target_os = "macos")]
+fn owner_dead(owner: u32, record: &OwnerRecord<'_>) -> bool {
+    // Acquire: pairs with `write`'s Release of the pid, so `start` is that owner's.
+    let rec_pid = record.pid.load(Ordering::Acquire);
+    let rec_start = record.start.load(Ordering::Relaxed);
+    // A pid a peer scribbled (0, or past macOS's 99 999 and Linux's 2^22 alike) names nobody.
+    if !(1..=1 << 22).contains(&owner) {
+        return true;
+    }
+    match crate::platform::process_state(owner as i32) {
+        crate::platform::ProcState::Gone => true,
+        // The record is the owner's only if it names the same pid (it is written after the
+        // word is taken); then another start time means the pid was reused.
+        crate::platform::ProcState::Running(start) => {
+            rec_pid == owner && rec_start != 0 && start_word(start) != rec_start
+        }
+        crate::platform::ProcState::Unknown => false,
+    }
+}
+
+#[cfg(target_os = "macos")]
+impl<'a> Mutex<'a> {
+    /// The word is taken: sleep on it (marking WAITERS, so that the unlock wakes us), checking
+    /// every [`OWNER_POLL`] that its owner lives, and take it over from a dead one.
+    #[cold]
+    fn lock_contended(&self, me: u32, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
+        loop {
+            let cur = self.word.load(Ordering::Relaxed);
+            if cur & TID_MASK == 0 {
+                // Free (maybe with WAITERS): take it, keeping WAITERS, since others may sleep.
+                if self
+                    .word
+                    .compare_exchange(cur, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return self.acquired(me).map(Some);
+                }
+                continue;
+            }
+            let owner = cur & TID_MASK;
+            if owner == me && self.record.thread.load(Ordering::Relaxed) == thread_tag() {
+                return Err(Error::new(
+                    ErrorKind::Deadlock,
+                    "mutex lock",
+                    self.map.object(),
+                    "this thread holds the lock already",
+                ));
+            }
+            if owner_dead(owner, &self.record) {
+                // Take it over; the CAS on the whole word makes one taker win per death.
+                if self
+                    .word
+                    .compare_exchange(
+                        cur,
+                        me | (cur & WAITERS),
+                        Ordering::Acquire,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    return self.acquired_slow(me, false).map(Some);
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if deadline.is_some_and(|d| now >= d) {
+                return Ok(None);
+            }
+            if cur & WAITERS == 0
+                && self
+                    .word
+                    .compare_exchange(cur, cur | WAITERS, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_err()
+            {
+                continue;
+            }
+            let wake_at = deadline.map_or(now + OWNER_POLL, |d| d.min(now + OWNER_POLL));
+            futex::wait(self.word, cur | WAITERS, Some(wake_at));
+            self.map.check_state_for("mutex lock")?;
+            self.not_recoverable_check()?;
+        }
+    }
+}
+
+/// macOS: WAITERS is set (or a peer wrote the word): release it and wake a sleeper, which
+/// takes it with WAITERS set. A word that names another owner (a peer took it over, believing
+/// us dead, or scribbled) is left alone.
+#[cfg(target_os = "macos")]
+#[cold]
+fn unlock_contended(word: &AtomicU32, me: u32) {
+    let mut cur = word.load(Ordering::Relaxed);
+    while cur & TID_MASK == me {
+        match word.compare_exchange(cur, 0, Ordering::Release, Ordering::Relaxed) {
+            Ok(_) => break,
+            Err(now) => cur = now,
+        }
+    }
+    futex::wake(word, 1);
 }

@@ -69,8 +69,10 @@ impl<'a> Semaphore<'a> {
     /// [`init_once`](super::init_once) to have exactly one process of many do it).
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidArgument`] for a `value` above 2³¹ − 1; otherwise as
-    /// [`Mutex::init`](super::Mutex::init).
+    /// [`ErrorKind::InvalidArgument`] for a `value` above 2³¹ − 1;
+    /// [`ErrorKind::Misaligned`] unless `offset` is a multiple of 8, [`ErrorKind::OutOfBounds`]
+    /// if the block does not fit, [`ErrorKind::ReadOnly`] on a read-only mapping, and the errors
+    /// of [`Mapping::check`].
     pub fn init(map: &'a Mapping, offset: usize, value: u32, policy: WakePolicy) -> Result<Self> {
         if value > MAX {
             return Err(Error::new(
@@ -89,7 +91,8 @@ impl<'a> Semaphore<'a> {
     /// [`ErrorKind::BadLayout`] if there is none.
     ///
     /// # Errors
-    /// As [`Mutex::open`](super::Mutex::open), for a semaphore block.
+    /// As [`Semaphore::init`]; [`ErrorKind::BadLayout`] if no semaphore block of this layout
+    /// version is at `offset`.
     pub fn open(map: &'a Mapping, offset: usize) -> Result<Self> {
         let (b, policy) = Block::<8>::open(map, offset, "semaphore", MAGIC)?;
         let policy = match policy {

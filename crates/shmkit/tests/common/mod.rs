@@ -137,6 +137,16 @@ impl Peer {
         Peer(shmkit_peer::Peer::spawn(cmd).expect("spawn the test binary as a peer"))
     }
 
+    /// Like `spawn`, with `env` added to the peer's environment.
+    pub fn spawn_env(role: &str, args: &[&str], env: &[(&str, &str)]) -> Peer {
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(PEER_ARGS)
+            .envs(env.iter().copied())
+            .env("SHMKIT_PEER_ROLE", role)
+            .env("SHMKIT_PEER_ARGS", args.join("\u{1f}"));
+        Peer(shmkit_peer::Peer::spawn(cmd).expect("spawn the test binary as a peer"))
+    }
+
     fn spawn_with(role: &str, args: &[&str], uid: Option<u32>) -> Peer {
         let mut cmd = Command::new(std::env::current_exe().unwrap());
         // `spawn` returns once the child has exec'd, so its copied attachments are gone by then.

@@ -2,8 +2,9 @@
 //! kind (no `FUTEX_PRIVATE_FLAG`), so that the kernel keys the wait queue on the physical page
 //! and a waiter in one process is woken by a store-and-wake in another.
 //!
-//! The macOS port puts `os_sync_wait_on_address` (`OS_SYNC_WAIT_ON_ADDRESS_SHARED`) here, and
-//! emulates the PI calls with a `SYNC_POLICY_FIFO` lock word (no priority inheritance there).
+//! The macOS module of the same name keeps `wait`, `wake`, `Woken` and `SLICE` (on
+//! `os_sync_wait_on_address`, or `__ulock_wait`); the PI calls and `tid` have no counterpart
+//! there.
 
 use rustix::io::Errno;
 use rustix::thread::futex::{self, Flags, Timespec};

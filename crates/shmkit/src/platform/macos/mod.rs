@@ -5,10 +5,12 @@
 //! is seen only through the descriptors processes hold (see [`inventory`]).
 //!
 //! Not here yet, and absent from the crate on macOS: memfds, POSIX semaphores and message
-//! queues, System V message queues, huge pages, and the futex-based `sync` module (its port to
-//! `os_sync_wait_on_address` comes with Mach memory entries and semaphores).
+//! queues, System V message queues and huge pages. `sync` waits with [`futex`]
+//! (`os_sync_wait_on_address`, or `__ulock_wait`); its mutex tells a dead owner by
+//! [`process_state`] (no kernel owner-died hand-off here).
 
 mod fork;
+pub(crate) mod futex;
 pub(crate) mod inventory;
 pub(crate) mod limits;
 
@@ -169,4 +171,52 @@ pub(crate) const SEND_NOSIGNAL: rustix::net::SendFlags = rustix::net::SendFlags:
 /// Makes a received fd close-on-exec (`fcntl(F_SETFD, FD_CLOEXEC)`).
 pub(crate) fn received_fd(fd: BorrowedFd<'_>) {
     let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
+}
+
+/// Whether a process runs, and since when (the `sync` mutex's owner record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcState {
+    /// It runs, started at this time (microseconds since the epoch: `proc_bsdinfo`'s
+    /// `pbi_start_tvsec` and `pbi_start_tvusec`).
+    Running(u64),
+    /// No such process, or it is dead and not reaped yet (a zombie, `SZOMB`).
+    Gone,
+    /// It exists but could not be told (`proc_pidinfo` refused, e.g. another user's process).
+    Unknown,
+}
+
+/// Whether process `pid` runs, and since when: with the pid, the start time names one
+/// process for its whole life, where a pid alone may be reused
+/// (`proc_pidinfo(PROC_PIDTBSDINFO)`).
+pub(crate) fn process_state(pid: i32) -> ProcState {
+    if pid <= 0 {
+        return ProcState::Gone;
+    }
+    // SAFETY: plain data, filled by proc_pidinfo.
+    let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
+    // SAFETY: `info` is a writable `proc_bsdinfo` of `size` bytes, the flavor's buffer type.
+    let r =
+        unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, (&raw mut info).cast(), size) };
+    if r == size {
+        if info.pbi_status == libc::SZOMB {
+            return ProcState::Gone;
+        }
+        return ProcState::Running(
+            info.pbi_start_tvsec
+                .saturating_mul(1_000_000)
+                .saturating_add(info.pbi_start_tvusec),
+        );
+    }
+    // ESRCH: no such process (zombies included, which proc_pidinfo does not look up as far as
+    // we know; kill(2) would call them alive). Otherwise refused or short: kill(pid, 0) tells a
+    // dead process from one we may not look at.
+    if r <= 0 && crate::platform::errno() == rustix::io::Errno::SRCH {
+        return ProcState::Gone;
+    }
+    if crate::platform::process_alive(pid) {
+        ProcState::Unknown
+    } else {
+        ProcState::Gone
+    }
 }
