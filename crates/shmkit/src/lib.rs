@@ -22,7 +22,8 @@
 //!
 //! Linux is the first platform; on macOS the crate builds with anonymous, POSIX, System V and
 //! file segments, fork inheritance (`Share`, `Copy`, `None`), System V semaphores and [`sync`]
-//! (its mutex detects a dead owner by polling an owner record there). Items marked "Linux
+//! (its mutex detects a dead owner by polling an owner record there), and adds [`mach`]:
+//! Mach memory entries, semaphores and bootstrap names. Items marked "Linux
 //! only" in their documentation (memfds, POSIX semaphores and queues, System V message queues,
 //! huge pages) are absent elsewhere.
 //!

@@ -271,7 +271,9 @@ fn fifo_semaphore_ping_pong_between_two_processes() {
 fn macos_semaphore_ping_pong_under_both_wait_paths() {
     let ours = shmkit::sync::wait_backend();
     for policy in [WakePolicy::Any, WakePolicy::Fifo] {
-        let chosen = ping_pong(policy, &[("SHMKIT_FORCE_ULOCK", "0")]);
+        // The peer gets this process's own setting (the ulock job of the workflow forces it).
+        let own = std::env::var("SHMKIT_FORCE_ULOCK").unwrap_or_else(|_| "0".into());
+        let chosen = ping_pong(policy, &[("SHMKIT_FORCE_ULOCK", own.as_str())]);
         assert_eq!(chosen, ours, "a peer on the same macOS picks the same call");
         let forced = ping_pong(policy, &[("SHMKIT_FORCE_ULOCK", "1")]);
         assert_eq!(forced, "__ulock_wait");
