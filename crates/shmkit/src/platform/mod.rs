@@ -70,6 +70,7 @@ pub(crate) mod facts;
 mod inherit;
 pub(crate) mod maps;
 pub(crate) mod sigbus;
+mod slice;
 mod unix;
 
 pub use inherit::Inherit;

@@ -29,19 +29,8 @@ use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-/// The longest a single sleep lasts (see the Linux module: a waiter notices within this bound
-/// what no wake-up can tell it, a truncated object or a scribbled word).
-pub(crate) const SLICE: Duration = Duration::from_millis(500);
-
-/// Why a wait returned.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Woken {
-    /// Woken, or the word was not `expected` when the kernel looked, or a signal, or a slice of
-    /// a long wait ended: recheck.
-    Recheck,
-    /// The deadline passed.
-    TimedOut,
-}
+use super::super::slice::next_sleep;
+pub(crate) use super::super::slice::{Woken, SLICE};
 
 // xnu, bsd/sys/ulock.h (private): the operation in bits 0-7, wake flags in 8-15, generic
 // flags in 24-31.
@@ -153,17 +142,6 @@ unsafe fn os_sync_fn<F: Copy>(i: usize) -> F {
     // SAFETY: the caller promises that `p` is the non-null address of a function of type `F`
     // (a function pointer, the size of a data pointer on every Apple target).
     unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) }
-}
-
-/// The next sleep: until `deadline`, at most [`SLICE`]; `None` if the deadline has passed.
-fn next_sleep(deadline: Option<Instant>) -> Option<Duration> {
-    match deadline {
-        None => Some(SLICE),
-        Some(d) => {
-            let left = d.checked_duration_since(Instant::now())?;
-            (!left.is_zero()).then(|| left.min(SLICE))
-        }
-    }
 }
 
 /// Sleeps while `*word == expected`, until woken or `deadline` (at most [`SLICE`] at a time).
