@@ -1,5 +1,5 @@
 //! Waiting on a 32-bit word in memory shared between processes, on macOS: the same contract
-//! as the Linux futex module (`wait`, `wake`, [`Woken`], [`SLICE`]), without the PI calls.
+//! as the Linux futex module (`wait`, `wake`, [`Woken`], `SLICE` (`platform::slice`)), without the PI calls.
 //!
 //! # Which call waits
 //!
@@ -19,7 +19,7 @@
 //! Both key the wait queue on the memory object and offset behind the address (the
 //! `SHARED` variants), so a waiter in one process is woken by a store-and-wake in another.
 //!
-//! Every sleep is sliced at [`SLICE`], as on Linux; so only the timed wait call is used
+//! Every sleep is sliced at `SLICE` (`platform::slice`), as on Linux; so only the timed wait call is used
 //! (`os_sync_wait_on_address`, the untimed one, is never needed) and any `Duration`, up to
 //! `Duration::MAX`, works: the kernel only ever sees at most half a second.
 
@@ -27,10 +27,10 @@ use crate::platform::errno;
 use rustix::io::Errno;
 use std::ffi::{c_int, c_void};
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::super::slice::next_sleep;
-pub(crate) use super::super::slice::{Woken, SLICE};
+pub(crate) use super::super::slice::Woken;
 
 // xnu, bsd/sys/ulock.h (private): the operation in bits 0-7, wake flags in 8-15, generic
 // flags in 24-31.
@@ -144,7 +144,7 @@ unsafe fn os_sync_fn<F: Copy>(i: usize) -> F {
     unsafe { std::mem::transmute_copy::<*mut c_void, F>(&p) }
 }
 
-/// Sleeps while `*word == expected`, until woken or `deadline` (at most [`SLICE`] at a time).
+/// Sleeps while `*word == expected`, until woken or `deadline` (at most `SLICE` (`platform::slice`) at a time).
 pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Woken {
     let Some(sleep) = next_sleep(deadline) else {
         return Woken::TimedOut;
@@ -251,6 +251,7 @@ pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_timed_wait_times_out_and_a_wake_without_waiters_wakes_none() {
