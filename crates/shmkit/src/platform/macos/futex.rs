@@ -251,6 +251,7 @@ pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::platform::slice::SLICE;
     use std::time::Duration;
 
     #[test]
