@@ -76,13 +76,23 @@ const NOT_RECOVERABLE: u32 = 2;
 ///
 /// On macOS, which has no kernel owner-died hand-off (and no PI futex), the word holds the
 /// owner's pid and the block an owner record (pid, start time, thread): a waiter checks every
-/// 20 ms that the owner still runs (`proc_pidinfo`; a pid reused by a newer process does not
-/// pass, its start time differs) and takes a dead owner's lock over, with
-/// [`Locked::OwnerDied`]. No priority inheritance there; waiters sleep on the word
-/// (`os_sync_wait_on_address` or `__ulock_wait`). Limits: an owner that dies between taking
-/// the word and writing its record, or between clearing the record and releasing the word,
-/// is told only by its pid, so a reuse of that pid within the window makes lockers wait for
-/// the new process.
+/// 20 ms that the owner still runs (`proc_pidinfo(PROC_PIDTBSDINFO)`: a pid reused by a newer
+/// process of the same user does not pass, its start time differs) and takes a dead owner's
+/// lock over, with [`Locked::OwnerDied`]. No priority inheritance there; waiters sleep on the
+/// word (`os_sync_wait_on_address` or `__ulock_wait`).
+///
+/// Known limits on macOS, to be lifted (the word and record are to carry a take-over
+/// generation and the kernel's 64-bit unique process id):
+/// - "owner" means the process: a thread that exits holding the lock, in a process that
+///   lives on, is not detected (Linux hands the lock over at thread exit);
+/// - an owner whose pid was reused by another user's process cannot be examined
+///   (`PROC_PIDTBSDINFO` needs the same user): it is taken for alive, and lockers wait for
+///   that process;
+/// - a take-over compares the word only: if the dead owner's pid was reused by a process
+///   that also locks this mutex, that process and one other waiter can both take it over
+///   (the word's value does not change), and both hold it;
+/// - an owner that dies between taking the word and writing its record, or between clearing
+///   the record and releasing the word, is told only by its pid.
 ///
 /// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version | kind << 16
 /// (kind 0: Linux, 1: macOS), `word` (Linux: the PI futex, owner tid | `FUTEX_WAITERS` |

@@ -23,6 +23,9 @@
 //! same name, if there is one: nothing tells them apart).
 //!
 //! Nothing here opens, attaches or changes an object; the scan only reads process tables.
+//! One side effect: the first `kern.sysv.ipcs` query after boot initialises the kernel's
+//! System V tables (`shminit`, `msginit` in xnu), after which macOS takes no new
+//! `kern.sysv.*` values: a listing counts as a use of System V.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::platform::errno;
@@ -331,7 +334,10 @@ pub(crate) fn sysv_shm() -> Result<Vec<SysvShmRow>> {
                 size: Some(d.segsz),
                 cpid: Some(d.cpid),
                 lpid: Some(d.lpid),
-                nattch: Some(u64::try_from(d.nattch).unwrap_or(0)),
+                // The kernel's count is a `short`: past 32,767 it reads negative, which is
+                // "many", never 0 (a 0 here would let gc take an attached segment for an
+                // orphan).
+                nattch: Some(u64::from(d.nattch as u16)),
                 atime: Some(d.atime),
                 dtime: Some(d.dtime),
                 ctime: Some(d.ctime),

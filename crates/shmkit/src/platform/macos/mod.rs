@@ -93,8 +93,9 @@ pub(crate) fn sysv_sysctl(limit: &str) -> String {
 /// What a System V remedy adds on macOS: the kernel takes new `kern.sysv.*` values only
 /// until System V is first used after boot, and `shmmni` (with `shmseg`) not at all after.
 pub(crate) const SYSV_SYSCTL_NOTE: &str = "; macOS takes new kern.sysv values only until \
-    System V is first used after boot (kern.sysv.shmmni and kern.sysv.shmseg never after it): \
-    if sysctl refuses, put the value in /etc/sysctl.conf and reboot";
+    System V is first used after boot (kern.sysv.shmmni and kern.sysv.shmseg never after it; \
+    listing System V objects, as shmkit ls does, counts as a use): if sysctl refuses, put the \
+    value in /etc/sysctl.conf and reboot";
 
 /// The System V shared-memory limits that errors quote.
 pub(crate) fn sysv_shm_limits() -> SysvShmLimits {
