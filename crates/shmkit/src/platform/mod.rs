@@ -96,6 +96,8 @@ compile_error!("shmkit supports Linux and macOS; a port adds a module under src/
 
 #[cfg(target_os = "macos")]
 pub(crate) use os::generation;
+#[cfg(target_os = "macos")]
+pub(crate) use os::process_state;
 pub(crate) use os::{
     before_send, ensure_fork_handlers, fs_kind, futex, huge_page_size, huge_pages, inventory,
     limits, mapped_file, mapping_page_size, memory, perm_key, posix_shm_path, received_fd,
@@ -106,10 +108,8 @@ pub(crate) use os::{
 #[cfg(target_os = "linux")]
 pub(crate) use os::{
     fd_link, fork_count, memfd_name, msg_cbytes, posix_sem_path, process_start, process_state,
-    reopen, semtimedop, sysctl_u64, ProcState,
+    reopen, semtimedop, sysctl_u64,
 };
-#[cfg(target_os = "macos")]
-pub(crate) use os::{process_state, ProcState};
 
 /// The file system an object lives on, as far as shmkit cares. (macOS has only `Other`.)
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -123,6 +123,21 @@ pub(crate) enum FsKind {
     Mqueue,
     /// Anything else.
     Other,
+}
+
+/// Whether a process runs, and since when: with the pid, the start time names one process
+/// for its whole life, where a pid alone may be reused (`process_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ProcState {
+    /// It runs, started at this time, in the OS's own unit: clock ticks since boot on Linux
+    /// (`/proc/PID/stat` field 22), microseconds since the epoch on macOS (`proc_bsdinfo`'s
+    /// `pbi_start_tvsec` and `pbi_start_tvusec`). Compared only with values of this OS.
+    Running(u64),
+    /// No such process, or it is dead and not reaped yet (a zombie).
+    Gone,
+    /// It exists, or may, but could not be told (out of file descriptors, `/proc` not
+    /// mounted; `proc_pidinfo` refused, e.g. another user's process): not dead.
+    Unknown,
 }
 
 /// The System V shared-memory limits that errors quote.

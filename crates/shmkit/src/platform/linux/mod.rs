@@ -12,7 +12,7 @@ pub(crate) use fork::{ensure_fork_handlers, fork_count, set_inherit};
 pub(crate) use memory::{huge_page_size, huge_pages, mapped_file, mapping_page_size, memory};
 pub(crate) use sysv::{msg_cbytes, perm_key, semtimedop};
 
-use super::{FsKind, SemLimits, SysvShmLimits};
+use super::{FsKind, ProcState, SemLimits, SysvShmLimits};
 use rustix::fd::BorrowedFd;
 
 /// The call behind `set_inherit`, for errors.
@@ -175,17 +175,6 @@ pub(crate) fn reopen(
         flags | rustix::fs::OFlags::CLOEXEC,
         rustix::fs::Mode::empty(),
     )
-}
-
-/// What `/proc` says of process `pid`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProcState {
-    /// It runs, started at this time (`/proc/PID/stat` field 22, clock ticks since boot).
-    Running(u64),
-    /// No such process, or it is dead and not reaped yet (a zombie).
-    Gone,
-    /// It could not be told (out of file descriptors, `/proc` not mounted, ...): not dead.
-    Unknown,
 }
 
 /// Whether process `pid` runs, and since when: with the pid, the start time names one

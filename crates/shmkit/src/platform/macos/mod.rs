@@ -16,7 +16,7 @@ pub(crate) mod limits;
 
 pub(crate) use fork::{ensure_fork_handlers, generation, set_inherit};
 
-use super::{FsKind, Memory, SemLimits, SysvShmLimits};
+use super::{FsKind, Memory, ProcState, SemLimits, SysvShmLimits};
 use rustix::fd::BorrowedFd;
 
 /// The call behind `set_inherit`, for errors.
@@ -172,18 +172,6 @@ pub(crate) const SEND_NOSIGNAL: rustix::net::SendFlags = rustix::net::SendFlags:
 /// Makes a received fd close-on-exec (`fcntl(F_SETFD, FD_CLOEXEC)`).
 pub(crate) fn received_fd(fd: BorrowedFd<'_>) {
     let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
-}
-
-/// Whether a process runs, and since when (the `sync` mutex's owner record).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ProcState {
-    /// It runs, started at this time (microseconds since the epoch: `proc_bsdinfo`'s
-    /// `pbi_start_tvsec` and `pbi_start_tvusec`).
-    Running(u64),
-    /// No such process, or it is dead and not reaped yet (a zombie, `SZOMB`).
-    Gone,
-    /// It exists but could not be told (`proc_pidinfo` refused, e.g. another user's process).
-    Unknown,
 }
 
 /// Whether process `pid` runs, and since when: with the pid, the start time names one
