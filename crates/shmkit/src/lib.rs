@@ -68,7 +68,6 @@ pub mod posix;
 pub mod posix_mq;
 #[cfg(target_os = "linux")]
 pub mod posix_sem;
-#[cfg(target_os = "linux")]
 pub mod registry;
 mod segment;
 pub mod size;

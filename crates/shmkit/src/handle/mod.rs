@@ -19,7 +19,11 @@
 //! [`pass_credentials`]). Both are read with libc: rustix's credential type cannot hold the
 //! pid 0 that the kernel reports for a process of another pid namespace.
 //!
-//! Linux only, except [`send_fd`] and [`recv_fd`] (one bare fd), which work on macOS too.
+//! Linux only, except [`send_fd`] and [`recv_fd`] (one bare fd), which work on macOS too,
+//! and [`Kind`], [`Access`] and [`MAX_HANDLES`]. On macOS, `Handle` is
+//! [`crate::mach::Handle`] (a send right: a memory entry, a semaphore or a port, with the same
+//! `kind`, `size`, `access` and `try_clone`), so that [`crate::registry`] has one API there
+//! too; it travels in Mach messages, not over sockets.
 //!
 //! ```
 //! use shmkit::handle::{self, EventFd, Handle};
@@ -45,7 +49,9 @@
 //! ```
 
 mod fd;
+mod kind;
 pub use fd::{recv_fd, send_fd};
+pub use kind::{Access, Kind};
 
 #[cfg(target_os = "linux")]
 mod cred;
@@ -76,4 +82,11 @@ pub use wire::MAX_HANDLES;
 #[cfg(target_os = "linux")]
 mod value;
 #[cfg(target_os = "linux")]
-pub use value::{Access, Handle, Kind};
+pub use value::Handle;
+
+/// On macOS a handle is a send right: [`crate::mach::Handle`].
+#[cfg(target_os = "macos")]
+pub use crate::mach::Handle;
+/// The most handles one message carries (and one registered name holds).
+#[cfg(target_os = "macos")]
+pub const MAX_HANDLES: usize = crate::mach::MAX_HANDLES;

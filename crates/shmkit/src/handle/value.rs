@@ -1,70 +1,10 @@
 //! The [`Handle`] value: a descriptor and what it claims to be.
 
-use super::{EventFd, PidFd};
+use super::{Access, EventFd, Kind, PidFd};
 use crate::error::{Error, ErrorKind, Result};
 use crate::{platform, Memfd, Seals};
 use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::fs::OFlags;
-
-/// What a handle is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Kind {
-    /// A memfd (`memfd_create`).
-    Memfd,
-    /// A POSIX shared-memory object (`shm_open`).
-    PosixShm,
-    /// An eventfd (`eventfd(2)`): a counter to signal and wait on.
-    EventFd,
-    /// A pidfd (`pidfd_open(2)`): readable once its process has exited.
-    PidFd,
-}
-
-impl Kind {
-    pub(crate) fn code(self) -> u8 {
-        match self {
-            Kind::Memfd => 1,
-            Kind::PosixShm => 2,
-            Kind::EventFd => 3,
-            Kind::PidFd => 4,
-        }
-    }
-
-    pub(crate) fn from_code(c: u8) -> Option<Kind> {
-        Some(match c {
-            1 => Kind::Memfd,
-            2 => Kind::PosixShm,
-            3 => Kind::EventFd,
-            4 => Kind::PidFd,
-            _ => return None,
-        })
-    }
-
-    /// The lowercase name (`memfd`, `posix-shm`, `eventfd`, `pidfd`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::Memfd => "memfd",
-            Kind::PosixShm => "posix-shm",
-            Kind::EventFd => "eventfd",
-            Kind::PidFd => "pidfd",
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// How a handle's descriptor was opened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Access {
-    /// `O_RDONLY`.
-    ReadOnly,
-    /// `O_RDWR`.
-    ReadWrite,
-}
 
 impl Access {
     pub(crate) fn of(fd: BorrowedFd<'_>) -> Result<Access> {

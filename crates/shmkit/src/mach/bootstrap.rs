@@ -12,7 +12,7 @@
 //! `bootstrap_port` global, which libSystem rewrites in a `fork` child: a child looks names
 //! up as the article's does, after the fork.
 
-use super::message::{self, Dest, MAX_PAYLOAD};
+use super::message::{self, Dest, Sender, MAX_PAYLOAD};
 use super::port::ReceiveRight;
 use super::{handle, kern, Handle, SendRight};
 use crate::error::{Error, ErrorKind, Result};
@@ -24,9 +24,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Message ids of the look-up protocol (`'shmk'` + 0/1).
+/// Message ids of the look-up protocol (`'shmk'` + 0/1/2).
 const REQUEST: i32 = 0x73686d00;
 const REPLY: i32 = 0x73686d01;
+/// The answer to a requester the publisher does not admit: no rights, no payload.
+const REFUSED: i32 = 0x73686d02;
 /// How long the service waits for a request before it looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
 /// How long a reply may wait for room in the requester's queue.
@@ -104,6 +106,21 @@ impl Service {
     /// [`ErrorKind::InvalidArgument`] for too much to publish.
     #[doc(alias = "bootstrap_check_in")]
     pub fn publish(name: &str, handles: Vec<Handle>, payload: &[u8]) -> Result<Service> {
+        Service::publish_to(name, handles, payload, Admit::Anyone)
+    }
+
+    /// As [`publish`](Self::publish), answering only the requesters `admit` lets in (as the
+    /// kernel's audit token names them); the others get a refusal
+    /// ([`ErrorKind::PermissionDenied`] from [`look_up`]) and no rights.
+    ///
+    /// # Errors
+    /// As [`publish`](Self::publish).
+    pub fn publish_to(
+        name: &str,
+        handles: Vec<Handle>,
+        payload: &[u8],
+        admit: Admit,
+    ) -> Result<Service> {
         let c = checked_name("bootstrap_check_in", name)?;
         let body = handle::encode(&handles, payload);
         if body.len() > MAX_PAYLOAD || handles.len() > message::MAX_RIGHTS {
@@ -133,7 +150,7 @@ impl Service {
         let (stop2, served2) = (stop.clone(), served.clone());
         let thread = std::thread::Builder::new()
             .name("shmkit-bootstrap".into())
-            .spawn(move || serve(rx, handles, body, stop2, served2))
+            .spawn(move || serve(rx, handles, body, admit, stop2, served2))
             .map_err(|e| Error::io("spawn", name, &e))?;
         Ok(Service {
             name: name.to_string(),
@@ -171,12 +188,31 @@ impl Drop for Service {
     }
 }
 
+/// Who may look a published name up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admit {
+    /// Every process that can reach the name.
+    Anyone,
+    /// Processes of this effective uid only (root included only if it is this uid).
+    Uid(u32),
+}
+
+impl Admit {
+    fn lets_in(self, who: &Sender) -> bool {
+        match self {
+            Admit::Anyone => true,
+            Admit::Uid(uid) => who.uid == uid,
+        }
+    }
+}
+
 /// The service's loop: answer each request with copies of the handles; drop anything else.
 /// Ends when asked, and then the receive right goes, and with it the name.
 fn serve(
     rx: ReceiveRight,
     handles: Vec<Handle>,
     body: Vec<u8>,
+    admit: Admit,
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
 ) {
@@ -191,6 +227,10 @@ fn serve(
             continue; // not ours: its rights and reply right are released as `got` drops
         }
         if let Some(reply) = got.reply_to {
+            if !admit.lets_in(&got.sender) {
+                let _ = message::send(Dest::Reply(reply), REFUSED, &[], &[], None, REPLY_TIMEOUT);
+                continue;
+            }
             if message::send(
                 Dest::Reply(reply),
                 REPLY,
@@ -208,6 +248,24 @@ fn serve(
     drop(rx);
 }
 
+/// The service port published under `name` (`bootstrap_look_up` alone: nothing is asked of
+/// the publisher, so a stopped or hung one is found too).
+///
+/// # Errors
+/// [`ErrorKind::InvalidName`]; [`ErrorKind::NotFound`] (`BOOTSTRAP_UNKNOWN_SERVICE`) when
+/// nobody publishes the name.
+#[doc(alias = "bootstrap_look_up")]
+pub fn find(name: &str) -> Result<SendRight> {
+    let c = checked_name("bootstrap_look_up", name)?;
+    let bp = bootstrap()?;
+    let mut port = MACH_PORT_NULL;
+    // SAFETY: a NUL-terminated name and a valid out-pointer.
+    let kr = unsafe { mach2::bootstrap::bootstrap_look_up(bp.as_raw(), c.as_ptr(), &mut port) };
+    kern::check("bootstrap_look_up", || name.to_string(), kr)?;
+    // SAFETY: the look-up gave us a send right to the service.
+    Ok(unsafe { SendRight::from_raw(port) })
+}
+
 /// What a look-up returns.
 #[derive(Debug)]
 pub struct Published {
@@ -215,6 +273,8 @@ pub struct Published {
     pub handles: Vec<Handle>,
     /// The publisher's bytes.
     pub payload: Vec<u8>,
+    /// Who answered, as the kernel tells it: the process that published the name.
+    pub publisher: Sender,
 }
 
 /// Finds `name` and asks its publisher for what it publishes, waiting at most `timeout` in
@@ -223,17 +283,12 @@ pub struct Published {
 /// # Errors
 /// [`ErrorKind::NotFound`] (`BOOTSTRAP_UNKNOWN_SERVICE`) when nobody publishes the name;
 /// [`ErrorKind::PeerGone`] when the publisher exits before it answers;
-/// [`ErrorKind::TimedOut`]; [`ErrorKind::BadLayout`] for an answer that is not one.
+/// [`ErrorKind::PermissionDenied`] when the publisher does not admit this process
+/// ([`Service::publish_to`]); [`ErrorKind::TimedOut`]; [`ErrorKind::BadLayout`] for an
+/// answer that is not one.
 #[doc(alias = "bootstrap_look_up")]
 pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
-    let c = checked_name("bootstrap_look_up", name)?;
-    let bp = bootstrap()?;
-    let mut port = MACH_PORT_NULL;
-    // SAFETY: a NUL-terminated name and a valid out-pointer.
-    let kr = unsafe { mach2::bootstrap::bootstrap_look_up(bp.as_raw(), c.as_ptr(), &mut port) };
-    kern::check("bootstrap_look_up", || name.to_string(), kr)?;
-    // SAFETY: the look-up gave us a send right to the service.
-    let service = unsafe { SendRight::from_raw(port) };
+    let service = find(name)?;
     let deadline = std::time::Instant::now().checked_add(timeout);
     let reply = ReceiveRight::new()?;
     message::send(
@@ -250,6 +305,19 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
     });
     let got =
         message::recv(&reply, Some(left)).map_err(|e| e.with_op("bootstrap_look_up (reply)"))?;
+    if got.id == REFUSED {
+        return Err(Error::new(
+            ErrorKind::PermissionDenied,
+            "bootstrap_look_up",
+            name,
+            format!(
+                "its publisher (pid {}, uid {}) does not answer this process's user (uid {})",
+                got.sender.pid,
+                got.sender.uid,
+                rustix::process::geteuid().as_raw()
+            ),
+        ));
+    }
     if got.id != REPLY {
         // The kernel's send-once notification (id 71, MACH_NOTIFY_SEND_ONCE) says the
         // publisher dropped the request unanswered: it exited, or stopped serving.
@@ -261,5 +329,9 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
         ));
     }
     let (handles, payload) = handle::decode(got.rights, &got.payload)?;
-    Ok(Published { handles, payload })
+    Ok(Published {
+        handles,
+        payload,
+        publisher: got.sender,
+    })
 }

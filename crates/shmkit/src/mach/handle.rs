@@ -1,9 +1,11 @@
 //! What one process gives another on macOS: a send right with a typed description, the
-//! Mach counterpart of Linux's fd-based [`crate::handle`]. Each handle travels as one port
+//! Mach counterpart of Linux's fd-based handle. On macOS it is [`crate::handle::Handle`], so
+//! that [`crate::registry`] has one API on both systems. Each handle travels as one port
 //! descriptor plus a 12-byte record (kind, access, size) in the message's payload.
 
-use super::{MachSemaphore, MemoryEntry, SendRight};
+use super::{MachMemory, MachSemaphore, MemoryEntry, SendRight};
 use crate::error::{Error, ErrorKind, Result};
+use crate::handle::{Access, Kind};
 
 /// A Mach object passed between processes.
 #[derive(Debug)]
@@ -25,6 +27,76 @@ const KIND_SEMAPHORE: u8 = 2;
 const KIND_PORT: u8 = 3;
 
 impl Handle {
+    /// A handle to `mem` that the receiver may map read-write (a copy of its entry's right),
+    /// the counterpart of Linux's [`Handle::memfd`](crate::handle).
+    ///
+    /// # Errors
+    /// In a fork child of the process that made `mem`; the Mach error of
+    /// `mach_port_mod_refs`.
+    pub fn memory(mem: &MachMemory) -> Result<Handle> {
+        Ok(Handle::Memory(mem.entry().try_clone()?))
+    }
+
+    /// A handle to `mem` that can only ever be mapped read-only, whatever the receiver asks
+    /// ([`MachMemory::read_only_entry`]), while this process keeps writing through its own
+    /// mapping: the counterpart of Linux's `Handle::memfd_read_only`.
+    ///
+    /// # Errors
+    /// As [`MachMemory::read_only_entry`].
+    pub fn memory_read_only(mem: &MachMemory) -> Result<Handle> {
+        Ok(Handle::Memory(mem.read_only_entry()?))
+    }
+
+    /// A handle to the semaphore `sem` (the receiver can signal and wait on it).
+    ///
+    /// # Errors
+    /// As [`SendRight::try_clone`].
+    pub fn semaphore(sem: &MachSemaphore) -> Result<Handle> {
+        Ok(Handle::Semaphore(MachSemaphore::from_send_right(
+            sem.send_right().try_clone()?,
+        )))
+    }
+
+    /// Its kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Handle::Memory(_) => Kind::MachMemory,
+            Handle::Semaphore(_) => Kind::MachSemaphore,
+            Handle::Port(_) => Kind::MachPort,
+        }
+    }
+
+    /// The size of the memory entry in bytes, as it claims (0 for the other kinds). Mapping
+    /// checks the claim against the kernel.
+    pub fn size(&self) -> u64 {
+        match self {
+            Handle::Memory(m) => m.len() as u64,
+            _ => 0,
+        }
+    }
+
+    /// Whether a memory entry may be mapped writable (the other kinds are `ReadWrite`).
+    pub fn access(&self) -> Access {
+        match self {
+            Handle::Memory(m) if !m.is_writable() => Access::ReadOnly,
+            _ => Access::ReadWrite,
+        }
+    }
+
+    /// Another handle to the same object (a new send-right reference).
+    ///
+    /// # Errors
+    /// As [`SendRight::try_clone`].
+    pub fn try_clone(&self) -> Result<Handle> {
+        Ok(match self {
+            Handle::Memory(m) => Handle::Memory(m.try_clone()?),
+            Handle::Semaphore(s) => {
+                Handle::Semaphore(MachSemaphore::from_send_right(s.send_right().try_clone()?))
+            }
+            Handle::Port(p) => Handle::Port(p.try_clone()?),
+        })
+    }
+
     /// The send right it carries.
     pub fn send_right(&self) -> &SendRight {
         match self {
@@ -62,6 +134,15 @@ impl Handle {
             Handle::Semaphore(_) => "a semaphore",
             Handle::Port(_) => "a port",
         }
+    }
+
+    /// The memory entry, mapped as its access allows: the counterpart of Linux's
+    /// `Handle::into_memfd`.
+    ///
+    /// # Errors
+    /// When the handle is no memory entry; as [`MemoryEntry::map`].
+    pub fn into_mapped(self) -> Result<MachMemory> {
+        self.into_memory()?.map()
     }
 
     fn mismatch(&self, wanted: &str) -> Error {

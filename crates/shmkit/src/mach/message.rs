@@ -25,14 +25,39 @@ const MAX_SEND: usize = HEADER + BODY + MAX_RIGHTS * DESCRIPTOR + 4 + MAX_PAYLOA
 /// Room for the largest trailer the kernel may append (`MAX_TRAILER_SIZE`, 68 bytes today).
 const TRAILER_ROOM: usize = 256;
 
-/// A message received: its id, the rights it carried, its payload, and the send-once reply
-/// right when the sender asked for a reply.
+/// A message received: its id, the rights it carried, its payload, the send-once reply
+/// right when the sender asked for a reply, and who sent it.
 pub(crate) struct Received {
     pub id: i32,
     pub rights: Vec<SendRight>,
     pub payload: Vec<u8>,
     pub reply_to: Option<SendOnce>,
+    /// The sending task, as the kernel's audit trailer tells it (for a message the kernel
+    /// itself sent, such as a send-once notification, the kernel's: pid 0).
+    pub sender: Sender,
 }
+
+/// Who sent a message: from the audit token the kernel appends (`MACH_RCV_TRAILER_AUDIT`),
+/// which the sender cannot forge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sender {
+    /// Effective uid (`audit_token_to_euid`: `val[1]`).
+    pub uid: u32,
+    /// Effective gid (`audit_token_to_egid`: `val[2]`).
+    pub gid: u32,
+    /// Pid (`audit_token_to_pid`: `val[5]`).
+    pub pid: i32,
+}
+
+/// The receive option that asks for the audit trailer: `MACH_RCV_TRAILER_TYPE(FORMAT_0) |
+/// MACH_RCV_TRAILER_ELEMENTS(MACH_RCV_TRAILER_AUDIT)` (`mach/message.h`: the type in bits
+/// 28..32, the elements in bits 24..28).
+const RCV_AUDIT: mach_msg_option_t = ((MACH_MSG_TRAILER_FORMAT_0 & 0xf) << 28) as mach_msg_option_t
+    | ((MACH_RCV_TRAILER_AUDIT & 0xf) << 24) as mach_msg_option_t;
+const AUDIT_TRAILER: usize = size_of::<mach_msg_audit_trailer_t>();
+// `mach_msg_audit_trailer_t`: type, size, seqno, a 2-word security token, an 8-word audit
+// token.
+const _: () = assert!(AUDIT_TRAILER == 52);
 
 /// A send-once right: the reply port of a request. Released unused on drop
 /// (`mach_port_deallocate`), which tells the requester its request died.
@@ -181,10 +206,10 @@ pub(crate) fn recv(port: &ReceiveRight, timeout: Option<Duration>) -> Result<Rec
     let cap = buf.len() * 8;
     let (opt, ms) = match timeout {
         Some(t) => (
-            MACH_RCV_MSG | MACH_RCV_TIMEOUT,
+            MACH_RCV_MSG | MACH_RCV_TIMEOUT | RCV_AUDIT,
             u32::try_from(t.as_millis()).unwrap_or(u32::MAX),
         ),
-        None => (MACH_RCV_MSG, MACH_MSG_TIMEOUT_NONE),
+        None => (MACH_RCV_MSG | RCV_AUDIT, MACH_MSG_TIMEOUT_NONE),
     };
     loop {
         // SAFETY: `buf` has `cap` writable bytes, 8-aligned; the kernel writes at most that.
@@ -241,6 +266,26 @@ fn parse(bytes: &[u8]) -> Result<Received> {
     if size < HEADER || size > bytes.len() {
         return Err(bad(format!("a size of {size} bytes")));
     }
+    // The trailer follows the message at its size rounded to 4 bytes (`round_msg`); the
+    // kernel wrote it, so it is believed, once it is seen to be the one asked for.
+    let at_trailer = size.next_multiple_of(4);
+    if at_trailer + AUDIT_TRAILER > bytes.len() {
+        return Err(bad("no room for the audit trailer"));
+    }
+    let t: mach_msg_audit_trailer_t = get(bytes, at_trailer);
+    if t.msgh_trailer_type != MACH_MSG_TRAILER_FORMAT_0
+        || (t.msgh_trailer_size as usize) < AUDIT_TRAILER
+    {
+        return Err(bad(format!(
+            "a trailer of type {} and {} bytes, not the audit trailer asked for",
+            t.msgh_trailer_type, t.msgh_trailer_size
+        )));
+    }
+    let sender = Sender {
+        uid: t.msgh_audit.val[1],
+        gid: t.msgh_audit.val[2],
+        pid: t.msgh_audit.val[5] as i32,
+    };
     let remote_type = h.msgh_bits & MACH_MSGH_BITS_REMOTE_MASK;
     let reply = match (h.msgh_remote_port, remote_type) {
         (MACH_PORT_NULL, _) => None,
@@ -298,5 +343,6 @@ fn parse(bytes: &[u8]) -> Result<Received> {
             .collect(),
         payload,
         reply_to: reply.map(SendOnce),
+        sender,
     })
 }

@@ -58,7 +58,10 @@ mod port;
 mod semaphore;
 
 pub use exit::ProcessExit;
+/// The most rights (handles) one message carries.
+pub const MAX_HANDLES: usize = message::MAX_RIGHTS;
 pub use handle::Handle;
 pub use memory::{MachMemory, MemoryEntry};
+pub use message::Sender;
 pub use port::SendRight;
 pub use semaphore::{MachSemaphore, Policy};

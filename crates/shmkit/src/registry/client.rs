@@ -1,28 +1,12 @@
 //! The registry's client: register, look up, wait for, unregister and list names.
 
-use super::protocol::{self, Info, Request, Response};
+use super::entry::{valid, Entry, Info, RegisterOptions};
+use super::protocol::{self, Request, Response};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::{self, Handle, Limits};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// A name as [`Client::lookup`] returns it: what the registry knows, and the handles.
-#[derive(Debug)]
-pub struct Entry {
-    /// Who registered it, when, and what its handles are.
-    pub info: Info,
-    /// The handles, checked against the kernel on receipt.
-    pub handles: Vec<Handle>,
-}
-
-/// How to register a name.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RegisterOptions {
-    /// Keep the name after the registering process is gone (until it is unregistered or the
-    /// registry stops). Default: the name goes with its process.
-    pub persistent: bool,
-}
 
 /// A connection to a registry.
 ///
@@ -307,8 +291,7 @@ impl Client {
         handles: &[&Handle],
         opts: RegisterOptions,
     ) -> Result<()> {
-        protocol::check_name(name)
-            .map_err(|why| Error::new(ErrorKind::InvalidArgument, "register", name, why))?;
+        valid(name, "register")?;
         let req = Request::Register {
             name: name.to_string(),
             persistent: opts.persistent,
@@ -352,15 +335,18 @@ impl Client {
             let left = deadline.map_or(Duration::from_secs(86_400), |d| {
                 d.saturating_duration_since(Instant::now())
             });
-            let ms = u32::try_from(left.as_millis()).unwrap_or(u32::MAX);
+            // Rounded up: a wait cut to whole milliseconds below what is left would end early.
+            let ms = u32::try_from(left.as_nanos().div_ceil(1_000_000)).unwrap_or(u32::MAX);
             let req = Request::Wait {
                 name: name.into(),
                 timeout_ms: ms,
             };
             match self.call(&req, &[], left.saturating_add(self.answer)) {
                 Ok((Response::Entry(info), handles)) => return Ok(Entry { info, handles }),
+                // The registry's wait ended before ours (it waits for ever in waits of a
+                // day, or its clock ran ahead of ours by a fraction of a millisecond).
                 Ok((Response::Error(super::protocol::Code::TimedOut, _), _))
-                    if deadline.is_none() =>
+                    if deadline.is_none_or(|d| Instant::now() < d) =>
                 {
                     continue
                 }
@@ -422,10 +408,6 @@ impl Client {
     pub fn reconnect(&mut self) -> Result<usize> {
         self.reopen()
     }
-}
-
-fn valid(name: &str, op: &'static str) -> Result<()> {
-    protocol::check_name(name).map_err(|why| Error::new(ErrorKind::InvalidArgument, op, name, why))
 }
 
 /// Connects to `path`, waiting at most `timeout` for a registry whose backlog is full (a

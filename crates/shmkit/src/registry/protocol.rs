@@ -24,6 +24,8 @@
 //! All integers are little-endian. Error codes: 1 not found, 2 exists, 3 refused (access
 //! rule), 4 bad request, 5 full (a bound was reached), 6 timed out.
 
+use super::codec::{In, Out};
+use super::entry::Info;
 use crate::error::{Error, ErrorKind, Result};
 
 /// A request.
@@ -51,40 +53,6 @@ pub(crate) enum Request {
 
 /// Most names in one `entries` answer; a full page means: ask again after its last name.
 pub(crate) const PAGE: usize = 64;
-
-/// What the registry knows of one name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Info {
-    /// The name.
-    pub name: String,
-    /// The pid of the process that registered it.
-    pub pid: i32,
-    /// Its uid.
-    pub uid: u32,
-    /// Its gid.
-    pub gid: u32,
-    /// When it was registered, seconds since the epoch.
-    pub since: u64,
-    /// Whether it outlives its registering process.
-    pub persistent: bool,
-    /// Its handles: kind, size and inode of each.
-    pub handles: Vec<HandleInfo>,
-}
-
-/// One handle of a registered name, as `list` shows it (the fds travel only with `lookup`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HandleInfo {
-    /// Its kind.
-    pub kind: crate::handle::Kind,
-    /// The object's size in bytes, as of the answer (a memfd may have grown since it was
-    /// registered).
-    pub size: u64,
-    /// The device (`st_dev`) of the object's file: with the inode, how the inventory
-    /// recognizes a memfd the registry hands out (hugetlb memfds are on another device).
-    pub device: u64,
-    /// The object's inode.
-    pub inode: u64,
-}
 
 /// Why the registry said no.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,123 +96,6 @@ pub(crate) enum Response {
     Entry(Info),
     Entries(Vec<Info>),
     Error(Code, String),
-}
-
-/// Longest name, in bytes.
-pub const NAME_MAX: usize = 255;
-
-struct Out(Vec<u8>);
-
-impl Out {
-    fn str(&mut self, s: &str) {
-        let b = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
-        self.0.extend_from_slice(&(b.len() as u16).to_le_bytes());
-        self.0.extend_from_slice(b);
-    }
-    fn info(&mut self, i: &Info) {
-        self.str(&i.name);
-        self.0.extend_from_slice(&i.pid.to_le_bytes());
-        self.0.extend_from_slice(&i.uid.to_le_bytes());
-        self.0.extend_from_slice(&i.gid.to_le_bytes());
-        self.0.extend_from_slice(&i.since.to_le_bytes());
-        self.0.push(i.persistent as u8);
-        self.0.push(i.handles.len().min(255) as u8);
-        for h in &i.handles {
-            self.0.push(h.kind.code());
-            self.0.extend_from_slice(&h.size.to_le_bytes());
-            self.0.extend_from_slice(&h.device.to_le_bytes());
-            self.0.extend_from_slice(&h.inode.to_le_bytes());
-        }
-    }
-}
-
-/// Reads a payload; every read is checked, so a hostile frame is an error, never a panic.
-struct In<'a>(&'a [u8]);
-
-impl In<'_> {
-    fn take(&mut self, n: usize) -> std::result::Result<&[u8], String> {
-        if self.0.len() < n {
-            return Err("the message ends early".into());
-        }
-        let (a, b) = self.0.split_at(n);
-        self.0 = b;
-        Ok(a)
-    }
-    fn u8(&mut self) -> std::result::Result<u8, String> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> std::result::Result<u16, String> {
-        Ok(u16::from_le_bytes(self.take(2)?.try_into().expect("2")))
-    }
-    fn u32(&mut self) -> std::result::Result<u32, String> {
-        Ok(u32::from_le_bytes(self.take(4)?.try_into().expect("4")))
-    }
-    fn u64(&mut self) -> std::result::Result<u64, String> {
-        Ok(u64::from_le_bytes(self.take(8)?.try_into().expect("8")))
-    }
-    fn str(&mut self) -> std::result::Result<String, String> {
-        let n = usize::from(self.u16()?);
-        String::from_utf8(self.take(n)?.to_vec()).map_err(|_| "a string is not UTF-8".into())
-    }
-    fn name(&mut self) -> std::result::Result<String, String> {
-        let n = self.str()?;
-        check_name(&n)?;
-        Ok(n)
-    }
-    fn info(&mut self) -> std::result::Result<Info, String> {
-        let name = self.str()?;
-        let pid = self.u32()? as i32;
-        let uid = self.u32()?;
-        let gid = self.u32()?;
-        let since = self.u64()?;
-        let persistent = self.u8()? != 0;
-        let n = self.u8()?;
-        let mut handles = Vec::with_capacity(usize::from(n));
-        for _ in 0..n {
-            let code = self.u8()?;
-            let kind = crate::handle::Kind::from_code(code)
-                .ok_or_else(|| format!("unknown handle kind {code}"))?;
-            handles.push(HandleInfo {
-                kind,
-                size: self.u64()?,
-                device: self.u64()?,
-                inode: self.u64()?,
-            });
-        }
-        Ok(Info {
-            name,
-            pid,
-            uid,
-            gid,
-            since,
-            persistent,
-            handles,
-        })
-    }
-    fn end(&self) -> std::result::Result<(), String> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{} bytes past the end of the message",
-                self.0.len()
-            ))
-        }
-    }
-}
-
-/// Whether `name` may be registered: 1 to [`NAME_MAX`] bytes, no control characters.
-pub(crate) fn check_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() || name.len() > NAME_MAX {
-        return Err(format!(
-            "a name has 1 to {NAME_MAX} bytes; this one has {}",
-            name.len()
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("a name has no control characters".into());
-    }
-    Ok(())
 }
 
 pub(crate) fn encode_request(r: &Request) -> Vec<u8> {
@@ -351,6 +202,7 @@ pub(crate) fn decode_response(b: &[u8]) -> Result<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::registry::HandleInfo;
 
     #[test]
     fn requests_and_responses_read_back_and_garbage_is_an_error() {

@@ -1,7 +1,8 @@
 //! The registry itself: one thread, one `poll` loop, every client bounded.
 
+use super::entry::Info;
 use super::policy::{Policy, Who};
-use super::protocol::{self, Code, Info, Response};
+use super::protocol::{self, Code, Response};
 use crate::error::{Error, ErrorKind, Result};
 use crate::handle::passing::{Reader, Step};
 use crate::handle::{self, Credentials, Handle, Limits};

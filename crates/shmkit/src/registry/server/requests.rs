@@ -3,8 +3,9 @@
 use super::inflight::{unread, Draining};
 use super::{reply, Entry, Server};
 use crate::handle::{Handle, Kind};
+use crate::registry::entry::{HandleInfo, Info};
 use crate::registry::policy::Op;
-use crate::registry::protocol::{self, Code, HandleInfo, Info, Request, Response};
+use crate::registry::protocol::{self, Code, Request, Response};
 use std::time::{Duration, Instant, SystemTime};
 
 /// What the registry says of `h` now: a memfd may have grown since it was registered.
