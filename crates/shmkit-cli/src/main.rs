@@ -77,11 +77,9 @@ enum Command {
     Write(cmd::write::Args),
     Limits(cmd::limits::Args),
     Gc(cmd::gc::Args),
-    // Linux only, and absent elsewhere: the registry passes memfds and eventfds, channels wait
-    // on futexes, the bench's shared-memory transports are memfds and futexes, and the bridge
-    // carries channels.
-    #[cfg(target_os = "linux")]
     Registry(cmd::registry::Args),
+    // Linux only, and absent elsewhere: channels wait on futexes, the bench's shared-memory
+    // transports are memfds and futexes, and the bridge carries channels.
     #[cfg(target_os = "linux")]
     Channel(cmd::channel::Args),
     #[cfg(target_os = "linux")]
@@ -137,7 +135,6 @@ fn main() -> ExitCode {
         Command::Write(a) => cmd::write::run(a),
         Command::Limits(a) => cmd::limits::run(a),
         Command::Gc(a) => cmd::gc::run(a),
-        #[cfg(target_os = "linux")]
         Command::Registry(a) => cmd::registry::run(a),
         #[cfg(target_os = "linux")]
         Command::Channel(a) => cmd::channel::run(a),

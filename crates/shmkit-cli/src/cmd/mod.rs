@@ -1,8 +1,8 @@
 //! One module per subcommand.
 //!
-//! `bench`, `bridge`, `channel` and `registry` are Linux only, as what they drive is (memfds,
-//! futexes, eventfds, handles passed over sockets): elsewhere the command has no such
-//! subcommand.
+//! `bench`, `bridge` and `channel` are Linux only, as what they drive is (memfds, futexes,
+//! eventfds): elsewhere the command has no such subcommand. `registry` is on both, its
+//! `serve` Linux only (macOS's registry is the bootstrap server).
 
 #[cfg(target_os = "linux")]
 pub mod bench;
@@ -17,7 +17,6 @@ pub mod info;
 pub mod limits;
 pub mod ls;
 pub mod mk;
-#[cfg(target_os = "linux")]
 pub mod registry;
 pub mod rm;
 pub mod write;

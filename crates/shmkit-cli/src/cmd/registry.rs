@@ -3,20 +3,27 @@
 use crate::fail::{CmdResult, Fail};
 use crate::quote;
 use clap::{Parser, Subcommand};
+#[cfg(target_os = "linux")]
 use serde::Deserialize;
-use shmkit::registry::{Bounds, Client, Info, Policy, Rule, Server};
+#[cfg(target_os = "linux")]
+use shmkit::registry::{Bounds, Policy, Rule, Server};
+use shmkit::registry::{Client, Info};
+#[cfg(target_os = "linux")]
 use std::path::PathBuf;
 
-/// A name service for shared memory and other handles: the Linux counterpart of the Mach
-/// bootstrap server.
+/// A name service for shared memory and other handles.
 ///
-/// A process registers a name with handles (a memfd, an eventfd, ...) through the library
-/// (shmkit::registry::Client); an unrelated process of the same user (or one the config
-/// admits) looks the name up and receives the handles. A name goes when the process that
-/// registered it exits, unless registered persistent.
+/// A process registers a name with handles (a memfd, an eventfd, ...; on macOS Mach memory
+/// entries and semaphores) through the library (shmkit::registry::Client); an unrelated
+/// process of the same user (or one the config admits) looks the name up and receives the
+/// handles. A name goes when the process that registered it exits, unless registered
+/// persistent (Linux only).
 ///
-/// The socket is $XDG_RUNTIME_DIR/shmkit/registry.sock, or /tmp/shmkit-UID/registry.sock
-/// without XDG_RUNTIME_DIR; its directory is mode 0700.
+/// Linux: `serve` runs the registry on $XDG_RUNTIME_DIR/shmkit/registry.sock, or
+/// /tmp/shmkit-UID/registry.sock without XDG_RUNTIME_DIR; its directory is mode 0700.
+///
+/// macOS: the bootstrap server (launchd) is the registry, so there is nothing to serve; `ls`
+/// shows the names this user's processes registered, `lookup` one of them.
 #[derive(Parser)]
 pub struct Args {
     #[command(subcommand)]
@@ -25,11 +32,13 @@ pub struct Args {
 
 #[derive(Subcommand)]
 enum What {
+    #[cfg(target_os = "linux")]
     Serve(ServeArgs),
     Ls(LsArgs),
     Lookup(LookupArgs),
 }
 
+#[cfg(target_os = "linux")]
 /// Serve the registry (in the foreground; one log line per event on stderr).
 ///
 /// Under systemd with socket activation (LISTEN_FDS) it serves the socket systemd passes. An
@@ -79,7 +88,8 @@ struct ServeArgs {
 /// List the registered names (those this user may look up).
 #[derive(Parser)]
 struct LsArgs {
-    /// The registry's socket (default: the per-user socket).
+    /// The registry's socket (default: the per-user socket). Linux only.
+    #[cfg(target_os = "linux")]
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Print JSON.
@@ -92,7 +102,8 @@ struct LsArgs {
 struct LookupArgs {
     /// The name.
     name: String,
-    /// The registry's socket (default: the per-user socket).
+    /// The registry's socket (default: the per-user socket). Linux only.
+    #[cfg(target_os = "linux")]
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
     /// Print JSON.
@@ -100,6 +111,7 @@ struct LookupArgs {
     json: bool,
 }
 
+#[cfg(target_os = "linux")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Config {
@@ -107,6 +119,7 @@ struct Config {
     allow: Vec<AllowRule>,
 }
 
+#[cfg(target_os = "linux")]
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AllowRule {
@@ -120,6 +133,7 @@ struct AllowRule {
     register: bool,
 }
 
+#[cfg(target_os = "linux")]
 fn policy(path: &std::path::Path) -> Result<Policy, Fail> {
     let shown = quote::text(&path.display().to_string());
     let text =
@@ -150,6 +164,7 @@ fn policy(path: &std::path::Path) -> Result<Policy, Fail> {
     })
 }
 
+#[cfg(target_os = "linux")]
 fn socket(p: Option<PathBuf>) -> Result<PathBuf, Fail> {
     match p {
         Some(p) => Ok(p),
@@ -159,6 +174,7 @@ fn socket(p: Option<PathBuf>) -> Result<PathBuf, Fail> {
 
 /// Connects, with this command's own remedy when no registry serves there. The default
 /// socket is checked to be served by this user (`Client::connect_default`).
+#[cfg(target_os = "linux")]
 fn connect(p: Option<PathBuf>) -> Result<Client, Fail> {
     match p {
         Some(p) => Client::connect(p),
@@ -175,14 +191,22 @@ fn connect(p: Option<PathBuf>) -> Result<Client, Fail> {
     })
 }
 
+/// macOS: the bootstrap server of this login session.
+#[cfg(target_os = "macos")]
+fn connect() -> Result<Client, Fail> {
+    Ok(Client::connect_default()?)
+}
+
 pub fn run(a: Args) -> CmdResult {
     match a.what {
+        #[cfg(target_os = "linux")]
         What::Serve(s) => serve(s),
         What::Ls(l) => ls(l),
         What::Lookup(l) => lookup(l),
     }
 }
 
+#[cfg(target_os = "linux")]
 fn serve(a: ServeArgs) -> CmdResult {
     let policy = match &a.config {
         Some(p) => policy(p)?,
@@ -246,6 +270,7 @@ fn serve(a: ServeArgs) -> CmdResult {
 
 /// Raises the soft `RLIMIT_NOFILE` to the hard limit (at most 65,536); returns the soft
 /// limit in force.
+#[cfg(target_os = "linux")]
 fn raise_nofile() -> u64 {
     use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
     let l = getrlimit(Resource::Nofile);
@@ -285,7 +310,10 @@ fn handles_text(i: &Info) -> String {
 }
 
 fn ls(a: LsArgs) -> CmdResult {
+    #[cfg(target_os = "linux")]
     let mut c = connect(a.socket)?;
+    #[cfg(target_os = "macos")]
+    let mut c = connect()?;
     let names = c.list()?;
     if a.json {
         let v: Vec<_> = names.iter().map(info_json).collect();
@@ -318,7 +346,10 @@ fn ls(a: LsArgs) -> CmdResult {
 }
 
 fn lookup(a: LookupArgs) -> CmdResult {
+    #[cfg(target_os = "linux")]
     let mut c = connect(a.socket)?;
+    #[cfg(target_os = "macos")]
+    let mut c = connect()?;
     let e = c.lookup(&a.name)?;
     if a.json {
         println!(
