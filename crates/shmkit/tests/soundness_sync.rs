@@ -236,3 +236,198 @@ fn error_is_one_pointer_wide() {
         std::mem::size_of::<usize>()
     );
 }
+
+// ---- macOS: the lock word's generation; the owner record's unique process id ----
+
+/// The macOS word: pid in bits 0..=16, generation in 17..=29, WAITERS in 31 (`sync::Mutex`).
+#[cfg(target_os = "macos")]
+mod mac_word {
+    pub const PID_MASK: u32 = 0x0001_ffff;
+    pub const GEN_ONE: u32 = 1 << 17;
+    pub const GEN_MASK: u32 = 0x3ffe_0000;
+    pub const OWNER_MASK: u32 = PID_MASK | GEN_MASK;
+    pub const WAITERS: u32 = 0x8000_0000;
+    pub const PID_MAX: u32 = 99_999;
+
+    /// The generation after that of `w`.
+    pub fn next_gen(w: u32) -> u32 {
+        (w & GEN_MASK).wrapping_add(GEN_ONE) & GEN_MASK
+    }
+
+    /// A pid that named a process and names none now (until pids wrap around).
+    pub fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("/usr/bin/true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+}
+
+/// Every acquisition (uncontended, contended, take-over) writes a word with the next
+/// generation, and unlocking leaves that generation in the free word: the take-over's
+/// compare-and-swap cannot mistake a later acquisition by a reused pid for the word it read.
+/// (Before the generation, every acquisition by one process wrote the same word.)
+#[cfg(target_os = "macos")]
+#[test]
+fn macos_every_acquisition_writes_a_new_word_and_unlocking_keeps_its_generation() {
+    use mac_word::*;
+    let seg = AnonShared::new(4096).unwrap();
+    let m = Mutex::init(&seg, 0).unwrap();
+    let word = seg.atomic_u32(8).unwrap();
+    let me = std::process::id();
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let g = m.lock().unwrap().guard();
+        seen.push(word.load(Ordering::SeqCst) & OWNER_MASK);
+        drop(g);
+        let last = *seen.last().unwrap();
+        assert_eq!(word.load(Ordering::SeqCst), last & GEN_MASK, "{last:#x}");
+    }
+    // Contended: another thread sleeps on the word (WAITERS) and gets it at the unlock.
+    let waited = std::thread::scope(|s| {
+        let g = m.lock().unwrap().guard();
+        seen.push(word.load(Ordering::SeqCst) & OWNER_MASK);
+        let waiter = s.spawn(|| {
+            let g = m.lock().unwrap().guard();
+            let w = word.load(Ordering::SeqCst);
+            drop(g);
+            w
+        });
+        let t = Instant::now();
+        while word.load(Ordering::SeqCst) & WAITERS == 0 {
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "the waiter never slept"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(g);
+        waiter.join().unwrap()
+    });
+    seen.push(waited & OWNER_MASK);
+    // A take-over from a dead owner.
+    word.store(dead_pid() | (7 * GEN_ONE), Ordering::SeqCst);
+    match m.lock().unwrap() {
+        shmkit::sync::Locked::OwnerDied(g) => {
+            assert_eq!(word.load(Ordering::SeqCst) & OWNER_MASK, me | (8 * GEN_ONE));
+            g.mark_consistent().unwrap();
+        }
+        shmkit::sync::Locked::Acquired(_) => panic!("the dead owner went unnoticed"),
+    }
+    for (i, w) in seen.iter().enumerate() {
+        assert_eq!(w & PID_MASK, me, "{seen:x?}");
+        assert_eq!(w & GEN_MASK, (i as u32 + 1) * GEN_ONE, "{seen:x?}");
+    }
+}
+
+/// A word that names a dead pid, or no pid at all (0xFFFFFFFF's pid bits are past PID_MAX),
+/// with any generation (the last one wraps around to 0) and flag bits, is taken over by
+/// exactly one of several lockers, without a panic (debug builds check overflows) or a hang;
+/// free words with any generation and flags are simply taken.
+#[cfg(target_os = "macos")]
+#[test]
+fn macos_a_dead_owners_word_is_taken_over_exactly_once_whatever_its_bits() {
+    use mac_word::*;
+    use shmkit::sync::Locked;
+    let seg = AnonShared::new(4096).unwrap();
+    let word = seg.atomic_u32(8).unwrap();
+    let me = std::process::id();
+    let dead = dead_pid();
+    for value in [
+        dead,
+        dead | GEN_MASK,
+        dead | (3 * GEN_ONE) | WAITERS,
+        0xffff_ffff,
+        0x7fff_ffff,
+        (PID_MAX + 1) | GEN_ONE,
+        PID_MASK,
+    ] {
+        let m = Mutex::init(&seg, 0).unwrap();
+        word.store(value, Ordering::SeqCst);
+        let lockers = 4;
+        let barrier = std::sync::Barrier::new(lockers);
+        let got: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..lockers)
+                .map(|_| {
+                    s.spawn(|| {
+                        let r = m.lock_timeout(Duration::from_millis(300));
+                        let w = word.load(Ordering::SeqCst);
+                        // Every locker answers before the winner lets go.
+                        barrier.wait();
+                        match r {
+                            Ok(Some(Locked::OwnerDied(g))) => {
+                                g.mark_consistent().unwrap();
+                                Some((true, w))
+                            }
+                            Ok(Some(Locked::Acquired(_))) => Some((false, w)),
+                            Ok(None) => None,
+                            Err(e) => panic!("{value:#x}: {e}"),
+                        }
+                    })
+                })
+                .collect();
+            hs.into_iter().filter_map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(got.len(), 1, "{value:#x}: {got:x?}");
+        let (died, w) = got[0];
+        assert!(died, "{value:#x}");
+        assert_eq!(w & OWNER_MASK, me | next_gen(value), "{value:#x}: {w:#x}");
+        assert_eq!(m.recoveries().unwrap(), 1, "{value:#x}");
+    }
+    for value in [
+        0,
+        GEN_MASK,
+        WAITERS | GEN_MASK,
+        0x4000_0000,
+        0xc000_0000 | GEN_ONE,
+    ] {
+        let m = Mutex::init(&seg, 0).unwrap();
+        word.store(value, Ordering::SeqCst);
+        let l = m.lock_timeout(Duration::from_secs(2)).unwrap();
+        let l = l.unwrap_or_else(|| panic!("{value:#x}: a free word was not taken"));
+        assert!(!l.owner_died(), "{value:#x}");
+        let w = word.load(Ordering::SeqCst);
+        assert_eq!(w & OWNER_MASK, me | next_gen(value), "{value:#x}: {w:#x}");
+    }
+}
+
+/// The owner record names a live pid of another user (launchd, pid 1, is root's) with a unique
+/// id that is not that process's: the pid was reused, the owner is dead. Before the record
+/// kept the unique id of `PROC_PIDUNIQIDENTIFIERINFO`, another user's process could not be
+/// examined (`PROC_PIDTBSDINFO` wants the same user) and lockers waited forever. A record that
+/// is not the word's (an older generation: the owner had not written its own yet) says nothing,
+/// and a live pid is waited for.
+#[cfg(target_os = "macos")]
+#[test]
+fn macos_a_live_pid_whose_unique_id_is_not_the_records_is_a_dead_owner() {
+    use mac_word::*;
+    let seg = AnonShared::new(4096).unwrap();
+    let m = Mutex::init(&seg, 0).unwrap();
+    let (word, rec_owner, rec_id) = (
+        seg.atomic_u32(8).unwrap(),
+        seg.atomic_u32(24).unwrap(),
+        seg.atomic_u32(28).unwrap(),
+    );
+    let held = 1 | (5 * GEN_ONE);
+    word.store(held, Ordering::SeqCst);
+    // launchd's unique id is small (it is the first process forked); this one is no process's
+    // that could hold pid 1.
+    rec_id.store(0xdead_beef, Ordering::SeqCst);
+    rec_owner.store(1 | (4 * GEN_ONE), Ordering::SeqCst);
+    assert!(
+        m.lock_timeout(Duration::from_millis(100))
+            .unwrap()
+            .is_none(),
+        "a live owner whose record is not written yet was taken for dead"
+    );
+    rec_owner.store(held, Ordering::SeqCst);
+    let t = Instant::now();
+    let l = m
+        .lock_timeout(Duration::from_secs(5))
+        .unwrap()
+        .expect("the owner named by a reused pid was taken for alive");
+    assert!(l.owner_died());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let w = word.load(Ordering::SeqCst);
+    assert_eq!(w & OWNER_MASK, std::process::id() | (6 * GEN_ONE), "{w:#x}");
+}

@@ -165,6 +165,44 @@ fn a_killed_owner_is_reported_to_the_next_locker_who_repairs() {
     );
 }
 
+/// macOS: a live owner is told from a process that got its pid by the unique process id in
+/// its record; with that id changed, the owner is as good as dead, and is taken over at once.
+#[cfg(target_os = "macos")]
+#[test]
+fn macos_an_owner_whose_unique_id_differs_from_its_record_is_taken_over() {
+    use std::sync::atomic::Ordering;
+    let (name, seg) = segment();
+    let m = Mutex::init(&seg, MUTEX).unwrap();
+    let mut p = Peer::spawn("hold", &[&name]);
+    assert_eq!(p.recv(), "holding");
+    let (word, rec_owner, rec_id) = (
+        seg.atomic_u32(MUTEX + 8).unwrap(),
+        seg.atomic_u32(MUTEX + 24).unwrap(),
+        seg.atomic_u32(MUTEX + 28).unwrap(),
+    );
+    let w = word.load(Ordering::SeqCst);
+    assert_eq!(w & 0x1_ffff, p.pid() as u32, "{w:#x}");
+    assert_eq!(rec_owner.load(Ordering::SeqCst), w & 0x3fff_ffff);
+    let id = rec_id.load(Ordering::SeqCst);
+    assert_ne!(id, 0, "the owner's unique id was not recorded");
+    assert!(
+        m.lock_timeout(Duration::from_millis(100))
+            .unwrap()
+            .is_none(),
+        "a live owner whose record holds its unique id was taken for dead"
+    );
+    rec_id.store(id.wrapping_add(1).max(1), Ordering::SeqCst);
+    let t = Instant::now();
+    let l = m
+        .lock_timeout(Duration::from_secs(5))
+        .unwrap()
+        .expect("the record's unique id was not compared");
+    assert!(l.owner_died());
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    drop(l);
+    p.kill9();
+}
+
 #[test]
 fn a_waiter_blocked_when_the_owner_dies_gets_the_lock_and_the_news() {
     let (name, seg) = segment();
@@ -508,6 +546,31 @@ fn the_repr_c_layouts_describe_what_is_in_memory() {
         drop(g);
         assert_eq!(seg.read::<MutexLayout>(MUTEX).unwrap().word, 0);
     }
+    #[cfg(target_os = "macos")]
+    {
+        use shmkit::sync::layout::MutexLayout;
+        let m = Mutex::init(&seg, MUTEX).unwrap();
+        let g = m.lock().unwrap();
+        let raw: MutexLayout = seg.read(MUTEX).unwrap();
+        assert_eq!(raw.magic.to_le_bytes(), *b"shkM");
+        assert_eq!(raw.version, 1 | 2 << 16);
+        // The first acquisition: this pid, generation 1; the record names that word.
+        assert_eq!(raw.word, std::process::id() | 1 << 17);
+        assert_eq!(raw.owner_pid, raw.word);
+        assert_ne!(
+            raw.owner_uniqueid, 0,
+            "this process's unique id was not found"
+        );
+        assert_ne!(raw.owner_thread, 0);
+        drop(g);
+        // Free, the generation kept; the record left as it was.
+        let after: MutexLayout = seg.read(MUTEX).unwrap();
+        assert_eq!(after.word, 1 << 17);
+        assert_eq!(
+            (after.owner_pid, after.owner_uniqueid),
+            (raw.owner_pid, raw.owner_uniqueid)
+        );
+    }
 }
 
 #[test]
@@ -570,6 +633,14 @@ fn mutex_blocks_check_their_layout_and_bounds() {
         .unwrap_err()
         .to_string()
         .contains("layout version 2"));
+    // Kind 1, the macOS word of earlier shmkits (no generation; a start time in the record), is
+    // opened by neither OS.
+    seg.atomic_u32(4)
+        .unwrap()
+        .store(1 | 1 << 16, std::sync::atomic::Ordering::SeqCst);
+    let e = Mutex::open(&seg, 0).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::BadLayout);
+    assert!(e.to_string().contains("lock word kind 1"), "{e}");
     assert_eq!(
         Mutex::init(&seg, 4).unwrap_err().kind(),
         ErrorKind::Misaligned

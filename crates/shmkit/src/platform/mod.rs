@@ -53,9 +53,10 @@
 //! and `channel`); Linux adds the PI lock calls and `tid` (the `sync` mutex), macOS waits with
 //! `os_sync_wait_on_address` or, before 14.4, the private `__ulock_wait`.
 //!
-//! Process liveness: `process_state(pid)` ([`ProcState`]: running since a start time, gone,
-//! unknown), on both OSes (Linux: `/proc/PID/stat`, for the channels' claims; macOS:
-//! `proc_pidinfo(PROC_PIDTBSDINFO)`, for the `sync` mutex's owner record).
+//! Process liveness: `process_state(pid)` ([`ProcState`]: running, with what tells it from a
+//! later process with its pid; gone; unknown), on both OSes (Linux: the start time in
+//! `/proc/PID/stat`, for the channels' claims; macOS: the unique process id of
+//! `proc_pidinfo(PROC_PIDUNIQIDENTIFIERINFO)`, for the `sync` mutex's owner record).
 //!
 //! Linux only, and so gated where they are used: `memfd_name`, `fd_link`, `reopen` (`/proc/self/fd`), `msg_cbytes`,
 //! `semtimedop`, `posix_sem_path`, `sysctl_u64`, `process_start` (a process's start time, to
@@ -125,18 +126,19 @@ pub(crate) enum FsKind {
     Other,
 }
 
-/// Whether a process runs, and since when: with the pid, the start time names one process
-/// for its whole life, where a pid alone may be reused (`process_state`).
+/// Whether a process runs, and which one: with the pid, the value in `Running` names one
+/// process for its whole life, where a pid alone may be reused (`process_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ProcState {
-    /// It runs, started at this time, in the OS's own unit: clock ticks since boot on Linux
-    /// (`/proc/PID/stat` field 22), microseconds since the epoch on macOS (`proc_bsdinfo`'s
-    /// `pbi_start_tvsec` and `pbi_start_tvusec`). Compared only with values of this OS.
+    /// It runs; the value tells it from another process that had or will have its pid, in the
+    /// OS's own terms: on Linux its start time, clock ticks since boot (`/proc/PID/stat` field
+    /// 22); on macOS the kernel's 64-bit unique process id (`p_uniqueid`, one per process
+    /// created since boot, never reused). Compared only with values of this OS.
     Running(u64),
     /// No such process, or it is dead and not reaped yet (a zombie).
     Gone,
     /// It exists, or may, but could not be told (out of file descriptors, `/proc` not
-    /// mounted; `proc_pidinfo` refused, e.g. another user's process): not dead.
+    /// mounted; `proc_pidinfo` refused, e.g. by a sandbox): not dead.
     Unknown,
 }
 

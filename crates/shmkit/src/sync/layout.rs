@@ -30,23 +30,31 @@ pub struct MutexLayout {
     /// `"shkM"`.
     pub magic: u32,
     /// Layout version (1) in the low 16 bits; the lock word's kind in the high 16: 0 Linux (a
-    /// PI futex), 1 macOS (owner pid and owner record).
+    /// PI futex), 2 macOS (owner pid and generation, and the owner record). Kind 1, the macOS
+    /// word of earlier shmkits (owner pid alone, a start time in the record), is refused.
     pub version: u32,
-    /// Kind 0: the PI futex word, owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`. Kind 1:
-    /// owner pid | `0x8000_0000` (waiters).
+    /// Kind 0: the PI futex word, owner tid | `FUTEX_WAITERS` | `FUTEX_OWNER_DIED`. Kind 2:
+    /// owner pid in bits 0..=16 (0: free) | a generation in bits 17..=29, which every
+    /// acquisition advances by one (modulo 2^13) and unlocking keeps | `0x8000_0000` (waiters);
+    /// bit 30 is clear. A locker takes a free word `f` with a compare-and-swap from `f` to its
+    /// pid | the generation after `f`'s, and a dead owner's word `w` likewise from `w`.
     pub word: u32,
-    /// Kind 1: the owner thread (`pthread_threadid_np`, low 32 bits); zero for kind 0.
+    /// Kind 2: the owner thread (`pthread_threadid_np`, low 32 bits); zero for kind 0.
     pub owner_thread: u32,
     /// 0 consistent, 1 owner died and not repaired yet, 2 not recoverable.
     pub state: u32,
     /// How many times a dead owner was detected.
     pub recoveries: u32,
-    /// Kind 1: the owner's pid, written after `owner_start` once the word is taken, cleared
-    /// before it is released; zero for kind 0.
+    /// Kind 2: the word as the owner took it (pid | generation, no flag bits), written (with
+    /// release ordering) after `owner_thread` and `owner_uniqueid` once the word is taken, and
+    /// left in place at unlock; the record describes the owner only while this equals `word`
+    /// without its flag bits. Zero for kind 0.
     pub owner_pid: u32,
-    /// Kind 1: the owner's start time, low 32 bits of microseconds since the epoch (never 0);
-    /// a live process with `owner_pid` and another start time is a reuse of the pid.
-    pub owner_start: u32,
+    /// Kind 2: the owner's unique process id (`p_uniqueid` of
+    /// `proc_pidinfo(PROC_PIDUNIQIDENTIFIERINFO)`, one per process created since boot), low 32
+    /// bits, 0 if unknown (1 stands for 0); a live process with the record's pid and another
+    /// id is a reuse of the pid. Zero for kind 0.
+    pub owner_uniqueid: u32,
 }
 
 /// [`Condvar`](super::Condvar) and [`Event`](super::Event): 16 bytes.
@@ -90,7 +98,7 @@ const _: () = {
     assert!(offset_of!(MutexLayout, state) == 4 * 4);
     assert!(offset_of!(MutexLayout, recoveries) == 4 * 5);
     assert!(offset_of!(MutexLayout, owner_pid) == 4 * 6);
-    assert!(offset_of!(MutexLayout, owner_start) == 4 * 7);
+    assert!(offset_of!(MutexLayout, owner_uniqueid) == 4 * 7);
     assert!(size_of::<WaitWordLayout>() == super::Condvar::SIZE);
     assert!(size_of::<WaitWordLayout>() == super::Event::SIZE);
     assert!(size_of::<InitLayout>() == 16);

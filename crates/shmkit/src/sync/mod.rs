@@ -26,9 +26,10 @@
 //! variable `SHMKIT_FORCE_ULOCK=1` picks the latter. [`wait_backend`] says which one runs.
 //!
 //! The [`Mutex`] is a PI futex on Linux, whose owner's death the kernel reports to the next
-//! locker. macOS has no such hand-off: there the lock word names the owner's pid and an owner
-//! record (pid, start time, thread) sits beside it, and waiters check every 20 ms that the
-//! owner still runs (see [`Mutex`]).
+//! locker. macOS has no such hand-off: there the lock word names the owner's pid and a
+//! generation that every acquisition advances, an owner record (that word, the kernel's unique
+//! process id, the thread) sits beside it, and waiters check every 20 ms that the owner still
+//! runs (see [`Mutex`]).
 
 mod block;
 mod condvar;

@@ -38,21 +38,37 @@ use std::time::{Duration, Instant};
 const MAGIC: u32 = magic(b"shkM");
 
 /// The kind of lock word, in the 16 bits next to the layout version: 0 a Linux PI futex
-/// (owner tid), 1 the macOS word (owner pid, with the owner record). Each OS opens only its own
-/// kind (a segment is shared by processes of one machine, so of one OS).
+/// (owner tid); 2 the macOS word (owner pid and generation, with the owner record naming the
+/// unique process id). Kind 1 was the macOS word of earlier shmkits (owner pid alone, the record
+/// naming a start time): its words and records mean something else, so it is refused. Each OS
+/// opens only its own kind (a segment is shared by processes of one machine, so of one OS).
 #[cfg(target_os = "linux")]
 const KIND: u32 = 0;
 #[cfg(target_os = "macos")]
-const KIND: u32 = 1;
+const KIND: u32 = 2;
 
-// The macOS word: the owner's pid | WAITERS (someone sleeps on the word) | OWNER_DIED (unused
-// there, kept clear), the bits of the Linux PI word.
+// The macOS word: bits 0..=16 the owner's pid (0: free), bits 17..=29 a generation that every
+// acquisition advances, bit 30 OWNER_DIED (unused there, kept clear), bit 31 WAITERS (someone
+// sleeps on the word); the flag bits are those of the Linux PI word.
 #[cfg(target_os = "macos")]
 const WAITERS: u32 = 0x8000_0000;
 #[cfg(target_os = "macos")]
 const OWNER_DIED: u32 = 0x4000_0000;
+/// The owner's pid. macOS pids are at most `PID_MAX`, 99 999 (bsd/sys/proc_internal.h), < 2^17.
 #[cfg(target_os = "macos")]
-const TID_MASK: u32 = 0x3fff_ffff;
+const PID_MASK: u32 = 0x0001_ffff;
+#[cfg(target_os = "macos")]
+const PID_MAX: u32 = 99_999;
+#[cfg(target_os = "macos")]
+const GEN_ONE: u32 = 1 << 17;
+/// The generation: 13 bits, so a word value comes back only after 8192 acquisitions.
+#[cfg(target_os = "macos")]
+const GEN_MASK: u32 = 0x3ffe_0000;
+/// Which acquisition holds the word: pid and generation, what a take-over compares.
+#[cfg(target_os = "macos")]
+const OWNER_MASK: u32 = PID_MASK | GEN_MASK;
+#[cfg(target_os = "macos")]
+const _: () = assert!(PID_MAX <= PID_MASK && PID_MASK & GEN_MASK == 0);
 /// How often a macOS waiter checks that the owner lives (a death wakes nobody there).
 #[cfg(target_os = "macos")]
 const OWNER_POLL: Duration = Duration::from_millis(20);
@@ -75,31 +91,37 @@ const NOT_RECOVERABLE: u32 = 2;
 /// A mutual-exclusion lock shared by processes, which survives the death of its owner.
 ///
 /// On macOS, which has no kernel owner-died hand-off (and no PI futex), the word holds the
-/// owner's pid and the block an owner record (pid, start time, thread): a waiter checks every
-/// 20 ms that the owner still runs (`proc_pidinfo(PROC_PIDTBSDINFO)`: a pid reused by a newer
-/// process of the same user does not pass, its start time differs) and takes a dead owner's
-/// lock over, with [`Locked::OwnerDied`]. No priority inheritance there; waiters sleep on the
-/// word (`os_sync_wait_on_address` or `__ulock_wait`).
+/// owner's pid and a generation that every acquisition advances, and the block an owner
+/// record (that word, the owner's unique process id, its thread): a waiter checks every 20 ms
+/// that the owner still runs (`proc_pidinfo(PROC_PIDUNIQIDENTIFIERINFO)`, which needs no
+/// privilege: a pid reused by any process, of any user, does not pass, its unique id differs)
+/// and takes a dead owner's lock over, with [`Locked::OwnerDied`]. A take-over compares the
+/// whole word, generation included, so one taker wins per death even when the dead owner's pid
+/// went to a process that locks the mutex too. No priority inheritance there; waiters sleep on
+/// the word (`os_sync_wait_on_address` or `__ulock_wait`).
 ///
-/// Known limits on macOS, to be lifted (the word and record are to carry a take-over
-/// generation and the kernel's 64-bit unique process id):
+/// Known limits on macOS:
 /// - "owner" means the process: a thread that exits holding the lock, in a process that
 ///   lives on, is not detected (Linux hands the lock over at thread exit);
-/// - an owner whose pid was reused by another user's process cannot be examined
-///   (`PROC_PIDTBSDINFO` needs the same user): it is taken for alive, and lockers wait for
-///   that process;
-/// - a take-over compares the word only: if the dead owner's pid was reused by a process
-///   that also locks this mutex, that process and one other waiter can both take it over
-///   (the word's value does not change), and both hold it;
-/// - an owner that dies between taking the word and writing its record, or between clearing
-///   the record and releasing the word, is told only by its pid.
+/// - an owner that dies after taking the word and before its record names that word (a few
+///   instructions) is told by its pid alone: if the pid goes to a new process before a waiter
+///   looks, lockers wait until that process ends;
+/// - the record keeps the low 32 bits of the unique id: a dead owner whose pid was reused by
+///   a process whose id has the same low 32 bits (2^32 process creations in between, at the
+///   least) is taken for alive; and a word value comes back after 8192 acquisitions (13 bits
+///   of generation), so a taker that read the word, stalled through exactly a multiple of 8192
+///   acquisitions, and finds the same pid in it (a reuse by another locker) takes a live
+///   owner's lock;
+/// - a sandbox that refuses `proc_pidinfo` for the owner leaves it "alive" while its pid
+///   exists (`kill(pid, 0)`).
 ///
 /// Layout (32 bytes, `#[repr(C)]`, little-endian `u32`s): magic `"shkM"`, version | kind << 16
-/// (kind 0: Linux, 1: macOS), `word` (Linux: the PI futex, owner tid | `FUTEX_WAITERS` |
-/// `FUTEX_OWNER_DIED`; macOS: owner pid | `0x8000_0000` waiters), `owner_thread` (macOS; zero on
-/// Linux), `state` (0 consistent, 1 owner died and not repaired yet, 2 not recoverable),
-/// `recoveries` (how many times a dead owner was detected), `owner_pid` and `owner_start`
-/// (macOS: the owner record; zero on Linux).
+/// (kind 0: Linux, 2: macOS), `word` (Linux: the PI futex, owner tid | `FUTEX_WAITERS` |
+/// `FUTEX_OWNER_DIED`; macOS: owner pid (bits 0..=16, 0 when free) | generation (bits 17..=29,
+/// kept when free) | `0x8000_0000` waiters), `owner_thread` (macOS; zero on Linux), `state` (0
+/// consistent, 1 owner died and not repaired yet, 2 not recoverable), `recoveries` (how many
+/// times a dead owner was detected), `owner_pid` and `owner_uniqueid` (macOS: the owner record;
+/// zero on Linux). See [`layout::MutexLayout`](super::layout::MutexLayout).
 ///
 /// ```
 /// use shmkit::{AnonShared, sync::{Locked, Mutex}};
@@ -123,13 +145,16 @@ pub struct Mutex<'a> {
     map: &'a Mapping,
 }
 
-/// macOS: who holds the word, written by the owner after it took the word (`pid` last, with
-/// Release) and cleared before it lets go (`pid` first).
+/// macOS: who holds the word, written by the owner after it took the word (`owner` last, with
+/// Release), and left in place when it lets go: a record whose `owner` is not the word's pid
+/// and generation is an earlier owner's, and is not read.
 #[cfg(target_os = "macos")]
 struct OwnerRecord<'a> {
     thread: &'a AtomicU32,
-    pid: &'a AtomicU32,
-    start: &'a AtomicU32,
+    /// The word as the owner took it (pid | generation).
+    owner: &'a AtomicU32,
+    /// The owner's unique process id, low 32 bits (0: unknown).
+    uniqueid: &'a AtomicU32,
 }
 
 /// What `lock` got.
@@ -171,7 +196,9 @@ impl<'m, 'a> Locked<'m, 'a> {
 /// ```
 pub struct MutexGuard<'m, 'a> {
     mutex: &'m Mutex<'a>,
-    me: u32,
+    /// The word as this lock took it, without flag bits: the tid on Linux, pid | generation on
+    /// macOS. Unlocking hands it back only if the word still says so.
+    held: u32,
     _not_send: std::marker::PhantomData<*const ()>,
 }
 
@@ -206,7 +233,8 @@ impl<'a> Mutex<'a> {
                 map.object(),
                 format!(
                     "the mutex at offset {offset} has lock word kind {kind}; this shmkit on this \
-                     OS uses kind {KIND} (0: Linux PI futex, 1: macOS owner record)"
+                     OS uses kind {KIND} (0: Linux PI futex, 1: macOS owner pid of earlier \
+                     shmkits, 2: macOS owner pid and generation)"
                 ),
             ));
         }
@@ -221,8 +249,8 @@ impl<'a> Mutex<'a> {
             #[cfg(target_os = "macos")]
             record: OwnerRecord {
                 thread: b.words[3],
-                pid: b.words[6],
-                start: b.words[7],
+                owner: b.words[6],
+                uniqueid: b.words[7],
             },
             map,
         }
@@ -242,12 +270,8 @@ impl<'a> Mutex<'a> {
         self.map.check_state_for("mutex lock")?;
         self.not_recoverable_check()?;
         let me = me();
-        if self
-            .word
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return self.acquired(me);
+        if let Some(held) = lock_fast(self.word, me) {
+            return self.acquired(held);
         }
         self.lock_contended(me, None)?
             .ok_or_else(|| unreachable_timeout(self.map))
@@ -280,14 +304,8 @@ impl<'a> Mutex<'a> {
         self.map.check_state_for("mutex lock")?;
         self.not_recoverable_check()?;
         let me = me();
-        // Uncontended: one CAS, no system call. Acquire pairs with the Release of `unlock`,
-        // so the previous owner's writes to the protected data are visible.
-        if self
-            .word
-            .compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
-            return self.acquired(me).map(Some);
+        if let Some(held) = lock_fast(self.word, me) {
+            return self.acquired(held).map(Some);
         }
         self.lock_contended(me, deadline)
     }
@@ -350,10 +368,10 @@ impl<'a> Mutex<'a> {
         }
     }
 
-    /// After the uncontended CAS: the previous owner unlocked (the word was 0).
+    /// After the uncontended CAS: the previous owner unlocked (the word was free).
     #[inline]
-    fn acquired(&self, me: u32) -> Result<Locked<'_, 'a>> {
-        let guard = self.guard(me);
+    fn acquired(&self, held: u32) -> Result<Locked<'_, 'a>> {
+        let guard = self.guard(held);
         // The word may have been a private zero page that the SIGBUS guard put in place of a
         // truncated object: then we "own" nothing that anyone else sees.
         self.map.check_state_for("mutex lock")?;
@@ -364,20 +382,20 @@ impl<'a> Mutex<'a> {
     }
 
     #[inline]
-    fn guard(&self, me: u32) -> MutexGuard<'_, 'a> {
+    fn guard(&self, held: u32) -> MutexGuard<'_, 'a> {
         #[cfg(target_os = "macos")]
-        self.record.write(me);
+        self.record.write(held);
         MutexGuard {
             mutex: self,
-            me,
+            held,
             _not_send: std::marker::PhantomData,
         }
     }
 
     /// After the kernel gave us the lock (`from_kernel`: a death shows as `FUTEX_OWNER_DIED`
     /// in the word), or after we took over a dead owner's word.
-    fn acquired_slow(&self, me: u32, from_kernel: bool) -> Result<Locked<'_, 'a>> {
-        let guard = self.guard(me);
+    fn acquired_slow(&self, held: u32, from_kernel: bool) -> Result<Locked<'_, 'a>> {
+        let guard = self.guard(held);
         self.map.check_state_for("mutex lock")?;
         self.acquired_after_trouble(guard, !from_kernel)
     }
@@ -448,21 +466,44 @@ impl<'a> Mutex<'a> {
     }
 
     #[inline]
-    fn unlock(&self, me: u32) {
+    fn unlock(&self, held: u32) {
         if self.state.load(Ordering::Relaxed) == INCONSISTENT {
             self.state.store(NOT_RECOVERABLE, Ordering::Release);
         }
-        #[cfg(target_os = "macos")]
-        self.record.clear();
         // Release pairs with the Acquire of the next `lock`.
         if self
             .word
-            .compare_exchange(me, 0, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(held, free_word(held), Ordering::Release, Ordering::Relaxed)
             .is_err()
         {
-            unlock_contended(self.word, me);
+            unlock_contended(self.word, held);
         }
     }
+}
+
+/// The uncontended lock: one CAS, no system call, from a free word with nobody asleep; the word
+/// taken (without flag bits) if it worked. Acquire pairs with the Release of `unlock`, so the
+/// previous owner's writes to the protected data are visible.
+#[cfg(target_os = "linux")]
+#[inline(always)]
+fn lock_fast(word: &AtomicU32, me: u32) -> Option<u32> {
+    word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed)
+        .ok()
+        .map(|_| me)
+}
+
+/// The free word that unlocking `held` leaves: 0 on Linux (what a PI futex needs).
+#[cfg(target_os = "linux")]
+#[inline(always)]
+fn free_word(_held: u32) -> u32 {
+    0
+}
+
+/// Who took the lock, from the word it took: the thread on Linux.
+#[cfg(target_os = "linux")]
+#[inline(always)]
+fn taker(held: u32) -> u32 {
+    held
 }
 
 /// WAITERS is set: the kernel hands the lock to the highest-priority waiter.
@@ -475,14 +516,14 @@ impl<'a> Mutex<'a> {
 /// then wake at their deadlines, as they would for any other corruption of the word.
 #[cfg(target_os = "linux")]
 #[cold]
-fn unlock_contended(word: &AtomicU32, me: u32) {
+fn unlock_contended(word: &AtomicU32, held: u32) {
     for _ in 0..100 {
         match futex::unlock_pi(word) {
             Err(rustix::io::Errno::PERM | rustix::io::Errno::INVAL) => {
                 let cur = word.load(Ordering::Relaxed);
                 let _ = word.compare_exchange(
                     cur,
-                    me | WAITERS | (cur & OWNER_DIED),
+                    held | WAITERS | (cur & OWNER_DIED),
                     Ordering::Release,
                     Ordering::Relaxed,
                 );
@@ -511,7 +552,7 @@ impl<'m, 'a> MutexGuard<'m, 'a> {
     /// [`ErrorKind::InvalidArgument`] in a `fork` child; the errors of [`Mapping::check`].
     pub fn mark_consistent(&self) -> Result<()> {
         let map = self.mutex.map;
-        if me() != self.me {
+        if me() != taker(self.held) {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 "mutex mark_consistent",
@@ -540,8 +581,8 @@ impl Drop for MutexGuard<'_, '_> {
         // Only the thread that locked may unlock. The guard is !Send, so another thread here
         // means a fork child running on a copy of the locker's stack: the lock is the parent
         // thread's, and unlocking it would let a second locker in while it still holds it.
-        if me() == self.me {
-            self.mutex.unlock(self.me);
+        if me() == taker(self.held) {
+            self.mutex.unlock(self.held);
         }
     }
 }
@@ -551,32 +592,95 @@ impl std::fmt::Debug for Mutex<'_> {
         if self.map.check().is_err() {
             return f.write_str("Mutex { unusable mapping }");
         }
-        f.debug_struct("Mutex")
-            .field("owner_tid", &(self.word.load(Ordering::Relaxed) & TID_MASK))
-            .field("state", &self.state.load(Ordering::Relaxed))
+        let word = self.word.load(Ordering::Relaxed);
+        let mut d = f.debug_struct("Mutex");
+        #[cfg(target_os = "linux")]
+        d.field("owner_tid", &(word & TID_MASK));
+        #[cfg(target_os = "macos")]
+        d.field("owner_pid", &(word & PID_MASK))
+            .field("generation", &((word & GEN_MASK) / GEN_ONE));
+        d.field("state", &self.state.load(Ordering::Relaxed))
             .field("recoveries", &self.recoveries().ok())
             .finish()
     }
 }
 
-// ---- macOS: the owner record and the contended paths ----
+// ---- macOS: the word's generation, the owner record and the contended paths ----
+//
+// Why the orderings suffice (the word and the record are the only shared state here):
+//
+// - Data. Every unlock is a Release RMW of the word, every acquisition an Acquire RMW (the
+//   fast CAS, the contended CAS, the take-over CAS). The WAITERS CAS and the OWNER_DIED
+//   `fetch_and` are RMWs too, so they continue the unlock's release sequence: whoever
+//   acquires synchronizes with the last unlock, and sees the protected data as it left it.
+//
+// - One owner. The word changes from free to taken only by a CAS that expects the free word it
+//   read, and from taken to taken only by a take-over CAS that expects the taken word it read;
+//   both install `me | next generation`. Every acquisition thus writes a word whose generation
+//   differs from the one it replaced, and unlocking keeps the generation in the free word: a
+//   word value recurs only after 2^13 acquisitions. A taker that read `P | g` (P dead) and
+//   lost the race fails its CAS whatever happened since, even if pid P went to a process that
+//   took the lock (its word is `P | g'`, g' != g), unless exactly a multiple of 8192
+//   acquisitions happened in between and the last of them was P's.
+//
+// - The record is matched to the word by value, not by ordering. The owner stores `thread` and
+//   `uniqueid` (Relaxed), then `owner` = the word it took (Release). A waiter that read the
+//   word `w` reads `owner` with Acquire and trusts the record only if `owner == w & OWNER_MASK`:
+//   that value was stored by the acquisition that installed `w` (an earlier acquisition had
+//   another generation), so the Acquire makes its `uniqueid` visible, or a later one, which
+//   only a later acquisition writes, after the word changed and so after `w` is gone (then
+//   the waiter's CAS on `w` fails whatever it concluded). Records are not cleared at unlock:
+//   a stale one names an old generation, and is ignored.
+
+#[cfg(target_os = "macos")]
+#[inline(always)]
+fn lock_fast(word: &AtomicU32, me: u32) -> Option<u32> {
+    // Relaxed: only the expected value for the CAS, which alone synchronizes (Acquire).
+    let cur = word.load(Ordering::Relaxed);
+    if cur & !GEN_MASK != 0 {
+        // Taken, or free with sleepers: the contended path takes it keeping WAITERS, so
+        // that our unlock wakes them.
+        return None;
+    }
+    let held = next_owner(cur, me);
+    word.compare_exchange(cur, held, Ordering::Acquire, Ordering::Relaxed)
+        .ok()
+        .map(|_| held)
+}
+
+/// The word an acquisition by `me` installs in place of `cur` (free, or a dead owner's):
+/// `me` with the generation after `cur`'s, without flag bits. No overflow: `cur & GEN_MASK` is
+/// at most `0x3ffe_0000`, and the mask drops the carry out of bit 29.
+#[cfg(target_os = "macos")]
+#[inline(always)]
+fn next_owner(cur: u32, me: u32) -> u32 {
+    me | ((cur & GEN_MASK).wrapping_add(GEN_ONE) & GEN_MASK)
+}
+
+/// The free word that unlocking `held` leaves: its generation, so the next acquisition's differs.
+#[cfg(target_os = "macos")]
+#[inline(always)]
+fn free_word(held: u32) -> u32 {
+    held & GEN_MASK
+}
+
+/// Who took the lock, from the word it took: the process on macOS.
+#[cfg(target_os = "macos")]
+#[inline(always)]
+fn taker(held: u32) -> u32 {
+    held & PID_MASK
+}
 
 #[cfg(target_os = "macos")]
 impl OwnerRecord<'_> {
-    /// After taking the word: this thread, this process's start time, then the pid (Release:
-    /// a waiter that reads our pid there reads our start time too).
+    /// After taking the word `held`: this thread, this process's unique id, then `held`
+    /// (Release: a waiter that reads `held` there reads our unique id too).
     #[inline]
-    fn write(&self, me: u32) {
+    fn write(&self, held: u32) {
         self.thread.store(thread_tag(), Ordering::Relaxed);
-        self.start.store(my_start(me), Ordering::Relaxed);
-        self.pid.store(me, Ordering::Release);
-    }
-
-    /// Before letting go of the word (whose Release store comes after).
-    #[inline]
-    fn clear(&self) {
-        self.pid.store(0, Ordering::Relaxed);
-        self.thread.store(0, Ordering::Relaxed);
+        self.uniqueid
+            .store(my_uniqueid(taker(held)), Ordering::Relaxed);
+        self.owner.store(held, Ordering::Release);
     }
 }
 
@@ -586,49 +690,51 @@ fn thread_tag() -> u32 {
     crate::platform::thread_id().max(1)
 }
 
-/// A start time as the record keeps it: its low 32 bits (of microseconds), never 0 (none). Two
-/// processes with the same pid and these 32 bits equal would have started a multiple of
-/// 71 minutes apart to the microsecond.
+/// A unique process id as the record keeps it: its low 32 bits, never 0 (unknown). The kernel
+/// hands out one id per process created (`++nextuniqueid` at fork), so two processes with the
+/// same pid and the same 32 bits here have at least 2^32 process creations between them.
 #[cfg(target_os = "macos")]
-fn start_word(start: u64) -> u32 {
-    (start as u32).max(1)
+fn uniqueid_word(id: u64) -> u32 {
+    (id as u32).max(1)
 }
 
-/// This process's start time as the record keeps it, cached with the pid it is for (a fork
+/// This process's unique id as the record keeps it, cached with the pid it is for (a fork
 /// child has another pid, and looks its own up).
 #[cfg(target_os = "macos")]
-fn my_start(me: u32) -> u32 {
+fn my_uniqueid(me: u32) -> u32 {
     use std::sync::atomic::AtomicU64;
     static CACHE: AtomicU64 = AtomicU64::new(0);
     let c = CACHE.load(Ordering::Relaxed);
     if c >> 32 == u64::from(me) && c as u32 != 0 {
         return c as u32;
     }
-    let s = match crate::platform::process_state(me as i32) {
-        crate::platform::ProcState::Running(start) => start_word(start),
-        // Cannot be told: 0, which waiters read as "no start time to compare".
+    let id = match crate::platform::process_state(me as i32) {
+        crate::platform::ProcState::Running(id) => uniqueid_word(id),
+        // Cannot be told: 0, which waiters read as "no id to compare".
         _ => 0,
     };
-    CACHE.store(u64::from(me) << 32 | u64::from(s), Ordering::Relaxed);
-    s
+    CACHE.store(u64::from(me) << 32 | u64::from(id), Ordering::Relaxed);
+    id
 }
 
-/// Whether the owner named by the word `owner` is dead, reading the record beside it.
+/// Whether the owner of the taken word `cur` is dead, reading the record beside it.
 #[cfg(target_os = "macos")]
-fn owner_dead(owner: u32, record: &OwnerRecord<'_>) -> bool {
-    // Acquire: pairs with `write`'s Release of the pid, so `start` is that owner's.
-    let rec_pid = record.pid.load(Ordering::Acquire);
-    let rec_start = record.start.load(Ordering::Relaxed);
-    // A pid a peer scribbled (0, or past macOS's 99 999 and Linux's 2^22 alike) names nobody.
-    if !(1..=1 << 22).contains(&owner) {
+fn owner_dead(cur: u32, record: &OwnerRecord<'_>) -> bool {
+    let owner = cur & PID_MASK;
+    // Past PID_MAX: a pid a peer scribbled, which names nobody.
+    if owner > PID_MAX {
         return true;
     }
+    // Acquire: pairs with `write`'s Release of `owner`, so `uniqueid` is that owner's (see the
+    // orderings above).
+    let rec_owner = record.owner.load(Ordering::Acquire);
+    let rec_id = record.uniqueid.load(Ordering::Relaxed);
     match crate::platform::process_state(owner as i32) {
         crate::platform::ProcState::Gone => true,
-        // The record is the owner's only if it names the same pid (it is written after the
-        // word is taken); then another start time means the pid was reused.
-        crate::platform::ProcState::Running(start) => {
-            rec_pid == owner && rec_start != 0 && start_word(start) != rec_start
+        // The record is this owner's only if it names this very word (pid and generation);
+        // then another unique id means the pid was reused, by whichever user's process.
+        crate::platform::ProcState::Running(id) => {
+            rec_owner == cur & OWNER_MASK && rec_id != 0 && uniqueid_word(id) != rec_id
         }
         crate::platform::ProcState::Unknown => false,
     }
@@ -641,20 +747,23 @@ impl<'a> Mutex<'a> {
     #[cold]
     fn lock_contended(&self, me: u32, deadline: Option<Instant>) -> Result<Option<Locked<'_, 'a>>> {
         loop {
+            // Relaxed: the expected value of the CASes below, which synchronize themselves;
+            // the record is matched to it by value (see the orderings above).
             let cur = self.word.load(Ordering::Relaxed);
-            if cur & TID_MASK == 0 {
-                // Free (maybe with WAITERS): take it, keeping WAITERS, since others may sleep.
+            let owner = cur & PID_MASK;
+            if owner == 0 {
+                // Free (maybe with WAITERS): take it, setting WAITERS, since others may sleep.
+                let held = next_owner(cur, me);
                 if self
                     .word
-                    .compare_exchange(cur, me | WAITERS, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(cur, held | WAITERS, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
-                    return self.acquired(me).map(Some);
+                    return self.acquired(held).map(Some);
                 }
                 continue;
             }
-            let owner = cur & TID_MASK;
-            if owner == me && self.record.thread.load(Ordering::Relaxed) == thread_tag() {
+            if owner == me && self.held_by_this_thread(cur) {
                 return Err(Error::new(
                     ErrorKind::Deadlock,
                     "mutex lock",
@@ -662,19 +771,22 @@ impl<'a> Mutex<'a> {
                     "this thread holds the lock already",
                 ));
             }
-            if owner_dead(owner, &self.record) {
-                // Take it over; the CAS on the whole word makes one taker win per death.
+            if owner_dead(cur, &self.record) {
+                // Take it over. The CAS on the whole word, generation included, makes one
+                // taker win per death, and fails for a stale `cur` even if the dead owner's
+                // pid has taken the lock since.
+                let held = next_owner(cur, me);
                 if self
                     .word
                     .compare_exchange(
                         cur,
-                        me | (cur & WAITERS),
+                        held | (cur & WAITERS),
                         Ordering::Acquire,
                         Ordering::Relaxed,
                     )
                     .is_ok()
                 {
-                    return self.acquired_slow(me, false).map(Some);
+                    return self.acquired_slow(held, false).map(Some);
                 }
                 continue;
             }
@@ -696,20 +808,85 @@ impl<'a> Mutex<'a> {
             self.not_recoverable_check()?;
         }
     }
+
+    /// Whether this thread holds the taken word `cur`, whose pid is ours: the record names
+    /// `cur` and this thread. `owner` first, with Acquire: if another thread of this process
+    /// took the word and wrote its record, that makes its `thread` visible, and ours (older,
+    /// from when we held it) cannot be read instead.
+    fn held_by_this_thread(&self, cur: u32) -> bool {
+        self.record.owner.load(Ordering::Acquire) == cur & OWNER_MASK
+            && self.record.thread.load(Ordering::Relaxed) == thread_tag()
+    }
 }
 
 /// macOS: WAITERS is set (or a peer wrote the word): release it and wake a sleeper, which
-/// takes it with WAITERS set. A word that names another owner (a peer took it over, believing
-/// us dead, or scribbled) is left alone.
+/// takes it with WAITERS set. A word that names another acquisition (a peer took it over,
+/// believing us dead, or scribbled) is left alone.
 #[cfg(target_os = "macos")]
 #[cold]
-fn unlock_contended(word: &AtomicU32, me: u32) {
+fn unlock_contended(word: &AtomicU32, held: u32) {
     let mut cur = word.load(Ordering::Relaxed);
-    while cur & TID_MASK == me {
-        match word.compare_exchange(cur, 0, Ordering::Release, Ordering::Relaxed) {
+    while cur & OWNER_MASK == held {
+        match word.compare_exchange(cur, free_word(held), Ordering::Release, Ordering::Relaxed) {
             Ok(_) => break,
             Err(now) => cur = now,
         }
     }
     futex::wake(word, 1);
+}
+
+#[cfg(all(test, target_os = "macos"))]
+mod macos_tests {
+    use super::*;
+
+    /// A pid that named a process and names none now (until pids wrap around).
+    fn dead_pid() -> u32 {
+        let mut c = std::process::Command::new("/usr/bin/true").spawn().unwrap();
+        let pid = c.id();
+        c.wait().unwrap();
+        pid
+    }
+
+    /// The ABA of a take-over: a waiter read the word of a dead owner with pid D and was
+    /// preempted; another waiter took the lock over and unlocked it; the process that got pid
+    /// D locked it (the fast path, as it runs there). The stale waiter's compare-and-swap must
+    /// fail: with the pid alone in the word, it found its value again and took the lock from
+    /// its live owner.
+    #[test]
+    fn a_stale_take_over_fails_once_the_dead_owners_pid_locked_again() {
+        let seg = crate::AnonShared::new(4096).unwrap();
+        let m = Mutex::init(&seg, 0).unwrap();
+        let d = dead_pid();
+        m.word.store(d | (5 * GEN_ONE), Ordering::SeqCst);
+        let stale = m.word.load(Ordering::SeqCst);
+        match m.lock().unwrap() {
+            Locked::OwnerDied(g) => g.mark_consistent().unwrap(),
+            Locked::Acquired(_) => panic!("the dead owner went unnoticed"),
+        }
+        let relocked = lock_fast(m.word, d).expect("the lock was left free");
+        assert_eq!(relocked & PID_MASK, d);
+        assert_ne!(relocked, stale);
+        assert!(m
+            .word
+            .compare_exchange(
+                stale,
+                next_owner(stale, me()),
+                Ordering::Acquire,
+                Ordering::Relaxed
+            )
+            .is_err());
+    }
+
+    /// Generations wrap around without overflow, and only after 2^13 acquisitions.
+    #[test]
+    fn generations_wrap_after_8192_acquisitions() {
+        let mut w = 0;
+        for i in 1..=8192u32 {
+            w = next_owner(w, 7);
+            assert_eq!(w & PID_MASK, 7);
+            assert_eq!(w & !OWNER_MASK, 0);
+            assert_eq!(w == 7, i == 8192, "{i}: {w:#x}");
+        }
+        assert_eq!(next_owner(u32::MAX, 1), 1);
+    }
 }

@@ -7,7 +7,7 @@
 //! Not here yet, and absent from the crate on macOS: memfds, POSIX semaphores and message
 //! queues, System V message queues and huge pages. `sync` waits with [`futex`]
 //! (`os_sync_wait_on_address`, or `__ulock_wait`); its mutex tells a dead owner by
-//! [`process_state`] (no kernel owner-died hand-off here).
+//! [`process_state`] (the kernel's unique process id; no kernel owner-died hand-off here).
 
 mod fork;
 pub(crate) mod futex;
@@ -174,32 +174,92 @@ pub(crate) fn received_fd(fd: BorrowedFd<'_>) {
     let _ = rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC);
 }
 
-/// Whether process `pid` runs, and since when: with the pid, the start time names one
-/// process for its whole life, where a pid alone may be reused
-/// (`proc_pidinfo(PROC_PIDTBSDINFO)`).
+/// `proc_pidinfo` flavor 17, from xnu's `bsd/sys/proc_info_private.h` (older releases:
+/// `bsd/sys/proc_info.h` under `PRIVATE`); not in the SDK's headers nor in `libc`.
+const PROC_PIDUNIQIDENTIFIERINFO: libc::c_int = 17;
+
+/// `struct proc_uniqidentifierinfo`, as xnu declares it. Releases differ in the names and
+/// splits of the words after `p_idversion` (`p_reserve2` as a `uint32_t`, then two `uint64_t`
+/// reserves; or `p_orig_ppidversion`, then two); the size (56) and the offset of `p_uniqueid`
+/// (16), the only field read, are the same in all of them.
+#[repr(C)]
+#[derive(Clone, Copy)]
+#[allow(non_camel_case_types, dead_code)]
+struct proc_uniqidentifierinfo {
+    /// The main executable's UUID.
+    p_uuid: [u8; 16],
+    /// The process's 64-bit unique id: `++nextuniqueid` under the process-list lock at fork
+    /// (`forkproc`, bsd/kern/kern_fork.c), so never reused until reboot.
+    p_uniqueid: u64,
+    p_puniqueid: u64,
+    p_idversion: i32,
+    p_orig_ppidversion: i32,
+    p_reserve2: u64,
+    p_reserve3: u64,
+}
+
+// `proc_pidinfo()` refuses a buffer smaller than its struct (`if (buffersize < size) return
+// ENOMEM;`) and reports what it copied out (`*retval = sizeof(struct proc_uniqidentifierinfo);`):
+// a kernel whose struct had another size fails every call here (ENOMEM, or a count that is not
+// 56), which the fallback takes for "unknown", never misreads one.
+const _: () = {
+    assert!(std::mem::size_of::<proc_uniqidentifierinfo>() == 56);
+    assert!(std::mem::offset_of!(proc_uniqidentifierinfo, p_uniqueid) == 16);
+};
+
+/// Whether process `pid` runs, and which one it is: [`ProcState::Running`] carries the
+/// kernel's 64-bit unique process id, which with the pid names one process for its whole
+/// life (a reused pid comes with another id), from
+/// `proc_pidinfo(PROC_PIDUNIQIDENTIFIERINFO)`.
+///
+/// That flavor is readable for any user's process, where `PROC_PIDTBSDINFO` is refused (EPERM)
+/// for another user's. In xnu's `proc_pidinfo()` (bsd/kern/proc_info.c,
+/// apple-oss-distributions/xnu at 0f4c859e951fba394238ab619495c4e1d54d0f34):
+///
+/// ```c
+/// /* Certain operations don't require privileges */
+/// switch (flavor) {
+/// case PROC_PIDT_SHORTBSDINFO:
+/// case PROC_PIDUNIQIDENTIFIERINFO:
+/// case PROC_PIDPATHINFO:
+/// case PROC_PIDCOALITIONINFO:
+/// case PROC_PIDPLATFORMINFO:
+///         check_same_user = NO_CHECK_SAME_USER;
+/// ```
+///
+/// and `proc_security_policy()` compares the caller's uid with the target's only when
+/// `check_same_user` is set; what is left is the MAC hook (`mac_proc_check_proc_info`: a
+/// sandbox may still refuse), which lands in the fallback below.
+///
+/// With `arg` 0, `findzomb` stays 0 and only `proc_find()` looks the pid up; its
+/// `proc_ref_locked()` (bsd/kern/kern_proc.c) refuses a process that is a zombie, exiting
+/// (`P_LIST_EXITED`) or still being created (`P_LIST_INCREATE`) (and, in older releases, one
+/// whose references are being drained for exit or exec), and each of those fails with ESRCH,
+/// "gone" here: none of them runs the program that took a lock any more, or yet.
 pub(crate) fn process_state(pid: i32) -> ProcState {
     if pid <= 0 {
         return ProcState::Gone;
     }
-    // SAFETY: plain data, filled by proc_pidinfo.
-    let mut info: libc::proc_bsdinfo = unsafe { std::mem::zeroed() };
-    let size = std::mem::size_of::<libc::proc_bsdinfo>() as libc::c_int;
-    // SAFETY: `info` is a writable `proc_bsdinfo` of `size` bytes, the flavor's buffer type.
-    let r =
-        unsafe { libc::proc_pidinfo(pid, libc::PROC_PIDTBSDINFO, 0, (&raw mut info).cast(), size) };
+    // SAFETY: plain integers and bytes, for which all zeros is a value.
+    let mut info: proc_uniqidentifierinfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<proc_uniqidentifierinfo>() as libc::c_int;
+    // SAFETY: `info` is a writable `proc_uniqidentifierinfo` of `size` bytes, the flavor's
+    // buffer type (checked against xnu's layout above); the kernel writes at most `size` bytes.
+    let r = unsafe {
+        libc::proc_pidinfo(
+            pid,
+            PROC_PIDUNIQIDENTIFIERINFO,
+            0,
+            (&raw mut info).cast(),
+            size,
+        )
+    };
     if r == size {
-        if info.pbi_status == libc::SZOMB {
-            return ProcState::Gone;
-        }
-        return ProcState::Running(
-            info.pbi_start_tvsec
-                .saturating_mul(1_000_000)
-                .saturating_add(info.pbi_start_tvusec),
-        );
+        return ProcState::Running(info.p_uniqueid);
     }
-    // ESRCH: no such process (zombies included, which proc_pidinfo does not look up as far as
-    // we know; kill(2) would call them alive). Otherwise refused or short: kill(pid, 0) tells a
-    // dead process from one we may not look at.
+    // ESRCH: no such process (or a zombie, an exiting one: see above). Otherwise refused (a
+    // sandbox) or short: kill(pid, 0) tells a dead process from one we may not look at, and
+    // a live one is never called dead.
     if r <= 0 && crate::platform::errno() == rustix::io::Errno::SRCH {
         return ProcState::Gone;
     }
