@@ -40,7 +40,11 @@
 //! assert_eq!(&buf, b"hello from shmkit");
 //! # Ok::<(), shmkit::Error>(())
 //! ```
-
+#![cfg_attr(not(target_os = "macos"), doc = "[`mach`]: crate")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`Memfd`]: crate")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`posix_sem`]: crate")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`posix_mq`]: crate")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`sysv::msg`]: crate::sysv")]
 #![deny(missing_docs)]
 #![warn(clippy::missing_errors_doc)]
 

@@ -47,6 +47,15 @@
 //! assert_eq!(wake.wait_timeout(std::time::Duration::from_secs(1))?, Some(1));
 //! # Ok::<(), shmkit::Error>(())
 //! ```
+#![cfg_attr(not(target_os = "macos"), doc = "[`crate::mach::Handle`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`EventFd`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`PidFd`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`send`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`recv`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`Handle::memfd_read_only`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`peer_credentials`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`Received::sender`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`pass_credentials`]: self")]
 
 mod fd;
 mod kind;

@@ -44,6 +44,7 @@ pub enum Kind {
     SysvShm,
     /// Linux memfd (`memfd_create`).
     Memfd,
+    #[cfg_attr(not(target_os = "linux"), doc = "[`crate::channel`]: crate::inventory")]
     /// A message channel ([`crate::channel`]), found at offset 0 of shared memory of another
     /// kind: [`Object::channel`] names its flavor and that backing kind, through which it is
     /// opened and removed. Only POSIX segments are looked into (see [`list`]).
@@ -122,7 +123,12 @@ pub struct Holder {
 /// What the inventory knows of a channel: read from its header, without claiming an end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelInfo {
-    /// Its flavor's name, as [`Flavor::name`](crate::channel::Flavor::name) gives it: `spsc`,
+    #[cfg_attr(
+        target_os = "linux",
+        doc = "[`Flavor::name`]: crate::channel::Flavor::name"
+    )]
+    #[cfg_attr(not(target_os = "linux"), doc = "[`Flavor::name`]: crate::inventory")]
+    /// Its flavor's name, as [`Flavor::name`] gives it: `spsc`,
     /// `broadcast` or `mpsc`. (A name, not the `Flavor`, so that `Object` is the same type
     /// on every OS, channels or not.)
     pub flavor: String,

@@ -77,6 +77,15 @@
 //! # Ok(())
 //! # }
 //! ```
+#![cfg_attr(
+    not(target_os = "macos"),
+    doc = "[`crate::mach::Handle`]: crate::handle::Handle"
+)]
+#![cfg_attr(not(target_os = "linux"), doc = "[`Server`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`Rule`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`Policy`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`Bounds`]: self")]
+#![cfg_attr(not(target_os = "linux"), doc = "[`wait_for`]: self")]
 
 #[cfg(target_os = "macos")]
 mod bootstrap;

@@ -4,6 +4,8 @@
 //! Segments are [`SysvShm`] (re-exported at the crate root); semaphore sets are in [`sem`],
 //! message queues in [`msg`]. The System V message queue calls are Linux only for now (the
 //! `libc` crate has no binding for them on macOS).
+//!
+#![cfg_attr(not(target_os = "linux"), doc = "[`msg`]: crate::sysv")]
 
 mod key;
 #[cfg(target_os = "linux")]
