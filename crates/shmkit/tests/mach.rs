@@ -372,6 +372,59 @@ fn names_are_checked_and_unique_and_go_away_on_drop() {
 }
 
 #[test]
+fn the_largest_payload_travels_whole_and_one_byte_more_is_refused() {
+    // 8 KiB a message: the 8-byte handle description, the payload, the request's 8-byte nonce.
+    let most = 8192 - 8 - 8;
+    let name = bootstrap::unique_name("org.shmkit.test.most");
+    let big: Vec<u8> = (0..most).map(|i| (i % 251) as u8).collect();
+    let service = bootstrap::Service::publish(&name, vec![], &big).unwrap();
+    assert_eq!(bootstrap::look_up(&name, LOOK_UP).unwrap().payload, big);
+    drop(service);
+    let err = bootstrap::Service::publish(
+        &bootstrap::unique_name("org.shmkit.test.most"),
+        vec![],
+        &vec![0u8; most + 1],
+    )
+    .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+}
+
+#[test]
+fn a_replaced_service_answers_with_the_new_content_and_keeps_its_name() {
+    let name = bootstrap::unique_name("org.shmkit.test.replace");
+    let old = MachMemory::new(4096).unwrap();
+    let new = MachMemory::new(8192).unwrap();
+    new.write_at(0, b"new").unwrap();
+    let service =
+        bootstrap::Service::publish(&name, vec![Handle::memory(&old).unwrap()], b"v1").unwrap();
+    assert_eq!(bootstrap::look_up(&name, LOOK_UP).unwrap().payload, b"v1");
+    service
+        .replace(vec![Handle::memory(&new).unwrap()], b"v2")
+        .unwrap();
+    let got = bootstrap::look_up(&name, LOOK_UP).unwrap();
+    assert_eq!(got.payload, b"v2");
+    assert_eq!(got.publisher.pid, std::process::id() as i32);
+    assert_eq!(got.publisher.uid, rustix::process::geteuid().as_raw());
+    let seg = got
+        .handles
+        .into_iter()
+        .next()
+        .unwrap()
+        .into_mapped()
+        .unwrap();
+    assert_eq!(seg.len(), 8192);
+    let mut buf = [0u8; 3];
+    seg.read_at(0, &mut buf).unwrap();
+    assert_eq!(&buf, b"new");
+    // Too much: refused, and the content stays.
+    assert_eq!(
+        service.replace(vec![], &[0u8; 9000]).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+    assert_eq!(bootstrap::look_up(&name, LOOK_UP).unwrap().payload, b"v2");
+}
+
+#[test]
 fn too_much_to_publish_is_refused() {
     let err = bootstrap::Service::publish(
         &bootstrap::unique_name("org.shmkit.test.big"),

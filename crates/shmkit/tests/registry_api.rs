@@ -347,9 +347,12 @@ fn names_are_checked_alike() {
     }
     // The longest name works (on macOS it is longer than a bootstrap name: it is hashed).
     let base = name("long");
-    let long = format!("{base}{}", "é".repeat((NAME_MAX - base.len()) / 2));
+    // Two-byte characters, then ASCII to the limit (at least one byte, so that cutting the
+    // last byte below cuts no character).
+    let long = format!("{base}{}", "é".repeat((NAME_MAX - base.len() - 1) / 2));
     let long = format!("{long}{}", "x".repeat(NAME_MAX - long.len()));
     assert_eq!(long.len(), NAME_MAX);
+    assert!(long.ends_with('x'));
     c.register(&long, &[&h], RegisterOptions::default())
         .unwrap();
     let mut other = place.client();
@@ -426,4 +429,93 @@ fn persistent_names() {
         assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
         assert_eq!(c.lookup(&n).unwrap_err().kind(), ErrorKind::NotFound);
     }
+}
+
+#[test]
+fn registering_a_held_name_again_replaces_its_handles() {
+    let place = Place::start();
+    let n = name("again");
+    let (mut first, mut second) = (memory(4096), memory(8192));
+    first.write_at(0, b"first").unwrap();
+    second.write_at(0, b"second").unwrap();
+    let mut c = place.client();
+    c.register(&n, &[&handle(&mut first, true)], RegisterOptions::default())
+        .unwrap();
+    c.register(
+        &n,
+        &[&handle(&mut second, true)],
+        RegisterOptions::default(),
+    )
+    .unwrap();
+    let mut other = place.client();
+    let e = other.lookup(&n).unwrap();
+    assert_eq!(e.info.handles[0].size, 8192);
+    assert_eq!(
+        read(&map(e.handles.into_iter().next().unwrap()), 6),
+        b"second"
+    );
+    let listed: Vec<_> = other
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|i| i.name == n)
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].handles[0].size, 8192);
+}
+
+/// macOS: a fork child has its own port namespace; the client's names stay the parent's, and
+/// the child is told so instead of being told it changed them.
+#[cfg(target_os = "macos")]
+#[test]
+fn a_fork_child_cannot_change_its_parents_names_but_can_look_them_up() {
+    use shmkit::ErrorKind::NotInherited;
+    let place = Place::start();
+    let n = name("forked");
+    let mut m = memory(4096);
+    m.write_at(0, b"parent's").unwrap();
+    let mut c = place.client();
+    c.register(&n, &[&handle(&mut m, true)], RegisterOptions::default())
+        .unwrap();
+    let _forking = common::forking();
+    // SAFETY: the child makes a few shmkit calls and `_exit`s, never returning into the test
+    // harness.
+    let code = match unsafe { libc::fork() } {
+        0 => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                let mut m2 = memory(4096);
+                let h = handle(&mut m2, false);
+                if !matches!(c.register(&n, &[&h], RegisterOptions::default()), Err(e) if e.kind() == NotInherited) {
+                    return 1;
+                }
+                if !matches!(c.unregister(&n), Err(e) if e.kind() == NotInherited) {
+                    return 2;
+                }
+                let Ok(e) = Client::connect_default().and_then(|mut c| c.lookup(&n)) else {
+                    return 3;
+                };
+                if read(&map(e.handles.into_iter().next().unwrap()), 8) != b"parent's" {
+                    return 4;
+                }
+                0
+            }))
+            .unwrap_or(99);
+            // SAFETY: ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
+        pid => {
+            let mut status = 0;
+            // SAFETY: our own child, a valid out-pointer.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+            libc::WEXITSTATUS(status)
+        }
+    };
+    assert_eq!(code, 0, "the child's check {code} failed");
+    // Still the parent's, in the parent.
+    assert_eq!(
+        place.client().lookup(&n).unwrap().info.pid,
+        std::process::id() as i32
+    );
 }

@@ -20,7 +20,7 @@ use mach2::port::MACH_PORT_NULL;
 use mach2::traps::mach_task_self;
 use std::ffi::CString;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -33,6 +33,11 @@ const REFUSED: i32 = 0x73686d02;
 const POLL: Duration = Duration::from_millis(100);
 /// How long a reply may wait for room in the requester's queue.
 const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
+/// A request carries a random nonce of this many bytes, which the answer ends with: an answer
+/// is taken only for the request it answers (whoever holds a request's reply right, a
+/// squatter on the name included, could otherwise forward it to another service of ours and
+/// have that one answer).
+const NONCE: usize = 8;
 
 /// This task's bootstrap port (`task_get_bootstrap_port`), a new send right.
 fn bootstrap() -> Result<SendRight> {
@@ -88,6 +93,7 @@ pub fn unique_name(prefix: &str) -> String {
 #[derive(Debug)]
 pub struct Service {
     name: String,
+    content: Arc<Mutex<Content>>,
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -101,9 +107,10 @@ impl Service {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidName`]; [`ErrorKind::AlreadyExists`] when the name is published
-    /// already (`BOOTSTRAP_SERVICE_ACTIVE`, `BOOTSTRAP_NAME_IN_USE`);
-    /// [`ErrorKind::PermissionDenied`] (`BOOTSTRAP_NOT_PRIVILEGED`, e.g. in a sandbox);
-    /// [`ErrorKind::InvalidArgument`] for too much to publish.
+    /// already: by this process (`BOOTSTRAP_SERVICE_ACTIVE`), or by another, which launchd
+    /// refuses as a hijack (`BOOTSTRAP_NOT_PRIVILEGED` for a name that `bootstrap_look_up`
+    /// finds); [`ErrorKind::PermissionDenied`] (`BOOTSTRAP_NOT_PRIVILEGED` otherwise, e.g. in
+    /// a sandbox); [`ErrorKind::InvalidArgument`] for too much to publish.
     #[doc(alias = "bootstrap_check_in")]
     pub fn publish(name: &str, handles: Vec<Handle>, payload: &[u8]) -> Result<Service> {
         Service::publish_to(name, handles, payload, Admit::Anyone)
@@ -122,38 +129,40 @@ impl Service {
         admit: Admit,
     ) -> Result<Service> {
         let c = checked_name("bootstrap_check_in", name)?;
-        let body = handle::encode(&handles, payload);
-        if body.len() > MAX_PAYLOAD || handles.len() > message::MAX_RIGHTS {
-            return Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "bootstrap_check_in",
-                name,
-                format!(
-                    "{} handles and {} bytes exceed what one reply carries ({} handles, {} bytes)",
-                    handles.len(),
-                    payload.len(),
-                    message::MAX_RIGHTS,
-                    MAX_PAYLOAD
-                ),
-            ));
-        }
+        let content = Content::new("bootstrap_check_in", name, handles, payload)?;
         let bp = bootstrap()?;
         let mut port = MACH_PORT_NULL;
         // SAFETY: a NUL-terminated name and a valid out-pointer.
         let kr =
             unsafe { mach2::bootstrap::bootstrap_check_in(bp.as_raw(), c.as_ptr(), &mut port) };
-        kern::check("bootstrap_check_in", || name.to_string(), kr)?;
+        if let Err(e) = kern::check("bootstrap_check_in", || name.to_string(), kr) {
+            // launchd answers a check-in of a name another process (another job) holds with
+            // BOOTSTRAP_NOT_PRIVILEGED ("tried to hijack the service", `job_mig_check_in2`):
+            // the name is taken, which is what the caller needs to know.
+            if e.kind() == ErrorKind::PermissionDenied && find(name).is_ok() {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    "bootstrap_check_in",
+                    name,
+                    "another process publishes the name (launchd refuses its check-in as \
+                     BOOTSTRAP_NOT_PRIVILEGED)",
+                ));
+            }
+            return Err(e);
+        }
         // SAFETY: check-in handed us the service's receive right.
         let rx = unsafe { ReceiveRight::from_raw(port) };
+        let content = Arc::new(Mutex::new(content));
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicU64::new(0));
-        let (stop2, served2) = (stop.clone(), served.clone());
+        let (content2, stop2, served2) = (content.clone(), stop.clone(), served.clone());
         let thread = std::thread::Builder::new()
             .name("shmkit-bootstrap".into())
-            .spawn(move || serve(rx, handles, body, admit, stop2, served2))
+            .spawn(move || serve(rx, content2, admit, stop2, served2))
             .map_err(|e| Error::io("spawn", name, &e))?;
         Ok(Service {
             name: name.to_string(),
+            content,
             stop,
             served,
             thread: Some(thread),
@@ -169,6 +178,57 @@ impl Service {
     /// How many look-ups were answered.
     pub fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// Publishes `handles` and `payload` instead, under the same name, with no moment in
+    /// which the name is absent: look-ups answered from now on get the new ones.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotInherited`] in a fork child (the name and its serving thread are the
+    /// parent's); [`ErrorKind::InvalidArgument`] for too much to publish (the old content
+    /// stays then).
+    pub fn replace(&self, handles: Vec<Handle>, payload: &[u8]) -> Result<()> {
+        if crate::platform::generation() != self.generation {
+            return Err(Error::new(
+                ErrorKind::NotInherited,
+                "bootstrap publish",
+                &self.name,
+                "the name is the parent's: a fork child has its own port namespace and no \
+                 copy of the serving thread",
+            ));
+        }
+        let new = Content::new("bootstrap publish", &self.name, handles, payload)?;
+        *self.content.lock().unwrap_or_else(|e| e.into_inner()) = new;
+        Ok(())
+    }
+}
+
+/// What a service answers with: the handles, and the body that describes them.
+#[derive(Debug)]
+struct Content {
+    handles: Vec<Handle>,
+    body: Vec<u8>,
+}
+
+impl Content {
+    fn new(op: &'static str, name: &str, handles: Vec<Handle>, payload: &[u8]) -> Result<Content> {
+        let body = handle::encode(&handles, payload);
+        if body.len() + NONCE > MAX_PAYLOAD || handles.len() > message::MAX_RIGHTS {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                op,
+                name,
+                format!(
+                    "{} handles and {} bytes exceed what one reply carries ({} handles, {} bytes \
+                     with their descriptions)",
+                    handles.len(),
+                    payload.len(),
+                    message::MAX_RIGHTS,
+                    MAX_PAYLOAD - NONCE
+                ),
+            ));
+        }
+        Ok(Content { handles, body })
     }
 }
 
@@ -206,46 +266,69 @@ impl Admit {
     }
 }
 
-/// The service's loop: answer each request with copies of the handles; drop anything else.
-/// Ends when asked, and then the receive right goes, and with it the name.
+/// The service's loop: answer each request with copies of the handles, its nonce at the end
+/// of the answer; drop anything else. Ends when asked, and then the receive right goes, and
+/// with it the name.
 fn serve(
     rx: ReceiveRight,
-    handles: Vec<Handle>,
-    body: Vec<u8>,
+    content: Arc<Mutex<Content>>,
     admit: Admit,
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
 ) {
-    let rights: Vec<&SendRight> = handles.iter().map(Handle::send_right).collect();
     while !stop.load(Ordering::Relaxed) {
         let got = match message::recv(&rx, Some(POLL)) {
             Ok(m) => m,
             // Timeouts, and refused (hostile or garbled) messages: nothing to answer.
             Err(_) => continue,
         };
-        if got.id != REQUEST || !got.rights.is_empty() {
+        if got.id != REQUEST || !got.rights.is_empty() || got.payload.len() != NONCE {
             continue; // not ours: its rights and reply right are released as `got` drops
         }
-        if let Some(reply) = got.reply_to {
-            if !admit.lets_in(&got.sender) {
-                let _ = message::send(Dest::Reply(reply), REFUSED, &[], &[], None, REPLY_TIMEOUT);
-                continue;
-            }
-            if message::send(
+        let Some(reply) = got.reply_to else { continue };
+        if !admit.lets_in(&got.sender) {
+            let _ = message::send(
                 Dest::Reply(reply),
-                REPLY,
-                &rights,
-                &body,
+                REFUSED,
+                &[],
+                &got.payload,
                 None,
                 REPLY_TIMEOUT,
-            )
-            .is_ok()
-            {
-                served.fetch_add(1, Ordering::Relaxed);
-            }
+            );
+            continue;
+        }
+        let c = content.lock().unwrap_or_else(|e| e.into_inner());
+        let rights: Vec<&SendRight> = c.handles.iter().map(Handle::send_right).collect();
+        let mut body = Vec::with_capacity(c.body.len() + NONCE);
+        body.extend_from_slice(&c.body);
+        body.extend_from_slice(&got.payload);
+        // Sent with the content locked, so that a `replace` meanwhile does not release the
+        // rights being copied into the answer.
+        if message::send(
+            Dest::Reply(reply),
+            REPLY,
+            &rights,
+            &body,
+            None,
+            REPLY_TIMEOUT,
+        )
+        .is_ok()
+        {
+            served.fetch_add(1, Ordering::Relaxed);
         }
     }
     drop(rx);
+}
+
+/// A nonce no other request of this process or any other will carry (RandomState is seeded
+/// from the OS's random source per process; the counter tells this process's calls apart).
+fn nonce() -> [u8; NONCE] {
+    use std::hash::{BuildHasher, Hasher};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish().to_le_bytes()
 }
 
 /// The service port published under `name` (`bootstrap_look_up` alone: nothing is asked of
@@ -253,7 +336,8 @@ fn serve(
 ///
 /// # Errors
 /// [`ErrorKind::InvalidName`]; [`ErrorKind::NotFound`] (`BOOTSTRAP_UNKNOWN_SERVICE`) when
-/// nobody publishes the name.
+/// nobody publishes the name, and when its publisher just died (launchd, not told yet, hands
+/// out the port, which arrives dead).
 #[doc(alias = "bootstrap_look_up")]
 pub fn find(name: &str) -> Result<SendRight> {
     let c = checked_name("bootstrap_look_up", name)?;
@@ -262,8 +346,17 @@ pub fn find(name: &str) -> Result<SendRight> {
     // SAFETY: a NUL-terminated name and a valid out-pointer.
     let kr = unsafe { mach2::bootstrap::bootstrap_look_up(bp.as_raw(), c.as_ptr(), &mut port) };
     kern::check("bootstrap_look_up", || name.to_string(), kr)?;
-    // SAFETY: the look-up gave us a send right to the service.
-    Ok(unsafe { SendRight::from_raw(port) })
+    // SAFETY: the look-up gave us a send right to the service (or MACH_PORT_DEAD).
+    let right = unsafe { SendRight::from_raw(port) };
+    if right.is_dead()? {
+        return Err(Error::new(
+            ErrorKind::NotFound,
+            "bootstrap_look_up",
+            name,
+            "the name's publisher is gone (launchd has not dropped the name yet)",
+        ));
+    }
+    Ok(right)
 }
 
 /// What a look-up returns.
@@ -273,7 +366,8 @@ pub struct Published {
     pub handles: Vec<Handle>,
     /// The publisher's bytes.
     pub payload: Vec<u8>,
-    /// Who answered, as the kernel tells it: the process that published the name.
+    /// Who answered, as the kernel tells it: the process that holds the name's receive right
+    /// (whoever checked it in), which answered this very request (its nonce came back).
     pub publisher: Sender,
 }
 
@@ -291,11 +385,12 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
     let service = find(name)?;
     let deadline = std::time::Instant::now().checked_add(timeout);
     let reply = ReceiveRight::new()?;
+    let nonce = nonce();
     message::send(
         Dest::Send(&service),
         REQUEST,
         &[],
-        &[],
+        &nonce,
         Some(&reply),
         timeout,
     )
@@ -305,7 +400,7 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
     });
     let got =
         message::recv(&reply, Some(left)).map_err(|e| e.with_op("bootstrap_look_up (reply)"))?;
-    if got.id == REFUSED {
+    if got.id == REFUSED && got.payload == nonce {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
             "bootstrap_look_up",
@@ -328,7 +423,15 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
             format!("the publisher did not answer (message id {})", got.id),
         ));
     }
-    let (handles, payload) = handle::decode(got.rights, &got.payload)?;
+    let Some(body) = got.payload.strip_suffix(&nonce) else {
+        return Err(Error::new(
+            ErrorKind::BadLayout,
+            "bootstrap_look_up",
+            name,
+            "an answer that is not to this request (its nonce differs)",
+        ));
+    };
+    let (handles, payload) = handle::decode(got.rights, body)?;
     Ok(Published {
         handles,
         payload,

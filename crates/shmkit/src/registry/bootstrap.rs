@@ -54,15 +54,17 @@ pub struct Client {
     answer: Duration,
     index: Index,
     uid: u32,
+    /// The fork generation that made it: its names are that process's.
+    generation: u32,
 }
 
-/// A name this client registered, held for what dropping it does: its marker goes first,
-/// then its service (and with it the name).
+/// A name this client registered: its marker goes first when dropped, then its service (and
+/// with it the name).
 #[derive(Debug)]
 struct Mine {
     name: String,
-    _marker: Marker,
-    _service: Service,
+    marker: Marker,
+    service: Service,
 }
 
 impl Client {
@@ -87,6 +89,7 @@ impl Client {
             answer: timeout.max(Duration::from_millis(1)),
             index: Index::open()?,
             uid: rustix::process::geteuid().as_raw(),
+            generation: crate::platform::generation(),
         })
     }
 
@@ -97,10 +100,14 @@ impl Client {
     }
 
     /// Registers `name` with `handles` (at most [`crate::handle::MAX_HANDLES`]); registering a
-    /// name this client holds replaces it.
+    /// name this client holds replaces its handles, with no moment in which the name is
+    /// absent (and the old ones stay if that fails).
     ///
     /// # Errors
-    /// [`ErrorKind::AlreadyExists`] when another process holds the name;
+    /// [`ErrorKind::AlreadyExists`] when another process, or another client of this one,
+    /// holds the name;
+    /// [`ErrorKind::NotInherited`] in a fork child of the process that made this client (its
+    /// names are the parent's; make a new client);
     /// [`ErrorKind::Unsupported`] for a persistent name; [`ErrorKind::InvalidArgument`] for a
     /// name of 0 or more than 255 bytes or with control characters, or too many handles;
     /// the errors of `bootstrap_check_in` and of writing the marker.
@@ -111,6 +118,7 @@ impl Client {
         opts: RegisterOptions,
     ) -> Result<()> {
         valid(name, "register")?;
+        self.in_maker("register", name)?;
         if opts.persistent {
             return Err(Error::new(
                 ErrorKind::Unsupported,
@@ -156,26 +164,38 @@ impl Client {
             .iter()
             .map(|h| h.try_clone())
             .collect::<Result<Vec<_>>>()?;
-        // Our own earlier registration of the name goes first: bootstrap holds one service
-        // per name.
-        self.mine.retain(|m| m.name != name);
         let mut o = Out(Vec::new());
         o.info(&info);
-        let service = Service::publish_to(&bootstrap_name(self.uid, name), kept, &o.0, Admit::Uid(self.uid))
-            .map_err(|e| match e.kind() {
-                ErrorKind::AlreadyExists => Error::new(
-                    ErrorKind::AlreadyExists,
-                    "register",
-                    name,
-                    "another process holds the name (it goes when that process unregisters it or exits)",
-                ),
-                _ => e.with_op("register"),
-            })?;
+        if let Some(m) = self.mine.iter_mut().find(|m| m.name == name) {
+            // Ours already: new content for the same service (bootstrap holds one service per
+            // name, and a new check-in would have to wait for launchd to drop the old one).
+            let marker = self.index.add(&info)?;
+            m.service.replace(kept, &o.0)?;
+            // The old marker goes as it is replaced.
+            m.marker = marker;
+            return Ok(());
+        }
+        let service = Service::publish_to(
+            &bootstrap_name(self.uid, name),
+            kept,
+            &o.0,
+            Admit::Uid(self.uid),
+        )
+        .map_err(|e| match e.kind() {
+            ErrorKind::AlreadyExists => Error::new(
+                ErrorKind::AlreadyExists,
+                "register",
+                name,
+                "another process, or another client of this one, holds the name (it goes when its \
+                     holder unregisters it or exits)",
+            ),
+            _ => e.with_op("register"),
+        })?;
         let marker = self.index.add(&info)?;
         self.mine.push(Mine {
             name: name.to_string(),
-            _marker: marker,
-            _service: service,
+            marker,
+            service,
         });
         Ok(())
     }
@@ -296,9 +316,11 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::NotFound`] when nothing has the name; [`ErrorKind::PermissionDenied`] for
     /// a name another process registered (on macOS only the process that holds a name's
-    /// receive right can end it).
+    /// receive right can end it); [`ErrorKind::NotInherited`] in a fork child of the process
+    /// that made this client.
     pub fn unregister(&mut self, name: &str) -> Result<()> {
         valid(name, "unregister")?;
+        self.in_maker("unregister", name)?;
         if let Some(at) = self.mine.iter().position(|m| m.name == name) {
             drop(self.mine.remove(at));
             return Ok(());
@@ -324,9 +346,12 @@ impl Client {
 
     /// Every name this user's clients registered that bootstrap still finds, sorted.
     ///
-    /// Read from the markers that registrations leave: a name registered or removed
-    /// meanwhile may or may not be in it, as with `readdir`. A stopped or hung publisher's
-    /// name is listed (nothing is asked of the publishers).
+    /// Read from the markers that registrations leave, each the `Info` its registrant wrote: a
+    /// name registered or removed meanwhile may or may not be in it, as with `readdir`. A name
+    /// with one live marker is listed as it says, without asking its publisher (a stopped or
+    /// hung one's name is listed too); a name with several (a stale marker whose pid was
+    /// reused beside the real one) is looked up, which waits at most the answer timeout and
+    /// leaves the name out if that fails.
     ///
     /// # Errors
     /// The OS error of reading the markers' directory.
@@ -351,6 +376,8 @@ impl Client {
                         .filter(|f| crate::platform::process_alive(f.pid))
                         .collect();
                     match live.as_slice() {
+                        // Every writer gone: the name is on its way out.
+                        [] => {}
                         [one] => out.push((*one).clone()),
                         _ => {
                             if let Ok(e) = self.ask(&name, self.answer) {
@@ -369,6 +396,22 @@ impl Client {
             i = j;
         }
         Ok(out)
+    }
+
+    /// Refuses to change names in a fork child: they are the parent's, held by its port
+    /// namespace and serving threads.
+    fn in_maker(&self, op: &'static str, name: &str) -> Result<()> {
+        if crate::platform::generation() == self.generation {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::NotInherited,
+            op,
+            name,
+            "this client's names are its parent process's: a fork child has its own port \
+             namespace",
+        )
+        .with_hint("make a new Client in the child"))
     }
 
     /// On Linux, connects again to a restarted registry and registers this client's names

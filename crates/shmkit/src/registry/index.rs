@@ -83,10 +83,10 @@ impl Index {
     pub(crate) fn open() -> Result<Index> {
         let base = user_temp_dir();
         if !base.exists() {
-            super::prepare_dir(&base)?;
+            super::prepare_dir(&base, super::DirUse::Markers)?;
         }
         let dir = base.join("shmkit-registry");
-        super::prepare_dir(&dir)?;
+        super::prepare_dir(&dir, super::DirUse::Markers)?;
         Ok(Index { dir })
     }
 
@@ -126,7 +126,15 @@ impl Index {
         for ent in std::fs::read_dir(&self.dir).map_err(|e| Error::io("readdir", &shown, &e))? {
             let Ok(ent) = ent else { continue };
             let file = ent.file_name();
-            let Some(stem) = file.to_str().and_then(|f| f.strip_suffix(SUFFIX)) else {
+            let Some(file) = file.to_str() else { continue };
+            if let Some(stem) = file.strip_prefix('.').and_then(|f| f.strip_suffix(".tmp")) {
+                // A marker half made by a writer killed before its rename.
+                if writer_gone(stem) {
+                    let _ = std::fs::remove_file(ent.path());
+                }
+                continue;
+            }
+            let Some(stem) = file.strip_suffix(SUFFIX) else {
                 continue;
             };
             let path = ent.path();

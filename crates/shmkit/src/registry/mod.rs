@@ -139,8 +139,11 @@ pub fn default_socket() -> Result<PathBuf> {
 /// (Others may enter a directory made for a shared registry: the socket's mode and the
 /// policy decide who connects.)
 ///
+/// `use_` names what the directory is for and what else the user can do, for the error:
+/// [`DirUse::Socket`] or [`DirUse::Markers`].
+///
 /// Returns whether it made the directory.
-pub(crate) fn prepare_dir(dir: &Path) -> Result<bool> {
+pub(crate) fn prepare_dir(dir: &Path, use_: DirUse) -> Result<bool> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
     let shown = dir.display().to_string();
     if !dir.exists() {
@@ -153,13 +156,25 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<bool> {
     let m = std::fs::symlink_metadata(dir).map_err(|e| Error::io("stat", &shown, &e))?;
     let me = rustix::process::geteuid().as_raw();
     if !m.is_dir() || (m.uid() != me && m.uid() != 0) || m.mode() & 0o022 != 0 {
+        let (op, what, or_else) = match use_ {
+            DirUse::Socket => (
+                "bind",
+                "the socket's directory",
+                "choose another socket path",
+            ),
+            DirUse::Markers => (
+                "registry markers",
+                "the directory of the registry's markers",
+                "remove it (it holds only markers, made again as needed)",
+            ),
+        };
         return Err(Error::new(
             ErrorKind::PermissionDenied,
-            "bind",
+            op,
             &shown,
             format!(
-                "the socket's directory must be a directory of uid {me} (or root) that no one \
-                 else may write; it is {} mode {:04o} of uid {}",
+                "{what} must be a directory of uid {me} (or root) that no one else may write; it \
+                 is {} mode {:04o} of uid {}",
                 if m.is_dir() {
                     "a directory"
                 } else {
@@ -169,7 +184,18 @@ pub(crate) fn prepare_dir(dir: &Path) -> Result<bool> {
                 m.uid()
             ),
         )
-        .with_hint(format!("chmod go-w {shown}, or choose another socket path")));
+        .with_hint(format!("chmod go-w {shown}, or {or_else}")));
     }
     Ok(false)
+}
+
+/// What a directory that [`prepare_dir`] checks is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DirUse {
+    /// A registry's socket (Linux).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    Socket,
+    /// The markers that `list` reads (macOS).
+    #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+    Markers,
 }

@@ -189,7 +189,7 @@ impl Server {
     pub fn bind(path: &std::path::Path) -> Result<Server> {
         let shown = path.display().to_string();
         let made_dir = match path.parent() {
-            Some(dir) => super::prepare_dir(dir)?.then(|| dir.to_path_buf()),
+            Some(dir) => super::prepare_dir(dir, super::DirUse::Socket)?.then(|| dir.to_path_buf()),
             None => None,
         };
         if let Ok(m) = std::fs::symlink_metadata(path) {
