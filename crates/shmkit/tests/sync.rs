@@ -165,6 +165,29 @@ fn a_killed_owner_is_reported_to_the_next_locker_who_repairs() {
     );
 }
 
+/// `p_uniqueid` of process `pid`, from `proc_pidinfo(PROC_PIDUNIQIDENTIFIERINFO = 17)` with
+/// `struct proc_uniqidentifierinfo` (xnu `bsd/sys/proc_info.h`: a 16-byte uuid, then the id).
+#[cfg(target_os = "macos")]
+fn kernel_uniqueid(pid: i32) -> u64 {
+    #[repr(C)]
+    struct Info {
+        uuid: [u8; 16],
+        uniqueid: u64,
+        puniqueid: u64,
+        idversion: i32,
+        orig_ppidversion: i32,
+        reserve2: u64,
+        reserve3: u64,
+    }
+    const _: () = assert!(std::mem::size_of::<Info>() == 56);
+    // SAFETY: plain data, filled by proc_pidinfo.
+    let mut info: Info = unsafe { std::mem::zeroed() };
+    // SAFETY: `info` is a writable buffer of the flavor's struct and its size.
+    let r = unsafe { libc::proc_pidinfo(pid, 17, 0, (&raw mut info).cast(), 56) };
+    assert_eq!(r, 56, "proc_pidinfo: {}", std::io::Error::last_os_error());
+    info.uniqueid
+}
+
 /// macOS: a live owner is told from a process that got its pid by the unique process id in
 /// its record; with that id changed, the owner is as good as dead, and is taken over at once.
 #[cfg(target_os = "macos")]
@@ -182,9 +205,16 @@ fn macos_an_owner_whose_unique_id_differs_from_its_record_is_taken_over() {
     );
     let w = word.load(Ordering::SeqCst);
     assert_eq!(w & 0x1_ffff, p.pid() as u32, "{w:#x}");
+    assert_ne!(w & 0x3ffe_0000, 0, "no generation in the word {w:#x}");
     assert_eq!(rec_owner.load(Ordering::SeqCst), w & 0x3fff_ffff);
     let id = rec_id.load(Ordering::SeqCst);
-    assert_ne!(id, 0, "the owner's unique id was not recorded");
+    // The kernel's own word for the peer (`proc_pidinfo(PROC_PIDUNIQIDENTIFIERINFO)`, read
+    // here independently of the library): the record holds its low 32 bits.
+    assert_eq!(
+        id,
+        (kernel_uniqueid(p.pid()) as u32).max(1),
+        "the record does not hold the owner's unique process id"
+    );
     assert!(
         m.lock_timeout(Duration::from_millis(100))
             .unwrap()
@@ -556,7 +586,7 @@ fn the_repr_c_layouts_describe_what_is_in_memory() {
         assert_eq!(raw.version, 1 | 2 << 16);
         // The first acquisition: this pid, generation 1; the record names that word.
         assert_eq!(raw.word, std::process::id() | 1 << 17);
-        assert_eq!(raw.owner_pid, raw.word);
+        assert_eq!(raw.owner_word, raw.word);
         assert_ne!(
             raw.owner_uniqueid, 0,
             "this process's unique id was not found"
@@ -567,8 +597,8 @@ fn the_repr_c_layouts_describe_what_is_in_memory() {
         let after: MutexLayout = seg.read(MUTEX).unwrap();
         assert_eq!(after.word, 1 << 17);
         assert_eq!(
-            (after.owner_pid, after.owner_uniqueid),
-            (raw.owner_pid, raw.owner_uniqueid)
+            (after.owner_word, after.owner_uniqueid),
+            (raw.owner_word, raw.owner_uniqueid)
         );
     }
 }

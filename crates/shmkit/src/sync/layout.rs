@@ -45,11 +45,12 @@ pub struct MutexLayout {
     pub state: u32,
     /// How many times a dead owner was detected.
     pub recoveries: u32,
-    /// Kind 2: the word as the owner took it (pid | generation, no flag bits), written (with
-    /// release ordering) after `owner_thread` and `owner_uniqueid` once the word is taken, and
-    /// left in place at unlock; the record describes the owner only while this equals `word`
-    /// without its flag bits. Zero for kind 0.
-    pub owner_pid: u32,
+    /// Kind 2: the word as the owner took it (pid | generation, no flag bits), the sequence of
+    /// a seqlock over the record: set to 0, then `owner_thread` and `owner_uniqueid` written,
+    /// then this (with release ordering), once the word is taken; left in place at unlock. The
+    /// record describes the owner only while this equals `word` without its flag bits. Zero
+    /// for kind 0. (Named `owner_pid` before kind 2, when it held the pid alone.)
+    pub owner_word: u32,
     /// Kind 2: the owner's unique process id (`p_uniqueid` of
     /// `proc_pidinfo(PROC_PIDUNIQIDENTIFIERINFO)`, one per process created since boot), low 32
     /// bits, 0 if unknown (1 stands for 0); a live process with the record's pid and another
@@ -97,7 +98,7 @@ const _: () = {
     assert!(offset_of!(MutexLayout, owner_thread) == 4 * 3);
     assert!(offset_of!(MutexLayout, state) == 4 * 4);
     assert!(offset_of!(MutexLayout, recoveries) == 4 * 5);
-    assert!(offset_of!(MutexLayout, owner_pid) == 4 * 6);
+    assert!(offset_of!(MutexLayout, owner_word) == 4 * 6);
     assert!(offset_of!(MutexLayout, owner_uniqueid) == 4 * 7);
     assert!(size_of::<WaitWordLayout>() == super::Condvar::SIZE);
     assert!(size_of::<WaitWordLayout>() == super::Event::SIZE);

@@ -32,6 +32,8 @@ use crate::platform::futex;
 #[cfg(target_os = "linux")]
 use crate::platform::futex::{PiLock, OWNER_DIED, TID_MASK, WAITERS};
 use crate::Mapping;
+#[cfg(target_os = "macos")]
+use std::sync::atomic::fence;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -104,8 +106,9 @@ const NOT_RECOVERABLE: u32 = 2;
 /// - "owner" means the process: a thread that exits holding the lock, in a process that
 ///   lives on, is not detected (Linux hands the lock over at thread exit);
 /// - an owner that dies after taking the word and before its record names that word (a few
-///   instructions) is told by its pid alone: if the pid goes to a new process before a waiter
-///   looks, lockers wait until that process ends;
+///   instructions, and at a process's first lock one `proc_pidinfo` call for its unique id) is
+///   told by its pid alone: if the pid goes to a new process before a waiter looks, lockers
+///   wait until that process ends;
 /// - the record keeps the low 32 bits of the unique id: a dead owner whose pid was reused by
 ///   a process whose id has the same low 32 bits (2^32 process creations in between, at the
 ///   least) is taken for alive; and a word value comes back after 8192 acquisitions (13 bits
@@ -120,7 +123,7 @@ const NOT_RECOVERABLE: u32 = 2;
 /// `FUTEX_OWNER_DIED`; macOS: owner pid (bits 0..=16, 0 when free) | generation (bits 17..=29,
 /// kept when free) | `0x8000_0000` waiters), `owner_thread` (macOS; zero on Linux), `state` (0
 /// consistent, 1 owner died and not repaired yet, 2 not recoverable), `recoveries` (how many
-/// times a dead owner was detected), `owner_pid` and `owner_uniqueid` (macOS: the owner record;
+/// times a dead owner was detected), `owner_word` and `owner_uniqueid` (macOS: the owner record;
 /// zero on Linux). See [`layout::MutexLayout`](super::layout::MutexLayout).
 ///
 /// ```
@@ -467,7 +470,14 @@ impl<'a> Mutex<'a> {
 
     #[inline]
     fn unlock(&self, held: u32) {
-        if self.state.load(Ordering::Relaxed) == INCONSISTENT {
+        // Only while the word is still ours: on macOS a peer may have taken it over (believing
+        // us dead), and the state is then its to repair or give up. (Linux's kernel never
+        // hands a live owner's lock to another.)
+        #[cfg(target_os = "macos")]
+        let ours = self.word.load(Ordering::Relaxed) & OWNER_MASK == held;
+        #[cfg(target_os = "linux")]
+        let ours = true;
+        if ours && self.state.load(Ordering::Relaxed) == INCONSISTENT {
             self.state.store(NOT_RECOVERABLE, Ordering::Release);
         }
         // Release pairs with the Acquire of the next `lock`.
@@ -623,14 +633,18 @@ impl std::fmt::Debug for Mutex<'_> {
 //   took the lock (its word is `P | g'`, g' != g), unless exactly a multiple of 8192
 //   acquisitions happened in between and the last of them was P's.
 //
-// - The record is matched to the word by value, not by ordering. The owner stores `thread` and
-//   `uniqueid` (Relaxed), then `owner` = the word it took (Release). A waiter that read the
-//   word `w` reads `owner` with Acquire and trusts the record only if `owner == w & OWNER_MASK`:
-//   that value was stored by the acquisition that installed `w` (an earlier acquisition had
-//   another generation), so the Acquire makes its `uniqueid` visible, or a later one, which
-//   only a later acquisition writes, after the word changed and so after `w` is gone (then
-//   the waiter's CAS on `w` fails whatever it concluded). Records are not cleared at unlock:
-//   a stale one names an old generation, and is ignored.
+// - The record is matched to the word by value, and read whole. The owner writes it as a
+//   seqlock whose sequence is `owner` (`OwnerRecord::write`: 0, Release fence, `thread` and
+//   `uniqueid`, then `owner` = the word it took, Release); a waiter reads `owner`, the fields
+//   and `owner` again (`OwnerRecord::read`), and uses the fields only if both reads agree: they
+//   are then the fields written with that `owner`, never the next owner's fields beside an
+//   earlier owner's `owner` (which would make a live owner look dead, and with the word's
+//   wrap-around let a waiter take a live owner's lock). It trusts the record only if
+//   `owner == w & OWNER_MASK` for the word `w` it read: the acquisition that installed `w`
+//   wrote it (an earlier acquisition had another generation). A record written later, by a
+//   later acquisition, comes after the word changed, and then the waiter's CAS on `w` fails
+//   whatever it concluded. Records are not cleared at unlock: a stale one names an old
+//   generation, and is ignored.
 
 #[cfg(target_os = "macos")]
 #[inline(always)]
@@ -673,14 +687,35 @@ fn taker(held: u32) -> u32 {
 
 #[cfg(target_os = "macos")]
 impl OwnerRecord<'_> {
-    /// After taking the word `held`: this thread, this process's unique id, then `held`
-    /// (Release: a waiter that reads `held` there reads our unique id too).
+    /// After taking the word `held`: a seqlock write, `owner` being the sequence. `owner` to
+    /// 0 (a record being written, which names no word), a Release fence so that no reader who
+    /// sees the new `thread`/`uniqueid` can then read the old `owner` (the fence orders the 0
+    /// before them), the fields, then `owner = held` with Release (a reader that reads `held`
+    /// there reads these fields too).
     #[inline]
     fn write(&self, held: u32) {
+        let id = my_uniqueid(taker(held));
+        self.owner.store(0, Ordering::Relaxed);
+        fence(Ordering::Release);
         self.thread.store(thread_tag(), Ordering::Relaxed);
-        self.uniqueid
-            .store(my_uniqueid(taker(held)), Ordering::Relaxed);
+        self.uniqueid.store(id, Ordering::Relaxed);
         self.owner.store(held, Ordering::Release);
+    }
+
+    /// The record as one unit: `(owner, uniqueid)` as one acquisition wrote them, or `None`
+    /// while one is being written. The seqlock read: `owner` with Acquire (pairs with the
+    /// final Release of `write`, so the fields are at least that write's), the fields, an
+    /// Acquire fence (pairs with `write`'s Release fence: had a later write's fields been read,
+    /// its `owner = 0` is seen below), `owner` again. Equal and non-zero: the fields are the
+    /// ones written with that `owner`. Without this, the fields of the next owner could be
+    /// read beside an earlier owner's `owner`, and a live owner judged dead.
+    #[inline]
+    fn read(&self) -> Option<(u32, u32)> {
+        let o1 = self.owner.load(Ordering::Acquire);
+        let id = self.uniqueid.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let o2 = self.owner.load(Ordering::Relaxed);
+        (o1 != 0 && o1 == o2).then_some((o1, id))
     }
 }
 
@@ -699,21 +734,28 @@ fn uniqueid_word(id: u64) -> u32 {
 }
 
 /// This process's unique id as the record keeps it, cached with the pid it is for (a fork
-/// child has another pid, and looks its own up).
+/// child has another pid, and looks its own up): one `proc_pidinfo` call per process, made by
+/// its first lock, between taking the word and writing the record. An id that cannot be had (a
+/// sandbox refusing the call) is cached too, as 0, which waiters read as "no id to compare":
+/// it is not asked for again at every lock.
 #[cfg(target_os = "macos")]
 fn my_uniqueid(me: u32) -> u32 {
     use std::sync::atomic::AtomicU64;
+    /// Bit 63 says the entry is filled; bits 32..=62 the pid; bits 0..=31 the id (0: unknown).
+    const FILLED: u64 = 1 << 63;
     static CACHE: AtomicU64 = AtomicU64::new(0);
     let c = CACHE.load(Ordering::Relaxed);
-    if c >> 32 == u64::from(me) && c as u32 != 0 {
+    if c & FILLED != 0 && (c >> 32) & 0x7fff_ffff == u64::from(me) {
         return c as u32;
     }
     let id = match crate::platform::process_state(me as i32) {
         crate::platform::ProcState::Running(id) => uniqueid_word(id),
-        // Cannot be told: 0, which waiters read as "no id to compare".
         _ => 0,
     };
-    CACHE.store(u64::from(me) << 32 | u64::from(id), Ordering::Relaxed);
+    CACHE.store(
+        FILLED | u64::from(me & 0x7fff_ffff) << 32 | u64::from(id),
+        Ordering::Relaxed,
+    );
     id
 }
 
@@ -725,17 +767,15 @@ fn owner_dead(cur: u32, record: &OwnerRecord<'_>) -> bool {
     if owner > PID_MAX {
         return true;
     }
-    // Acquire: pairs with `write`'s Release of `owner`, so `uniqueid` is that owner's (see the
-    // orderings above).
-    let rec_owner = record.owner.load(Ordering::Acquire);
-    let rec_id = record.uniqueid.load(Ordering::Relaxed);
+    // The record as one acquisition wrote it (a seqlock read, see `OwnerRecord::read`).
+    let record = record.read();
     match crate::platform::process_state(owner as i32) {
         crate::platform::ProcState::Gone => true,
         // The record is this owner's only if it names this very word (pid and generation);
         // then another unique id means the pid was reused, by whichever user's process.
-        crate::platform::ProcState::Running(id) => {
+        crate::platform::ProcState::Running(id) => record.is_some_and(|(rec_owner, rec_id)| {
             rec_owner == cur & OWNER_MASK && rec_id != 0 && uniqueid_word(id) != rec_id
-        }
+        }),
         crate::platform::ProcState::Unknown => false,
     }
 }
@@ -814,8 +854,12 @@ impl<'a> Mutex<'a> {
     /// took the word and wrote its record, that makes its `thread` visible, and ours (older,
     /// from when we held it) cannot be read instead.
     fn held_by_this_thread(&self, cur: u32) -> bool {
-        self.record.owner.load(Ordering::Acquire) == cur & OWNER_MASK
-            && self.record.thread.load(Ordering::Relaxed) == thread_tag()
+        let o1 = self.record.owner.load(Ordering::Acquire);
+        let thread = self.record.thread.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        o1 == cur & OWNER_MASK
+            && self.record.owner.load(Ordering::Relaxed) == o1
+            && thread == thread_tag()
     }
 }
 
