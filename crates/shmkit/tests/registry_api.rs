@@ -519,3 +519,21 @@ fn a_fork_child_cannot_change_its_parents_names_but_can_look_them_up() {
         std::process::id() as i32
     );
 }
+
+#[test]
+fn a_name_unregistered_can_be_registered_again_at_once() {
+    let place = Place::start();
+    let n = name("again-at-once");
+    let mut m = memory(4096);
+    let mut c = place.client();
+    for round in 0..5 {
+        c.register(&n, &[&handle(&mut m, false)], RegisterOptions::default())
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        c.unregister(&n).unwrap();
+    }
+    let mut other = place.client();
+    other
+        .register(&n, &[&handle(&mut m, false)], RegisterOptions::default())
+        .unwrap();
+    assert_eq!(c.lookup(&n).unwrap().info.pid, std::process::id() as i32);
+}

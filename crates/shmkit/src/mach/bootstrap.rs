@@ -24,20 +24,22 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Message ids of the look-up protocol (`'shmk'` + 0/1/2).
-const REQUEST: i32 = 0x73686d00;
-const REPLY: i32 = 0x73686d01;
-/// The answer to a requester the publisher does not admit: no rights, no payload.
-const REFUSED: i32 = 0x73686d02;
+/// Message ids of the look-up protocol, version 2 (`'shmk'` + 0x10/0x11/0x12; version 1, with
+/// ids 0/1/2, named nothing in its messages). A request's payload is the name looked up; an
+/// answer's payload ends with the name of the service that answers and its length.
+const REQUEST: i32 = 0x73686d10;
+const REPLY: i32 = 0x73686d11;
+/// The answer to a requester the publisher does not admit: no rights, the name as payload.
+const REFUSED: i32 = 0x73686d12;
 /// How long the service waits for a request before it looks at its stop flag.
 const POLL: Duration = Duration::from_millis(100);
 /// How long a reply may wait for room in the requester's queue.
 const REPLY_TIMEOUT: Duration = Duration::from_millis(500);
-/// A request carries a random nonce of this many bytes, which the answer ends with: an answer
-/// is taken only for the request it answers (whoever holds a request's reply right, a
-/// squatter on the name included, could otherwise forward it to another service of ours and
-/// have that one answer).
-const NONCE: usize = 8;
+/// Room kept in every answer for the answering service's name (at most 127 bytes), which the
+/// looker checks: whoever holds a request's reply right (a squatter on the name, say) could
+/// otherwise pass the request on to another service of ours and have that one answer as if
+/// it were the name looked up. A service answers only requests for its own name.
+const NAME_ROOM: usize = 128;
 
 /// This task's bootstrap port (`task_get_bootstrap_port`), a new send right.
 fn bootstrap() -> Result<SendRight> {
@@ -93,7 +95,9 @@ pub fn unique_name(prefix: &str) -> String {
 #[derive(Debug)]
 pub struct Service {
     name: String,
-    content: Arc<Mutex<Content>>,
+    /// What it answers with; swapped whole by `replace`, while an answer being sent keeps the
+    /// old one (and its rights) alive through its own `Arc`.
+    content: Arc<Mutex<Arc<Content>>>,
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
     thread: Option<JoinHandle<()>>,
@@ -130,35 +134,17 @@ impl Service {
     ) -> Result<Service> {
         let c = checked_name("bootstrap_check_in", name)?;
         let content = Content::new("bootstrap_check_in", name, handles, payload)?;
-        let bp = bootstrap()?;
-        let mut port = MACH_PORT_NULL;
-        // SAFETY: a NUL-terminated name and a valid out-pointer.
-        let kr =
-            unsafe { mach2::bootstrap::bootstrap_check_in(bp.as_raw(), c.as_ptr(), &mut port) };
-        if let Err(e) = kern::check("bootstrap_check_in", || name.to_string(), kr) {
-            // launchd answers a check-in of a name another process (another job) holds with
-            // BOOTSTRAP_NOT_PRIVILEGED ("tried to hijack the service", `job_mig_check_in2`):
-            // the name is taken, which is what the caller needs to know.
-            if e.kind() == ErrorKind::PermissionDenied && find(name).is_ok() {
-                return Err(Error::new(
-                    ErrorKind::AlreadyExists,
-                    "bootstrap_check_in",
-                    name,
-                    "another process publishes the name (launchd refuses its check-in as \
-                     BOOTSTRAP_NOT_PRIVILEGED)",
-                ));
-            }
-            return Err(e);
-        }
-        // SAFETY: check-in handed us the service's receive right.
-        let rx = unsafe { ReceiveRight::from_raw(port) };
-        let content = Arc::new(Mutex::new(content));
+        let rx = check_in(name, &c)?;
+        let content = Arc::new(Mutex::new(Arc::new(content)));
         let stop = Arc::new(AtomicBool::new(false));
         let served = Arc::new(AtomicU64::new(0));
         let (content2, stop2, served2) = (content.clone(), stop.clone(), served.clone());
         let thread = std::thread::Builder::new()
             .name("shmkit-bootstrap".into())
-            .spawn(move || serve(rx, content2, admit, stop2, served2))
+            .spawn({
+                let name = name.to_string();
+                move || serve(rx, &name, content2, admit, stop2, served2)
+            })
             .map_err(|e| Error::io("spawn", name, &e))?;
         Ok(Service {
             name: name.to_string(),
@@ -198,8 +184,59 @@ impl Service {
             ));
         }
         let new = Content::new("bootstrap publish", &self.name, handles, payload)?;
-        *self.content.lock().unwrap_or_else(|e| e.into_inner()) = new;
+        let old = std::mem::replace(
+            &mut *self.content.lock().unwrap_or_else(|e| e.into_inner()),
+            Arc::new(new),
+        );
+        // Released here, outside the lock (or by the answer that still sends it).
+        drop(old);
         Ok(())
+    }
+}
+
+/// `bootstrap_check_in` of `name`, the receive right it hands back.
+///
+/// launchd answers a check-in of a name that another process (another job) holds with
+/// `BOOTSTRAP_NOT_PRIVILEGED` ("tried to hijack the service", `job_mig_check_in2`), and one
+/// of a name this process holds with `BOOTSTRAP_SERVICE_ACTIVE`: both are
+/// [`ErrorKind::AlreadyExists`] while `bootstrap_look_up` finds a live port under the name.
+/// A name whose holder just let go (or died) stays in launchd until it has processed the
+/// port's dead-name notification: for that while (up to 1 s here) the check-in is tried
+/// again.
+fn check_in(name: &str, c: &CString) -> Result<ReceiveRight> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    let mut pause = Duration::from_millis(5);
+    loop {
+        let bp = bootstrap()?;
+        let mut port = MACH_PORT_NULL;
+        // SAFETY: a NUL-terminated name and a valid out-pointer.
+        let kr =
+            unsafe { mach2::bootstrap::bootstrap_check_in(bp.as_raw(), c.as_ptr(), &mut port) };
+        let e = match kern::check("bootstrap_check_in", || name.to_string(), kr) {
+            // SAFETY: check-in handed us the service's receive right.
+            Ok(()) => return Ok(unsafe { ReceiveRight::from_raw(port) }),
+            Err(e) => e,
+        };
+        if !matches!(
+            e.kind(),
+            ErrorKind::PermissionDenied | ErrorKind::AlreadyExists
+        ) {
+            return Err(e);
+        }
+        if find(name).is_ok() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "bootstrap_check_in",
+                name,
+                format!("the name is published already, by this process or another ({e})"),
+            ));
+        }
+        if std::time::Instant::now() >= deadline {
+            // Nobody holds it, and launchd still refuses: a sandbox, or a name launchd keeps.
+            return Err(e);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(100));
     }
 }
 
@@ -213,7 +250,7 @@ struct Content {
 impl Content {
     fn new(op: &'static str, name: &str, handles: Vec<Handle>, payload: &[u8]) -> Result<Content> {
         let body = handle::encode(&handles, payload);
-        if body.len() + NONCE > MAX_PAYLOAD || handles.len() > message::MAX_RIGHTS {
+        if body.len() + NAME_ROOM > MAX_PAYLOAD || handles.len() > message::MAX_RIGHTS {
             return Err(Error::new(
                 ErrorKind::InvalidArgument,
                 op,
@@ -224,7 +261,7 @@ impl Content {
                     handles.len(),
                     payload.len(),
                     message::MAX_RIGHTS,
-                    MAX_PAYLOAD - NONCE
+                    MAX_PAYLOAD - NAME_ROOM
                 ),
             ));
         }
@@ -266,12 +303,13 @@ impl Admit {
     }
 }
 
-/// The service's loop: answer each request with copies of the handles, its nonce at the end
-/// of the answer; drop anything else. Ends when asked, and then the receive right goes, and
-/// with it the name.
+/// The service's loop: answer each request for `name` with copies of the handles, the name at
+/// the end of the answer; drop anything else. Ends when asked, and then the receive right
+/// goes, and with it the name.
 fn serve(
     rx: ReceiveRight,
-    content: Arc<Mutex<Content>>,
+    name: &str,
+    content: Arc<Mutex<Arc<Content>>>,
     admit: Admit,
     stop: Arc<AtomicBool>,
     served: Arc<AtomicU64>,
@@ -282,8 +320,10 @@ fn serve(
             // Timeouts, and refused (hostile or garbled) messages: nothing to answer.
             Err(_) => continue,
         };
-        if got.id != REQUEST || !got.rights.is_empty() || got.payload.len() != NONCE {
-            continue; // not ours: its rights and reply right are released as `got` drops
+        if got.id != REQUEST || !got.rights.is_empty() || got.payload != name.as_bytes() {
+            // Not ours, or a request for another name passed on to us: its rights and reply
+            // right are released as `got` drops (the requester learns its request died).
+            continue;
         }
         let Some(reply) = got.reply_to else { continue };
         if !admit.lets_in(&got.sender) {
@@ -297,13 +337,12 @@ fn serve(
             );
             continue;
         }
-        let c = content.lock().unwrap_or_else(|e| e.into_inner());
+        // Our own reference: a `replace` meanwhile releases the old rights only after this
+        // answer has been copied in.
+        let c = content.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let rights: Vec<&SendRight> = c.handles.iter().map(Handle::send_right).collect();
-        let mut body = Vec::with_capacity(c.body.len() + NONCE);
-        body.extend_from_slice(&c.body);
-        body.extend_from_slice(&got.payload);
-        // Sent with the content locked, so that a `replace` meanwhile does not release the
-        // rights being copied into the answer.
+        let mut body = c.body.clone();
+        body.extend_from_slice(&signature(name));
         if message::send(
             Dest::Reply(reply),
             REPLY,
@@ -320,15 +359,12 @@ fn serve(
     drop(rx);
 }
 
-/// A nonce no other request of this process or any other will carry (RandomState is seeded
-/// from the OS's random source per process; the counter tells this process's calls apart).
-fn nonce() -> [u8; NONCE] {
-    use std::hash::{BuildHasher, Hasher};
-    static N: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(N.fetch_add(1, Ordering::Relaxed));
-    h.write_u32(std::process::id());
-    h.finish().to_le_bytes()
+/// What an answer ends with: the answering service's name, then its length (so that a name
+/// that ends another one, `foo` of `xfoo`, is not taken for it). Names have at most 127 bytes.
+fn signature(name: &str) -> Vec<u8> {
+    let mut v = name.as_bytes().to_vec();
+    v.push(name.len() as u8);
+    v
 }
 
 /// The service port published under `name` (`bootstrap_look_up` alone: nothing is asked of
@@ -366,8 +402,10 @@ pub struct Published {
     pub handles: Vec<Handle>,
     /// The publisher's bytes.
     pub payload: Vec<u8>,
-    /// Who answered, as the kernel tells it: the process that holds the name's receive right
-    /// (whoever checked it in), which answered this very request (its nonce came back).
+    /// Who answered, as the kernel tells it: a process holding a service of this name (the
+    /// answer says which name it is for, and only our services answer for their own name; a
+    /// process that checked the name in can answer as it likes, and this is how to tell who
+    /// it is).
     pub publisher: Sender,
 }
 
@@ -385,12 +423,11 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
     let service = find(name)?;
     let deadline = std::time::Instant::now().checked_add(timeout);
     let reply = ReceiveRight::new()?;
-    let nonce = nonce();
     message::send(
         Dest::Send(&service),
         REQUEST,
         &[],
-        &nonce,
+        name.as_bytes(),
         Some(&reply),
         timeout,
     )
@@ -400,7 +437,7 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
     });
     let got =
         message::recv(&reply, Some(left)).map_err(|e| e.with_op("bootstrap_look_up (reply)"))?;
-    if got.id == REFUSED && got.payload == nonce {
+    if got.id == REFUSED && got.payload == name.as_bytes() {
         return Err(Error::new(
             ErrorKind::PermissionDenied,
             "bootstrap_look_up",
@@ -423,12 +460,12 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
             format!("the publisher did not answer (message id {})", got.id),
         ));
     }
-    let Some(body) = got.payload.strip_suffix(&nonce) else {
+    let Some(body) = got.payload.strip_suffix(&signature(name)[..]) else {
         return Err(Error::new(
             ErrorKind::BadLayout,
             "bootstrap_look_up",
             name,
-            "an answer that is not to this request (its nonce differs)",
+            "an answer for another name (a request passed on to another service)",
         ));
     };
     let (handles, payload) = handle::decode(got.rights, body)?;
@@ -437,4 +474,61 @@ pub fn look_up(name: &str, timeout: Duration) -> Result<Published> {
         payload,
         publisher: got.sender,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request for one name passed on to the service of another is not answered: the
+    /// requester learns that its request died (the kernel's send-once notification).
+    #[test]
+    fn a_service_answers_only_requests_for_its_own_name() {
+        let y = unique_name("org.shmkit.test.own");
+        let _service = Service::publish(&y, vec![], b"y's").unwrap();
+        let port = find(&y).unwrap();
+        let reply = ReceiveRight::new().unwrap();
+        let other = unique_name("org.shmkit.test.other");
+        message::send(
+            Dest::Send(&port),
+            REQUEST,
+            &[],
+            other.as_bytes(),
+            Some(&reply),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let got = message::recv(&reply, Some(Duration::from_secs(10))).unwrap();
+        assert_ne!(got.id, REPLY, "a request for {other} was answered by {y}");
+        // Asked for its own name, it answers.
+        assert_eq!(
+            look_up(&y, Duration::from_secs(10)).unwrap().payload,
+            b"y's"
+        );
+    }
+
+    /// An answer that ends with another service's name is refused, whoever sent it.
+    #[test]
+    fn an_answer_for_another_name_is_refused() {
+        let x = unique_name("org.shmkit.test.asked");
+        let c = CString::new(x.clone()).unwrap();
+        let rx = check_in(&x, &c).unwrap();
+        let liar = std::thread::spawn(move || {
+            let got = message::recv(&rx, Some(Duration::from_secs(10))).unwrap();
+            let mut body = handle::encode(&[], b"not yours");
+            body.extend_from_slice(&signature("org.shmkit.test.someone.else"));
+            let reply = got.reply_to.unwrap();
+            message::send(Dest::Reply(reply), REPLY, &[], &body, None, REPLY_TIMEOUT).unwrap();
+            rx
+        });
+        let err = look_up(&x, Duration::from_secs(10)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::BadLayout, "{err}");
+        drop(liar.join().unwrap());
+    }
+
+    #[test]
+    fn a_name_that_ends_another_is_not_its_signature() {
+        assert!(!signature("xfoo").ends_with(&signature("foo")));
+        assert!(signature("foo").ends_with(&signature("foo")));
+    }
 }

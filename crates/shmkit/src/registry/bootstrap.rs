@@ -170,7 +170,9 @@ impl Client {
             // Ours already: new content for the same service (bootstrap holds one service per
             // name, and a new check-in would have to wait for launchd to drop the old one).
             let marker = self.index.add(&info)?;
-            m.service.replace(kept, &o.0)?;
+            m.service
+                .replace(kept, &o.0)
+                .map_err(|e| e.with_op("register"))?;
             // The old marker goes as it is replaced.
             m.marker = marker;
             return Ok(());

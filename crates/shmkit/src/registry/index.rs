@@ -81,10 +81,10 @@ impl Index {
     /// [`ErrorKind::PermissionDenied`] for a directory another user owns or others may
     /// write; the OS error of `mkdir`.
     pub(crate) fn open() -> Result<Index> {
+        // Checked too when it exists: whoever else could write it could swap the markers'
+        // directory after the check below.
         let base = user_temp_dir();
-        if !base.exists() {
-            super::prepare_dir(&base, super::DirUse::Markers)?;
-        }
+        super::prepare_dir(&base, super::DirUse::Markers)?;
         let dir = base.join("shmkit-registry");
         super::prepare_dir(&dir, super::DirUse::Markers)?;
         Ok(Index { dir })

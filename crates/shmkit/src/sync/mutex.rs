@@ -472,7 +472,10 @@ impl<'a> Mutex<'a> {
     fn unlock(&self, held: u32) {
         // Only while the word is still ours: on macOS a peer may have taken it over (believing
         // us dead), and the state is then its to repair or give up. (Linux's kernel never
-        // hands a live owner's lock to another.)
+        // hands a live owner's lock to another.) Best effort: a taker can still come between
+        // this load and the store below; that is a live owner taken over, which only the
+        // generation's wrap-around allows (see the known limits), and its `mark_consistent`
+        // writes the state again.
         #[cfg(target_os = "macos")]
         let ours = self.word.load(Ordering::Relaxed) & OWNER_MASK == held;
         #[cfg(target_os = "linux")]
@@ -737,15 +740,21 @@ fn uniqueid_word(id: u64) -> u32 {
 /// child has another pid, and looks its own up): one `proc_pidinfo` call per process, made by
 /// its first lock, between taking the word and writing the record. An id that cannot be had (a
 /// sandbox refusing the call) is cached too, as 0, which waiters read as "no id to compare":
-/// it is not asked for again at every lock.
+/// it is asked for again only every 1024 locks.
 #[cfg(target_os = "macos")]
 fn my_uniqueid(me: u32) -> u32 {
     use std::sync::atomic::AtomicU64;
     /// Bit 63 says the entry is filled; bits 32..=62 the pid; bits 0..=31 the id (0: unknown).
     const FILLED: u64 = 1 << 63;
     static CACHE: AtomicU64 = AtomicU64::new(0);
+    /// Locks since the id was found unknown: it is asked for again every 1024 of them (a
+    /// refusal may have been passing).
+    static UNKNOWN_FOR: AtomicU32 = AtomicU32::new(0);
     let c = CACHE.load(Ordering::Relaxed);
-    if c & FILLED != 0 && (c >> 32) & 0x7fff_ffff == u64::from(me) {
+    if c & FILLED != 0
+        && (c >> 32) & 0x7fff_ffff == u64::from(me)
+        && (c as u32 != 0 || UNKNOWN_FOR.fetch_add(1, Ordering::Relaxed) % 1024 != 1023)
+    {
         return c as u32;
     }
     let id = match crate::platform::process_state(me as i32) {
@@ -882,6 +891,47 @@ fn unlock_contended(word: &AtomicU32, held: u32) {
 #[cfg(all(test, target_os = "macos"))]
 mod macos_tests {
     use super::*;
+
+    /// The seqlock: a record being written (`owner` 0) names nobody, so its live owner is not
+    /// judged by it; a whole record with another unique id is; and the right one keeps it.
+    #[test]
+    fn a_record_being_written_names_nobody_and_only_a_whole_one_is_judged() {
+        let seg = crate::AnonShared::new(4096).unwrap();
+        let m = Mutex::init(&seg, 0).unwrap();
+        let g = match m.lock().unwrap() {
+            Locked::Acquired(g) => g,
+            Locked::OwnerDied(_) => panic!("a new mutex had a dead owner"),
+        };
+        let cur = m.word.load(Ordering::SeqCst);
+        let id = m.record.uniqueid.load(Ordering::SeqCst);
+        assert_ne!(id, 0, "no unique id recorded");
+        assert_eq!(m.record.read(), Some((cur & OWNER_MASK, id)));
+        assert!(!owner_dead(cur, &m.record), "a live owner judged dead");
+        // Another id, whole: the pid was reused, as far as the record says.
+        m.record
+            .uniqueid
+            .store(id.wrapping_add(1).max(1), Ordering::SeqCst);
+        assert!(
+            owner_dead(cur, &m.record),
+            "the record's id was not compared"
+        );
+        // The same, but mid-write: nobody is named, and the live pid stands.
+        m.record.owner.store(0, Ordering::SeqCst);
+        assert_eq!(m.record.read(), None);
+        assert!(
+            !owner_dead(cur, &m.record),
+            "a half-written record was believed"
+        );
+        // A record that names another acquisition is not this owner's.
+        m.record
+            .owner
+            .store((cur & OWNER_MASK) ^ GEN_ONE, Ordering::SeqCst);
+        assert!(!owner_dead(cur, &m.record), "an older record was believed");
+        m.record.owner.store(cur & OWNER_MASK, Ordering::SeqCst);
+        m.record.uniqueid.store(id, Ordering::SeqCst);
+        drop(g);
+        assert_eq!(m.word.load(Ordering::SeqCst) & PID_MASK, 0, "not unlocked");
+    }
 
     /// A pid that named a process and names none now (until pids wrap around).
     fn dead_pid() -> u32 {
