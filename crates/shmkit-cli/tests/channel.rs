@@ -302,7 +302,15 @@ fn mpsc_many_senders_one_reader_in_each_senders_order() {
         ),
         (Some(600), Some(600), Some(0))
     );
-    assert_eq!(s["producers"].as_array().unwrap().len(), 3);
+    // A sender that is done frees its place for the next one (the first free place is
+    // taken), so a fast sender can finish before the last one starts: 1 to 3 places were
+    // taken, every one let go of.
+    let places = s["producers"].as_array().unwrap();
+    assert!((1..=3).contains(&places.len()), "{s}");
+    assert!(
+        places.iter().all(|p| p["holder"]["state"] == "closed"),
+        "{s}"
+    );
     // A message larger than the largest is refused, as are places on an spsc channel.
     let big = shmkit_in(&["channel", "send", &name], &[b'x'; 41]);
     assert_ne!(big.code, 0);

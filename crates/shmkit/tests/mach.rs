@@ -9,32 +9,14 @@ use shmkit::mach::{
 };
 use shmkit::{ErrorKind, Inherit};
 use std::process::Command;
+
+mod common;
+use common::in_child;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const LOOK_UP: Duration = Duration::from_secs(10);
-
-/// Forks; the child runs `f` and `_exit`s with its result; the parent gets the exit code.
-fn in_child(f: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child runs `f` (a few shmkit calls) and `_exit`s, never returning into
-    // the test harness.
-    match unsafe { libc::fork() } {
-        0 => {
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(99);
-            // SAFETY: ends the child without running the parent's atexit handlers.
-            unsafe { libc::_exit(code) }
-        }
-        -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
-        pid => {
-            let mut status = 0;
-            // SAFETY: our own child, a valid out-pointer.
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
-            libc::WEXITSTATUS(status)
-        }
-    }
-}
 
 #[test]
 fn two_mappings_of_one_entry_share_memory() {

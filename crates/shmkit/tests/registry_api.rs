@@ -477,41 +477,24 @@ fn a_fork_child_cannot_change_its_parents_names_but_can_look_them_up() {
     let mut c = place.client();
     c.register(&n, &[&handle(&mut m, true)], RegisterOptions::default())
         .unwrap();
-    let _forking = common::forking();
-    // SAFETY: the child makes a few shmkit calls and `_exit`s, never returning into the test
-    // harness.
-    let code = match unsafe { libc::fork() } {
-        0 => {
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                let mut m2 = memory(4096);
-                let h = handle(&mut m2, false);
-                if !matches!(c.register(&n, &[&h], RegisterOptions::default()), Err(e) if e.kind() == NotInherited) {
-                    return 1;
-                }
-                if !matches!(c.unregister(&n), Err(e) if e.kind() == NotInherited) {
-                    return 2;
-                }
-                let Ok(e) = Client::connect_default().and_then(|mut c| c.lookup(&n)) else {
-                    return 3;
-                };
-                if read(&map(e.handles.into_iter().next().unwrap()), 8) != b"parent's" {
-                    return 4;
-                }
-                0
-            }))
-            .unwrap_or(99);
-            // SAFETY: ends the child without running the parent's atexit handlers.
-            unsafe { libc::_exit(code) }
+    let code = common::in_child(|| {
+        let mut m2 = memory(4096);
+        let h = handle(&mut m2, false);
+        if !matches!(c.register(&n, &[&h], RegisterOptions::default()), Err(e) if e.kind() == NotInherited)
+        {
+            return 1;
         }
-        -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
-        pid => {
-            let mut status = 0;
-            // SAFETY: our own child, a valid out-pointer.
-            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-            assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
-            libc::WEXITSTATUS(status)
+        if !matches!(c.unregister(&n), Err(e) if e.kind() == NotInherited) {
+            return 2;
         }
-    };
+        let Ok(e) = Client::connect_default().and_then(|mut c| c.lookup(&n)) else {
+            return 3;
+        };
+        if read(&map(e.handles.into_iter().next().unwrap()), 8) != b"parent's" {
+            return 4;
+        }
+        0
+    });
     assert_eq!(code, 0, "the child's check {code} failed");
     // Still the parent's, in the parent.
     assert_eq!(

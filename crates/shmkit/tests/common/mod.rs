@@ -54,6 +54,29 @@ pub fn unique_key() -> i32 {
     k as i32
 }
 
+/// Forks (holding [`forking`]); the child runs `f` and `_exit`s with its result (99 if it
+/// panicked); the parent gets the exit code. For tests where the fork is the point.
+pub fn in_child(f: impl FnOnce() -> i32) -> i32 {
+    let _forking = forking();
+    // SAFETY: the child runs `f` (a few shmkit calls) and `_exit`s, never returning into
+    // the test harness.
+    match unsafe { libc::fork() } {
+        0 => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(99);
+            // SAFETY: ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(code) }
+        }
+        -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
+        pid => {
+            let mut status = 0;
+            // SAFETY: our own child, a valid out-pointer.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+            libc::WEXITSTATUS(status)
+        }
+    }
+}
+
 /// Removes whatever the closure names when dropped, so a failing assertion still cleans up.
 pub struct Cleanup<F: FnMut()>(pub F);
 impl<F: FnMut()> Drop for Cleanup<F> {
