@@ -42,10 +42,12 @@ impl Drop for Marker {
     }
 }
 
-/// A marker read back: the `Info` its registrant wrote, and where it is.
+/// A marker read back: the `Info` its registrant wrote, where it is, and the pid its file
+/// name gives (`None`: a name this module does not make).
 pub(crate) struct Found {
     pub info: Info,
     pub path: PathBuf,
+    writer: Option<i32>,
 }
 
 /// This user's temporary directory (`confstr(_CS_DARWIN_USER_TEMP_DIR)`), or `/tmp/shmkit-UID`
@@ -129,7 +131,7 @@ impl Index {
             let Some(file) = file.to_str() else { continue };
             if let Some(stem) = file.strip_prefix('.').and_then(|f| f.strip_suffix(".tmp")) {
                 // A marker half made by a writer killed before its rename.
-                if writer_gone(stem) {
+                if gone(writer(stem)) {
                     let _ = std::fs::remove_file(ent.path());
                 }
                 continue;
@@ -138,10 +140,11 @@ impl Index {
                 continue;
             };
             let path = ent.path();
+            let writer = writer(stem);
             match read_marker(&path) {
-                Some(info) => out.push(Found { info, path }),
+                Some(info) => out.push(Found { info, path, writer }),
                 None => {
-                    if writer_gone(stem) {
+                    if gone(writer) {
                         let _ = std::fs::remove_file(&path);
                     }
                 }
@@ -154,25 +157,24 @@ impl Index {
     /// (named in its file name, and in it) is gone. A live writer's marker stays: its name
     /// may be on its way in.
     pub(crate) fn remove_stale(&self, found: &Found) {
-        let stem = found
-            .path
-            .file_name()
-            .and_then(|f| f.to_str())
-            .and_then(|f| f.strip_suffix(SUFFIX))
-            .unwrap_or("");
-        if writer_gone(stem) && !crate::platform::process_alive(found.info.pid) {
+        if gone(found.writer) && !crate::platform::process_alive(found.info.pid) {
             let _ = std::fs::remove_file(&found.path);
         }
     }
 }
 
-/// Whether the process whose pid begins the marker's stem (`PID.N`) is gone.
-fn writer_gone(stem: &str) -> bool {
-    match stem.split('.').next().and_then(|p| p.parse::<i32>().ok()) {
-        Some(pid) if pid > 0 => !crate::platform::process_alive(pid),
-        // Not a name this module makes: not ours to remove.
-        _ => false,
-    }
+/// The pid that begins a marker's stem (`PID.N`), if it is one.
+fn writer(stem: &str) -> Option<i32> {
+    stem.split('.')
+        .next()
+        .and_then(|p| p.parse::<i32>().ok())
+        .filter(|&pid| pid > 0)
+}
+
+/// Whether a marker's writer is gone. A name this module does not make (no writer) is not
+/// ours to remove.
+fn gone(writer: Option<i32>) -> bool {
+    writer.is_some_and(|pid| !crate::platform::process_alive(pid))
 }
 
 fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -705,21 +705,37 @@ impl OwnerRecord<'_> {
         self.owner.store(held, Ordering::Release);
     }
 
-    /// The record as one unit: `(owner, uniqueid)` as one acquisition wrote them, or `None`
-    /// while one is being written. The seqlock read: `owner` with Acquire (pairs with the
+    /// The record as one unit, as one acquisition wrote it, or `None` while one is being
+    /// written. The seqlock read: `owner` with Acquire (pairs with the
     /// final Release of `write`, so the fields are at least that write's), the fields, an
     /// Acquire fence (pairs with `write`'s Release fence: had a later write's fields been read,
     /// its `owner = 0` is seen below), `owner` again. Equal and non-zero: the fields are the
     /// ones written with that `owner`. Without this, the fields of the next owner could be
     /// read beside an earlier owner's `owner`, and a live owner judged dead.
     #[inline]
-    fn read(&self) -> Option<(u32, u32)> {
-        let o1 = self.owner.load(Ordering::Acquire);
-        let id = self.uniqueid.load(Ordering::Relaxed);
+    fn read(&self) -> Option<Record> {
+        let owner = self.owner.load(Ordering::Acquire);
+        let uniqueid = self.uniqueid.load(Ordering::Relaxed);
+        let thread = self.thread.load(Ordering::Relaxed);
         fence(Ordering::Acquire);
-        let o2 = self.owner.load(Ordering::Relaxed);
-        (o1 != 0 && o1 == o2).then_some((o1, id))
+        (owner != 0 && self.owner.load(Ordering::Relaxed) == owner).then_some(Record {
+            owner,
+            uniqueid,
+            thread,
+        })
     }
+}
+
+/// An owner record as [`OwnerRecord::read`] gives it: the fields of one write.
+#[cfg(target_os = "macos")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Record {
+    /// The word its acquisition took (pid | generation).
+    owner: u32,
+    /// Its process's unique id, low 32 bits (0: unknown).
+    uniqueid: u32,
+    /// Its thread.
+    thread: u32,
 }
 
 /// This thread in the record (`pthread_threadid_np`, 32 bits, never 0, which means none).
@@ -782,8 +798,8 @@ fn owner_dead(cur: u32, record: &OwnerRecord<'_>) -> bool {
         crate::platform::ProcState::Gone => true,
         // The record is this owner's only if it names this very word (pid and generation);
         // then another unique id means the pid was reused, by whichever user's process.
-        crate::platform::ProcState::Running(id) => record.is_some_and(|(rec_owner, rec_id)| {
-            rec_owner == cur & OWNER_MASK && rec_id != 0 && uniqueid_word(id) != rec_id
+        crate::platform::ProcState::Running(id) => record.is_some_and(|r| {
+            r.owner == cur & OWNER_MASK && r.uniqueid != 0 && uniqueid_word(id) != r.uniqueid
         }),
         crate::platform::ProcState::Unknown => false,
     }
@@ -858,17 +874,14 @@ impl<'a> Mutex<'a> {
         }
     }
 
-    /// Whether this thread holds the taken word `cur`, whose pid is ours: the record names
-    /// `cur` and this thread. `owner` first, with Acquire: if another thread of this process
-    /// took the word and wrote its record, that makes its `thread` visible, and ours (older,
-    /// from when we held it) cannot be read instead.
+    /// Whether this thread holds the taken word `cur`, whose pid is ours: the record, read
+    /// whole (`OwnerRecord::read`), names `cur` and this thread. If another thread of this
+    /// process took the word and wrote its record, its `thread` is the one read, never ours
+    /// (older, from when we held it) beside its `owner`.
     fn held_by_this_thread(&self, cur: u32) -> bool {
-        let o1 = self.record.owner.load(Ordering::Acquire);
-        let thread = self.record.thread.load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
-        o1 == cur & OWNER_MASK
-            && self.record.owner.load(Ordering::Relaxed) == o1
-            && thread == thread_tag()
+        self.record
+            .read()
+            .is_some_and(|r| r.owner == cur & OWNER_MASK && r.thread == thread_tag())
     }
 }
 
@@ -905,7 +918,14 @@ mod macos_tests {
         let cur = m.word.load(Ordering::SeqCst);
         let id = m.record.uniqueid.load(Ordering::SeqCst);
         assert_ne!(id, 0, "no unique id recorded");
-        assert_eq!(m.record.read(), Some((cur & OWNER_MASK, id)));
+        assert_eq!(
+            m.record.read(),
+            Some(Record {
+                owner: cur & OWNER_MASK,
+                uniqueid: id,
+                thread: thread_tag(),
+            })
+        );
         assert!(!owner_dead(cur, &m.record), "a live owner judged dead");
         // Another id, whole: the pid was reused, as far as the record says.
         m.record
